@@ -1,0 +1,1 @@
+"""declare stage of cognitive_action."""

@@ -1,0 +1,1 @@
+"""derive stage of cognitive_action."""

@@ -1,0 +1,127 @@
+"""Typed exceptions of cognitive_action.
+
+Every error the library raises on bad input derives from :class:`CognitiveActionError`
+and carries a message that says what was wrong and how to fix it. No SymPy or CasADi
+traceback should reach a user for a mistake in their declaration.
+
+Examples
+--------
+>>> from cognitive_action.errors import DeclarationError
+>>> err = DeclarationError("unknown symbol 'mx'", fix="declare it as a parameter")
+>>> print(err)
+unknown symbol 'mx'. Fix: declare it as a parameter
+>>> isinstance(err, ValueError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CognitiveActionError",
+    "DeclarationError",
+    "ShapeError",
+    "ActivationError",
+    "GraphError",
+    "DerivationError",
+    "InconsistentInitialConditionsError",
+    "RankDeficiencyError",
+    "ProblemFileError",
+    "UnsafeExpressionError",
+    "SimulationError",
+]
+
+
+class CognitiveActionError(Exception):
+    """Base class of every error raised by cognitive_action.
+
+    Parameters
+    ----------
+    message
+        What was wrong.
+    fix
+        How to fix it; appended to the message as ``Fix: ...``.
+    """
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        self.message = message
+        self.fix = fix
+        text = message if fix is None else f"{message}. Fix: {fix}"
+        super().__init__(text)
+
+
+class DeclarationError(CognitiveActionError, ValueError):
+    """A learning law was declared wrongly: unknown symbols, empty constraints, ..."""
+
+
+class ShapeError(DeclarationError):
+    """Sizes that must agree do not (masses against coordinates, inputs against neurons)."""
+
+
+class ActivationError(DeclarationError):
+    """An activation is not a usable C² function where derivatives are needed."""
+
+
+class GraphError(DeclarationError):
+    """A network digraph is malformed (edge into an input neuron, self-loop, ...)."""
+
+
+class DerivationError(CognitiveActionError, ValueError):
+    """The derivation cannot proceed (singular mass matrix, order above two, ...)."""
+
+
+class InconsistentInitialConditionsError(CognitiveActionError, ValueError):
+    """Initial conditions violate the constraints or their first time derivative (eq. 11).
+
+    Attributes
+    ----------
+    violated
+        Names of the violated constraints with their residuals.
+    """
+
+    def __init__(self, message: str, fix: str | None = None,
+                 violated: dict[str, float] | None = None) -> None:
+        super().__init__(message, fix)
+        self.violated = dict(violated or {})
+
+
+class RankDeficiencyError(CognitiveActionError, ValueError):
+    """The constraint Jacobian is rank deficient where full rank is required (Prop. 1)."""
+
+
+class ProblemFileError(CognitiveActionError, ValueError):
+    """A problem file is malformed: syntax, schema, types or missing fields.
+
+    Attributes
+    ----------
+    path, field
+        Where the problem is, when known.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, path: str | None = None,
+                 field: str | None = None) -> None:
+        where = ":".join(p for p in (path, field) if p)
+        super().__init__(f"{where}: {message}" if where else message, fix)
+        self.path = path
+        self.field = field
+
+
+class UnsafeExpressionError(ProblemFileError):
+    """An expression string uses a construct outside the whitelist (never executed)."""
+
+
+class SimulationError(CognitiveActionError, RuntimeError):
+    """An integration failed, produced NaN or blew up.
+
+    Attributes
+    ----------
+    time
+        The time reached.
+    state_norm
+        Norm of the state at that time.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, time: float | None = None,
+                 state_norm: float | None = None) -> None:
+        super().__init__(message, fix)
+        self.time = time
+        self.state_norm = state_norm

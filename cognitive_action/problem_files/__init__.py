@@ -1,0 +1,1 @@
+"""problem_files stage of cognitive_action."""

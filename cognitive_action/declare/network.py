@@ -1,0 +1,278 @@
+"""Neural networks on digraphs as constraints: eq. (4), and the neuron of eq. (18).
+
+A :class:`Network` takes a digraph ``D = (V, A)`` and a list of input neurons. Each
+neuron ``j`` has an output coordinate ``x_j``; each arc ``k → j`` a weight
+coordinate ``w_j_k`` (row ``j`` of ``W`` is the target, as in the paper's
+``x^3 = σ(w_31 x^1 + w_32 x^2)``). The constraints are eq. (4):
+
+    G^j = x_j - e_j(t)                     for input neurons,
+    G^j = x_j - σ(Σ_k w_jk x_k)             otherwise,
+
+or, with a finite diffusion speed ``c``, the non-holonomic neuron (18)-(19):
+
+    G^j = c⁻¹ ẋ_j + x_j - σ(Σ_k w_jk x_k).
+
+Examples
+--------
+>>> net = xor()
+>>> [str(c.expr) for c in net.constraints()][2]
+'x3 - tanh(w3_1*x1 + w3_2*x2)'
+>>> net.is_feedforward, net.order
+(True, (1, 2, 3, 4, 5))
+>>> layered([2, 3, 1]).weight_matrix().shape
+(6, 6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+import networkx as nx
+import sympy as sp
+
+from cognitive_action.declare.activations import Activation, activation
+from cognitive_action.declare.problem import Action, Constraint, Problem
+from cognitive_action.declare.symbols import check_name, dot, symbol, t
+from cognitive_action.errors import GraphError, ShapeError
+
+__all__ = ["Network", "layered", "xor", "chain", "squared_error", "MASS_X", "MASS_W"]
+
+#: Default mass symbols of neuron outputs and weights (eq. 5).
+MASS_X = sp.Symbol("m_x", positive=True)
+MASS_W = sp.Symbol("m_W", positive=True)
+
+
+def _label(node: Hashable) -> str:
+    s = str(node)
+    if not s.replace("_", "").isalnum():
+        raise GraphError(f"neuron label {node!r} cannot be used in a name",
+                         fix="label neurons with integers or identifiers")
+    return s
+
+
+def squared_error(outputs: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
+    """The loss ``V = ½ Σ_i (x_i - y_i)²`` of Section 3."""
+    return sp.Add(*((x - y) ** 2 for x, y in zip(outputs, targets))) / 2
+
+
+class Network:
+    """A neural network on a digraph, as constraints on outputs and weights.
+
+    Parameters
+    ----------
+    graph
+        A ``networkx.DiGraph`` (or anything ``nx.DiGraph`` accepts, e.g. an edge list).
+        Cycles and self-loops are allowed.
+    inputs
+        The input neurons (no incoming arcs allowed).
+    activation
+        ``"tanh"``, ``"logistic"``, ``"identity"``, ``"softplus"``, an
+        :class:`~cognitive_action.declare.activations.Activation`, or a callable.
+    speed
+        ``None`` for the instantaneous neuron of eq. (4); a number or symbol ``c`` for
+        the non-holonomic neuron (18) (inputs stay holonomic).
+    outputs
+        Output neurons; default: neurons without outgoing arcs.
+
+    Raises
+    ------
+    GraphError
+        An arc into an input neuron, an unknown input, an empty graph.
+    """
+
+    def __init__(self, graph: nx.DiGraph | Iterable[tuple[Hashable, Hashable]],
+                 inputs: Iterable[Hashable], activation: str | Activation = "tanh", *,
+                 speed: sp.Expr | float | None = None,
+                 outputs: Iterable[Hashable] | None = None) -> None:
+        g = graph if isinstance(graph, nx.DiGraph) else nx.DiGraph(list(graph))
+        if g.number_of_nodes() == 0:
+            raise GraphError("the graph has no neurons", fix="add nodes and arcs")
+        self.graph = g
+        self.inputs = tuple(inputs)
+        for i in self.inputs:
+            if i not in g:
+                raise GraphError(f"input neuron {i!r} is not in the graph",
+                                 fix=f"choose inputs among {list(g.nodes)[:8]}")
+            preds = list(g.predecessors(i))
+            if preds:
+                raise GraphError(
+                    f"arc {preds[0]!r} -> {i!r} enters the input neuron {i!r}",
+                    fix="input neurons are clamped to e(t) (eq. 4) and take no arcs; remove "
+                    "the arc or do not declare the neuron an input")
+        self.activation = _resolve(activation)
+        self.speed = None if speed is None else sp.sympify(speed)  # safe: number or Symbol
+        self.is_feedforward = nx.is_directed_acyclic_graph(g)
+        if self.is_feedforward:
+            # Inputs first, then a topological order: W becomes strictly lower triangular.
+            topo = list(nx.lexicographical_topological_sort(g, key=str))
+            rest = [n for n in topo if n not in self.inputs]
+            self.order = tuple(self.inputs) + tuple(rest)
+        else:
+            self.order = tuple(self.inputs) + tuple(n for n in g.nodes if n not in self.inputs)
+        self.outputs = tuple(outputs) if outputs is not None else tuple(
+            n for n in self.order if g.out_degree(n) == 0 and n not in self.inputs)
+        for o in self.outputs:
+            if o not in g:
+                raise GraphError(f"output neuron {o!r} is not in the graph",
+                                 fix="choose outputs among the graph's nodes")
+        self.x = {n: symbol(check_name(f"x{_label(n)}", "neuron")) for n in self.order}
+        self.w = {(j, k): symbol(check_name(f"w{_label(j)}_{_label(k)}", "weight"))
+                  for j in self.order for k in g.predecessors(j)}
+
+    # -- structure -----------------------------------------------------------------------
+    @property
+    def neurons(self) -> tuple[sp.Symbol, ...]:
+        """Output coordinates ``x`` in network order."""
+        return tuple(self.x[n] for n in self.order)
+
+    @property
+    def weights(self) -> tuple[sp.Symbol, ...]:
+        """Weight coordinates, grouped by target neuron in network order."""
+        return tuple(self.w.values())
+
+    def net_input(self, j: Hashable) -> sp.Expr:
+        """``a_j = Σ_k w_jk x_k`` over the arcs into ``j``."""
+        return sp.Add(*(self.w[j, k] * self.x[k] for k in self.graph.predecessors(j)))
+
+    def weight_matrix(self) -> sp.Matrix:
+        """``W`` with ``W[j, k] = w_jk`` (zero where there is no arc), in network order.
+
+        For a feedforward graph it is strictly lower triangular (the paper's
+        ``M_ν^↓``).
+        """
+        idx = {n: i for i, n in enumerate(self.order)}
+        W = sp.zeros(len(self.order))
+        for (j, k), w in self.w.items():
+            W[idx[j], idx[k]] = w
+        return W
+
+    # -- constraints ---------------------------------------------------------------------
+    def input_signals(self) -> dict[Hashable, sp.Symbol]:
+        """Signal symbols ``e<label>`` for the input neurons."""
+        return {i: symbol(f"e{_label(i)}") for i in self.inputs}
+
+    def target_signals(self) -> dict[Hashable, sp.Symbol]:
+        """Signal symbols ``y<label>`` for the output neurons."""
+        return {o: symbol(f"y{_label(o)}") for o in self.outputs}
+
+    def constraints(self, inputs: Mapping[Hashable, sp.Expr] | None = None
+                    ) -> list[Constraint]:
+        """The constraints of eq. (4), or of eq. (19) when the network has a speed.
+
+        Parameters
+        ----------
+        inputs
+            Input signals by input neuron: expressions of ``t`` or signal symbols
+            (default: the signals ``e<label>``).
+        """
+        e = dict(self.input_signals())
+        e.update(inputs or {})
+        out = []
+        for j in self.order:
+            xj = self.x[j]
+            if j in self.inputs:
+                out.append(Constraint(xj - e[j], name=f"G{_label(j)}"))
+                continue
+            if self.graph.in_degree(j) == 0:
+                raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
+                                 fix="connect it or declare it an input")
+            g = xj - self.activation(self.net_input(j))
+            if self.speed is not None:
+                g = dot(xj) / self.speed + g
+            out.append(Constraint(g, name=f"G{_label(j)}"))
+        return out
+
+    def problem(self, *, mass_x: sp.Expr | float = MASS_X, mass_W: sp.Expr | float = MASS_W,
+                weight: sp.Expr = 1,
+                loss: sp.Expr | None = None,
+                inputs: Mapping[Hashable, sp.Expr] | None = None,
+                targets: Mapping[Hashable, sp.Expr] | None = None,
+                parameters: Iterable[sp.Symbol] = (), name: str = "network") -> Problem:
+        """The learning problem of Section 3 on this network.
+
+        The action is ``∫ ½(m_x|ẋ|² + m_W|Ẇ|²) ϖ(t) - ϖ(t) V(t, x) dt`` (eq. 7 with
+        ``F = -ϖ V``, the choice made before eq. 15), ``V`` the squared error of the
+        outputs against the targets unless ``loss`` is given.
+
+        Parameters
+        ----------
+        mass_x, mass_W
+            Masses of neuron outputs and weights (symbols by default).
+        weight
+            ``ϖ(t)``, e.g. ``exp(θ t)``.
+        loss
+            ``V(t, x)``; default ``½ Σ_o (x_o - y_o)²``.
+        inputs, targets
+            Expressions of ``t`` for inputs and targets; neurons not given get signals
+            ``e<label>`` and ``y<label>``.
+        parameters
+            Extra parameter symbols used in ``weight``, ``loss``, inputs or targets.
+        """
+        e = dict(self.input_signals())
+        e.update(inputs or {})
+        y = dict(self.target_signals())
+        y.update(targets or {})
+        for label, mapping in (("inputs", inputs or {}), ("targets", targets or {})):
+            allowed = self.inputs if label == "inputs" else self.outputs
+            for k in mapping:
+                if k not in allowed:
+                    raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
+                                     f"the network's {label}", fix=f"use neurons {allowed}")
+        if loss is None:
+            loss = squared_error([self.x[o] for o in self.outputs],
+                                 [y[o] for o in self.outputs])
+        coords = self.neurons + self.weights
+        masses = dict.fromkeys(self.neurons, mass_x) | dict.fromkeys(self.weights, mass_W)
+        action = Action(coords, masses=masses, weight=weight, lagrangian=-weight * loss)
+        sigs = [s for s in list(e.values()) + list(y.values()) if isinstance(s, sp.Symbol)
+                and s not in coords]
+        params = {p for p in (mass_x, mass_W, self.speed) if isinstance(p, sp.Symbol)}
+        params |= set(parameters)
+        params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}
+        params -= set(sigs)
+        return Problem(action, self.constraints(e), signals=sigs,
+                       parameters=sorted(params, key=str), name=name,
+                       metadata={"network": self})
+
+
+def _resolve(spec: str | Activation) -> Activation:
+    return activation(spec)
+
+
+def layered(sizes: Sequence[int], activation: str | Activation = "tanh", *,
+            speed: sp.Expr | float | None = None) -> Network:
+    """A fully connected layered network with ``sizes[0]`` inputs (Section 2).
+
+    Neurons are numbered 1, 2, … layer by layer.
+
+    >>> net = layered([2, 2, 1])
+    >>> net.inputs, net.outputs, len(net.weights)
+    ((1, 2), (5,), 6)
+    """
+    if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        raise ShapeError(f"layer sizes {list(sizes)} are not usable",
+                         fix="give at least an input and an output layer, each of size >= 1")
+    layers, k = [], 1
+    for s in sizes:
+        layers.append(list(range(k, k + s)))
+        k += s
+    g = nx.DiGraph()
+    g.add_nodes_from(range(1, k))
+    for a, b in zip(layers, layers[1:]):
+        g.add_edges_from((i, j) for i in a for j in b)
+    return Network(g, layers[0], activation, speed=speed)
+
+
+def xor(activation: str | Activation = "tanh") -> Network:
+    """The XOR network of Section 3: inputs 1, 2; hidden 3, 4; output 5."""
+    g = nx.DiGraph([(1, 3), (2, 3), (1, 4), (2, 4), (3, 5), (4, 5)])
+    return Network(g, [1, 2], activation)
+
+
+def chain(n: int = 3, activation: str | Activation = "tanh", *,
+          speed: sp.Expr | float | None = None) -> Network:
+    """A chain ``1 → 2 → … → n`` (the paper's 3-neuron example for ``n = 3``)."""
+    if n < 2:
+        raise ShapeError(f"a chain needs at least 2 neurons, got {n}", fix="use n >= 2")
+    return Network(nx.path_graph(range(1, n + 1), create_using=nx.DiGraph), [1], activation,
+                   speed=speed)

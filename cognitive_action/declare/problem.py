@@ -1,0 +1,334 @@
+"""Actions, constraints and problems: the declarative "what" of a learning law.
+
+A :class:`Problem` is the action functional of eq. (5)/(7),
+
+    A = ∫ ϖ(t) ½ q̇ᵀ M(t, q) q̇ + F(t, q, q̇, q̈) dt,
+
+with ``M = diag(m_x, …, m_W, …)`` in the paper, subject to holonomic constraints
+``G(t, q) = 0`` (eq. 4, 6) and non-holonomic constraints ``G(t, q, q̇) = 0``
+(eq. 18-19). Expressions are SymPy expressions in jet symbols
+(:mod:`cognitive_action.declare.symbols`) or in function form (``q(t)``); they are
+validated here, so that a misspelt or undeclared symbol is reported before any
+derivation starts.
+
+Examples
+--------
+>>> import sympy as sp
+>>> from cognitive_action.declare import symbols as S
+>>> q1, q2 = S.coordinates("q1 q2")
+>>> m, g, L = S.parameters("m g L")
+>>> pendulum = Problem(
+...     Action([q1, q2], masses=m, lagrangian=m * g * q1),
+...     [Constraint(q1**2 + q2**2 - L**2, name="rod")],
+...     parameters=[m, g, L])
+>>> [c.kind for c in pendulum.constraints]
+['holonomic']
+>>> Problem(Action([q1], masses=m), [Constraint(q1 - L)], parameters=[m])
+Traceback (most recent call last):
+...
+cognitive_action.errors.DeclarationError: constraint G1 uses undeclared symbol(s) L. \
+Fix: declare them as parameters, signals or coordinates (or correct the spelling)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t, to_jet_form
+from cognitive_action.errors import DeclarationError, ShapeError
+
+__all__ = ["Action", "Constraint", "Problem", "NONHOLONOMIC_RULES"]
+
+#: How non-holonomic constraints enter the Euler-Lagrange equations.
+#: ``"vakonomic"``: the multiplier rule on the action (the paper's derivation of eq. 20:
+#: ``- μ G_q + d/dt(μ G_q̇)``); ``"dalembert"``: Lagrange-d'Alembert (Chetaev)
+#: constraint forces ``- μ G_q̇``, the rule of classical mechanics and of
+#: ``sympy.physics.mechanics``. The two agree on holonomic constraints and differ on
+#: genuinely non-integrable ones (the knife edge, the rolling disc).
+NONHOLONOMIC_RULES = ("vakonomic", "dalembert")
+
+
+def _as_expr(value: object, what: str) -> sp.Expr:
+    if isinstance(value, str):
+        raise DeclarationError(
+            f"{what} is the string {value!r}, not an expression",
+            fix="build expressions from declared symbols; problem files parse strings safely "
+            "with cognitive_action.problem_files",
+        )
+    try:
+        expr = sp.sympify(value, strict=True)  # safe: strict, non-string input only
+    except (sp.SympifyError, TypeError) as exc:
+        raise DeclarationError(f"{what} is not a SymPy expression: {value!r}",
+                               fix="use SymPy expressions or numbers") from exc
+    if isinstance(expr, sp.MatrixBase) or not isinstance(expr, sp.Expr):
+        raise ShapeError(f"{what} must be a scalar expression, got {type(expr).__name__}",
+                         fix="give one scalar expression per entry")
+    return to_jet_form(expr)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A constraint ``G(t, q[, q̇]) = 0``.
+
+    Parameters
+    ----------
+    expr
+        The constraint function ``G``. Its kind is decided by what it depends on:
+        ``"holonomic"`` without velocities, ``"nonholonomic"`` with them.
+    name
+        Name used in reports (``G1``, ``G2``, … when omitted).
+    """
+
+    expr: sp.Expr
+    name: str | None = None
+    kind: str = field(default="", compare=False)
+
+
+@dataclass
+class Action:
+    """The action ``∫ ϖ(t) ½ q̇ᵀ M q̇ + F dt`` (eq. 5, 7).
+
+    Parameters
+    ----------
+    coordinates
+        Generalized coordinates (jet symbols or functions of ``t``).
+    masses
+        Diagonal of ``M``: one expression for all coordinates, a sequence aligned with
+        ``coordinates``, or a mapping ``{coordinate: mass}`` (missing ones get no
+        kinetic term). Exclusive with ``mass_matrix``.
+    mass_matrix
+        A full ``M(t, q)`` for mechanical systems.
+    weight
+        The time weight ``ϖ(t) > 0`` (``exp(θ t)`` in the paper). It multiplies the
+        kinetic term only; write it into ``lagrangian`` where ``F`` needs it too
+        (the paper's ``F = -e^{θt} V``).
+    lagrangian
+        ``F(t, q, q̇, q̈)``.
+    """
+
+    coordinates: Sequence[sp.Symbol]
+    masses: object = None
+    mass_matrix: object = None
+    weight: object = 1
+    lagrangian: object = 0
+
+    def __post_init__(self) -> None:
+        coords = [to_jet_form(c) for c in self.coordinates]
+        for c in coords:
+            if not isinstance(c, sp.Symbol) or order(c) != 0:
+                raise DeclarationError(f"coordinate {c} is not a plain symbol",
+                                       fix="declare coordinates with coordinates('q1 q2')")
+        if len(set(coords)) != len(coords):
+            raise DeclarationError("a coordinate is declared twice",
+                                   fix="give each coordinate once")
+        if not coords:
+            raise DeclarationError("an action needs at least one coordinate",
+                                   fix="declare coordinates with coordinates('q1 q2')")
+        self.coordinates = tuple(coords)
+        n = len(coords)
+        if self.masses is not None and self.mass_matrix is not None:
+            raise DeclarationError("both masses and mass_matrix given",
+                                   fix="give masses (diagonal) or mass_matrix, not both")
+        if self.mass_matrix is not None:
+            M = sp.Matrix(self.mass_matrix)
+            if M.shape != (n, n):
+                raise ShapeError(f"mass_matrix is {M.shape[0]}x{M.shape[1]} but there are "
+                                 f"{n} coordinates", fix=f"give an {n}x{n} matrix")
+            if (M - M.T).applyfunc(sp.simplify) != sp.zeros(n, n):
+                raise DeclarationError("mass_matrix is not symmetric",
+                                       fix="only the symmetric part of M enters q̇ᵀ M q̇")
+            self.mass_matrix = M.applyfunc(lambda e: _as_expr(e, "a mass_matrix entry"))
+            diag = None
+        elif self.masses is None:
+            diag = {}
+        elif isinstance(self.masses, Mapping):
+            diag = {}
+            for k, v in self.masses.items():
+                k = to_jet_form(k)
+                if k not in coords:
+                    raise DeclarationError(f"masses names {k}, which is not a coordinate",
+                                           fix=f"use coordinates among {_short(coords)}")
+                diag[k] = _as_expr(v, f"mass of {k}")
+        elif isinstance(self.masses, (list, tuple)):
+            if len(self.masses) != n:
+                raise ShapeError(f"{len(self.masses)} masses for {n} coordinates",
+                                 fix="give one mass per coordinate, or one mass for all")
+            diag = {c: _as_expr(m, f"mass of {c}") for c, m in zip(coords, self.masses)}
+        else:
+            m = _as_expr(self.masses, "mass")
+            diag = dict.fromkeys(coords, m)
+        self.masses = diag
+        self.weight = _as_expr(self.weight, "the time weight ϖ(t)")
+        self.lagrangian = _as_expr(self.lagrangian, "the Lagrangian F")
+
+    @property
+    def kinetic(self) -> sp.Expr:
+        """``½ q̇ᵀ M q̇`` in jet symbols."""
+        if self.mass_matrix is not None:
+            v = sp.Matrix([dot(c) for c in self.coordinates])
+            return sp.expand((v.T * self.mass_matrix * v)[0, 0] / 2)
+        return sp.Add(*(m * dot(c) ** 2 / 2 for c, m in self.masses.items()))
+
+    @property
+    def density(self) -> sp.Expr:
+        """The integrand ``ϖ ½ q̇ᵀ M q̇ + F``."""
+        return self.weight * self.kinetic + self.lagrangian
+
+
+def _short(symbols: Iterable[sp.Symbol], k: int = 6) -> str:
+    s = [str(x) for x in symbols]
+    return ", ".join(s[:k]) + (", …" if len(s) > k else "")
+
+
+class Problem:
+    """A learning law: an action and its constraints.
+
+    Parameters
+    ----------
+    action
+        The :class:`Action`.
+    constraints
+        :class:`Constraint` objects or bare expressions ``G`` (meaning ``G = 0``).
+    signals
+        External signals of time that may appear (inputs ``e``, targets ``y``).
+    parameters
+        Constant symbols that may appear (masses, ``θ``, ``c``, targets held fixed).
+    nonholonomic
+        Rule for non-holonomic constraints, one of :data:`NONHOLONOMIC_RULES`.
+    name
+        A name for reports.
+
+    Raises
+    ------
+    DeclarationError
+        For undeclared symbols (with a suggestion for misspellings), constraints that
+        involve no coordinate or second derivatives, a time weight that depends on
+        coordinates, names declared twice.
+    """
+
+    def __init__(self, action: Action, constraints: Iterable[Constraint | sp.Expr] = (), *,
+                 signals: Iterable[sp.Symbol] = (), parameters: Iterable[sp.Symbol] = (),
+                 nonholonomic: str = "vakonomic", name: str = "problem",
+                 metadata: Mapping[str, object] | None = None) -> None:
+        if not isinstance(action, Action):
+            raise DeclarationError(f"action must be an Action, got {type(action).__name__}",
+                                   fix="build it with Action(coordinates, masses=..., ...)")
+        if nonholonomic not in NONHOLONOMIC_RULES:
+            raise DeclarationError(f"unknown non-holonomic rule {nonholonomic!r}",
+                                   fix=f"use one of {NONHOLONOMIC_RULES}")
+        self.action = action
+        self.name = name
+        self.nonholonomic = nonholonomic
+        self.metadata = dict(metadata or {})
+        self.coordinates: tuple[sp.Symbol, ...] = action.coordinates
+        self.signals = tuple(to_jet_form(s) for s in signals)
+        self.parameters = tuple(parameters)
+        self._check_names()
+        self.constraints = tuple(self._constraint(c, i) for i, c in enumerate(constraints))
+        names = [c.name for c in self.constraints]
+        if len(set(names)) != len(names):
+            raise DeclarationError("two constraints have the same name",
+                                   fix="give each constraint a distinct name")
+        self._check_expression(action.weight, "the time weight ϖ(t)", allow=self._constants)
+        for c, m in action.masses.items():
+            self._check_expression(m, f"the mass of {c}", allow=self._constants)
+        if action.mass_matrix is not None:
+            for e in action.mass_matrix:
+                self._check_expression(e, "the mass matrix", allow=self._configuration)
+        self._check_expression(action.lagrangian, "the Lagrangian F", allow=self._lagrangian)
+
+    # -- views ---------------------------------------------------------------------------
+    @property
+    def holonomic(self) -> tuple[Constraint, ...]:
+        """The holonomic constraints ``G(t, q) = 0``."""
+        return tuple(c for c in self.constraints if c.kind == "holonomic")
+
+    @property
+    def nonholonomic_constraints(self) -> tuple[Constraint, ...]:
+        """The non-holonomic constraints ``G(t, q, q̇) = 0``."""
+        return tuple(c for c in self.constraints if c.kind == "nonholonomic")
+
+    def __repr__(self) -> str:
+        return (f"Problem({self.name!r}: {len(self.coordinates)} coordinates, "
+                f"{len(self.holonomic)} holonomic and {len(self.nonholonomic_constraints)} "
+                f"non-holonomic constraints)")
+
+    # -- validation ----------------------------------------------------------------------
+    def _check_names(self) -> None:
+        seen: dict[sp.Symbol, str] = {}
+        for what, group in (("coordinate", self.coordinates), ("signal", self.signals),
+                            ("parameter", self.parameters)):
+            for s in group:
+                if not isinstance(s, sp.Symbol) or order(s) != 0 or s == t:
+                    raise DeclarationError(f"{what} {s} is not a plain name",
+                                           fix="declare it with the symbols helpers")
+                if s in seen:
+                    raise DeclarationError(f"{s} is declared both as {seen[s]} and as {what}",
+                                           fix="give each name one role")
+                seen[s] = what
+        self._roles = seen
+
+    @property
+    def _constants(self) -> set[sp.Symbol]:
+        return set(self.parameters) | {t} | self._signal_jets
+
+    @property
+    def _signal_jets(self) -> set[sp.Symbol]:
+        return {dot(s, k) for s in self.signals for k in range(MAX_ORDER + 1)}
+
+    @property
+    def _configuration(self) -> set[sp.Symbol]:
+        return self._constants | set(self.coordinates)
+
+    @property
+    def _lagrangian(self) -> set[sp.Symbol]:
+        return self._configuration | {dot(q, k) for q in self.coordinates for k in (1, 2)}
+
+    def _check_expression(self, expr: sp.Expr, what: str, allow: set[sp.Symbol]) -> None:
+        bad = expr.free_symbols - allow
+        if not bad:
+            return
+        known = [str(s) for s in self._roles] + ["t"]
+        tips = []
+        for s in sorted(bad, key=str):
+            b = base(s)
+            if b in self._roles and self._roles[b] == "coordinate":
+                tips.append(f"{s} is a derivative of order {order(s)}, not allowed in {what}")
+                continue
+            if b in self._roles:
+                tips.append(f"{b} is a {self._roles[b]} and cannot appear in {what} as {s}")
+                continue
+            close = difflib.get_close_matches(str(s), known, n=1)
+            tips.append(f"did you mean {close[0]!r} for {s}?" if close else "")
+        msg = f"{what} uses undeclared symbol(s) {', '.join(sorted(map(str, bad)))}"
+        tips = [x for x in tips if x]
+        if tips:
+            msg += " (" + "; ".join(tips) + ")"
+        raise DeclarationError(
+            msg, fix="declare them as parameters, signals or coordinates (or correct the "
+            "spelling)")
+
+    def _constraint(self, c: Constraint | sp.Expr, i: int) -> Constraint:
+        if not isinstance(c, Constraint):
+            c = Constraint(c)
+        name = c.name or f"G{i + 1}"
+        expr = _as_expr(c.expr, f"constraint {name}")
+        self._check_expression(expr, f"constraint {name}",
+                               allow=self._configuration
+                               | {dot(q) for q in self.coordinates})
+        coords = set(self.coordinates)
+        used = {s for s in expr.free_symbols if base(s) in coords}
+        if not used:
+            raise DeclarationError(
+                f"constraint {name} = {expr} involves no coordinate",
+                fix="a constraint must restrict the coordinates; move conditions on "
+                "parameters or signals elsewhere")
+        kind = "nonholonomic" if any(order(s) == 1 for s in used) else "holonomic"
+        if c.kind and c.kind != kind:
+            raise DeclarationError(f"constraint {name} was declared {c.kind} but is {kind}",
+                                   fix="drop the kind, it is inferred from the expression")
+        return Constraint(expr, name, kind)

@@ -1,0 +1,228 @@
+"""Time, coordinates, signals and their time derivatives as plain SymPy symbols.
+
+cognitive_action works with *jet symbols*: a time-dependent quantity ``q`` is the
+plain symbol ``q`` and its derivatives are the symbols ``q_dot``, ``q_ddot``,
+``q_d3``, ``q_d4``. Differentiation with respect to a jet symbol is then an ordinary
+partial derivative, and the total time derivative is the chain rule over the jet
+(``cognitive_action.derive.calculus``). Expressions written in function form
+(``q(t)``, ``Derivative(q(t), t)``, as ``sympy.physics.mechanics.dynamicsymbols``
+produces them) are converted by :func:`to_jet_form`.
+
+Examples
+--------
+>>> from cognitive_action.declare.symbols import coordinates, dot, t
+>>> q1, q2 = coordinates("q1 q2")
+>>> dot(q1), dot(q1, 2), dot(dot(q1))
+(q1_dot, q1_ddot, q1_ddot)
+>>> import sympy as sp
+>>> f = sp.Function("q1")(t)
+>>> to_jet_form(sp.Derivative(f, t) * f)
+q1*q1_dot
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from cognitive_action.errors import DeclarationError
+
+__all__ = [
+    "t",
+    "MAX_ORDER",
+    "symbol",
+    "dot",
+    "base",
+    "order",
+    "coordinates",
+    "signals",
+    "parameters",
+    "to_jet_form",
+    "from_jet_form",
+    "check_name",
+]
+
+#: The time variable (the same symbol as ``sympy.physics.mechanics.dynamicsymbols._t``).
+t = sp.Symbol("t")
+
+#: Highest time derivative of a coordinate that a Lagrangian of order two can produce
+#: (``d²/dt² F_q̈`` of eq. 8-9 gives fourth derivatives).
+MAX_ORDER = 4
+
+_SUFFIX = {1: "_dot", 2: "_ddot", 3: "_d3", 4: "_d4"}
+_ORDER_RE = re.compile(r"^(?P<base>.+?)(?P<suf>_dot|_ddot|_d3|_d4)$")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def symbol(name: str) -> sp.Symbol:
+    """The jet symbol named ``name``: a real SymPy symbol.
+
+    All time-dependent quantities are real; saying so keeps SymPy from expensive
+    case analysis (``tanh(a).is_real`` on a complex ``a`` calls a polynomial gcd).
+    """
+    return sp.Symbol(name, real=True)
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Validate a user-chosen name for a coordinate, signal or parameter.
+
+    Names are identifiers that do not end in a reserved derivative suffix
+    (``_dot``, ``_ddot``, ``_d3``, ``_d4``) and are not ``t``.
+
+    >>> check_name("w_3_1")
+    'w_3_1'
+    >>> check_name("x_dot")
+    Traceback (most recent call last):
+    ...
+    cognitive_action.errors.DeclarationError: name 'x_dot' ends in the reserved suffix '_dot' \
+(used for time derivatives). Fix: rename it, and write its derivative as dot(x)
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise DeclarationError(
+            f"{what} {name!r} is not a valid identifier",
+            fix="use letters, digits and underscores, starting with a letter",
+        )
+    if name == "t":
+        raise DeclarationError(f"{what} 't' is reserved for time", fix="choose another name")
+    m = _ORDER_RE.match(name)
+    if m:
+        raise DeclarationError(
+            f"name {name!r} ends in the reserved suffix {m.group('suf')!r} "
+            "(used for time derivatives)",
+            fix=f"rename it, and write its derivative as dot({m.group('base')})",
+        )
+    return name
+
+
+def order(symbol_: sp.Symbol) -> int:
+    """Order of the time derivative a jet symbol stands for (0 for the quantity itself).
+
+    >>> order(sp.Symbol("x_ddot")), order(sp.Symbol("x"))
+    (2, 0)
+    """
+    m = _ORDER_RE.match(symbol_.name)
+    if not m:
+        return 0
+    return {v: k for k, v in _SUFFIX.items()}[m.group("suf")]
+
+
+def base(symbol_: sp.Symbol) -> sp.Symbol:
+    """The undifferentiated symbol of a jet symbol (``x_ddot`` → ``x``)."""
+    m = _ORDER_RE.match(symbol_.name)
+    return symbol(m.group("base")) if m else symbol_
+
+
+def dot(symbol_: sp.Symbol, k: int = 1) -> sp.Symbol:
+    """The jet symbol of the ``k``-th time derivative of ``symbol``.
+
+    Parameters
+    ----------
+    symbol_
+        A coordinate or signal symbol, or one of its derivatives.
+    k
+        How many more time derivatives to take.
+
+    Raises
+    ------
+    DeclarationError
+        If the resulting order exceeds :data:`MAX_ORDER`.
+    """
+    if not isinstance(symbol_, sp.Symbol):
+        raise DeclarationError(
+            f"dot() takes a coordinate symbol, got {symbol_!r}",
+            fix="apply dot() to coordinates; for expressions use "
+            "cognitive_action.derive.calculus.total_derivative",
+        )
+    n = order(symbol_) + k
+    if n > MAX_ORDER:
+        raise DeclarationError(
+            f"time derivative of order {n} of {base(symbol_)} requested",
+            fix=f"Lagrangians may depend on derivatives up to order 2 (jets up to {MAX_ORDER})",
+        )
+    b = base(symbol_)
+    return b if n == 0 else symbol(b.name + _SUFFIX[n])
+
+
+def _names(names: str | Iterable[str]) -> list[str]:
+    return names.replace(",", " ").split() if isinstance(names, str) else list(names)
+
+
+def coordinates(names: str | Iterable[str]) -> tuple[sp.Symbol, ...]:
+    """Declare generalized coordinates (names separated by spaces or commas).
+
+    >>> coordinates("x1, x2")
+    (x1, x2)
+    """
+    return tuple(symbol(check_name(n, "coordinate")) for n in _names(names))
+
+
+def signals(names: str | Iterable[str]) -> tuple[sp.Symbol, ...]:
+    """Declare external time signals (inputs ``e(t)``, targets ``y(t)``).
+
+    Signals have time derivatives (``dot(e)``) like coordinates, but they are given
+    functions of time, not varied in the action.
+    """
+    return tuple(symbol(check_name(n, "signal")) for n in _names(names))
+
+
+def parameters(names: str | Iterable[str], **assumptions: bool) -> tuple[sp.Symbol, ...]:
+    """Declare constant parameters (masses, rates, gains); real unless told otherwise."""
+    assumptions = {"real": True} | assumptions
+    return tuple(sp.Symbol(check_name(n, "parameter"), **assumptions) for n in _names(names))
+
+
+def to_jet_form(expr: sp.Expr, time: sp.Symbol = t) -> sp.Expr:
+    """Replace ``q(t)`` and ``Derivative(q(t), (t, k))`` by jet symbols.
+
+    Only undefined functions of time alone are converted; known functions
+    (``sin(t)``) stay. An undefined function with other arguments is an error.
+    """
+    expr = sp.sympify(expr)  # safe: expr is already a SymPy object or a number here
+    if not isinstance(expr, sp.Basic):
+        return expr
+    repl: dict[sp.Basic, sp.Basic] = {}
+    for d in expr.atoms(sp.Derivative):
+        f = d.expr
+        if not isinstance(f, AppliedUndef) or f.args != (time,):
+            raise DeclarationError(
+                f"cannot interpret the derivative {d}",
+                fix="differentiate coordinates of time only, e.g. q(t).diff(t)",
+            )
+        k = sum(c for v, c in d.variable_count if v == time)
+        if len(d.variable_count) != 1 or k < 1:
+            raise DeclarationError(f"derivative {d} is not a time derivative",
+                                   fix="take derivatives with respect to t only")
+        repl[d] = dot(symbol(check_name(type(f).__name__)), k)
+    expr = expr.xreplace(repl)
+    frepl = {}
+    for f in expr.atoms(AppliedUndef):
+        if f.args != (time,):
+            raise DeclarationError(
+                f"undefined function {f} must be a function of time alone",
+                fix="declare it as q(t), or as a parameter if it is constant",
+            )
+        frepl[f] = symbol(check_name(type(f).__name__))
+    return expr.xreplace(frepl)
+
+
+def from_jet_form(expr: sp.Expr, time_dependent: Iterable[sp.Symbol],
+                  time: sp.Symbol = t) -> sp.Expr:
+    """Inverse of :func:`to_jet_form` for the given time-dependent base symbols.
+
+    >>> x = sp.Symbol("x")
+    >>> from_jet_form(x * dot(x, 2), [x])
+    x(t)*Derivative(x(t), (t, 2))
+    """
+    bases = {b.name for b in time_dependent}
+    repl: dict[sp.Symbol, sp.Expr] = {}
+    for s in expr.free_symbols:
+        if isinstance(s, sp.Symbol) and base(s).name in bases:
+            f = sp.Function(base(s).name)(time)
+            k = order(s)
+            repl[s] = f if k == 0 else sp.Derivative(f, (time, k))
+    return expr.xreplace(repl)
+
+

@@ -1,0 +1,1053 @@
+"""Safe parsing of the expression strings found in problem files.
+
+A problem file is untrusted input: whoever wrote it may be careless or hostile. This
+module turns a string such as ``"tanh(w*x1) - x2"`` into a SymPy expression **without
+ever executing it**. The string is parsed with Python's :mod:`ast` module (which only
+builds a syntax tree) and the tree is walked against a whitelist; the SymPy objects are
+built node by node (``Integer``, ``Rational``, ``Float``, ``Add``, ``Mul``, ``Pow`` and the
+whitelisted functions). ``eval``, ``exec``, ``sympify`` and ``parse_expr`` are never
+applied to the string.
+
+What an expression may contain
+------------------------------
+* numbers: integers (at most :data:`MAX_DIGITS` digits) and finite floats. ``1/2`` stays
+  the exact ``Rational(1, 2)``; ``0.5`` is a ``Float``;
+* declared names (the ``names`` mapping given by the caller) and the constants ``pi``
+  and ``E``;
+* unary ``+``/``-``, binary ``+ - * / **`` and parentheses;
+* calls, by bare name and with positional arguments only, of the functions in
+  :data:`FUNCTION_NAMES` (``exp``, ``log``, ``sqrt``, ``sin``, ``cos``, ``tan``, ``tanh``,
+  ``sinh``, ``cosh``, ``sech``, ``asin``, ``acos``, ``atan``, ``atan2``, ``abs``/``Abs``,
+  ``sign``, ``logistic``/``sigmoid`` = 1/(1+exp(-x)), ``softplus`` = log(1+exp(x)),
+  ``Max``, ``Min``), of functions passed by the caller in ``functions``, and of callables
+  in ``names`` (for instance an input ``e`` declared as ``sympy.Function("e")``).
+
+Everything else is rejected with :class:`~cognitive_action.errors.UnsafeExpressionError`
+(or :class:`~cognitive_action.errors.ProblemFileError` for syntax errors and values such
+as a division by zero): the message names the location, the offending piece of text with
+its column, the reason and the fix.
+
+Time derivatives
+----------------
+There is no derivative syntax (no ``diff(x, t)``, no ``d(x)/dt``). A time derivative is
+an ordinary *name* with the suffix ``_dot`` (first derivative) or ``_ddot`` (second),
+which the caller declares where velocities are allowed, for instance with
+:func:`time_derivative_names`. A field that does not declare ``x_dot`` (a holonomic
+constraint, say) therefore rejects it with a message saying so.
+
+Limits
+------
+:data:`MAX_LENGTH` characters, :data:`MAX_DEPTH` levels of nesting, integer literals of
+at most :data:`MAX_DIGITS` digits, numeric exponents of magnitude at most
+:data:`MAX_EXPONENT` (checked before any power is built, so ``9**9**9`` is never
+evaluated), and computed numbers of at most :data:`MAX_DIGITS` digits.
+
+Examples
+--------
+>>> import sympy as sp
+>>> x1, x2, w = sp.symbols("x1 x2 w")
+>>> parse_expression("tanh(w*x1) - x2", {"x1": x1, "x2": x2, "w": w})
+-x2 + tanh(w*x1)
+>>> from cognitive_action.errors import UnsafeExpressionError
+>>> try:
+...     parse_expression("__import__('os').system('echo pwned')", {},
+...                      where="problems/bad.toml: loss")
+... except UnsafeExpressionError as err:
+...     print(err)  # doctest: +NORMALIZE_WHITESPACE
+problems/bad.toml:loss: calls are allowed only of whitelisted functions by bare name:
+"__import__('os').system('echo pwned')" at column 1. Fix: call a known function such
+as exp(x) or tanh(x); methods, attributes and computed callees are not allowed
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import inspect
+import keyword
+import math
+import unicodedata
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeAlias
+
+import sympy as sp
+
+from cognitive_action.errors import ProblemFileError, UnsafeExpressionError
+
+__all__ = [
+    "MAX_LENGTH",
+    "MAX_DEPTH",
+    "MAX_DIGITS",
+    "MAX_EXPONENT",
+    "MAX_ARGS",
+    "FUNCTION_NAMES",
+    "CONSTANT_NAMES",
+    "RESERVED_NAMES",
+    "DERIVATIVE_SUFFIXES",
+    "NameValue",
+    "ExpressionParser",
+    "parse_expression",
+    "parse_number",
+    "parse_vector",
+    "parse_matrix",
+    "validate_name",
+    "time_derivative_names",
+]
+
+#: Longest expression string accepted, in characters.
+MAX_LENGTH = 10_000
+#: Deepest nesting accepted: brackets, unary signs, powers and calls inside each other.
+#: Chains of ``+``/``-`` or ``*``/``/`` count as one level however long they are.
+MAX_DEPTH = 64
+#: Most digits of an integer literal or of any number computed while parsing.
+MAX_DIGITS = 100
+#: Largest magnitude of a numeric exponent.
+MAX_EXPONENT = 64
+#: Most arguments of a variadic function such as ``Max``.
+MAX_ARGS = 16
+
+#: Suffixes of the names that denote first and second time derivatives.
+DERIVATIVE_SUFFIXES = ("_dot", "_ddot")
+
+#: A value in the ``names`` mapping: a SymPy expression, a Python number, or a callable
+#: (a SymPy function class or a Python function returning a SymPy expression).
+NameValue: TypeAlias = "sp.Basic | int | float | Callable[..., Any]"
+
+_Number: TypeAlias = "int | float"
+
+
+# --------------------------------------------------------------------------- whitelist
+
+
+@dataclass(frozen=True)
+class _Function:
+    """A whitelisted function: how to build it and how many arguments it takes."""
+
+    build: Callable[..., sp.Expr]
+    min_args: int
+    max_args: int
+    usage: str
+
+
+def _logistic(x: sp.Expr) -> sp.Expr:
+    return sp.Integer(1) / (sp.Integer(1) + sp.exp(-x))
+
+
+def _softplus(x: sp.Expr) -> sp.Expr:
+    return sp.log(sp.Integer(1) + sp.exp(x))
+
+
+def _unary(build: Callable[..., sp.Expr], name: str) -> _Function:
+    return _Function(build, 1, 1, f"{name}(x)")
+
+
+_BUILTIN_FUNCTIONS: dict[str, _Function] = {
+    **{name: _unary(getattr(sp, name), name) for name in (
+        "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sech",
+        "asin", "acos", "atan", "sign", "Abs")},
+    "abs": _unary(sp.Abs, "abs"),
+    "logistic": _unary(_logistic, "logistic"),
+    "sigmoid": _unary(_logistic, "sigmoid"),
+    "softplus": _unary(_softplus, "softplus"),
+    "atan2": _Function(sp.atan2, 2, 2, "atan2(y, x)"),
+    "Max": _Function(sp.Max, 2, MAX_ARGS, "Max(a, b, ...)"),
+    "Min": _Function(sp.Min, 2, MAX_ARGS, "Min(a, b, ...)"),
+}
+_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E}
+
+#: Names of the built-in whitelisted functions.
+FUNCTION_NAMES = frozenset(_BUILTIN_FUNCTIONS)
+#: Names of the built-in constants.
+CONSTANT_NAMES = frozenset(_CONSTANTS)
+#: Names a problem file may not declare for its own symbols.
+RESERVED_NAMES = FUNCTION_NAMES | CONSTANT_NAMES
+
+_DERIVATIVE_CALLS = frozenset({"diff", "d", "D", "Derivative", "derivative", "dot", "ddot"})
+
+_ONLY_SIMPLE = "declared names, numbers, + - * / ** and whitelisted functions"
+
+_FORBIDDEN_NODES: dict[type, tuple[str, str]] = {
+    ast.Attribute: ("attribute access ('.') is not allowed",
+                    "use declared names and whitelisted functions only"),
+    ast.Subscript: ("indexing with '[...]' is not allowed",
+                    "declare each component as its own name, e.g. 'x1' instead of 'x[1]'"),
+    ast.Slice: ("slices are not allowed", f"use only {_ONLY_SIMPLE}"),
+    ast.Lambda: ("lambda functions are not allowed", "write the expression itself"),
+    ast.ListComp: ("comprehensions are not allowed",
+                   "write sums out explicitly, e.g. 'x1**2 + x2**2'"),
+    ast.SetComp: ("comprehensions are not allowed",
+                  "write sums out explicitly, e.g. 'x1**2 + x2**2'"),
+    ast.DictComp: ("comprehensions are not allowed",
+                   "write sums out explicitly, e.g. 'x1**2 + x2**2'"),
+    ast.GeneratorExp: ("generator expressions are not allowed",
+                       "write sums out explicitly, e.g. 'x1**2 + x2**2'"),
+    ast.JoinedStr: ("f-strings are not allowed", "write the expression without quotes"),
+    ast.FormattedValue: ("f-strings are not allowed", "write the expression without quotes"),
+    ast.Compare: ("comparisons are not allowed",
+                  "write an expression, not a condition; a constraint 'a == b' is "
+                  "written 'a - b' (it is required to equal zero)"),
+    ast.BoolOp: ("boolean operators ('and', 'or') are not allowed",
+                 "use Max, Min, abs or a smooth switch such as sigmoid"),
+    ast.IfExp: ("conditional expressions ('a if c else b') are not allowed",
+                "use Max, Min, abs or a smooth switch such as sigmoid"),
+    ast.NamedExpr: ("assignment expressions (':=') are not allowed",
+                    "declare the value as a parameter of the problem file"),
+    ast.List: ("lists are not allowed inside an expression",
+               "give one expression per field; a vector is a TOML array of expressions"),
+    ast.Tuple: ("tuples are not allowed inside an expression",
+                "give one expression per field; a vector is a TOML array of expressions"),
+    ast.Set: ("sets are not allowed inside an expression",
+              "give one expression per field; a vector is a TOML array of expressions"),
+    ast.Dict: ("dicts are not allowed inside an expression",
+               "give one expression per field; a vector is a TOML array of expressions"),
+    ast.Starred: ("starred expressions ('*args') are not allowed",
+                  "pass each argument explicitly, e.g. Max(a, b)"),
+    ast.Await: ("'await' is not allowed", f"use only {_ONLY_SIMPLE}"),
+    ast.Yield: ("'yield' is not allowed", f"use only {_ONLY_SIMPLE}"),
+    ast.YieldFrom: ("'yield from' is not allowed", f"use only {_ONLY_SIMPLE}"),
+}
+
+_FORBIDDEN_OPERATORS: dict[type, tuple[str, str]] = {
+    ast.BitXor: ("'^' is bitwise XOR in Python, not a power", "write powers with '**', e.g. x**2"),
+    ast.BitAnd: ("bitwise '&' is not allowed", "use only + - * / **"),
+    ast.BitOr: ("bitwise '|' is not allowed", "use only + - * / **"),
+    ast.LShift: ("bit shift '<<' is not allowed", "write 2**k*x for a power of two"),
+    ast.RShift: ("bit shift '>>' is not allowed", "write x/2**k for a power of two"),
+    ast.MatMult: ("matrix multiplication '@' is not allowed",
+                  "write scalar products out with '*' and '+'"),
+    ast.Mod: ("modulo '%' is not allowed", "use only + - * / **"),
+    ast.FloorDiv: ("floor division '//' is not allowed", "use '/' (exact division)"),
+    ast.Not: ("boolean 'not' is not allowed", "write an arithmetic expression"),
+    ast.Invert: ("bitwise inversion '~' is not allowed", "use '-' for negation"),
+}
+
+_CONSTANT_TYPES: dict[type, tuple[str, str]] = {
+    bool: ("booleans (True/False) are not allowed", "use the numbers 1 and 0"),
+    type(None): ("None is not allowed", "write a number or an expression"),
+    type(Ellipsis): ("'...' (Ellipsis) is not allowed", "write a number or an expression"),
+    str: ("strings are not allowed inside an expression", "write the expression without quotes"),
+    bytes: ("bytes literals are not allowed", "write the expression without quotes"),
+    complex: ("complex numbers are not allowed (problems are real-valued)",
+              "remove the 'j' suffix"),
+}
+
+
+# --------------------------------------------------------------------------- locations
+
+
+def _location(where: str | None) -> dict[str, str | None]:
+    """Split ``"file: field"`` into the ``path``/``field`` keywords of ProblemFileError."""
+    if not where:
+        return {"path": None, "field": None}
+    path, sep, field = where.partition(": ")
+    if sep and path and field:
+        return {"path": path, "field": field}
+    return {"path": None, "field": where}
+
+
+def _extend(where: str | None, suffix: str) -> str:
+    return f"{where}{suffix}" if where else suffix.lstrip(".")
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _quote(text: str) -> str:
+    return repr(_shorten(text))
+
+
+def _excerpt(text: str, column: int, width: int = 80) -> str:
+    """``text`` cut to ``width`` characters around the 1-based ``column``."""
+    if len(text) <= width:
+        return text
+    start = max(0, min(column - width // 2, len(text) - width))
+    body = text[start:start + width]
+    return ("..." if start else "") + body + ("..." if start + width < len(text) else "")
+
+
+def _normalize(text: str) -> str:
+    """Join lines and collapse whitespace: ``"a +\\n  b"`` becomes ``"a + b"``.
+
+    Problem files may spread a long expression over a TOML multi-line string; the
+    expression is parsed as one line and columns count in that line.
+    """
+    return " ".join(text.replace("\\\r\n", " ").replace("\\\n", " ").split())
+
+
+def _raise(error: type[ProblemFileError], where: str | None, message: str,
+           fix: str) -> NoReturn:
+    raise error(message, fix, **_location(where))
+
+
+# --------------------------------------------------------------------------- names
+
+
+def validate_name(name: object, where: str | None = None) -> str:
+    """Check that ``name`` can be declared as a symbol of a problem file.
+
+    A declarable name is a Python identifier that is not a keyword, does not start with
+    two underscores and is not a built-in function or constant (:data:`RESERVED_NAMES`).
+
+    Parameters
+    ----------
+    name
+        The candidate name.
+    where
+        Location for error messages, e.g. ``"problems/xor.toml: parameters"``.
+
+    Returns
+    -------
+    str
+        The name in the normal form (NFKC) Python's parser uses for identifiers.
+
+    Raises
+    ------
+    ProblemFileError
+        If the name cannot be declared.
+
+    Examples
+    --------
+    >>> validate_name("x1")
+    'x1'
+    >>> from cognitive_action.errors import ProblemFileError
+    >>> try:
+    ...     validate_name("exp", "problems/p.toml: parameters")
+    ... except ProblemFileError as err:
+    ...     print(err)  # doctest: +NORMALIZE_WHITESPACE
+    problems/p.toml:parameters: 'exp' is a built-in function or constant and cannot be
+    declared. Fix: choose another name, e.g. 'exp_'
+    """
+    if not isinstance(name, str):
+        _raise(ProblemFileError, where, f"a name must be a string, not {type(name).__name__}",
+               "write the name as a TOML string")
+    normal = unicodedata.normalize("NFKC", name)
+    if not normal.isidentifier() or keyword.iskeyword(normal):
+        _raise(ProblemFileError, where, f"{name!r} is not a valid name",
+               "use letters, digits and underscores, starting with a letter, e.g. 'x1'")
+    if normal.startswith("__"):
+        _raise(UnsafeExpressionError, where, f"{name!r} starts with '__'",
+               "names may not start with two underscores")
+    if normal in RESERVED_NAMES:
+        _raise(ProblemFileError, where,
+               f"{name!r} is a built-in function or constant and cannot be declared",
+               f"choose another name, e.g. '{normal}_'")
+    return normal
+
+
+def time_derivative_names(coordinates: Mapping[str, sp.Expr], time: sp.Symbol, *,
+                          order: int = 2) -> dict[str, sp.Expr]:
+    """Names for the time derivatives of coordinates: ``x_dot`` and ``x_ddot``.
+
+    This is the notation for time derivatives in problem files: the parser has no
+    derivative syntax; a field where velocities are allowed declares these names.
+
+    Parameters
+    ----------
+    coordinates
+        Coordinate names and their expressions, which must depend on ``time``
+        (typically ``sympy.Function("x")(t)``).
+    time
+        The time symbol.
+    order
+        Highest derivative order, 1 (``_dot``) or 2 (``_dot`` and ``_ddot``).
+
+    Returns
+    -------
+    dict
+        ``{"x_dot": Derivative(x(t), t), "x_ddot": Derivative(x(t), (t, 2)), ...}``.
+
+    Raises
+    ------
+    ValueError
+        If ``order`` is not 1 or 2 or a coordinate does not depend on ``time``.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> t = sp.Symbol("t")
+    >>> q = sp.Function("q")(t)
+    >>> names = {"q": q, **time_derivative_names({"q": q}, t)}
+    >>> parse_expression("q_ddot + q_dot**2", names)
+    Derivative(q(t), t)**2 + Derivative(q(t), (t, 2))
+    """
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2, not {order!r}")
+    result: dict[str, sp.Expr] = {}
+    for name, expr in coordinates.items():
+        if time not in expr.free_symbols:
+            raise ValueError(
+                f"coordinate {name!r} = {expr} does not depend on {time}; declare it as a "
+                f"function of time, e.g. sympy.Function({name!r})({time})")
+        for k in range(1, order + 1):
+            result[name + DERIVATIVE_SUFFIXES[k - 1]] = sp.diff(expr, time, k)
+    return result
+
+
+# --------------------------------------------------------------------------- the parser
+
+
+def _number(value: _Number) -> sp.Expr:
+    return sp.Integer(value) if isinstance(value, int) else sp.Float(value)
+
+
+class ExpressionParser:
+    """A reusable parser bound to a set of declared names and extra functions.
+
+    Build one per field context (the names a constraint may use, say) and call
+    :meth:`parse` for each string; :func:`parse_expression` is the one-shot form.
+
+    Parameters
+    ----------
+    names
+        Declared names: SymPy expressions (symbols, ``x(t)``, ...), Python numbers, or
+        callables (e.g. ``sympy.Function("e")`` for an input ``e(t)``). They may not
+        shadow a built-in name (see :func:`validate_name`).
+    functions
+        Extra whitelisted functions (trusted code from the caller, e.g. an activation
+        ``{"sigma": sympy.tanh}``); they take precedence over the built-in ones.
+        Arity is checked from ``nargs`` (SymPy) or the Python signature.
+
+    Raises
+    ------
+    ProblemFileError
+        If a declared name is invalid or reserved.
+    TypeError
+        If a value in ``names`` is of an unsupported type.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> t = sp.Symbol("t")
+    >>> parser = ExpressionParser({"t": t, "e": sp.Function("e")},
+    ...                           functions={"sigma": sp.tanh})
+    >>> parser.parse("sigma(2*e(t))")
+    tanh(2*e(t))
+    >>> parser.parse("1/2 + 0.25")
+    0.750000000000000
+    """
+
+    def __init__(self, names: Mapping[str, NameValue], *,
+                 functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self._values: dict[str, sp.Expr] = {}
+        self._callables: dict[str, Callable[..., Any]] = {}
+        for name, value in names.items():
+            self._declare(name, value)
+        self._functions: dict[str, Callable[..., Any]] = {}
+        for name, function in (functions or {}).items():
+            if not callable(function):
+                raise TypeError(f"function {name!r} is not callable: {function!r}")
+            self._functions[unicodedata.normalize("NFKC", name)] = function
+
+    def _declare(self, name: str, value: NameValue) -> None:
+        normal = validate_name(name, "declared names")
+        if normal in self._values or normal in self._callables:
+            raise ProblemFileError(f"{name!r} is declared twice (after Unicode normalization)",
+                                   "give each symbol a distinct name")
+        if isinstance(value, bool):
+            raise TypeError(f"name {name!r}: booleans are not values, got {value!r}")
+        if isinstance(value, (int, float)):
+            self._values[normal] = _number(value)
+        elif isinstance(value, sp.Basic):
+            self._values[normal] = value  # type: ignore[assignment]
+        elif callable(value):
+            self._callables[normal] = value
+        else:
+            raise TypeError(f"name {name!r}: expected a SymPy expression, a number or a "
+                            f"callable, got {type(value).__name__}")
+
+    @property
+    def value_names(self) -> frozenset[str]:
+        """Declared names that denote values (plus the constants)."""
+        return frozenset(self._values) | CONSTANT_NAMES
+
+    @property
+    def function_names(self) -> frozenset[str]:
+        """Names that may be called: declared callables, extra and built-in functions."""
+        return frozenset(self._callables) | frozenset(self._functions) | FUNCTION_NAMES
+
+    def parse(self, text: str | int | float, where: str | None = None) -> sp.Expr:
+        """Parse one expression; numbers (TOML ints and floats) are accepted as they are.
+
+        Parameters
+        ----------
+        text
+            The untrusted expression string, or a number.
+        where
+            Human-readable location for messages, ``"<file>: <field>"`` (split into the
+            error's ``path`` and ``field``) or just ``"<field>"``.
+
+        Returns
+        -------
+        sympy.Expr
+            The expression, built node by node.
+
+        Raises
+        ------
+        UnsafeExpressionError
+            For any construct outside the whitelist or over a limit.
+        ProblemFileError
+            For syntax errors, empty strings, wrong types and undefined values.
+        """
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            _raise(ProblemFileError, where,
+                   f"expected an expression string or a number, got {type(text).__name__} "
+                   f"{_quote(repr(text))}", "write the expression as a TOML string")
+        if not isinstance(text, str):
+            return _Walker(self, str(text), where).number(text)
+        _check_text(text, where)
+        source = _normalize(text)
+        return _Walker(self, source, where).run(_parse_tree(source, where))
+
+
+def _check_text(text: str, where: str | None) -> None:
+    """Checks on the raw string, before the parser sees it."""
+    if not text:
+        _raise(ProblemFileError, where, "the expression is empty",
+               "write an expression such as 'x1 - tanh(w*x0)'")
+    if len(text) > MAX_LENGTH:
+        _raise(UnsafeExpressionError, where,
+               f"the expression is {len(text):,} characters long, over the limit of "
+               f"{MAX_LENGTH:,}", "split it into named parts or simplify it")
+    if "#" in text:
+        column = text.index("#") + 1
+        _raise(UnsafeExpressionError, where,
+               f"comments ('#') are not allowed inside an expression: "
+               f"{_quote(_excerpt(text, column))} at column {column}",
+               "put comments outside the TOML string")
+    _check_brackets(text, where)
+
+
+def _check_brackets(text: str, where: str | None) -> None:
+    """Reject bracket nesting over MAX_DEPTH before the parser sees it."""
+    depth = 0
+    for column, char in enumerate(text, start=1):
+        if char in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                _raise(UnsafeExpressionError, where,
+                       f"brackets are nested more than {MAX_DEPTH} deep: "
+                       f"{_quote(_excerpt(text, column))} at column {column}",
+                       "simplify the expression or split it into named parts")
+        elif char in ")]}":
+            depth -= 1
+
+
+def _parse_tree(text: str, where: str | None) -> ast.Expression:
+    """Build the syntax tree only; never compile it to code."""
+    _check_text(text, where)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(text, mode="eval")
+    except SyntaxError as err:
+        offset = err.offset or 0
+        position = f"column {offset}" if 0 < offset <= len(text) else "the end"
+        _raise(ProblemFileError, where,
+               f"syntax error at {position}: {err.msg}: {_quote(_excerpt(text, offset))}",
+               "write a single arithmetic expression, e.g. 'tanh(w*x1) - x2'")
+    except (RecursionError, MemoryError):
+        _raise(UnsafeExpressionError, where,
+               "the expression is nested too deeply or is too complex to parse",
+               f"keep nesting under {MAX_DEPTH} levels and sums under a few hundred "
+               "terms, or split it into named parts")
+    except ValueError as err:  # null bytes, on some Python versions
+        _raise(ProblemFileError, where, f"the expression cannot be parsed: {err}",
+               "remove control characters from the string")
+
+
+class _Walker:
+    """Walks one syntax tree against the whitelist and builds the SymPy expression."""
+
+    def __init__(self, parser: ExpressionParser, text: str, where: str | None) -> None:
+        self.parser = parser
+        self.text = text
+        self.where = where
+
+    # ---- errors
+
+    def fail(self, node: ast.AST, reason: str, fix: str,
+             error: type[ProblemFileError] = UnsafeExpressionError) -> NoReturn:
+        column = getattr(node, "col_offset", 0) + 1
+        segment = ast.get_source_segment(self.text, node) or self.text
+        message = f"{reason}: {_quote(segment)} at column {column}"
+        if segment != self.text:
+            message += f" of {_quote(_excerpt(self.text, column))}"
+        _raise(error, self.where, message, fix)
+
+    # ---- entry points
+
+    def run(self, tree: ast.Expression) -> sp.Expr:
+        result = self.visit(tree.body, 1)
+        return self.check_result(tree.body, result)
+
+    def number(self, value: _Number) -> sp.Expr:
+        node = ast.Constant(value=value, lineno=1, col_offset=0,
+                            end_lineno=1, end_col_offset=len(self.text))
+        return self.check_result(node, self.constant(node, 1))
+
+    def check_result(self, node: ast.AST, result: sp.Basic) -> sp.Expr:
+        if not isinstance(result, sp.Expr):
+            self.fail(node, f"the result is not a scalar expression ({type(result).__name__})",
+                      "use scalar names only", ProblemFileError)
+        if result.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            self.fail(node, "the expression is undefined or infinite (a division by zero?)",
+                      "check denominators and logarithms", ProblemFileError)
+        if result.has(sp.I) or (result.is_number and result.is_extended_real is False):
+            self.fail(node, f"the expression is complex-valued ({_shorten(str(result), 40)})",
+                      "problems are real-valued; check square roots and logarithms",
+                      ProblemFileError)
+        return result
+
+    # ---- dispatch
+
+    def visit(self, node: ast.AST, depth: int) -> sp.Expr:
+        if depth > MAX_DEPTH:
+            self.fail(node, f"the expression is nested more than {MAX_DEPTH} levels deep",
+                      "simplify the expression or split it into named parts")
+        if isinstance(node, ast.Constant):
+            return self.constant(node, depth)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.UnaryOp):
+            return self.unary(node, depth)
+        if isinstance(node, ast.BinOp):
+            return self.binary(node, depth)
+        if isinstance(node, ast.Call):
+            return self.call(node, depth)
+        reason, fix = _FORBIDDEN_NODES.get(
+            type(node), (f"the construct {type(node).__name__} is not allowed",
+                         f"use only {_ONLY_SIMPLE}"))
+        self.fail(node, reason, fix)
+
+    # ---- leaves
+
+    def constant(self, node: ast.Constant, depth: int) -> sp.Expr:
+        value = node.value
+        for kind, (reason, fix) in _CONSTANT_TYPES.items():
+            if type(value) is kind:
+                self.fail(node, reason, fix)
+        if isinstance(value, int):
+            if value.bit_length() > _MAX_BITS:
+                self.fail(node, f"the integer has more than {MAX_DIGITS} digits",
+                          "write large numbers in scientific notation, e.g. 1.5e120")
+            return sp.Integer(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                self.fail(node, "the number is not finite (too large for a float, or nan)",
+                          "write a finite number", ProblemFileError)
+            return sp.Float(value)
+        self.fail(node, f"literals of type {type(value).__name__} are not allowed",
+                  "write a number")
+
+    def name(self, node: ast.Name) -> sp.Expr:
+        name = node.id
+        if name.startswith("__"):
+            self.fail(node, "names starting with '__' are never allowed",
+                      "use declared names only")
+        parser = self.parser
+        if name in parser._values:
+            return self.scalar(node, parser._values[name])
+        if name in _CONSTANTS:
+            return _CONSTANTS[name]
+        if name in parser.function_names:
+            self.fail(node, f"{name!r} is a function, not a value",
+                      f"call it with its arguments, e.g. {name}(x)")
+        self.fail(node, f"unknown name {name!r}", self.unknown_fix(name, parser.value_names))
+
+    def scalar(self, node: ast.AST, value: sp.Basic) -> sp.Expr:
+        if not isinstance(value, sp.Expr):
+            self.fail(node, f"this name is not a scalar expression ({type(value).__name__})",
+                      "declare each component as its own scalar name", ProblemFileError)
+        return value
+
+    def unknown_fix(self, name: str, candidates: frozenset[str]) -> str:
+        hints = []
+        for suffix in DERIVATIVE_SUFFIXES:
+            base = name[: -len(suffix)]
+            if name.endswith(suffix) and base in self.parser._values:
+                hints.append(f"{name!r} (the time derivative of {base!r}) is not available "
+                             "in this field")
+        if name[:1] == "d" and name[1:] in self.parser._values:
+            hints.append(f"time derivatives are written with a suffix: '{name[1:]}_dot'")
+        close = difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
+        if close:
+            hints.append("did you mean " + " or ".join(repr(c) for c in close) + "?")
+        if not hints:
+            known = ", ".join(sorted(candidates)[:12]) + (", ..." if len(candidates) > 12 else "")
+            hints.append(f"declare it in the problem file (known names: {known})")
+        return "; ".join(hints)
+
+    # ---- operators
+
+    def unary(self, node: ast.UnaryOp, depth: int) -> sp.Expr:
+        if isinstance(node.op, ast.UAdd):
+            return self.visit(node.operand, depth + 1)
+        if isinstance(node.op, ast.USub):
+            return self.checked(node, -self.visit(node.operand, depth + 1))
+        self.fail(node, *_FORBIDDEN_OPERATORS[type(node.op)])
+
+    def binary(self, node: ast.BinOp, depth: int) -> sp.Expr:
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            return self.chain(node, depth, (ast.Add, ast.Sub), self.add)
+        if isinstance(node.op, (ast.Mult, ast.Div)):
+            return self.chain(node, depth, (ast.Mult, ast.Div), self.multiply)
+        if isinstance(node.op, ast.Pow):
+            return self.power(node, depth)
+        self.fail(node, *_FORBIDDEN_OPERATORS[type(node.op)])
+
+    def chain(self, node: ast.BinOp, depth: int, ops: tuple[type, ...],
+              combine: Callable[[ast.AST, list[tuple[ast.operator | None, sp.Expr, ast.AST]]],
+                                sp.Expr]) -> sp.Expr:
+        """Flatten a left-deep chain such as ``a - b + c`` into one level, iteratively."""
+        items: list[tuple[ast.operator | None, ast.AST]] = []
+        current: ast.AST = node
+        while isinstance(current, ast.BinOp) and isinstance(current.op, ops):
+            items.append((current.op, current.right))
+            current = current.left
+        items.append((None, current))
+        items.reverse()
+        operands = [(op, self.visit(operand, depth + 1), operand) for op, operand in items]
+        return self.checked(node, combine(node, operands))
+
+    def add(self, node: ast.AST, operands: list) -> sp.Expr:
+        return sp.Add(*(-value if isinstance(op, ast.Sub) else value
+                        for op, value, _ in operands))
+
+    def multiply(self, node: ast.AST, operands: list) -> sp.Expr:
+        factors = []
+        for op, value, operand in operands:
+            if isinstance(op, ast.Div):
+                if value.is_Number and value.is_zero:
+                    self.fail(operand, "division by zero", "check the denominator",
+                              ProblemFileError)
+                value = sp.Pow(value, sp.S.NegativeOne)
+            factors.append(value)
+        return sp.Mul(*factors)
+
+    def power(self, node: ast.BinOp, depth: int) -> sp.Expr:
+        base = self.visit(node.left, depth + 1)
+        exponent = self.visit(node.right, depth + 1)
+        self.check_power(node, base, exponent)
+        return self.checked(node, sp.Pow(base, exponent))
+
+    def check_power(self, node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
+        """Refuse, before building it, a power that is huge, undefined or complex."""
+        if not exponent.is_Number:
+            return
+        if abs(exponent) > MAX_EXPONENT:
+            self.fail(node, f"the exponent {_shorten(str(exponent), 30)} exceeds the limit "
+                      f"of {MAX_EXPONENT} in magnitude",
+                      "use a smaller exponent or rescale the quantity")
+        if not base.is_Number:
+            return
+        if base.is_zero and exponent.is_negative:
+            self.fail(node, "zero raised to a negative power (division by zero)",
+                      "check the base", ProblemFileError)
+        if base.is_negative and not exponent.is_integer:
+            self.fail(node, "a negative number raised to a non-integer power is complex",
+                      "problems are real-valued; check the base", ProblemFileError)
+        if not base.is_zero and _digits(base) * float(abs(exponent)) > MAX_DIGITS:
+            self.fail(node, f"the power would have more than {MAX_DIGITS} digits",
+                      "use a smaller exponent or scientific notation, e.g. 1e50")
+
+    def checked(self, node: ast.AST, value: sp.Expr) -> sp.Expr:
+        """Reject a computed number over the digit limit or outside the float range."""
+        if isinstance(value, sp.Rational) and max(abs(value.p), value.q).bit_length() > _MAX_BITS:
+            self.fail(node, f"the computed number has more than {MAX_DIGITS} digits",
+                      "use smaller numbers or scientific notation, e.g. 1e50")
+        if isinstance(value, sp.Float) and not math.isfinite(float(value)):
+            self.fail(node, "the computed number is too large for a float",
+                      "use smaller numbers", ProblemFileError)
+        return value
+
+    # ---- calls
+
+    def call(self, node: ast.Call, depth: int) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            self.fail(node, "calls are allowed only of whitelisted functions by bare name",
+                      "call a known function such as exp(x) or tanh(x); methods, attributes "
+                      "and computed callees are not allowed")
+        name = node.func.id
+        if name.startswith("__"):
+            self.fail(node.func, "names starting with '__' are never allowed",
+                      "use whitelisted functions only")
+        if node.keywords:
+            self.fail(node.keywords[0], "keyword arguments are not allowed",
+                      f"pass arguments by position, e.g. {name}(x)")
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                self.fail(arg, *_FORBIDDEN_NODES[ast.Starred])
+        function = self.lookup_function(node, name)
+        self.check_arity(node, name, function)
+        args = [self.visit(arg, depth + 1) for arg in node.args]
+        return self.checked(node, self.apply(node, name, function, args))
+
+    def lookup_function(self, node: ast.Call, name: str) -> _Function | Callable[..., Any]:
+        parser = self.parser
+        for table in (parser._callables, parser._functions, _BUILTIN_FUNCTIONS):
+            if name in table:
+                return table[name]
+        if name in parser._values or name in _CONSTANTS:
+            self.fail(node, f"{name!r} is a value, not a function",
+                      f"write an explicit product, e.g. {name}*(...)")
+        self.fail(node.func, f"unknown function {name!r}", self.unknown_function_fix(name))
+
+    def unknown_function_fix(self, name: str) -> str:
+        if name in _DERIVATIVE_CALLS:
+            return ("there is no derivative syntax; a time derivative is a declared name "
+                    "with the suffix '_dot' or '_ddot', e.g. 'x_dot'")
+        close = difflib.get_close_matches(name, sorted(self.parser.function_names), n=3,
+                                          cutoff=0.6)
+        prefix = (f"{name!r} is a Python builtin, and expressions are not Python code; "
+                  if hasattr(builtins, name) else "")
+        if close:
+            return prefix + "did you mean " + " or ".join(repr(c) for c in close) + "?"
+        return prefix + "allowed functions: " + ", ".join(sorted(self.parser.function_names))
+
+    def check_arity(self, node: ast.Call, name: str,
+                    function: _Function | Callable[..., Any]) -> None:
+        count = len(node.args)
+        if isinstance(function, _Function):
+            if not function.min_args <= count <= function.max_args:
+                low, high = function.min_args, function.max_args
+                expected = f"exactly {low}" if low == high else f"{low} to {high}"
+                self.fail(node, f"{name!r} takes {expected} argument{'s' * (high > 1)}, "
+                          f"got {count}", f"call it as {function.usage}")
+        elif count > MAX_ARGS or _accepts(function, count) is False:
+            self.fail(node, f"{name!r} does not accept {count} argument{'s' * (count != 1)}",
+                      "check the function's declaration for its number of arguments")
+
+    def apply(self, node: ast.Call, name: str, function: _Function | Callable[..., Any],
+              args: list[sp.Expr]) -> sp.Expr:
+        build = function.build if isinstance(function, _Function) else function
+        try:
+            result = build(*args)
+        except (TypeError, ValueError, ArithmeticError) as err:
+            self.fail(node, f"calling {name!r} failed ({_shorten(str(err), 60)})",
+                      "check the arguments", ProblemFileError)
+        if isinstance(result, (int, float)) and not isinstance(result, bool):
+            result = _number(result)
+        if not isinstance(result, sp.Basic):
+            raise TypeError(f"function {name!r} returned {type(result).__name__}, "
+                            "not a SymPy expression")
+        if result.has(sp.zoo, sp.nan, sp.I):
+            self.fail(node, f"{name}(...) is undefined, infinite or complex here",
+                      "check the argument's range", ProblemFileError)
+        return self.scalar(node, result)
+
+
+_MAX_BITS = math.ceil(MAX_DIGITS * math.log2(10))
+
+
+def _digits(number: sp.Expr) -> float:
+    """Decimal digits (order of magnitude) of a nonzero SymPy number."""
+    if isinstance(number, sp.Rational):
+        return max(math.log10(abs(number.p)), math.log10(number.q), 1.0)
+    return max(abs(math.log10(abs(float(number)))), 1.0) if float(number) else 1.0
+
+
+def _accepts(function: Callable[..., Any], count: int) -> bool | None:
+    """Whether ``function`` accepts ``count`` positional arguments (``None``: unknown)."""
+    nargs = getattr(function, "nargs", None)
+    if isinstance(nargs, sp.Set):
+        return bool(nargs.contains(count))
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*range(count))
+    except TypeError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def parse_expression(text: str | int | float, names: Mapping[str, NameValue], *,
+                     functions: Mapping[str, Callable[..., Any]] | None = None,
+                     where: str | None = None) -> sp.Expr:
+    """Parse an untrusted expression string into a SymPy expression, safely.
+
+    Parameters
+    ----------
+    text
+        The expression, e.g. ``"tanh(w*x1) - x2"``; a TOML int or float is accepted too.
+    names
+        Declared names and their values (see :class:`ExpressionParser`).
+    functions
+        Extra whitelisted functions, e.g. ``{"sigma": sympy.tanh}``.
+    where
+        Location for messages: ``"problems/xor.toml: constraints[2].expr"``.
+
+    Returns
+    -------
+    sympy.Expr
+
+    Raises
+    ------
+    UnsafeExpressionError
+        For constructs outside the whitelist and inputs over the limits.
+    ProblemFileError
+        For syntax errors and undefined values.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> x = sp.Symbol("x")
+    >>> parse_expression("-x**2 + 1/2", {"x": x})
+    1/2 - x**2
+    >>> from cognitive_action.errors import UnsafeExpressionError
+    >>> def show(text):
+    ...     try:
+    ...         parse_expression(text, {"x": x}, where="problems/p.toml: loss")
+    ...     except UnsafeExpressionError as err:
+    ...         print(err)
+    >>> show("x^2")  # doctest: +NORMALIZE_WHITESPACE
+    problems/p.toml:loss: '^' is bitwise XOR in Python, not a power: 'x^2' at column 1.
+    Fix: write powers with '**', e.g. x**2
+    >>> show("1 + sigm(x)")  # doctest: +NORMALIZE_WHITESPACE
+    problems/p.toml:loss: unknown function 'sigm': 'sigm' at column 5 of '1 + sigm(x)'.
+    Fix: did you mean 'sign' or 'sigmoid'?
+    """
+    return ExpressionParser(names, functions=functions).parse(text, where)
+
+
+def parse_number(value: str | int | float, where: str | None = None, *,
+                 names: Mapping[str, NameValue] | None = None) -> sp.Expr:
+    """Parse a TOML value that must be a real constant: a number or an expression string.
+
+    Parameters
+    ----------
+    value
+        ``0.5``, ``3``, ``"1/3"``, ``"pi/4"``, ``"exp(-1)"``, ...
+    where
+        Location for messages.
+    names
+        Names the string may use; their values must be constants for the result to be one.
+
+    Returns
+    -------
+    sympy.Expr
+        An exact SymPy number where possible; ``float(...)`` gives the value.
+
+    Raises
+    ------
+    ProblemFileError
+        If the value is not a real constant (or any error of :func:`parse_expression`).
+
+    Examples
+    --------
+    >>> parse_number("pi/4")
+    pi/4
+    >>> parse_number(0.5)
+    0.500000000000000
+    >>> parse_number("1/3") + parse_number("2/3")
+    1
+    >>> import sympy as sp
+    >>> from cognitive_action.errors import ProblemFileError
+    >>> try:
+    ...     parse_number("2*m", "problems/p.toml: parameters.k", names={"m": sp.Symbol("m")})
+    ... except ProblemFileError as err:
+    ...     print(err)  # doctest: +NORMALIZE_WHITESPACE
+    problems/p.toml:parameters.k: expected a constant, but '2*m' depends on m. Fix: give
+    a number or an expression of numbers and constants such as pi
+    """
+    result = parse_expression(value, names or {}, where=where)
+    if result.free_symbols or not result.is_number:
+        symbols = ", ".join(sorted(str(s) for s in result.free_symbols))
+        _raise(ProblemFileError, where,
+               f"expected a constant, but {_quote(str(value))} depends on {symbols}",
+               "give a number or an expression of numbers and constants such as pi")
+    return result
+
+
+def parse_vector(values: Sequence[str | int | float], names: Mapping[str, NameValue], *,
+                 functions: Mapping[str, Callable[..., Any]] | None = None,
+                 where: str | None = None, length: int | None = None) -> list[sp.Expr]:
+    """Parse a TOML array of expressions (strings or numbers) element by element.
+
+    Parameters
+    ----------
+    values
+        The array.
+    names, functions
+        As for :func:`parse_expression`.
+    where
+        Location; element ``i`` is reported as ``<where>[i]``.
+    length
+        Required length, if any.
+
+    Returns
+    -------
+    list of sympy.Expr
+
+    Raises
+    ------
+    ProblemFileError
+        If ``values`` is not an array or has the wrong length, or an element fails.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> t = sp.Symbol("t")
+    >>> parse_vector(["sin(t)", 0, "1/2"], {"t": t}, length=3)
+    [sin(t), 0, 1/2]
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        _raise(ProblemFileError, where, f"expected an array, got {type(values).__name__}",
+               "write a TOML array, e.g. [\"x1\", 0.5]")
+    if length is not None and len(values) != length:
+        _raise(ProblemFileError, where, f"expected {length} entries, got {len(values)}",
+               f"give exactly {length} entries")
+    parser = ExpressionParser(names, functions=functions)
+    return [parser.parse(value, _extend(where, f"[{i}]")) for i, value in enumerate(values)]
+
+
+def parse_matrix(rows: Sequence[Sequence[str | int | float]], names: Mapping[str, NameValue],
+                 *, functions: Mapping[str, Callable[..., Any]] | None = None,
+                 where: str | None = None,
+                 shape: tuple[int, int] | None = None) -> list[list[sp.Expr]]:
+    """Parse a TOML array of arrays into a rectangular list of rows of expressions.
+
+    Parameters
+    ----------
+    rows
+        The rows.
+    names, functions
+        As for :func:`parse_expression`.
+    where
+        Location; entry ``(i, j)`` is reported as ``<where>[i][j]``.
+    shape
+        Required ``(rows, columns)``, if any.
+
+    Returns
+    -------
+    list of list of sympy.Expr
+
+    Raises
+    ------
+    ProblemFileError
+        If the rows are not arrays of equal length, the shape is wrong, or an entry fails.
+
+    Examples
+    --------
+    >>> parse_matrix([[1, "1/2"], [0, "pi"]], {})
+    [[1, 1/2], [0, pi]]
+    """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence):
+        _raise(ProblemFileError, where, f"expected an array of rows, got {type(rows).__name__}",
+               "write a TOML array of arrays, e.g. [[1, 0], [0, 1]]")
+    n_rows = shape[0] if shape else None
+    n_cols = shape[1] if shape else (len(rows[0]) if rows and isinstance(rows[0], Sequence)
+                                     else None)
+    if n_rows is not None and len(rows) != n_rows:
+        _raise(ProblemFileError, where, f"expected {n_rows} rows, got {len(rows)}",
+               f"give exactly {n_rows} rows")
+    return [parse_vector(row, names, functions=functions, where=_extend(where, f"[{i}]"),
+                         length=n_cols) for i, row in enumerate(rows)]

@@ -31,7 +31,8 @@ from cognitive_action.diffusion.waves import WaveResult, fill_ticks
 from cognitive_action.errors import DeclarationError
 from cognitive_action.verify.metrics import LayerMetrics, layer_metrics, relative_error
 
-__all__ = ["LayerErrors", "gradient_errors", "reference_of", "per_tick_errors"]
+__all__ = ["LayerErrors", "gradient_errors", "reference_of", "per_tick_errors",
+           "aligned_rows"]
 
 Array = NDArray[np.float64]
 
@@ -100,15 +101,29 @@ def gradient_errors(result: WaveResult, *, start: int | None = None,
         raise DeclarationError(f"start tick {start} is past the end of the run "
                                f"({result.ticks} ticks)", fix="simulate more ticks")
     ref = reference_of(result) if reference is None else reference
-    per_layer = []
-    for l in range(1, L + 1):
-        est, g = _aligned(result, ref, l, start)
-        per_layer.append(layer_metrics(est, g, axis=(0, 2, 3)))
+    per_layer = [layer_metrics(*aligned_rows(result, ref, l, start), axis=1)
+                 for l in range(1, L + 1)]
     return LayerErrors(
         metrics=LayerMetrics(*(np.stack([getattr(m, f) for m in per_layer])
                                for f in ("cosine", "angle", "relative_error",
                                          "sign_agreement"))),
         start=start)
+
+
+def aligned_rows(result: WaveResult, reference: BackpropFactors, layer: int, start: int
+                 ) -> tuple[Array, Array]:
+    """Estimates and aligned references of one layer from tick ``start``, one row per run.
+
+    Returns
+    -------
+    estimate, reference
+        Shape ``(B, (T - start) n_l n_{l-1})``, contiguous, so metrics reduce along
+        ``axis=1`` (the fast axis).
+    """
+    est, g = _aligned(result, reference, layer, start)
+    B = est.shape[1]
+    return tuple(np.ascontiguousarray(np.moveaxis(v, 1, 0)).reshape(B, -1)  # type: ignore
+                 for v in (est, g))
 
 
 def per_tick_errors(result: WaveResult, *, reference: BackpropFactors | None = None) -> Array:

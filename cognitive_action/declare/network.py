@@ -32,7 +32,7 @@ import sympy as sp
 
 from cognitive_action.declare.activations import Activation, activation
 from cognitive_action.declare.problem import Action, Constraint, Problem
-from cognitive_action.declare.symbols import check_name, dot, symbol, t
+from cognitive_action.declare.symbols import check_name, dot, substitute, symbol, t
 from cognitive_action.errors import GraphError, ShapeError
 
 __all__ = ["Network", "layered", "xor", "chain", "squared_error", "MASS_X", "MASS_W"]
@@ -40,6 +40,7 @@ __all__ = ["Network", "layered", "xor", "chain", "squared_error", "MASS_X", "MAS
 #: Default mass symbols of neuron outputs and weights (eq. 5).
 MASS_X = sp.Symbol("m_x", positive=True)
 MASS_W = sp.Symbol("m_W", positive=True)
+_Z = sp.Symbol("_z", real=True)
 
 
 def _label(node: Hashable) -> str:
@@ -100,6 +101,7 @@ class Network:
                     fix="input neurons are clamped to e(t) (eq. 4) and take no arcs; remove "
                     "the arc or do not declare the neuron an input")
         self.activation = _resolve(activation)
+        self._sigma_z: sp.Expr | None = None
         self.speed = None if speed is None else sp.sympify(speed)  # safe: number or Symbol
         self.is_feedforward = nx.is_directed_acyclic_graph(g)
         if self.is_feedforward:
@@ -155,6 +157,17 @@ class Network:
         """Signal symbols ``y<label>`` for the output neurons."""
         return {o: symbol(f"y{_label(o)}") for o in self.outputs}
 
+    def neuron_constraint(self, x: sp.Symbol, a: sp.Expr) -> sp.Expr:
+        """The constraint of a non-input neuron with output ``x`` and net input ``a``.
+
+        ``x - σ(a)`` (eq. 4), or ``ẋ/c + x - σ(a)`` with a speed ``c`` (eq. 19).
+        """
+        z = _Z
+        if self._sigma_z is None:
+            self._sigma_z = self.activation(z)
+        g = x - substitute(self._sigma_z, {z: a})
+        return g if self.speed is None else dot(x) / self.speed + g
+
     def constraints(self, inputs: Mapping[Hashable, sp.Expr] | None = None
                     ) -> list[Constraint]:
         """The constraints of eq. (4), or of eq. (19) when the network has a speed.
@@ -176,10 +189,8 @@ class Network:
             if self.graph.in_degree(j) == 0:
                 raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
                                  fix="connect it or declare it an input")
-            g = xj - self.activation(self.net_input(j))
-            if self.speed is not None:
-                g = dot(xj) / self.speed + g
-            out.append(Constraint(g, name=f"G{_label(j)}"))
+            out.append(Constraint(self.neuron_constraint(xj, self.net_input(j)),
+                                  name=f"G{_label(j)}"))
         return out
 
     def problem(self, *, mass_x: sp.Expr | float = MASS_X, mass_W: sp.Expr | float = MASS_W,

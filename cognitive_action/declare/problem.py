@@ -117,7 +117,7 @@ class Action:
     lagrangian: object = 0
 
     def __post_init__(self) -> None:
-        coords = [to_jet_form(c) for c in self.coordinates]
+        coords = [c if isinstance(c, sp.Symbol) else to_jet_form(c) for c in self.coordinates]
         for c in coords:
             if not isinstance(c, sp.Symbol) or order(c) != 0:
                 raise DeclarationError(f"coordinate {c} is not a plain symbol",
@@ -147,12 +147,16 @@ class Action:
             diag = {}
         elif isinstance(self.masses, Mapping):
             diag = {}
+            coord_set = set(coords)
+            seen: dict[int, sp.Expr] = {}  # one mass object is usually shared by many
             for k, v in self.masses.items():
-                k = to_jet_form(k)
-                if k not in coords:
+                k = k if isinstance(k, sp.Symbol) else to_jet_form(k)
+                if k not in coord_set:
                     raise DeclarationError(f"masses names {k}, which is not a coordinate",
                                            fix=f"use coordinates among {_short(coords)}")
-                diag[k] = _as_expr(v, f"mass of {k}")
+                if id(v) not in seen:
+                    seen[id(v)] = _as_expr(v, f"mass of {k}")
+                diag[k] = seen[id(v)]
         elif isinstance(self.masses, (list, tuple)):
             if len(self.masses) != n:
                 raise ShapeError(f"{len(self.masses)} masses for {n} coordinates",
@@ -228,6 +232,13 @@ class Problem:
         self.signals = tuple(to_jet_form(s) for s in signals)
         self.parameters = tuple(parameters)
         self._check_names()
+        self._constants = set(self.parameters) | {t} | {
+            dot(s, k) for s in self.signals for k in range(MAX_ORDER + 1)}
+        self._configuration = self._constants | set(self.coordinates)
+        self._coordinate_set = set(self.coordinates)
+        self._velocities = {dot(q) for q in self.coordinates}
+        self._lagrangian = (self._configuration | self._velocities
+                            | {dot(q, 2) for q in self.coordinates})
         self.constraints = tuple(self._constraint(c, i) for i, c in enumerate(constraints))
         names = [c.name for c in self.constraints]
         if len(set(names)) != len(names):
@@ -272,24 +283,12 @@ class Problem:
                 seen[s] = what
         self._roles = seen
 
-    @property
-    def _constants(self) -> set[sp.Symbol]:
-        return set(self.parameters) | {t} | self._signal_jets
-
-    @property
-    def _signal_jets(self) -> set[sp.Symbol]:
-        return {dot(s, k) for s in self.signals for k in range(MAX_ORDER + 1)}
-
-    @property
-    def _configuration(self) -> set[sp.Symbol]:
-        return self._constants | set(self.coordinates)
-
-    @property
-    def _lagrangian(self) -> set[sp.Symbol]:
-        return self._configuration | {dot(q, k) for q in self.coordinates for k in (1, 2)}
-
-    def _check_expression(self, expr: sp.Expr, what: str, allow: set[sp.Symbol]) -> None:
-        bad = expr.free_symbols - allow
+    def _check_expression(self, expr: sp.Expr, what: str,
+                          allow: set[sp.Symbol] | tuple[set[sp.Symbol], ...],
+                          symbols: set[sp.Symbol] | None = None) -> None:
+        allowed = allow if isinstance(allow, tuple) else (allow,)
+        bad = {s for s in (expr.free_symbols if symbols is None else symbols)
+               if not any(s in a for a in allowed)}
         if not bad:
             return
         known = [str(s) for s in self._roles] + ["t"]
@@ -317,17 +316,16 @@ class Problem:
             c = Constraint(c)
         name = c.name or f"G{i + 1}"
         expr = _as_expr(c.expr, f"constraint {name}")
+        symbols = expr.free_symbols
         self._check_expression(expr, f"constraint {name}",
-                               allow=self._configuration
-                               | {dot(q) for q in self.coordinates})
-        coords = set(self.coordinates)
-        used = {s for s in expr.free_symbols if base(s) in coords}
+                               allow=(self._configuration, self._velocities), symbols=symbols)
+        used = {s for s in symbols if s in self._coordinate_set or s in self._velocities}
         if not used:
             raise DeclarationError(
                 f"constraint {name} = {expr} involves no coordinate",
                 fix="a constraint must restrict the coordinates; move conditions on "
                 "parameters or signals elsewhere")
-        kind = "nonholonomic" if any(order(s) == 1 for s in used) else "holonomic"
+        kind = "nonholonomic" if used & self._velocities else "holonomic"
         if c.kind and c.kind != kind:
             raise DeclarationError(f"constraint {name} was declared {c.kind} but is {kind}",
                                    fix="drop the kind, it is inferred from the expression")

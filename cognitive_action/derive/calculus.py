@@ -26,13 +26,15 @@ from collections.abc import Iterable
 
 import sympy as sp
 
-from cognitive_action.declare.symbols import dot, t
+from cognitive_action.declare.symbols import dot, substitute, t
 from cognitive_action.derive.sparse import Walker
 from cognitive_action.errors import DerivationError
 
 __all__ = ["sparse_gradient", "total_derivative", "Differentiator", "TimeDerivative"]
 
 Gradient = dict[sp.Symbol, sp.Expr]
+_Z = sp.Symbol("_z", real=True)
+_OUTER: dict[type, sp.Expr] = {}
 
 
 def _add_into(acc: Gradient, grad: Gradient, factor: sp.Expr = sp.S.One) -> None:
@@ -73,7 +75,19 @@ class Differentiator:
 
     @staticmethod
     def _outer(e: sp.Function) -> sp.Expr:
-        """Derivative of a one-argument function with respect to its argument."""
+        """Derivative of a one-argument function with respect to its argument.
+
+        Taken on a placeholder and substituted (:func:`substitute`), so that a large
+        argument is not re-evaluated by the function's ``eval``.
+        """
+        outer = _OUTER.get(e.func)
+        if outer is None:
+            outer = _OUTER[e.func] = Differentiator._outer_of(e.func)
+        return substitute(outer, {_Z: e.args[0]})
+
+    @staticmethod
+    def _outer_of(func: type) -> sp.Expr:
+        e = func(_Z)
         try:
             outer = e.fdiff(1)
         except Exception as exc:  # SymPy raises ArgumentIndexError and others

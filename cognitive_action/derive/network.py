@@ -1,0 +1,430 @@
+"""Per-neuron templates: eq. (8)-(10) for large networks, derived once and assembled.
+
+Every neural constraint of eq. (4) has the form ``G^j = g(t, x_j, a_j)`` with the net
+input ``a_j = Σ_k w_jk x_k``. Differentiating the *template* ``g(t, ξ, a)`` once
+symbolically gives everything eq. (8)-(10) need by the chain rule through the bilinear
+``a_j``:
+
+    G^j_{x_k} = g_ξ [k = j] + g_a w_jk,        G^j_{w_jk} = g_a x_k,
+    G̈^j = g_ξ ẍ_j + g_a ä_j + h⁰(t, x_j, ẋ_j, a_j, ȧ_j),
+    ȧ_j = Σ_k ẇ_jk x_k + w_jk ẋ_k,   ä_j = Σ_k ẅ_jk x_k + 2 ẇ_jk ẋ_k + w_jk ẍ_k,
+
+so that ``h^j = h⁰ + 2 g_a Σ_k ẇ_jk ẋ_k``. The kinetic part of each coordinate's
+Euler-Lagrange equation is likewise derived once per coordinate class (neurons,
+weights) on a one-coordinate problem. Assembly is then linear in the number of arcs;
+no ``ν × ν²`` matrix is expanded. The result is the same
+:class:`~cognitive_action.derive.euler_lagrange.EulerLagrange` object as the generic
+route produces (a test checks that the two agree symbolically).
+
+:func:`derive_network` does only the symbolic work on templates (milliseconds, whatever
+the size); :meth:`NetworkSystem.euler_lagrange` materializes every entry as a SymPy
+expression (linear in the number of arcs, for inspection and small networks), and
+:meth:`NetworkSystem.evaluate` evaluates eq. (10) numerically from the templates,
+vectorized over arcs with NumPy and SciPy sparse matrices.
+
+Examples
+--------
+>>> from cognitive_action.declare.network import chain
+>>> system = derive_network(chain(3).problem())
+>>> system.template.g_a
+tanh(a)**2 - 1
+>>> system.euler_lagrange().jacobian.to_matrix()[:, :3]
+Matrix([
+[                          1,                           0, 0],
+[w2_1*(tanh(w2_1*x1)**2 - 1),                           1, 0],
+[                          0, w3_2*(tanh(w3_2*x2)**2 - 1), 1]])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from scipy import sparse
+
+from cognitive_action.declare.network import Network
+from cognitive_action.declare.problem import Action, Problem
+from cognitive_action.declare.symbols import MAX_ORDER, dot, substitute, symbol, t
+from cognitive_action.derive.calculus import Differentiator, TimeDerivative
+from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
+from cognitive_action.derive.sparse import SparseRows, Walker
+from cognitive_action.errors import DerivationError
+
+__all__ = ["NeuronTemplate", "NetworkSystem", "NetworkState", "neuron_template", "derive_network",
+           "is_network_problem"]
+
+XI = symbol("xi")
+A = symbol("a")
+
+
+@dataclass(frozen=True)
+class NeuronTemplate:
+    """Derivatives of one neuron's constraint ``g(t, ξ, a)`` (eq. 4).
+
+    Attributes
+    ----------
+    g
+        The template constraint.
+    g_xi, g_a
+        ``∂g/∂ξ`` and ``∂g/∂a``.
+    h0
+        ``d²g/dt²`` with ``ξ̈ = 0`` and ``ä = 0``: a function of ``t, ξ, ξ̇, a, ȧ``.
+    """
+
+    g: sp.Expr
+    g_xi: sp.Expr
+    g_a: sp.Expr
+    h0: sp.Expr
+
+
+def neuron_template(net: Network) -> NeuronTemplate:
+    """Differentiate the network's hidden-neuron template ``ξ - σ(a)`` once."""
+    g = net.neuron_constraint(XI, A)
+    grad = Differentiator([XI, A]).gradient(g)
+    jets = {dot(s, k) for s in (XI, A) for k in range(MAX_ORDER + 1)}
+    D = TimeDerivative(jets)
+    h0 = Walker([dot(XI, 2), dot(A, 2)]).zero_out(D(D(g)))
+    return NeuronTemplate(g=g, g_xi=grad.get(XI, sp.S.Zero), g_a=grad.get(A, sp.S.Zero),
+                          h0=h0)
+
+
+def is_network_problem(problem: Problem) -> bool:
+    """Whether ``problem`` was built by ``Network.problem`` with holonomic neurons."""
+    net = problem.metadata.get("network")
+    return isinstance(net, Network) and net.speed is None
+
+
+def _class_residual(coordinate_mass: sp.Expr, weight: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """Kinetic residual template of one coordinate: ``(E(ξ, ξ̇, ξ̈), ϖ̇/ϖ)``."""
+    p = Problem(Action([XI], masses=coordinate_mass, weight=weight),
+                parameters=sorted((coordinate_mass.free_symbols | weight.free_symbols) - {t},
+                                  key=str))
+    el = euler_lagrange(p)
+    return el.residuals[0], el.rate
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """A numeric state of a network problem, in network order.
+
+    Attributes
+    ----------
+    x, x_dot
+        Neuron outputs and their velocities, shape ``(ν,)``.
+    w, w_dot
+        Weights and their velocities in the order of ``Network.weights``,
+        shape ``(|A|,)``.
+    t
+        Time.
+    """
+
+    x: np.ndarray
+    x_dot: np.ndarray
+    w: np.ndarray
+    w_dot: np.ndarray
+    t: float = 0.0
+
+
+@dataclass
+class NetworkEvaluation:
+    """Eq. (10) evaluated at a state: ``A δ = b`` and its factors.
+
+    Attributes
+    ----------
+    J_x, J_W
+        Constraint Jacobians ``G_ξ`` (``ν × ν``) and ``G_M`` (``ν × |A|``), sparse.
+    A, b
+        ``J_x J_xᵀ / m_x + J_W J_Wᵀ / m_W`` (dense) and the right-hand side.
+    multipliers
+        The solution ``δ`` (``λ`` without time weight).
+    accelerations_x, accelerations_w
+        ``q̈ = M⁻¹ (f - Jᵀ δ)``.
+    """
+
+    J_x: sparse.csr_matrix
+    J_W: sparse.csr_matrix
+    A: np.ndarray
+    b: np.ndarray
+    multipliers: np.ndarray
+    accelerations_x: np.ndarray
+    accelerations_w: np.ndarray
+
+
+class NetworkSystem:
+    """The derived system of a network problem, kept as templates plus the graph.
+
+    Build it with :func:`derive_network`.
+
+    Attributes
+    ----------
+    problem, network
+        What was derived.
+    template
+        The hidden-neuron :class:`NeuronTemplate`.
+    kinetic_x, kinetic_w
+        Euler-Lagrange residual templates of one neuron output and one weight
+        (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
+    mass_x, mass_w, rate
+        The masses and ``ϖ̇/ϖ``.
+    loss_gradient
+        ``F_x/ϖ`` by neuron (the ``L_F`` of eq. 8; ``-V_x`` for ``F = -ϖV``).
+    multipliers
+        ``δ`` (or ``λ``) symbols, one per neuron, in network order.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        if not is_network_problem(problem):
+            raise DerivationError(
+                "not a holonomic network problem",
+                fix="build it with Network(...).problem(); otherwise use euler_lagrange")
+        net: Network = problem.metadata["network"]
+        action = problem.action
+        xs, ws = net.neurons, net.weights
+        if len(problem.constraints) != len(net.order) or \
+                set(problem.coordinates) != set(xs + ws):
+            raise DerivationError("the problem's constraints or coordinates were changed "
+                                  "after it was built from its network",
+                                  fix="use the generic euler_lagrange for modified problems")
+        F = action.lagrangian
+        if Walker({dot(q, k) for q in xs + ws for k in (1, 2)} | set(ws)).depends(F):
+            raise DerivationError("F depends on weights or velocities",
+                                  fix="use the generic euler_lagrange for such Lagrangians")
+        self.mass_x = action.masses[xs[0]]
+        self.mass_w = action.masses[ws[0]] if ws else sp.S.One
+        if any(action.masses[x] != self.mass_x for x in xs) or \
+                any(action.masses[w] != self.mass_w for w in ws):
+            raise DerivationError("masses differ within neurons or weights",
+                                  fix="use the generic euler_lagrange for per-coordinate "
+                                  "masses")
+        self.problem, self.network = problem, net
+        weight = action.weight
+        self.template = neuron_template(net)
+        self.kinetic_x, self.rate = _class_residual(self.mass_x, weight)
+        self.kinetic_w, _ = _class_residual(self.mass_w, weight)
+        loss = Differentiator(xs).gradient(F)
+        if weight != 1:
+            loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
+                    for q, v in loss.items()}
+        self.loss_gradient = loss
+        prefix = "lambda" if weight == 1 else "delta"
+        self.names = [c.name for c in problem.constraints]
+        self.multipliers = tuple(symbol(f"{prefix}_{n}") for n in self.names)
+        idx = {n: i for i, n in enumerate(net.order)}
+        edges = [(idx[j], idx[k]) for (j, k) in net.w]
+        self.targets = np.array([e[0] for e in edges], dtype=np.int64)
+        self.sources = np.array([e[1] for e in edges], dtype=np.int64)
+        self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
+        self._numeric: dict[str, object] = {}
+
+    def __repr__(self) -> str:
+        return (f"NetworkSystem({len(self.network.order)} neurons, "
+                f"{len(self.network.weights)} weights)")
+
+    # -- symbolic materialization --------------------------------------------------------
+    def euler_lagrange(self) -> EulerLagrange:
+        """Every equation of eq. (8)-(9) as SymPy expressions (linear in the arcs).
+
+        Equal to the generic :func:`~cognitive_action.derive.euler_lagrange.euler_lagrange`
+        of the same problem; meant for inspection, LaTeX and small networks.
+        """
+        net, problem, tpl = self.network, self.problem, self.template
+        lam = self.multipliers
+        xs = net.neurons
+        coords = xs + net.weights
+        x_set = set(xs)
+        jac_rows: list[dict[sp.Symbol, sp.Expr]] = []
+        h: list[sp.Expr] = []
+        for c, j in zip(problem.constraints, net.order):
+            xj = net.x[j]
+            if j in net.inputs:
+                D = TimeDerivative({dot(s, k) for s in (xj, *problem.signals)
+                                    for k in range(MAX_ORDER + 1)})
+                jac_rows.append({xj: sp.S.One})
+                h.append(Walker([dot(xj, 2)]).zero_out(D(D(c.expr))))
+                continue
+            preds = list(net.graph.predecessors(j))
+            a = net.net_input(j)
+            adot = sp.Add(*(dot(net.w[j, k]) * net.x[k] + net.w[j, k] * dot(net.x[k])
+                            for k in preds))
+            sub = {XI: xj, dot(XI): dot(xj), A: a, dot(A): adot}
+            g_a = substitute(tpl.g_a, sub)
+            g_xi = substitute(tpl.g_xi, sub)
+            row: dict[sp.Symbol, sp.Expr] = {xj: g_xi} if g_xi != 0 else {}
+            for k in preds:
+                xk, wjk = net.x[k], net.w[j, k]
+                row[xk] = row[xk] + g_a * wjk if xk in row else g_a * wjk
+                row[wjk] = g_a * xk
+            jac_rows.append(row)
+            h.append(substitute(tpl.h0, sub) + 2 * g_a * sp.Add(
+                *(dot(net.w[j, k]) * dot(net.x[k]) for k in preds)))
+        cols: dict[sp.Symbol, list[tuple[int, sp.Expr]]] = {}
+        for i, row in enumerate(jac_rows):
+            for q, v in row.items():
+                cols.setdefault(q, []).append((i, v))
+        residuals, mm_rows, forcing = [], [], []
+        for q in coords:
+            kin = self.kinetic_x if q in x_set else self.kinetic_w
+            r_kin = substitute(kin, {XI: q, dot(XI): dot(q), dot(XI, 2): dot(q, 2)})
+            r_loss = self.loss_gradient.get(q, sp.S.Zero)
+            residuals.append(sp.Add(r_kin, r_loss, *(-lam[i] * v for i, v in cols.get(q, []))))
+            m = -r_kin.coeff(dot(q, 2))
+            mm_rows.append({dot(q, 2): m} | {lam[i]: v for i, v in cols.get(q, [])})
+            forcing.append(r_kin + m * dot(q, 2) + r_loss)
+        acc_constraints = []
+        for row, hj in zip(jac_rows, h):
+            mm_rows.append({dot(q, 2): v for q, v in row.items()})
+            forcing.append(-hj)
+            acc_constraints.append(sp.Add(*(v * dot(q, 2) for q, v in row.items())) + hj)
+        vel = tuple(dot(q) for q in coords)
+        acc = tuple(dot(q, 2) for q in coords)
+        time_dependent = {dot(s, k) for s in coords + problem.signals
+                          for k in range(MAX_ORDER + 1)}
+        return EulerLagrange(
+            problem=problem, coordinates=coords, velocities=vel, accelerations=acc,
+            multipliers=lam, nonholonomic_multipliers=(), residuals=residuals,
+            rate=self.rate, jacobian=SparseRows(self.names, coords, jac_rows),
+            velocity_jacobian=SparseRows([], vel, []),
+            acceleration_constraints=acc_constraints, unknowns=acc + lam,
+            mass_matrix=SparseRows(tuple(coords) + tuple(self.names), acc + lam, mm_rows),
+            forcing=forcing, time_dependent=frozenset(time_dependent))
+
+    # -- numeric evaluation --------------------------------------------------------------
+    def _functions(self, parameters: tuple[sp.Symbol, ...]) -> dict[str, object]:
+        key = tuple(map(str, parameters))
+        hit = self._numeric.get(key)
+        if hit is None:
+            tpl = self.template
+            args = [XI, dot(XI), A, dot(A), t, *parameters]
+            kx = Walker([dot(XI, 2)]).zero_out(self.kinetic_x)  # forcing: E at ξ̈ = 0
+            kw = Walker([dot(XI, 2)]).zero_out(self.kinetic_w)
+            hit = {
+                "neuron": sp.lambdify(args, [tpl.g_xi, tpl.g_a, tpl.h0], "numpy"),
+                "kin_x": sp.lambdify(args, kx, "numpy"),
+                "kin_w": sp.lambdify(args, kw, "numpy"),
+                "masses": sp.lambdify([t, *parameters], [self.mass_x, self.mass_w], "numpy"),
+            }
+            self._numeric[key] = hit
+        return hit
+
+    def evaluate(self, state: NetworkState, values: Mapping[str | sp.Symbol, float]
+                 ) -> NetworkEvaluation:
+        """Evaluate eq. (10) at a state and solve it for the multipliers.
+
+        Parameters
+        ----------
+        state
+            Outputs, weights and their velocities.
+        values
+            Numbers for the parameters (masses, ``θ``, ...) and for the signal jets that
+            occur (``e1``, ``e1_ddot``, ``y5``, ...), by name or symbol.
+        """
+        vals = {str(k): float(v) for k, v in values.items()} | {"t": float(state.t)}
+        params = tuple(sorted({s for s in self._symbols() if str(s) in vals}, key=str))
+        missing = sorted(str(s) for s in self._symbols() if str(s) not in vals)
+        if missing:
+            raise DerivationError(f"no value given for {', '.join(missing)}",
+                                  fix="pass numbers for every parameter and signal")
+        pv = [vals[str(p)] for p in params]
+        fn = self._functions(params)
+        nu = len(self.network.order)
+        x, xd, w, wd = (np.asarray(v, dtype=float) for v in
+                        (state.x, state.x_dot, state.w, state.w_dot))
+        if x.shape != (nu,) or xd.shape != (nu,) or w.shape != self.targets.shape \
+                or wd.shape != self.targets.shape:
+            raise DerivationError("state arrays have the wrong shapes",
+                                  fix=f"x, x_dot of shape ({nu},), w, w_dot of shape "
+                                  f"({len(self.targets)},)")
+        tg, sc = self.targets, self.sources
+        a = np.bincount(tg, w * x[sc], minlength=nu)
+        adot = np.bincount(tg, wd * x[sc] + w * xd[sc], minlength=nu)
+        g_xi, g_a, h0 = (np.broadcast_to(np.asarray(v, dtype=float), (nu,)).copy()
+                         for v in fn["neuron"](x, xd, a, adot, state.t, *pv))
+        h = h0 + 2 * g_a * np.bincount(tg, wd * xd[sc], minlength=nu)
+        # Input neurons: G = x - e(t), so G_x = 1 and h = -ë.
+        ii = self.input_index
+        g_xi[ii], g_a[ii] = 1.0, 0.0
+        for i in ii:
+            h[i] = -_num(_second_derivative_of_input(self.problem, i), vals)
+        J_x = sparse.csr_matrix((g_a[tg] * w, (tg, sc)), shape=(nu, nu)) + sparse.diags(g_xi)
+        J_W = sparse.csr_matrix((g_a[tg] * x[sc], (tg, np.arange(len(tg)))),
+                                shape=(nu, len(tg)))
+        m_x, m_w = (float(v) for v in fn["masses"](state.t, *pv))
+        f_x = np.broadcast_to(np.asarray(fn["kin_x"](x, xd, a, adot, state.t, *pv),
+                                         dtype=float), (nu,)).copy()
+        for q, expr in self.loss_gradient.items():
+            f_x[self.network.neurons.index(q)] += _num(expr, vals | _state_values(
+                self.network, x, xd, state.t))
+        f_w = np.broadcast_to(np.asarray(fn["kin_w"](w, wd, a[tg], adot[tg], state.t, *pv),
+                                         dtype=float), w.shape).copy()
+        A_mat = (J_x @ J_x.T).toarray() / m_x + (J_W @ J_W.T).toarray() / m_w
+        b = J_x @ f_x / m_x + J_W @ f_w / m_w + h
+        try:
+            delta = np.linalg.solve(A_mat, b)
+        except np.linalg.LinAlgError as exc:
+            raise DerivationError("eq. (10) is singular at this state",
+                                  fix="check the rank of the constraint Jacobian "
+                                  "(Proposition 1)") from exc
+        return NetworkEvaluation(J_x=J_x, J_W=J_W, A=A_mat, b=b, multipliers=delta,
+                                 accelerations_x=(f_x - J_x.T @ delta) / m_x,
+                                 accelerations_w=(f_w - J_W.T @ delta) / m_w)
+
+    def _symbols(self) -> set[sp.Symbol]:
+        """Parameters and signal jets the numeric evaluation needs."""
+        local = {XI, dot(XI), dot(XI, 2), A, dot(A), t}
+        out: set[sp.Symbol] = set()
+        for e in (self.template.h0, self.template.g_a, self.template.g_xi, self.kinetic_x,
+                  self.kinetic_w, self.mass_x, self.mass_w):
+            out |= e.free_symbols - local
+        coords = set(self.problem.coordinates)
+        for e in self.loss_gradient.values():
+            out |= {s for s in e.free_symbols if s not in coords and s != t}
+        for i in self.input_index:
+            out |= {s for s in _second_derivative_of_input(self.problem, i).free_symbols
+                    if s not in coords and s != t}
+        return out
+
+
+def _second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
+    """``ë`` of the input constraint ``x - e(t)`` number ``i``."""
+    expr = problem.constraints[i].expr
+    D = TimeDerivative({dot(s, k) for s in problem.coordinates + problem.signals
+                        for k in range(MAX_ORDER + 1)})
+    return -Walker({dot(q, 2) for q in problem.coordinates}).zero_out(D(D(expr)))
+
+
+def _state_values(net: Network, x: np.ndarray, xd: np.ndarray, time: float
+                  ) -> dict[str, float]:
+    out = {str(s): float(v) for s, v in zip(net.neurons, x)}
+    out |= {str(dot(s)): float(v) for s, v in zip(net.neurons, xd)}
+    out["t"] = float(time)
+    return out
+
+
+def _num(expr: sp.Expr, values: Mapping[str, float]) -> float:
+    sub = {s: values[str(s)] for s in expr.free_symbols if str(s) in values}
+    v = expr.xreplace(sub)
+    try:
+        return float(v)
+    except TypeError:
+        raise DerivationError(f"no value given for {', '.join(map(str, v.free_symbols))}",
+                              fix="pass numbers for every parameter and signal") from None
+
+
+def derive_network(problem: Problem) -> NetworkSystem:
+    """Derive eq. (8)-(10) of a network problem by per-neuron templates.
+
+    Parameters
+    ----------
+    problem
+        Made by :meth:`cognitive_action.declare.network.Network.problem` with
+        instantaneous neurons (eq. 4).
+
+    Returns
+    -------
+    NetworkSystem
+        Templates plus the graph; materialize with ``.euler_lagrange()`` or evaluate
+        numerically with ``.evaluate(state, values)``.
+    """
+    return NetworkSystem(problem)

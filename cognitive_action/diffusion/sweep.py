@@ -261,7 +261,8 @@ def format_table(sweep: SpeedSweep, *, every: int = 1, digits: int = 2) -> str:
     column shows layer ``L/2``.
     """
     speed_name = "f (cycles/tick)" if sweep.kind == "sinusoid" else "hold k (ticks)"
-    head = (f"| L | {speed_name} | f·(L-1) | layer 1 | layer l_s | layer L | mean | worst |\n"
+    scaled = "f·(L-1)" if sweep.kind == "sinusoid" else "(L-1)/k"
+    head = (f"| L | {speed_name} | {scaled} | layer 1 | layer l_s | layer L | mean | worst |\n"
             "|---|---|---|---|---|---|---|---|")
     rows = [head]
     for L in sweep.depths:

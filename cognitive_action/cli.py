@@ -1,0 +1,244 @@
+"""The ``cognitive-action`` command line.
+
+Every command takes a problem file or the name of a shipped problem. Errors in the
+input print one line (``error: ...`` with the fix) and exit with status 2; ``--debug``
+shows the traceback instead. ``verify`` exits 1 when a check fails.
+
+Commands
+--------
+``problems``   list the shipped problems
+``derive``     print the derived equations (text, ``--latex``, ``--json``)
+``verify``     run the verifier's checks
+``waves``      Figures 1-3 of Section 2 and the error-against-speed table
+``paper``      the main job: derive, verify and waves on the shipped problems
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cognitive_action.errors import CognitiveActionError
+
+EXIT_FAIL, EXIT_BAD_INPUT = 1, 2
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn typed errors into one-line messages with exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return fn(*args, **kwargs)
+        except CognitiveActionError as exc:
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.version_option(package_name="cognitive_action")
+def main(debug: bool) -> None:
+    """Learning laws as variational problems (Betti & Gori, 2020).
+
+    Declare an action and constraints in a problem file, derive the constrained
+    Euler-Lagrange and multiplier equations, verify the backprop limit.
+    """
+
+
+@main.command()
+def problems() -> None:
+    """List the shipped problems."""
+    from cognitive_action.problem_files.loader import load_problem, shipped_problems
+
+    for name, path in shipped_problems().items():
+        spec = load_problem(path)
+        click.echo(f"{name:14s} {spec.description}")
+
+
+def _load(problem: str):
+    from cognitive_action.problem_files.loader import load_problem
+
+    return load_problem(problem)
+
+
+def derive_spec(spec) -> Any:
+    """Derive a loaded problem: the template route for holonomic networks."""
+    from cognitive_action.derive import euler_lagrange
+    from cognitive_action.derive.network import derive_network, is_network_problem
+
+    if is_network_problem(spec.problem):
+        return derive_network(spec.problem).euler_lagrange()
+    return euler_lagrange(spec.problem)
+
+
+@main.command()
+@click.argument("problem")
+@click.option("--latex", "as_latex", is_flag=True, help="Print LaTeX.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON with SymPy-parsable expression strings.")
+@click.option("--max-rows", default=40, show_default=True,
+              help="Equations shown in text and LaTeX output.")
+@_guard
+def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
+    """Derive the constrained Euler-Lagrange equations (8)-(9) and eq. (10)."""
+    from cognitive_action.derive import latex, multiplier_equation
+
+    spec = _load(problem)
+    el = derive_spec(spec)
+    if as_json:
+        out: dict[str, Any] = {
+            "problem": spec.name,
+            "coordinates": [str(q) for q in el.coordinates],
+            "multipliers": [str(m) for m in el.multipliers + el.nonholonomic_multipliers],
+            "rate": str(el.rate),
+            "residuals": {str(q): str(r) for q, r in zip(el.coordinates, el.residuals)},
+            "constraints": {c.name: {"kind": c.kind, "expr": str(c.expr)}
+                            for c in spec.problem.constraints},
+            "unknowns": [str(u) for u in el.unknowns],
+            "mass_matrix": [{str(k): str(v) for k, v in r.items()}
+                            for r in el.mass_matrix.rows],
+            "forcing": [str(f) for f in el.forcing],
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    if as_latex:
+        click.echo(latex(el, max_rows=max_rows))
+        return
+    click.echo(f"{spec.name}: {spec.description}")
+    rule = (f" (rule: {spec.problem.nonholonomic})"
+            if spec.problem.nonholonomic_constraints else "")
+    click.echo(f"{len(el.coordinates)} coordinates, {len(spec.problem.holonomic)} holonomic "
+               f"and {len(spec.problem.nonholonomic_constraints)} non-holonomic constraints"
+               f"{rule}; ϖ̇/ϖ = {el.rate}")
+    click.echo("\nEuler-Lagrange equations (8)-(9), residual = 0:")
+    for q, r in list(zip(el.coordinates, el.residuals))[:max_rows]:
+        click.echo(f"  [{q}]  {r} = 0")
+    if len(el.residuals) > max_rows:
+        click.echo(f"  … {len(el.residuals) - max_rows} more (--max-rows)")
+    click.echo("\nConstraints:")
+    for c in spec.problem.constraints[:max_rows]:
+        click.echo(f"  {c.name} ({c.kind}): {c.expr} = 0")
+    if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
+        me = multiplier_equation(el)
+        click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
+        for lam, b in list(zip(me.multipliers, me.b_entries()))[:max_rows]:
+            click.echo(f"  b[{lam}] = {b}")
+
+
+def run_checks(spec) -> list[dict[str, Any]]:
+    """The checks available for a loaded problem, as a list of result dicts."""
+    from cognitive_action.derive import constraint_rank
+
+    el = derive_spec(spec)
+    checks = []
+    if spec.problem.holonomic:
+        wrt = list(spec.network.neurons) if spec.network is not None else None
+        rep = constraint_rank(el, wrt=wrt, method="numeric", at=spec.values)
+        checks.append({"name": "full rank of the constraint Jacobian (Proposition 1)",
+                       "value": f"{rep.rank}/{rep.size}", "tolerance": rep.tolerance,
+                       "passed": rep.full, "detail": list(rep.dependent)})
+    return checks
+
+
+@main.command()
+@click.argument("problem")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_guard
+def verify(problem: str, as_json: bool) -> None:
+    """Run the verifier's checks; exit 0 if all pass, 1 if one fails."""
+    spec = _load(problem)
+    checks = run_checks(spec)
+    ok = all(c["passed"] for c in checks)
+    if as_json:
+        click.echo(json.dumps({"problem": spec.name, "passed": ok, "checks": checks},
+                              indent=2, default=str))
+    else:
+        for c in checks:
+            mark = "PASS" if c["passed"] else "FAIL"
+            click.echo(f"{mark}  {c['name']}: {c['value']}")
+    sys.exit(0 if ok else EXIT_FAIL)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="results",
+              show_default=True, help="Folder for figures and tables.")
+@click.option("--quick", is_flag=True, help="A smaller speed sweep (seconds, for tests).")
+@_guard
+def waves(out: Path, quick: bool) -> None:
+    """Figures 1-3 of Section 2 and the gradient error against input speed."""
+    _waves(out, quick)
+
+
+def _waves(out: Path, quick: bool) -> list[Path]:
+    import numpy as np
+
+    from cognitive_action.diffusion.figures import make_figures
+    from cognitive_action.diffusion.sweep import fit_scaling, format_table, speed_sweep
+
+    out.mkdir(parents=True, exist_ok=True)
+    depths = [3, 5] if quick else [3, 5, 7, 9]
+    freqs = np.geomspace(1e-3, 0.1, 5 if quick else 13)
+    sweep = speed_sweep(depths, freqs, seeds=1 if quick else 3, ticks=800 if quick else 2500)
+    fit = fit_scaling(sweep)
+    table = format_table(sweep)
+    paths = make_figures(out, sweep=sweep, fit=fit)
+    summary = (f"error ≈ C·f^p·(L-1)^q: p = {fit.speed_order:.2f} "
+               f"[{fit.speed_ci[0]:.2f}, {fit.speed_ci[1]:.2f}], q = {fit.depth_order:.2f} "
+               f"[{fit.depth_ci[0]:.2f}, {fit.depth_ci[1]:.2f}] (95 %), "
+               f"R² = {fit.r_squared:.3f}")
+    (out / "waves_error_vs_speed.txt").write_text(f"{table}\n\n{summary}\n", encoding="utf-8")
+    click.echo(table)
+    click.echo(summary)
+    for p in paths:
+        click.echo(f"wrote {p}")
+    return paths
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="results",
+              show_default=True, help="Folder for figures and the summary.")
+@click.option("--quick", is_flag=True, help="Smaller sweeps.")
+@_guard
+def paper(out: Path, quick: bool) -> None:
+    """The main job: derive and verify every shipped problem, reproduce Section 2."""
+    from cognitive_action.derive import latex
+    from cognitive_action.problem_files.loader import load_problem, shipped_problems
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"problems": {}}
+    failed = False
+    for name, path in shipped_problems().items():
+        t0 = time.perf_counter()
+        spec = load_problem(path)
+        el = derive_spec(spec)
+        t_derive = time.perf_counter() - t0
+        (out / f"{name}_equations.tex").write_text(latex(el, max_rows=200), encoding="utf-8")
+        checks = run_checks(spec)
+        failed |= not all(c["passed"] for c in checks)
+        summary["problems"][name] = {"coordinates": len(el.coordinates),
+                                     "derive_seconds": round(t_derive, 3), "checks": checks}
+        status = "ok" if all(c["passed"] for c in checks) else "FAILED"
+        click.echo(f"{name:14s} derived in {t_derive:6.2f} s, {len(checks)} checks {status}")
+    summary["waves"] = [str(p) for p in _waves(out, quick)]
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str),
+                                      encoding="utf-8")
+    click.echo(f"summary: {out / 'summary.json'}")
+    sys.exit(EXIT_FAIL if failed else 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

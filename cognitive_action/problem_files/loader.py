@@ -1,0 +1,400 @@
+"""Problem files: TOML declarations of learning laws and mechanical systems.
+
+A problem file is data. It is read with :mod:`tomllib`, checked against a schema (every
+unknown key, wrong type or missing field is reported with the file, the field and the
+fix), and its expression strings are parsed by the whitelisting parser of
+:mod:`cognitive_action.problem_files.expressions` — nothing in a file is executed.
+
+Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
+
+    name = "xor"
+    description = "The XOR network of Section 3"
+    parameters = { m_x = 0.01, m_W = 1.0, theta = 10.0 }   # names and values
+
+    [network]
+    edges = [[1, 3], [2, 3], [1, 4], [2, 4], [3, 5], [4, 5]]   # or layers = [2, 2, 1]
+    inputs = [1, 2]
+    activation = "tanh"          # tanh, logistic, identity, softplus
+    # speed = "c"                # the non-holonomic neuron (18)
+
+    [action]
+    mass_x = "m_x"
+    mass_W = "m_W"
+    weight = "exp(theta*t)"
+    # loss = "(x5 - y5)**2/2"    # default: squared error of the outputs
+
+    [inputs]                     # by input neuron; default: signals e<i>
+    1 = "1"
+    2 = "0"
+    [targets]                    # by output neuron; default: signals y<o>
+    5 = "1"
+
+A **mechanical** (general) problem::
+
+    name = "pendulum"
+    coordinates = ["q1", "q2"]
+    parameters = { m = 1.0, g = 9.81, L = 1.0 }
+    [action]
+    masses = "m"                 # or a list, or mass_matrix = [[...], [...]]
+    lagrangian = "m*g*q1"        # F(t, q, q_dot, q_ddot)
+    [[constraints]]
+    name = "rod"
+    expr = "q1**2 + q2**2 - L**2"
+
+Optional tables for both: ``[initial]`` (``values = {...}``, ``seed``, ``weight_scale``),
+``[simulate]`` (``t_end``, ``points``, ``method``, ``rtol``, ``atol``) and
+``[verify]`` (``checks``, ``rtol``), kept as plain settings for the commands that use
+them, and ``nonholonomic = "vakonomic" | "dalembert"``.
+
+Examples
+--------
+>>> spec = load_problem("xor")
+>>> spec.problem
+Problem('xor': 11 coordinates, 5 holonomic and 0 non-holonomic constraints)
+>>> spec.values["m_W"]
+1.0
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import sympy as sp
+
+from cognitive_action.declare.network import Network, layered
+from cognitive_action.declare.problem import Action, Constraint, Problem
+from cognitive_action.declare.symbols import dot, symbol, t
+from cognitive_action.errors import CognitiveActionError, ProblemFileError
+from cognitive_action.problem_files.expressions import (
+    parse_expression,
+    parse_number,
+    validate_name,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "problems_dir"]
+
+_TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
+        "targets", "coordinates", "constraints", "initial", "simulate", "verify",
+        "nonholonomic", "signals"}
+_NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "speed", "nodes"}
+_ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
+_ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
+_CONSTRAINT = {"name", "expr"}
+_INITIAL = {"values", "seed", "weight_scale"}
+_SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
+_VERIFY = {"checks", "rtol", "samples"}
+MAX_FILE_BYTES = 1_000_000
+
+
+@dataclass
+class ProblemSpec:
+    """A loaded problem file.
+
+    Attributes
+    ----------
+    name, description, path
+        Identification.
+    problem
+        The declared :class:`~cognitive_action.declare.problem.Problem`.
+    values
+        Numeric values of the parameters, by name.
+    network
+        The :class:`~cognitive_action.declare.network.Network` for network problems.
+    initial, simulate, verify
+        Settings tables as given (validated keys).
+    """
+
+    name: str
+    description: str
+    path: str
+    problem: Problem
+    values: dict[str, float]
+    network: Network | None = None
+    initial: dict[str, Any] = field(default_factory=dict)
+    simulate: dict[str, Any] = field(default_factory=dict)
+    verify: dict[str, Any] = field(default_factory=dict)
+
+
+def problems_dir() -> Path:
+    """The folder of shipped problems (``$COGNITIVE_ACTION_PROBLEMS`` overrides it)."""
+    env = os.environ.get("COGNITIVE_ACTION_PROBLEMS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "problems"
+
+
+def shipped_problems() -> dict[str, Path]:
+    """Shipped problem names and their files."""
+    d = problems_dir()
+    return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
+
+
+def load_problem(source: str | os.PathLike[str]) -> ProblemSpec:
+    """Load a problem file by path or by shipped name (``"xor"``).
+
+    Raises
+    ------
+    ProblemFileError
+        If the file is missing, too large, not valid TOML, or fails the schema.
+    """
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        shipped = shipped_problems()
+        if str(source) not in shipped:
+            raise ProblemFileError(
+                f"no problem named {str(source)!r}",
+                fix=f"use a file path or one of: {', '.join(shipped) or '(none shipped)'}")
+        path = shipped[str(source)]
+    if not path.is_file():
+        raise ProblemFileError(f"file {str(path)!r} does not exist",
+                               fix="check the path", path=str(path))
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ProblemFileError(f"file is larger than {MAX_FILE_BYTES} bytes",
+                               fix="problem files are small declarations", path=str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ProblemFileError("file is not UTF-8 text", fix="save it as UTF-8",
+                               path=str(path)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ProblemFileError(f"not valid TOML: {exc}", fix="correct the TOML syntax",
+                               path=str(path)) from exc
+    return parse_problem(data, path=str(path), default_name=path.stem)
+
+
+def parse_problem(data: Mapping[str, Any], *, path: str = "<problem>",
+                  default_name: str = "problem") -> ProblemSpec:
+    """Build a :class:`ProblemSpec` from parsed TOML data (see the module docstring)."""
+    return _Reader(data, path).read(default_name)
+
+
+class _Reader:
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        self.data = data
+        self.path = path
+
+    # -- schema helpers ------------------------------------------------------------------
+    def fail(self, field_: str, message: str, fix: str) -> None:
+        raise ProblemFileError(message, fix=fix, path=self.path, field=field_)
+
+    def table(self, data: Any, key: str, allowed: set[str], required: bool = False
+              ) -> dict[str, Any]:
+        if data is None:
+            if required:
+                self.fail(key, "missing table", f"add a [{key}] table")
+            return {}
+        if not isinstance(data, Mapping):
+            self.fail(key, f"must be a table, got {type(data).__name__}",
+                      f"write it as [{key}] with key = value lines")
+        unknown = sorted(set(data) - allowed) if allowed else []
+        if unknown:
+            self.fail(f"{key}.{unknown[0]}", "unknown key",
+                      f"allowed keys are {', '.join(sorted(allowed))}")
+        return dict(data)
+
+    def string(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            self.fail(where, f"must be a string, got {type(value).__name__}",
+                      "quote it")
+        return value
+
+    def expr(self, value: Any, where: str, names: Mapping[str, Any]) -> sp.Expr:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.fail(where, f"must be an expression string or a number, got "
+                      f"{type(value).__name__}", 'write it as a string, e.g. "m*g*q1"')
+        return parse_expression(value, names, where=f"{self.path}: {where}")
+
+    # -- reading -------------------------------------------------------------------------
+    def read(self, default_name: str) -> ProblemSpec:
+        d = self.data
+        unknown = sorted(set(d) - _TOP)
+        if unknown:
+            self.fail(unknown[0], "unknown top-level key",
+                      f"allowed keys are {', '.join(sorted(_TOP))}")
+        name = self.string(d.get("name", default_name), "name")
+        description = self.string(d.get("description", ""), "description")
+        params = self.table(d.get("parameters"), "parameters", set())
+        values: dict[str, float] = {}
+        self.names: dict[str, Any] = {"t": t}
+        self.param_symbols = []
+        for k, v in params.items():
+            k = validate_name(k, f"{self.path}: parameters")
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                self.fail(f"parameters.{k}", f"must be a number, got {type(v).__name__}",
+                          "give the parameter's numeric value")
+            num = parse_number(v, f"{self.path}: parameters.{k}")
+            values[k] = float(num)
+            s = sp.Symbol(k, real=True)
+            self.names[k] = s
+            self.param_symbols.append(s)
+        kind = d.get("kind", "network" if "network" in d else "mechanical")
+        if kind not in ("network", "mechanical"):
+            self.fail("kind", f"unknown kind {kind!r}", "use 'network' or 'mechanical'")
+        nonhol = d.get("nonholonomic", "vakonomic")
+        if nonhol not in ("vakonomic", "dalembert"):
+            self.fail("nonholonomic", f"unknown rule {nonhol!r}",
+                      "use 'vakonomic' (the paper) or 'dalembert' (classical mechanics)")
+        try:
+            if kind == "network":
+                problem, net = self.network_problem(name)
+            else:
+                problem, net = self.mechanical_problem(name, nonhol), None
+        except ProblemFileError:
+            raise
+        except CognitiveActionError as exc:
+            raise ProblemFileError(exc.message, fix=exc.fix, path=self.path) from exc
+        return ProblemSpec(
+            name=name, description=description, path=self.path, problem=problem,
+            values=values, network=net,
+            initial=self.table(d.get("initial"), "initial", _INITIAL),
+            simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
+            verify=self.table(d.get("verify"), "verify", _VERIFY))
+
+    def _node(self, v: Any, where: str) -> int | str:
+        if isinstance(v, bool) or not isinstance(v, (int, str)):
+            self.fail(where, f"a neuron label must be an integer or a name, got {v!r}",
+                      "label neurons 1, 2, ... or with identifiers")
+        if isinstance(v, str) and not v.isidentifier():
+            self.fail(where, f"neuron label {v!r} is not an identifier",
+                      "use integers or identifiers")
+        return v
+
+    def network_problem(self, name: str) -> tuple[Problem, Network]:
+        d = self.data
+        nt = self.table(d.get("network"), "network", _NETWORK, required=True)
+        act = nt.get("activation", "tanh")
+        if act not in ("tanh", "logistic", "identity", "softplus"):
+            self.fail("network.activation", f"unknown activation {act!r}",
+                      "use tanh, logistic, identity or softplus")
+        speed = None
+        if "speed" in nt:
+            speed = self.expr(nt["speed"], "network.speed", self.names)
+        if ("edges" in nt) == ("layers" in nt):
+            self.fail("network", "give exactly one of 'edges' and 'layers'",
+                      "layers = [2, 3, 1] for a layered net, or edges = [[1, 3], ...]")
+        if "layers" in nt:
+            sizes = nt["layers"]
+            if not isinstance(sizes, list) or not all(
+                    isinstance(s, int) and not isinstance(s, bool) and 0 < s <= 10_000
+                    for s in sizes) or len(sizes) < 2:
+                self.fail("network.layers", "must be a list of at least two positive "
+                          "integers", "e.g. layers = [2, 3, 1]")
+            net = layered(sizes, act, speed=speed)
+        else:
+            edges = nt["edges"]
+            if not isinstance(edges, list) or not edges:
+                self.fail("network.edges", "must be a non-empty list of [source, target]",
+                          "e.g. edges = [[1, 3], [2, 3]]")
+            g = nx.DiGraph()
+            for i, e in enumerate(edges):
+                if not isinstance(e, list) or len(e) != 2:
+                    self.fail(f"network.edges[{i}]", f"must be [source, target], got {e!r}",
+                              "write each arc as a pair")
+                g.add_edge(self._node(e[0], f"network.edges[{i}]"),
+                           self._node(e[1], f"network.edges[{i}]"))
+            for i, n in enumerate(nt.get("nodes", [])):
+                g.add_node(self._node(n, f"network.nodes[{i}]"))
+            inputs = nt.get("inputs", [])
+            if not isinstance(inputs, list):
+                self.fail("network.inputs", "must be a list of neuron labels",
+                          "e.g. inputs = [1, 2]")
+            outputs = nt.get("outputs")
+            net = Network(g, [self._node(i, "network.inputs") for i in inputs], act,
+                          speed=speed, outputs=outputs)
+        neurons = {str(x): x for x in net.neurons}
+        act_tbl = self.table(d.get("action"), "action", _ACTION_NET)
+        names = dict(self.names)
+        mass_x = self.expr(act_tbl.get("mass_x", 1), "action.mass_x", names)
+        mass_W = self.expr(act_tbl.get("mass_W", 1), "action.mass_W", names)
+        weight = self.expr(act_tbl.get("weight", 1), "action.weight", names)
+        inputs = self._signals(d.get("inputs"), "inputs", net.inputs)
+        targets = self._signals(d.get("targets"), "targets", net.outputs)
+        loss = None
+        if "loss" in act_tbl:
+            lnames = names | neurons | {str(s): s for s in net.target_signals().values()}
+            loss = self.expr(act_tbl["loss"], "action.loss", lnames)
+            loss = loss.xreplace({s: targets[o] for o, s in net.target_signals().items()
+                                  if o in targets})
+        problem = net.problem(mass_x=mass_x, mass_W=mass_W, weight=weight, loss=loss,
+                              inputs=inputs, targets=targets,
+                              parameters=self.param_symbols, name=name)
+        return problem, net
+
+    def _signals(self, data: Any, key: str, allowed: tuple) -> dict:
+        tbl = self.table(data, key, set())
+        out = {}
+        by_label = {str(n): n for n in allowed}
+        for k, v in tbl.items():
+            if k not in by_label:
+                role = "input" if key == "inputs" else "output"
+                self.fail(f"{key}.{k}", f"neuron {k} is not an {role} neuron",
+                          f"use one of {', '.join(by_label) or '(none)'}")
+            out[by_label[k]] = self.expr(v, f"{key}.{k}", self.names)
+        return out
+
+    def mechanical_problem(self, name: str, nonhol: str) -> Problem:
+        d = self.data
+        coords_raw = d.get("coordinates")
+        if not isinstance(coords_raw, list) or not coords_raw:
+            self.fail("coordinates", "missing or not a non-empty list of names",
+                      'e.g. coordinates = ["q1", "q2"]')
+        coords = []
+        for i, c in enumerate(coords_raw):
+            c = validate_name(c, f"{self.path}: coordinates[{i}]")
+            if c in self.names:
+                self.fail(f"coordinates[{i}]", f"{c!r} is also a parameter",
+                          "give each name one role")
+            coords.append(symbol(c))
+        sig_raw = d.get("signals", [])
+        if not isinstance(sig_raw, list):
+            self.fail("signals", "must be a list of names", 'e.g. signals = ["e1"]')
+        sigs = [symbol(validate_name(s, f"{self.path}: signals")) for s in sig_raw]
+        config = dict(self.names) | {str(s): s for s in sigs + coords}
+        vel = config | {str(dot(q)): dot(q) for q in coords}
+        full = vel | {str(dot(q, 2)): dot(q, 2) for q in coords}
+        a = self.table(d.get("action"), "action", _ACTION_MECH, required=True)
+        weight = self.expr(a.get("weight", 1), "action.weight", self.names)
+        lag = self.expr(a.get("lagrangian", 0), "action.lagrangian", full)
+        masses: Any = None
+        mass_matrix = None
+        if "masses" in a:
+            m = a["masses"]
+            if isinstance(m, list):
+                masses = [self.expr(v, f"action.masses[{i}]", config) for i, v in enumerate(m)]
+            else:
+                masses = self.expr(m, "action.masses", config)
+        if "mass_matrix" in a:
+            rows = a["mass_matrix"]
+            if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+                self.fail("action.mass_matrix", "must be a list of rows",
+                          'e.g. mass_matrix = [["m", 0], [0, "m"]]')
+            mass_matrix = [[self.expr(v, f"action.mass_matrix[{i}][{j}]", config)
+                            for j, v in enumerate(r)] for i, r in enumerate(rows)]
+        cons_raw = d.get("constraints", [])
+        if not isinstance(cons_raw, list):
+            self.fail("constraints", "must be an array of tables",
+                      "write each as [[constraints]] with name and expr")
+        cons = []
+        for i, c in enumerate(cons_raw):
+            c = self.table(c, f"constraints[{i}]", _CONSTRAINT)
+            if "expr" not in c:
+                self.fail(f"constraints[{i}].expr", "missing", 'add expr = "..."')
+            cname = c.get("name")
+            if cname is not None:
+                cname = validate_name(cname, f"{self.path}: constraints[{i}].name")
+            cons.append(Constraint(self.expr(c["expr"], f"constraints[{i}].expr", vel), cname))
+        action = Action(coords, masses=masses, mass_matrix=mass_matrix, weight=weight,
+                        lagrangian=lag)
+        return Problem(action, cons, signals=sigs, parameters=self.param_symbols,
+                       nonholonomic=nonhol, name=name)

@@ -40,7 +40,10 @@ Limits
 :data:`MAX_LENGTH` characters, :data:`MAX_DEPTH` levels of nesting, integer literals of
 at most :data:`MAX_DIGITS` digits, numeric exponents of magnitude at most
 :data:`MAX_EXPONENT` (checked before any power is built, so ``9**9**9`` is never
-evaluated), and computed numbers of at most :data:`MAX_DIGITS` digits.
+evaluated), computed numbers of at most :data:`MAX_DIGITS` digits, function calls nested
+at most :data:`MAX_CALL_DEPTH` deep, functions and powers of pure constants nested at
+most :data:`MAX_CONSTANT_DEPTH` deep (SymPy evaluates those numerically at a cost
+exponential in their nesting), and, as a safety net, :data:`MAX_SECONDS` of building.
 
 Examples
 --------
@@ -67,6 +70,7 @@ import difflib
 import inspect
 import keyword
 import math
+import time
 import unicodedata
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -83,6 +87,9 @@ __all__ = [
     "MAX_DIGITS",
     "MAX_EXPONENT",
     "MAX_ARGS",
+    "MAX_CALL_DEPTH",
+    "MAX_CONSTANT_DEPTH",
+    "MAX_SECONDS",
     "FUNCTION_NAMES",
     "CONSTANT_NAMES",
     "RESERVED_NAMES",
@@ -108,6 +115,18 @@ MAX_DIGITS = 100
 MAX_EXPONENT = 64
 #: Most arguments of a variadic function such as ``Max``.
 MAX_ARGS = 16
+#: Deepest nesting of function calls inside function calls (SymPy's automatic
+#: simplification grows steeply with it).
+MAX_CALL_DEPTH = 16
+#: Deepest nesting of functions and powers inside a subexpression without symbols, such
+#: as ``sigmoid(pi*sigmoid(pi*...))``: SymPy evaluates those numerically to decide signs,
+#: at a cost exponential in the nesting.
+MAX_CONSTANT_DEPTH = 4
+#: Default wall-clock budget for building one expression, in seconds: a safety net
+#: against inputs that stay within every other limit yet make SymPy's automatic
+#: evaluation slow (SymPy itself may take 0.1-0.5 s for a term like
+#: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``, so it is generous).
+MAX_SECONDS = 10.0
 
 #: Suffixes of the names that denote first and second time derivatives.
 DERIVATIVE_SUFFIXES = ("_dot", "_ddot")
@@ -145,10 +164,11 @@ def _unary(build: Callable[..., sp.Expr], name: str) -> _Function:
 
 
 _BUILTIN_FUNCTIONS: dict[str, _Function] = {
-    **{name: _unary(getattr(sp, name), name) for name in (
-        "exp", "log", "sqrt", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sech",
-        "asin", "acos", "atan", "sign", "Abs")},
-    "abs": _unary(sp.Abs, "abs"),
+    **{name: _unary(build, name) for name, build in (
+        ("exp", sp.exp), ("log", sp.log), ("sqrt", sp.sqrt), ("sin", sp.sin),
+        ("cos", sp.cos), ("tan", sp.tan), ("tanh", sp.tanh), ("sinh", sp.sinh),
+        ("cosh", sp.cosh), ("sech", sp.sech), ("asin", sp.asin), ("acos", sp.acos),
+        ("atan", sp.atan), ("sign", sp.sign), ("Abs", sp.Abs), ("abs", sp.Abs))},
     "logistic": _unary(_logistic, "logistic"),
     "sigmoid": _unary(_logistic, "sigmoid"),
     "softplus": _unary(_softplus, "softplus"),
@@ -410,6 +430,8 @@ class ExpressionParser:
         Extra whitelisted functions (trusted code from the caller, e.g. an activation
         ``{"sigma": sympy.tanh}``); they take precedence over the built-in ones.
         Arity is checked from ``nargs`` (SymPy) or the Python signature.
+    time_limit
+        Wall-clock budget for building one expression, in seconds.
 
     Raises
     ------
@@ -431,7 +453,9 @@ class ExpressionParser:
     """
 
     def __init__(self, names: Mapping[str, NameValue], *,
-                 functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+                 functions: Mapping[str, Callable[..., Any]] | None = None,
+                 time_limit: float = MAX_SECONDS) -> None:
+        self.time_limit = time_limit
         self._values: dict[str, sp.Expr] = {}
         self._callables: dict[str, Callable[..., Any]] = {}
         for name, value in names.items():
@@ -566,12 +590,15 @@ class _Walker:
         self.parser = parser
         self.text = text
         self.where = where
+        self.calls = 0  # function calls currently open around the node being visited
+        self.deadline = time.monotonic() + parser.time_limit
+        self._constant_depths: dict[sp.Basic, int] = {}
 
     # ---- errors
 
-    def fail(self, node: ast.AST, reason: str, fix: str,
+    def fail(self, node: ast.expr | ast.keyword, reason: str, fix: str,
              error: type[ProblemFileError] = UnsafeExpressionError) -> NoReturn:
-        column = getattr(node, "col_offset", 0) + 1
+        column = node.col_offset + 1
         segment = ast.get_source_segment(self.text, node) or self.text
         message = f"{reason}: {_quote(segment)} at column {column}"
         if segment != self.text:
@@ -589,7 +616,13 @@ class _Walker:
                             end_lineno=1, end_col_offset=len(self.text))
         return self.check_result(node, self.constant(node, 1))
 
+    def check_time(self, node: ast.expr) -> None:
+        if time.monotonic() > self.deadline:
+            self.fail(node, f"building the expression took over {self.parser.time_limit:g} s",
+                      "simplify it; constant parts can be written as numbers")
+
     def check_result(self, node: ast.AST, result: sp.Basic) -> sp.Expr:
+        self.check_time(node)
         if not isinstance(result, sp.Expr):
             self.fail(node, f"the result is not a scalar expression ({type(result).__name__})",
                       "use scalar names only", ProblemFileError)
@@ -608,6 +641,7 @@ class _Walker:
         if depth > MAX_DEPTH:
             self.fail(node, f"the expression is nested more than {MAX_DEPTH} levels deep",
                       "simplify the expression or split it into named parts")
+        self.check_time(node)
         if isinstance(node, ast.Constant):
             return self.constant(node, depth)
         if isinstance(node, ast.Name):
@@ -732,7 +766,30 @@ class _Walker:
         base = self.visit(node.left, depth + 1)
         exponent = self.visit(node.right, depth + 1)
         self.check_power(node, base, exponent)
+        self.check_constant_depth(node, [base, exponent])
         return self.checked(node, sp.Pow(base, exponent))
+
+    def check_constant_depth(self, node: ast.expr, args: list[sp.Expr]) -> None:
+        """Refuse, before building it, a function or power too deep in pure constants."""
+        depths = [self.constant_depth(arg) for arg in args]
+        if depths and min(depths) >= 0 and 1 + max(depths) > MAX_CONSTANT_DEPTH:
+            self.fail(node, "functions and powers of constants are nested more than "
+                      f"{MAX_CONSTANT_DEPTH} deep",
+                      "compute the constant and write its value as a number")
+
+    def constant_depth(self, expr: sp.Basic) -> int:
+        """Nesting of functions and powers in ``expr`` if it has no symbols, else -1."""
+        if expr not in self._constant_depths:
+            if isinstance(expr, sp.Symbol):
+                depth = -1
+            elif expr.is_Atom or not expr.args:
+                depth = 0
+            else:
+                children = [self.constant_depth(arg) for arg in expr.args]
+                own = isinstance(expr, (sp.Function, sp.Pow))
+                depth = -1 if min(children) < 0 else max(children) + own
+            self._constant_depths[expr] = depth
+        return self._constant_depths[expr]
 
     def check_power(self, node: ast.BinOp, base: sp.Expr, exponent: sp.Expr) -> None:
         """Refuse, before building it, a power that is huge, undefined or complex."""
@@ -782,8 +839,16 @@ class _Walker:
             if isinstance(arg, ast.Starred):
                 self.fail(arg, *_FORBIDDEN_NODES[ast.Starred])
         function = self.lookup_function(node, name)
+        if self.calls >= MAX_CALL_DEPTH:
+            self.fail(node, f"function calls are nested more than {MAX_CALL_DEPTH} deep",
+                      "simplify the expression or split it into named parts")
+        self.calls += 1
+        try:
+            args = [self.visit(arg, depth + 1) for arg in node.args]
+        finally:
+            self.calls -= 1
         self.check_arity(node, name, function)
-        args = [self.visit(arg, depth + 1) for arg in node.args]
+        self.check_constant_depth(node, args)
         return self.checked(node, self.apply(node, name, function, args))
 
     def lookup_function(self, node: ast.Call, name: str) -> _Function | Callable[..., Any]:
@@ -803,7 +868,7 @@ class _Walker:
         close = difflib.get_close_matches(name, sorted(self.parser.function_names), n=3,
                                           cutoff=0.6)
         prefix = (f"{name!r} is a Python builtin, and expressions are not Python code; "
-                  if hasattr(builtins, name) else "")
+                  if name in dir(builtins) else "")
         if close:
             return prefix + "did you mean " + " or ".join(repr(c) for c in close) + "?"
         return prefix + "allowed functions: " + ", ".join(sorted(self.parser.function_names))
@@ -852,9 +917,8 @@ def _digits(number: sp.Expr) -> float:
 
 def _accepts(function: Callable[..., Any], count: int) -> bool | None:
     """Whether ``function`` accepts ``count`` positional arguments (``None``: unknown)."""
-    nargs = getattr(function, "nargs", None)
-    if isinstance(nargs, sp.Set):
-        return bool(nargs.contains(count))
+    if isinstance(function, sp.FunctionClass) and isinstance(function.nargs, sp.Set):
+        return bool(function.nargs.contains(count))
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):

@@ -27,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
 import sympy as sp
 
 from cognitive_action.declare.problem import Problem
@@ -141,7 +140,14 @@ def constraint_rank(system: Problem | EulerLagrange, *, wrt: Sequence[sp.Symbol]
     rank, A, sv = worst
     dependent: tuple[str, ...] = ()
     if rank < len(names):
-        _, _, piv = scipy.linalg.qr(A.T, pivoting=True)
-        dependent = tuple(names[i] for i in sorted(piv[rank:]))
+        # In declaration order: a constraint is dependent if it adds no rank to those
+        # before it (the convention of the symbolic method).
+        scale = tol * (sv[0] if sv.size and sv[0] > 0 else 1.0)
+        kept: list[int] = []
+        for i in range(len(names)):
+            trial = A[kept + [i]]
+            if np.sum(np.linalg.svd(trial, compute_uv=False) > scale) > len(kept):
+                kept.append(i)
+        dependent = tuple(n for i, n in enumerate(names) if i not in kept)
     return RankReport(rank, len(names), rank == len(names), dependent, "numeric",
                       tuple(float(s) for s in sv), tol)

@@ -1,0 +1,86 @@
+"""The command line: exit codes, JSON shapes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+from click.testing import CliRunner
+
+from cognitive_action.cli import main
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_problems_lists_the_shipped_problems():
+    res = run("problems")
+    assert res.exit_code == 0
+    names = {line.split()[0] for line in res.output.splitlines()}
+    assert {"xor", "chain3", "layered10", "rate_network", "pendulum", "rolling_disc"} <= names
+
+
+def test_derive_json_is_sympy_parsable_and_matches_the_chain():
+    res = run("derive", "chain3", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["coordinates"] == ["x1", "x2", "x3", "w2_1", "w3_2"]
+    assert data["rate"] == "theta"
+    # the residual of the output neuron, eq. (8) divided by exp(θt): the loss gradient
+    # -(x3 - 0.5), the damping -θ m_x ẋ3, the inertia and the multiplier of its constraint
+    r = sp.sympify(data["residuals"]["x3"])  # test-side parsing of our own output
+    x3, x3d, x3dd, d3, mx, th = sp.symbols("x3 x3_dot x3_ddot delta_G3 m_x theta")
+    assert sp.expand(r - (-d3 - mx * th * x3d - mx * x3dd - x3 + sp.Rational(1, 2))) == 0
+    assert set(data["constraints"]) == {"G1", "G2", "G3"}
+
+
+def test_derive_latex():
+    res = run("derive", "pendulum", "--latex")
+    assert res.exit_code == 0
+    assert r"\ddot{q_{1}}" in res.output and r"\lambda_{rod}" in res.output
+
+
+def test_verify_passes_on_xor_with_exit_zero():
+    res = run("verify", "xor", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["passed"] is True
+    assert data["checks"][0]["value"] == "5/5"
+
+
+def test_verify_fails_on_a_rank_deficient_problem_with_exit_one(tmp_path):
+    path = tmp_path / "dependent.toml"
+    path.write_text('coordinates = ["q1", "q2"]\n[action]\nmasses = 1\n'
+                    '[[constraints]]\nname = "A"\nexpr = "q1 + q2"\n'
+                    '[[constraints]]\nname = "B"\nexpr = "2*q1 + 2*q2"\n', encoding="utf-8")
+    res = run("verify", str(path), "--json")
+    assert res.exit_code == 1
+    data = json.loads(res.output)
+    assert data["checks"][0]["value"] == "1/2"
+    assert data["checks"][0]["detail"] == ["B"]
+
+
+def test_bad_input_exits_two_without_traceback(tmp_path):
+    res = run("derive", "no_such_problem")
+    assert res.exit_code == 2
+    assert "error: no problem named" in res.output
+    assert "Traceback" not in res.output
+    path = tmp_path / "bad.toml"
+    path.write_text('[network]\nlayers = [1, 1]\n[action]\nweight = "exp(theta*t)"\n',
+                    encoding="utf-8")
+    res = run("verify", str(path))
+    assert res.exit_code == 2
+    assert "theta" in res.output and "Fix:" in res.output
+
+
+def test_debug_shows_the_traceback():
+    res = CliRunner().invoke(main, ["--debug", "derive", "no_such_problem"])
+    assert res.exit_code == 2
+    assert "Traceback" in res.output
+
+
+def test_help_everywhere():
+    for cmd in ([], ["problems"], ["derive"], ["verify"], ["waves"], ["paper"]):
+        res = run(*cmd, "--help")
+        assert res.exit_code == 0 and "Usage" in res.output

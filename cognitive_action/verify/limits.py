@@ -42,7 +42,7 @@ wrong, see ``docs/verify.md``):
 >>> sp.simplify((sol[S.dot(w32)] + sp.diff(V, w32) / GAMMA).subs(x3, sp.tanh(w32 * x2)))
 0
 >>> [str(c) for c in red.algebraic]
-['x1 - e1', 'x2 - tanh(w2_1*x1)', 'x3 - tanh(w3_2*x2)']
+['-e1 + x1', 'x2 - tanh(w2_1*x1)', 'x3 - tanh(w3_2*x2)']
 """
 
 from __future__ import annotations

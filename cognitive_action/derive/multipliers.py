@@ -92,14 +92,14 @@ class MultiplierEquation:
                                 for q, g in row.items())) + h)
         return out
 
-    def solve(self, values: Mapping[sp.Symbol, float]) -> np.ndarray:
+    def solve(self, values: Mapping[sp.Symbol | str, float]) -> np.ndarray:
         """Solve numerically for the multipliers at a point.
 
         Parameters
         ----------
         values
             Numbers for every symbol in ``J``, ``M⁻¹``, ``f`` and ``h`` (coordinates,
-            velocities, parameters, signals, ``t``).
+            velocities, parameters, signals, ``t``), keyed by symbol or by name.
         """
         num = _Numeric(values)
         n = len(self.multipliers)
@@ -123,21 +123,22 @@ class MultiplierEquation:
 
 
 class _Numeric:
-    """Evaluate SymPy expressions to floats at a point, with a clear error if a symbol
-    has no value."""
+    """Evaluate SymPy expressions to floats at a point given by symbol or by name, with
+    a clear error if a symbol has no value."""
 
-    def __init__(self, values: Mapping[sp.Symbol, float]) -> None:
-        self.values = {k if isinstance(k, sp.Basic) else sp.Symbol(k): v
-                       for k, v in values.items()}
+    def __init__(self, values: Mapping[sp.Symbol | str, float]) -> None:
+        self.values = {str(k): v for k, v in values.items()}
 
     def __call__(self, e: sp.Expr) -> float:
-        v = e.xreplace(self.values)
+        sub = {s: self.values[s.name] for s in e.free_symbols if s.name in self.values}
+        v = e.xreplace(sub)
         try:
             return float(v)
         except TypeError:
             missing = sorted(map(str, v.free_symbols))
             raise DerivationError(f"no value given for {', '.join(missing)}",
-                                  fix="pass numbers for every symbol") from None
+                                  fix="pass numbers for every symbol, by symbol or name"
+                                  ) from None
 
 
 def multiplier_equation(system: Problem | EulerLagrange) -> MultiplierEquation:

@@ -1,0 +1,135 @@
+"""Learning laws evaluated at a network state, for the numeric backprop check.
+
+A learning law maps a state of a feedforward network to multipliers ``δ`` (one per
+neuron, network order) and a weight velocity ``Ẇ`` (``net.weights`` order):
+
+    law(system, state, values, gamma) -> LawOutput(delta, w_dot)
+
+:func:`derived_limit` is the law the library derives (eq. 8-10 evaluated by
+:meth:`~cognitive_action.derive.network.NetworkSystem.evaluate`) taken to the backprop
+limit numerically; :func:`sign_flipped` and :func:`feedback_alignment` are deliberately
+wrong laws that the verifier must reject.
+
+**How the limit is taken numerically.** At a state with zero velocities (consistent
+with constraints whose inputs are held still) eq. (10) multiplied by ``m_x`` reads
+``(J_x J_xᵀ + r J_W J_Wᵀ) δ = J_x f_x`` with ``r = m_x/m_W``: ``δ`` depends on ``r``
+only and is analytic in it, ``δ(r) = δ₀ + r δ₁ + O(r²)``. :func:`derived_limit`
+evaluates at ``r`` and ``r/10`` (with ``m_W = 1``, ``θ = γ/m_W``) and Richardson-
+extrapolates, ``δ₀ ≈ (10 δ(r/10) - δ(r))/9`` (error ``O(r²)``). The weight law is the
+leading-order weight row ``γ Ẇ = -δ_j G^j_M``: the velocity at which the friction
+``m_W θ Ẇ = γ Ẇ`` balances the constraint force ``m_W Ẅ|_{Ẇ=0} = -δ_j G^j_M``
+computed by the engine, i.e. ``Ẇ = m_W Ẅ|_{Ẇ=0}/γ``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from scipy import sparse
+from scipy.sparse.linalg import spsolve_triangular
+
+from cognitive_action.derive.network import NetworkState, NetworkSystem
+from cognitive_action.errors import DeclarationError
+
+__all__ = ["LawOutput", "LearningLaw", "derived_limit", "sign_flipped", "feedback_alignment"]
+
+
+@dataclass(frozen=True)
+class LawOutput:
+    """Multipliers (network order) and weight velocities (``net.weights`` order)."""
+
+    delta: np.ndarray
+    w_dot: np.ndarray
+
+
+LearningLaw = Callable[[NetworkSystem, NetworkState, Mapping[str, float], float], LawOutput]
+
+
+def _limit_values(system: NetworkSystem, values: Mapping[str, float], ratio: float,
+                  gamma: float) -> dict[str, float]:
+    out = dict(values)
+    mx, mw = system.mass_x, system.mass_w
+    if not (isinstance(mx, sp.Symbol) and isinstance(mw, sp.Symbol)):
+        raise DeclarationError("the masses are fixed numbers, so no mass limit can be taken",
+                               fix="declare the problem with symbolic masses (the default)")
+    out[str(mw)] = 1.0
+    out[str(mx)] = ratio
+    if isinstance(system.rate, sp.Symbol):
+        out[str(system.rate)] = gamma / out[str(mw)]
+    return out
+
+
+def evaluate_at_ratio(system: NetworkSystem, state: NetworkState, values: Mapping[str, float],
+                      gamma: float, ratio: float) -> LawOutput:
+    """``δ`` and ``Ẇ = m_W Ẅ|_{Ẇ=0}/γ`` from eq. (10) at ``m_x/m_W = ratio``."""
+    vals = _limit_values(system, values, ratio, gamma)
+    ev = system.evaluate(state, vals)
+    return LawOutput(delta=ev.multipliers, w_dot=vals[str(system.mass_w)]
+                     * ev.accelerations_w / gamma)
+
+
+def derived_limit(ratio: float = 1e-7, extrapolate: bool = True) -> LearningLaw:
+    """The derived law in the backprop limit (see the module docstring).
+
+    Parameters
+    ----------
+    ratio
+        ``m_x/m_W`` of the first evaluation.
+    extrapolate
+        Richardson-extrapolate ``r → 0`` from ``r`` and ``r/10``; otherwise return the
+        value at ``r``.
+    """
+    def law(system: NetworkSystem, state: NetworkState, values: Mapping[str, float],
+            gamma: float) -> LawOutput:
+        a = evaluate_at_ratio(system, state, values, gamma, ratio)
+        if not extrapolate:
+            return a
+        b = evaluate_at_ratio(system, state, values, gamma, ratio / 10)
+        return LawOutput(delta=(10 * b.delta - a.delta) / 9, w_dot=(10 * b.w_dot - a.w_dot) / 9)
+    law.__name__ = f"derived_limit(ratio={ratio:g})"
+    return law
+
+
+def sign_flipped(law: LearningLaw | None = None) -> LearningLaw:
+    """``law`` with the weight update's sign flipped (eq. 15 as printed does this)."""
+    inner = law or derived_limit()
+
+    def flipped(system: NetworkSystem, state: NetworkState, values: Mapping[str, float],
+                gamma: float) -> LawOutput:
+        out = inner(system, state, values, gamma)
+        return LawOutput(delta=out.delta, w_dot=-out.w_dot)
+    flipped.__name__ = "sign_flipped"
+    return flipped
+
+
+def feedback_alignment(seed: int = 0, scale: float = 1.0) -> LearningLaw:
+    """Feedback alignment (Lillicrap et al., the paper's ref. 11): ``δ`` travels back
+    through fixed random weights ``B`` instead of ``W``.
+
+    The multipliers solve ``T_B δ = -V_x`` with ``T_B`` the transpose of ``G_ξ`` in which
+    every ``w_jk`` is replaced by ``b_jk ~ N(0, scale²/fan_in)``; the weight law is the
+    derived one, ``γ Ẇ = -δ_j G^j_M``, with these ``δ``.
+    """
+    exact = derived_limit()
+
+    def law(system: NetworkSystem, state: NetworkState, values: Mapping[str, float],
+            gamma: float) -> LawOutput:
+        bp = exact(system, state, values, gamma)
+        ev = system.evaluate(state, _limit_values(system, values, 1e-8, gamma))
+        tg, sc = system.targets, system.sources
+        w = np.asarray(state.w, dtype=float)
+        g_arc = np.asarray(ev.J_x[tg, sc]).ravel() / w  # G^j_{x_k} = g_a(a_j) w_jk
+        fan_in = np.bincount(tg, minlength=len(state.x))[tg]
+        rng = np.random.default_rng(seed)
+        b = rng.standard_normal(len(w)) * scale / np.sqrt(fan_in)
+        nu = len(state.x)
+        J_b = sparse.csr_matrix((g_arc * b, (tg, sc)), shape=(nu, nu)) \
+            + sparse.diags(ev.J_x.diagonal())
+        minus_vx = ev.J_x.T @ bp.delta                    # = -V_x in the limit (eq. 17)
+        delta = spsolve_triangular(J_b.T.tocsr(), minus_vx, lower=False)
+        return LawOutput(delta=delta, w_dot=-(ev.J_W.T @ delta) / gamma)
+    law.__name__ = f"feedback_alignment(seed={seed})"
+    return law

@@ -1,0 +1,147 @@
+"""Named checks and the report the verifier returns (table, JSON, exit code).
+
+Examples
+--------
+>>> r = Report("demo", [Check("rank", "pass", 3, 3, "G_xi has rank 3 of 3"),
+...                     Check("backprop.numeric", "fail", 2.0e-3, 1e-9, "too far")])
+>>> r.passed, r.exit_code
+(False, 1)
+>>> print(r)  # doctest: +NORMALIZE_WHITESPACE
+verify demo: 1 passed, 1 failed, 0 skipped
+check             status  value     tolerance  message
+rank              pass    3         3          G_xi has rank 3 of 3
+backprop.numeric  FAIL    0.002     1e-09      too far
+>>> import json
+>>> json.loads(r.to_json())["checks"][1]["passed"]
+False
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Check", "Report", "STATUSES"]
+
+#: Possible statuses of a check.
+STATUSES = ("pass", "fail", "skip")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        return v.item()
+    if isinstance(v, complex):
+        return {"re": v.real, "im": v.imag}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.3g}"
+    return str(v)
+
+
+@dataclass
+class Check:
+    """One named check.
+
+    Attributes
+    ----------
+    name
+        Dotted name (``rank``, ``backprop.numeric.multipliers``, …).
+    status
+        ``"pass"``, ``"fail"`` or ``"skip"`` (not applicable to this problem).
+    value, tolerance
+        The measured number (or short text) and what it was compared with.
+    message
+        One line for the table: what was measured, and on failure what to do.
+    details
+        JSON-able extra data (per-layer metrics, eigenvalues, differences).
+    """
+
+    name: str
+    status: str
+    value: Any = None
+    tolerance: Any = None
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def passed(self) -> bool:
+        """True unless the check failed (a skipped check does not fail)."""
+        return self.status != "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable({"name": self.name, "status": self.status, "passed": self.passed,
+                          "value": self.value, "tolerance": self.tolerance,
+                          "message": self.message, "details": self.details})
+
+
+@dataclass
+class Report:
+    """The checks of one :func:`~cognitive_action.verify.checks.verify` call.
+
+    ``str(report)`` is a table; :meth:`to_json` the machine-readable form;
+    :attr:`exit_code` is 0 when every check passes (or is skipped), 1 otherwise.
+    """
+
+    problem: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when all checks pass, 1 when one fails (bad input raises instead: exit 2)."""
+        return 0 if self.passed else 1
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def __getitem__(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(f"no check named {name!r}; have {[c.name for c in self.checks]}")
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(c.status == s for c in self.checks) for s in STATUSES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"problem": self.problem, "passed": self.passed, "exit_code": self.exit_code,
+                "counts": self.counts(), "checks": [c.to_dict() for c in self.checks]}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        n = self.counts()
+        head = (f"verify {self.problem}: {n['pass']} passed, {n['fail']} failed, "
+                f"{n['skip']} skipped")
+        rows = [("check", "status", "value", "tolerance", "message")]
+        rows += [(c.name, "FAIL" if c.status == "fail" else c.status, _fmt(c.value),
+                  _fmt(c.tolerance), c.message) for c in self.checks]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = [head] + ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4]
+                          for r in rows]
+        return "\n".join(line.rstrip() for line in lines)

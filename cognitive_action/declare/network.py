@@ -29,6 +29,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import networkx as nx
 import sympy as sp
+from sympy.core.mul import _mulsort
 
 from cognitive_action.declare.activations import Activation, activation
 from cognitive_action.declare.problem import Action, Constraint, Problem
@@ -49,6 +50,16 @@ def _label(node: Hashable) -> str:
         raise GraphError(f"neuron label {node!r} cannot be used in a name",
                          fix="label neurons with integers or identifiers")
     return s
+
+
+def _product(w: sp.Symbol, x: sp.Symbol) -> sp.Expr:
+    """``w*x`` for two symbols without ``Mul``'s general flattening (10× faster; the same
+    canonical object, since the arguments are sorted as ``Mul`` sorts them)."""
+    if w == x:
+        return w**2
+    args = [w, x]
+    _mulsort(args)
+    return sp.Mul._from_args(args, is_commutative=True)
 
 
 def squared_error(outputs: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
@@ -134,7 +145,7 @@ class Network:
 
     def net_input(self, j: Hashable) -> sp.Expr:
         """``a_j = Σ_k w_jk x_k`` over the arcs into ``j``."""
-        return sp.Add(*(self.w[j, k] * self.x[k] for k in self.graph.predecessors(j)))
+        return sp.Add(*(_product(self.w[j, k], self.x[k]) for k in self.graph.predecessors(j)))
 
     def weight_matrix(self) -> sp.Matrix:
         """``W`` with ``W[j, k] = w_jk`` (zero where there is no arc), in network order.

@@ -245,8 +245,11 @@ class Problem:
             raise DeclarationError("two constraints have the same name",
                                    fix="give each constraint a distinct name")
         self._check_expression(action.weight, "the time weight ϖ(t)", allow=self._constants)
+        checked: set[int] = set()  # one mass object is usually shared by many coordinates
         for c, m in action.masses.items():
-            self._check_expression(m, f"the mass of {c}", allow=self._constants)
+            if id(m) not in checked:
+                self._check_expression(m, f"the mass of {c}", allow=self._constants)
+                checked.add(id(m))
         if action.mass_matrix is not None:
             for e in action.mass_matrix:
                 self._check_expression(e, "the mass matrix", allow=self._configuration)

@@ -177,12 +177,20 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
                            grad_w=np.asarray(gw).ravel(), loss=float(v))
 
 
-def numpy_forward(problem: Problem, w: np.ndarray, values: Mapping[str, float],
-                  perturbation: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """Forward pass and loss with NumPy (outputs in ``net.order``)."""
+def _numpy_functions(problem: Problem, values: Mapping[str, float]):
     net = network_of(problem)
     z = sp.Symbol("z", real=True)
     sigma = sp.lambdify([z], net.activation(z), "numpy")
+    fV = sp.lambdify(list(net.neurons), loss_of(problem).xreplace(
+        _numeric_values(problem, values)), "numpy")
+    return net, sigma, fV
+
+
+def numpy_forward(problem: Problem, w: np.ndarray, values: Mapping[str, float],
+                  perturbation: np.ndarray | None = None, *, _fns=None
+                  ) -> tuple[np.ndarray, float]:
+    """Forward pass and loss with NumPy (outputs in ``net.order``)."""
+    net, sigma, fV = _fns or _numpy_functions(problem, values)
     idx = {n: i for i, n in enumerate(net.order)}
     widx = {key: i for i, key in enumerate(net.w)}
     p = np.zeros(len(net.order)) if perturbation is None else perturbation
@@ -195,8 +203,6 @@ def numpy_forward(problem: Problem, w: np.ndarray, values: Mapping[str, float],
             preds = list(net.graph.predecessors(j))
             a = sum(w[widx[j, k]] * x[idx[k]] for k in preds)
             x[i] = sigma(a) + p[i]
-    fV = sp.lambdify(list(net.neurons), loss_of(problem).xreplace(
-        _numeric_values(problem, values)), "numpy")
     return x, float(fV(*x))
 
 
@@ -209,9 +215,10 @@ def finite_differences(problem: Problem, w: np.ndarray, values: Mapping[str, flo
     """
     w = np.asarray(w, dtype=float)
     nu = len(network_of(problem).order)
+    fns = _numpy_functions(problem, values)
 
     def loss(wv: np.ndarray, p: np.ndarray) -> float:
-        return numpy_forward(problem, wv, values, p)[1]
+        return numpy_forward(problem, wv, values, p, _fns=fns)[1]
 
     def central(fun, step: float) -> float:
         return (fun(step) - fun(-step)) / (2 * step)

@@ -142,7 +142,7 @@ class Action:
                 raise DeclarationError("mass_matrix is not symmetric",
                                        fix="only the symmetric part of M enters q̇ᵀ M q̇")
             self.mass_matrix = M.applyfunc(lambda e: _as_expr(e, "a mass_matrix entry"))
-            diag = None
+            diag = {}
         elif self.masses is None:
             diag = {}
         elif isinstance(self.masses, Mapping):

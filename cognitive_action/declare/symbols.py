@@ -155,13 +155,22 @@ def _names(names: str | Iterable[str]) -> list[str]:
     return names.replace(",", " ").split() if isinstance(names, str) else list(names)
 
 
-def coordinates(names: str | Iterable[str]) -> tuple[sp.Symbol, ...]:
-    """Declare generalized coordinates (names separated by spaces or commas).
+def coordinates(names: str | Iterable[str], n: int | None = None) -> tuple[sp.Symbol, ...]:
+    """Declare generalized coordinates: names separated by spaces or commas, or a vector
+    ``prefix1 … prefixn`` when ``n`` is given.
 
     >>> coordinates("x1, x2")
     (x1, x2)
+    >>> coordinates("v", 3)
+    (v1, v2, v3)
     """
-    return tuple(symbol(check_name(n, "coordinate")) for n in _names(names))
+    if n is not None:
+        if not isinstance(names, str) or isinstance(n, bool) or not isinstance(n, int) \
+                or n < 1:
+            raise DeclarationError(f"cannot make a vector {names!r} of size {n!r}",
+                                   fix="give a name prefix and a positive integer size")
+        names = [f"{names}{i}" for i in range(1, n + 1)]
+    return tuple(symbol(check_name(q, "coordinate")) for q in _names(names))
 
 
 def signals(names: str | Iterable[str]) -> tuple[sp.Symbol, ...]:

@@ -30,13 +30,10 @@ import sympy as sp
 
 from cognitive_action.declare.symbols import dot, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange
+from cognitive_action.derive.numeric import by_name, to_float
 from cognitive_action.errors import DeclarationError, InconsistentInitialConditionsError
 
 __all__ = ["complete_initial_conditions", "check_initial_conditions", "constraint_residuals"]
-
-
-def _values(values: Mapping[str | sp.Symbol, float]) -> dict[str, float]:
-    return {str(k): float(v) for k, v in values.items()}
 
 
 def constraint_residuals(system: EulerLagrange, values: Mapping[str | sp.Symbol, float]
@@ -50,26 +47,15 @@ def constraint_residuals(system: EulerLagrange, values: Mapping[str | sp.Symbol,
     values
         Numbers for coordinates, velocities, parameters, signal jets and ``t``.
     """
-    vals = _values(values)
+    vals = by_name(values)
     vals.setdefault("t", 0.0)
     D = system.time_derivative()
     out = {}
     for c in system.problem.constraints:
-        g = _eval(c.expr, vals)
-        gd = _eval(D(c.expr), vals) if c.kind == "holonomic" else 0.0
+        g = to_float(c.expr, vals)
+        gd = to_float(D(c.expr), vals) if c.kind == "holonomic" else 0.0
         out[c.name] = (g, gd)
     return out
-
-
-def _eval(e: sp.Expr, vals: Mapping[str, float]) -> float:
-    sub = {s: vals[str(s)] for s in e.free_symbols if str(s) in vals}
-    v = e.xreplace(sub)
-    try:
-        return float(v)
-    except TypeError:
-        raise DeclarationError(
-            f"no value given for {', '.join(sorted(map(str, v.free_symbols)))}",
-            fix="give every coordinate, velocity, parameter and signal a number") from None
 
 
 def check_initial_conditions(system: EulerLagrange, values: Mapping[str | sp.Symbol, float],
@@ -126,7 +112,7 @@ def complete_initial_conditions(system: EulerLagrange,
     InconsistentInitialConditionsError
         If Newton's method does not reach ``|G| ≤ tol`` (no consistent completion).
     """
-    vals = _values(given)
+    vals = by_name(given)
     vals["t"] = t0
     coords = system.coordinates
     if free is None:

@@ -38,6 +38,7 @@ import sympy as sp
 
 from cognitive_action.declare.problem import Problem
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
+from cognitive_action.derive.numeric import by_name, to_float
 from cognitive_action.derive.sparse import SparseRows, Walker
 from cognitive_action.errors import DerivationError
 
@@ -101,7 +102,11 @@ class MultiplierEquation:
             Numbers for every symbol in ``J``, ``M⁻¹``, ``f`` and ``h`` (coordinates,
             velocities, parameters, signals, ``t``), keyed by symbol or by name.
         """
-        num = _Numeric(values)
+        vals = by_name(values)
+
+        def num(e: sp.Expr) -> float:
+            return to_float(e, vals)
+
         n = len(self.multipliers)
         J = np.zeros((n, len(self.jacobian.columns)))
         for i, row in enumerate(self.jacobian.rows):
@@ -120,25 +125,6 @@ class MultiplierEquation:
                 "the multiplier matrix J M⁻¹ Jᵀ is singular at this point",
                 fix="check the rank of the constraint Jacobian (Proposition 1) with "
                 "cognitive_action.derive.rank.constraint_rank") from exc
-
-
-class _Numeric:
-    """Evaluate SymPy expressions to floats at a point given by symbol or by name, with
-    a clear error if a symbol has no value."""
-
-    def __init__(self, values: Mapping[sp.Symbol | str, float]) -> None:
-        self.values = {str(k): v for k, v in values.items()}
-
-    def __call__(self, e: sp.Expr) -> float:
-        sub = {s: self.values[s.name] for s in e.free_symbols if s.name in self.values}
-        v = e.xreplace(sub)
-        try:
-            return float(v)
-        except TypeError:
-            missing = sorted(map(str, v.free_symbols))
-            raise DerivationError(f"no value given for {', '.join(missing)}",
-                                  fix="pass numbers for every symbol, by symbol or name"
-                                  ) from None
 
 
 def multiplier_equation(system: Problem | EulerLagrange) -> MultiplierEquation:

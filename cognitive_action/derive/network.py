@@ -49,6 +49,7 @@ from cognitive_action.declare.problem import Action, Problem
 from cognitive_action.declare.symbols import MAX_ORDER, dot, substitute, symbol, t
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
+from cognitive_action.derive.numeric import to_float
 from cognitive_action.derive.sparse import SparseRows, Walker
 from cognitive_action.errors import DerivationError
 
@@ -346,7 +347,7 @@ class NetworkSystem:
         ii = self.input_index
         g_xi[ii], g_a[ii] = 1.0, 0.0
         for i in ii:
-            h[i] = -_num(_second_derivative_of_input(self.problem, i), vals)
+            h[i] = -to_float(_second_derivative_of_input(self.problem, i), vals)
         J_x = sparse.csr_matrix((g_a[tg] * w, (tg, sc)), shape=(nu, nu)) + sparse.diags(g_xi)
         J_W = sparse.csr_matrix((g_a[tg] * x[sc], (tg, np.arange(len(tg)))),
                                 shape=(nu, len(tg)))
@@ -354,7 +355,7 @@ class NetworkSystem:
         f_x = np.broadcast_to(np.asarray(fn["kin_x"](x, xd, a, adot, state.t, *pv),
                                          dtype=float), (nu,)).copy()
         for q, expr in self.loss_gradient.items():
-            f_x[self.network.neurons.index(q)] += _num(expr, vals | _state_values(
+            f_x[self.network.neurons.index(q)] += to_float(expr, vals | _state_values(
                 self.network, x, xd, state.t))
         f_w = np.broadcast_to(np.asarray(fn["kin_w"](w, wd, a[tg], adot[tg], state.t, *pv),
                                          dtype=float), w.shape).copy()
@@ -400,16 +401,6 @@ def _state_values(net: Network, x: np.ndarray, xd: np.ndarray, time: float
     out |= {str(dot(s)): float(v) for s, v in zip(net.neurons, xd)}
     out["t"] = float(time)
     return out
-
-
-def _num(expr: sp.Expr, values: Mapping[str, float]) -> float:
-    sub = {s: values[str(s)] for s in expr.free_symbols if str(s) in values}
-    v = expr.xreplace(sub)
-    try:
-        return float(v)
-    except TypeError:
-        raise DerivationError(f"no value given for {', '.join(map(str, v.free_symbols))}",
-                              fix="pass numbers for every parameter and signal") from None
 
 
 def derive_network(problem: Problem) -> NetworkSystem:

@@ -258,7 +258,9 @@ class ReducedSystem:
             x = M.LUsolve(f)
         except (ValueError, ZeroDivisionError) as exc:
             raise DerivationError(f"the reduced system of {self.limit.name!r} is singular",
-                                  fix="check the rank of the constraint Jacobian") from exc
+                                  fix="the limit may not be regular (e.g. m_W -> 0 without "
+                                  "theta = gamma/m_W) or the constraint Jacobian is rank "
+                                  "deficient") from exc
         out = {u: x[i] for i, u in enumerate(self.unknowns)}
         if simplify:
             out = {u: sp.simplify(v) for u, v in out.items()}

@@ -1,0 +1,110 @@
+"""Assertions for users' own pytest suites.
+
+Each helper runs the relevant checks of :mod:`cognitive_action.verify.checks` and
+raises :class:`VerificationFailure` (an ``AssertionError``) with a readable table of
+what disagreed: the measured values, the tolerances and, for learning laws, the
+per-layer cosine, angle, relative error and sign agreement.
+
+Examples
+--------
+>>> import sympy as sp
+>>> import cognitive_action as ca
+>>> from cognitive_action.declare import symbols as S
+>>> from cognitive_action.verify.laws import sign_flipped
+>>> theta, = S.parameters("theta")
+>>> p = ca.xor().problem(weight=sp.exp(theta * S.t), parameters=[theta])
+>>> assert_full_rank(p)
+>>> assert_backprop_limit(p, symbolic=False)
+>>> try:
+...     assert_backprop_limit(p, law=sign_flipped(), symbolic=False)
+... except VerificationFailure as exc:
+...     print(str(exc).splitlines()[-1])
+        2        2   -1.0000         180          2       0.00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cognitive_action.declare.problem import Problem
+from cognitive_action.derive.network import is_network_problem
+from cognitive_action.verify.checks import (
+    check_backprop_numeric,
+    check_backprop_symbolic,
+    check_rank,
+)
+from cognitive_action.verify.laws import LearningLaw
+from cognitive_action.verify.report import Check, Report
+
+__all__ = ["VerificationFailure", "assert_backprop_limit", "assert_full_rank", "explain"]
+
+
+class VerificationFailure(AssertionError):
+    """A verification assertion failed; the message is a readable diff."""
+
+
+def explain(checks: list[Check]) -> str:
+    """A table of the failed checks with their per-layer details."""
+    failed = [c for c in checks if c.status == "fail"]
+    lines = [str(Report("", failed)).split("\n", 1)[1]] if failed else []
+    for c in failed:
+        layers = c.details.get("layers")
+        if layers:
+            lines.append(f"  {c.name}, per layer (against the gradient):")
+            lines.append("    layer  weights  cosine    angle(deg)  rel.error  sign agr.")
+            for r in layers:
+                lines.append(f"    {r['layer']:>5}  {r['weights']:>7}  {r['cosine']:>8.4f}  "
+                             f"{r['angle_deg']:>10.4g}  {r['relative_error']:>9.3g}  "
+                             f"{r['sign_agreement']:>9.2f}")
+        diffs = c.details.get("differences")
+        if diffs:
+            lines.append(f"  {c.name}, differences (derived - reference):")
+            lines += [f"    {k}: {v}" for k, v in diffs.items()]
+    return "\n".join(lines)
+
+
+def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: float = 1e-6,
+                          law: LearningLaw | None = None, gamma: float = 1.0, seed: int = 0,
+                          symbolic: bool | None = None,
+                          values: Mapping[str, float] | None = None) -> None:
+    """Assert that the learning law reduces to backprop (eq. 15-17) in the limit.
+
+    Parameters
+    ----------
+    problem
+        A feedforward network problem (``ϖ = exp(θt)`` for the symbolic check).
+    rtol, fd_rtol
+        Relative tolerances against CasADi AD and finite differences.
+    law
+        The law to check (default: the derived one).
+    symbolic
+        Also run the symbolic check (default: for networks of at most 12 neurons and no
+        custom ``law``).
+
+    Raises
+    ------
+    VerificationFailure
+        With the table of disagreeing checks and the per-layer metrics.
+    """
+    checks = check_backprop_numeric(problem, law=law, gamma=gamma, rtol=rtol, fd_rtol=fd_rtol,
+                                    seed=seed, values=values)
+    if symbolic is None:
+        symbolic = law is None and len(problem.metadata["network"].order) <= 12
+    if symbolic:
+        checks.append(check_backprop_symbolic(problem, seed=seed))
+    if any(c.status == "fail" for c in checks):
+        raise VerificationFailure("backprop limit not reached\n" + explain(checks))
+
+
+def assert_full_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0) -> None:
+    """Assert Proposition 1: the constraint Jacobian has full rank.
+
+    Raises
+    ------
+    VerificationFailure
+        Naming the dependent constraints.
+    """
+    c = check_rank(problem, tol=tol, seed=seed)
+    if c.status == "fail":
+        what = "G_xi" if is_network_problem(problem) else "G_q"
+        raise VerificationFailure(f"{what} is rank deficient\n" + explain([c]))

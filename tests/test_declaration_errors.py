@@ -11,9 +11,10 @@ Every case asserts
 - that the innermost frame that raised it is in ``cognitive_action``, not in SymPy or
   NumPy.
 
-Cases where the engine does not give such an error are marked
-``xfail(strict=True)`` with the reason: they are engine bugs, reported with their
-reproduction (the test body is the reproduction).
+Thirteen of these cases first found engine bugs (strings passed to ``sympify``, Max/Min
+differentiated silently, a zero time weight giving NaN, symbols with the declared name but
+other assumptions, colliding neuron labels, a raw KeyError in the initial conditions,
+misleading messages); they were fixed and the tests stand as regression tests.
 """
 
 from __future__ import annotations
@@ -107,11 +108,6 @@ def test_misspelt_network_target_gets_a_suggestion():
     _check(exc, DeclarationError, "y_5", "did you mean 'y5'")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a symbol with the declared name but other assumptions (sympy.Symbol('theta') "
-    "vs parameters('theta'), which is real) is reported as \"undeclared symbol(s) theta "
-    "(did you mean 'theta' for theta?)\", which contradicts itself; it should be matched by "
-    "name or the message should explain the assumptions mismatch"))
 def test_same_name_other_assumptions_is_explained(syms):
     x, m, theta = syms["x"], syms["m"], syms["theta"]
     plain = sp.Symbol("theta")  # what sympy.symbols('theta') gives
@@ -193,11 +189,6 @@ def test_abs_in_a_generic_constraint_at_derivation(syms):
     _check(exc, DerivationError, "Abs", "derivative", "C²")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: Max/Min in a declared constraint are differentiated through "
-    "Differentiator's multi-argument fallback (sympy.diff), whose result is only checked "
-    "for Derivative/Subs: the Jacobian silently contains Heaviside(w*x1), the "
-    "acceleration constraints DiracDelta, and MultiplierEquation.solve returns numbers"))
 @pytest.mark.parametrize("kink", ["Max", "Min"])
 def test_max_min_in_a_generic_constraint_at_derivation(syms, kink):
     x1, x2, w, m = syms["q1"], syms["q2"], syms["w"], syms["m"]
@@ -209,9 +200,6 @@ def test_max_min_in_a_generic_constraint_at_derivation(syms, kink):
     _check(exc, DerivationError, kink)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a Lagrangian F with Max (e.g. -Max(0, x)**2) derives silently to a "
-    "residual with Heaviside(x) (same multi-argument fallback as for constraints)"))
 def test_max_in_the_lagrangian_at_derivation(syms):
     x, m = syms["x"], syms["m"]
     p = Problem(Action([x], masses=m, lagrangian=-sp.Max(0, x) ** 2), parameters=[m])
@@ -240,11 +228,6 @@ def test_non_input_neuron_without_arcs():
     _check(exc, GraphError, "neuron 3", "no incoming arcs", "declare it an input")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "awkward error: neuron labels 1 and '1' (or arcs whose weight names coincide, "
-    "e.g. 1 -> '1_1' and '1_1' -> 1 both named w1_1_1) give DeclarationError 'a coordinate "
-    "is declared twice. Fix: give each coordinate once'; the user declared no coordinate: a "
-    "GraphError naming the colliding neurons is expected"))
 def test_colliding_neuron_labels():
     with pytest.raises(GraphError) as exc:
         ca.Network(nx.DiGraph([(0, 1), (0, "1")]), [0]).problem()
@@ -268,11 +251,6 @@ def test_inconsistent_initial_conditions():
     assert set(exc.value.violated) == {"G2"}
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "engine bug: complete_initial_conditions without the input velocities e1_dot, e2_dot "
-    "ends in a raw KeyError('e1_dot') from its velocity-level solve (the position level "
-    "reports missing values as a DeclarationError; missing coordinate velocities default "
-    "to 0)"))
 def test_initial_conditions_missing_signal_velocity():
     net = ca.xor()
     el = ca.euler_lagrange(net.problem())
@@ -312,10 +290,6 @@ def test_time_weight_depending_on_a_coordinate(syms):
     _check(exc, DeclarationError, "time weight", "x_dot", "not allowed")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "misleading message: a time weight (or a mass) that uses the coordinate x is reported "
-    "as 'undeclared symbol(s) x (x is a derivative of order 0, ...)' with the fix 'declare "
-    "them as parameters, signals or coordinates' although x is a declared coordinate"))
 def test_time_weight_depending_on_a_coordinate_message(syms):
     x, m = syms["x"], syms["m"]
     with pytest.raises(DeclarationError) as exc:
@@ -324,9 +298,6 @@ def test_time_weight_depending_on_a_coordinate_message(syms):
     assert "order 0" not in msg and "undeclared" not in msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: a time weight that is identically zero is accepted; euler_lagrange "
-    "divides by it and returns residuals, forcing and rate equal to nan"))
 def test_zero_time_weight():
     with pytest.raises(DeclarationError) as exc:
         ca.euler_lagrange(ca.xor().problem(weight=0))
@@ -357,12 +328,6 @@ def _payload(value: str) -> str:
     return f"__import__('os').environ.setdefault('{_MARK}', '1') and {value}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: these entry points pass strings to sympy.sympify (Python eval): "
-    "Action coordinates and Problem signals (via to_jet_form), masses mapping keys, "
-    "Network(speed=...), and an activation callable that returns a string; the string is "
-    "executed (the payload sets an environment variable) instead of being rejected like "
-    "strings for constraints, Lagrangians, masses and weights"))
 @pytest.mark.parametrize("where", ["coordinates", "signals", "masses-key", "speed",
                                    "activation"])
 def test_strings_are_never_evaluated(where):

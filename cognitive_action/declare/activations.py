@@ -52,7 +52,10 @@ class Activation:
     def __post_init__(self) -> None:
         z = sp.Symbol("z", real=True)
         try:
-            value = sp.sympify(self.function(z))  # safe: result of a user callable, not a str
+            value = self.function(z)
+            if isinstance(value, str):
+                raise TypeError("it returned a string")
+            value = sp.sympify(value, strict=True)  # safe: strings rejected above
         except Exception as exc:
             raise ActivationError(
                 f"activation {self.name!r} cannot be applied to a symbol: {exc}",

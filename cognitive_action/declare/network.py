@@ -34,7 +34,7 @@ from sympy.core.mul import _mulsort
 from cognitive_action.declare.activations import Activation, activation
 from cognitive_action.declare.problem import Action, Constraint, Problem
 from cognitive_action.declare.symbols import check_name, dot, substitute, symbol, t
-from cognitive_action.errors import GraphError, ShapeError
+from cognitive_action.errors import DeclarationError, GraphError, ShapeError
 
 __all__ = ["Network", "layered", "xor", "chain", "squared_error", "MASS_X", "MASS_W"]
 
@@ -50,6 +50,17 @@ def _label(node: Hashable) -> str:
         raise GraphError(f"neuron label {node!r} cannot be used in a name",
                          fix="label neurons with integers or identifiers")
     return s
+
+
+def _check_unique_names(named: Mapping, what: str, prefix: str) -> None:
+    seen: dict[sp.Symbol, Hashable] = {}
+    for key, sym in named.items():
+        if sym in seen:
+            raise GraphError(
+                f"{what} {seen[sym]!r} and {key!r} both get the name {sym}",
+                fix=f"relabel neurons so that the names {prefix}<label> (and "
+                "w<target>_<source>) are distinct, e.g. with integers only")
+        seen[sym] = key
 
 
 def _product(w: sp.Symbol, x: sp.Symbol) -> sp.Expr:
@@ -113,7 +124,15 @@ class Network:
                     "the arc or do not declare the neuron an input")
         self.activation = _resolve(activation)
         self._sigma_z: sp.Expr | None = None
-        self.speed = None if speed is None else sp.sympify(speed)  # safe: number or Symbol
+        if isinstance(speed, str) or not (speed is None or isinstance(speed, (int, float,
+                                                                             sp.Expr))):
+            raise DeclarationError(f"speed must be a number or a SymPy symbol, not the string "
+                                   f"or object {speed!r}",
+                                   fix="pass c as a number or a parameter symbol")
+        self.speed = None if speed is None else sp.sympify(speed, strict=True)  # safe: checked
+        if self.speed is not None and self.speed.is_number and not self.speed > 0:
+            raise DeclarationError(f"the diffusion speed c = {self.speed} is not positive",
+                                   fix="eq. (18) needs c > 0")
         self.is_feedforward = nx.is_directed_acyclic_graph(g)
         if self.is_feedforward:
             # Inputs first, then a topological order: W becomes strictly lower triangular.
@@ -131,6 +150,8 @@ class Network:
         self.x = {n: symbol(check_name(f"x{_label(n)}", "neuron")) for n in self.order}
         self.w = {(j, k): symbol(check_name(f"w{_label(j)}_{_label(k)}", "weight"))
                   for j in self.order for k in g.predecessors(j)}
+        _check_unique_names(self.x, "neurons", "x")
+        _check_unique_names(self.w, "arcs", "w")
 
     # -- structure -----------------------------------------------------------------------
     @property

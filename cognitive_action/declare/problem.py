@@ -137,7 +137,7 @@ class Action:
             M = sp.Matrix(self.mass_matrix)
             if M.shape != (n, n):
                 raise ShapeError(f"mass_matrix is {M.shape[0]}x{M.shape[1]} but there are "
-                                 f"{n} coordinates", fix=f"give an {n}x{n} matrix")
+                                 f"{n} coordinates", fix=f"give a {n}x{n} matrix")
             if (M - M.T).applyfunc(sp.simplify) != sp.zeros(n, n):
                 raise DeclarationError("mass_matrix is not symmetric",
                                        fix="only the symmetric part of M enters q̇ᵀ M q̇")
@@ -181,6 +181,11 @@ class Action:
     def density(self) -> sp.Expr:
         """The integrand ``ϖ ½ q̇ᵀ M q̇ + F``."""
         return self.weight * self.kinetic + self.lagrangian
+
+
+_WHERE_ALLOWED = ("time weights and masses may depend on t and parameters (a mass matrix also "
+                  "on coordinates); constraints on coordinates and, if non-holonomic, "
+                  "velocities; F on derivatives up to order 2")
 
 
 def _short(symbols: Iterable[sp.Symbol], k: int = 6) -> str:
@@ -232,6 +237,7 @@ class Problem:
         self.signals = tuple(to_jet_form(s) for s in signals)
         self.parameters = tuple(parameters)
         self._check_names()
+        self._normalize_action()
         self._constants = set(self.parameters) | {t} | {
             dot(s, k) for s in self.signals for k in range(MAX_ORDER + 1)}
         self._configuration = self._constants | set(self.coordinates)
@@ -272,6 +278,43 @@ class Problem:
                 f"non-holonomic constraints)")
 
     # -- validation ----------------------------------------------------------------------
+    def _rename(self, expr: sp.Expr) -> sp.Expr:
+        """Replace symbols that carry a declared name but other assumptions (``Symbol('m')``
+        for the declared real ``m``) by the declared symbol: SymPy would treat them as
+        different symbols."""
+        if not isinstance(expr, sp.Basic):
+            return expr
+        repl = {}
+        for s in expr.free_symbols:
+            b = base(s)
+            declared = self._by_name.get(b.name)
+            if declared is None:
+                continue
+            target = dot(declared, order(s)) if order(s) else declared
+            if target is not s and target != s:
+                repl[s] = target
+        return expr.xreplace(repl) if repl else expr
+
+    def _normalize_action(self) -> None:
+        self._by_name = {s.name: s for s in self._roles}
+        a = self.action
+        a.weight = self._rename(a.weight)
+        a.lagrangian = self._rename(a.lagrangian)
+        renamed: dict[int, sp.Expr] = {}
+        for c, m in a.masses.items():
+            if id(m) not in renamed:
+                renamed[id(m)] = self._rename(m)
+            a.masses[c] = renamed[id(m)]
+        if a.mass_matrix is not None:
+            a.mass_matrix = a.mass_matrix.applyfunc(self._rename)
+        if a.weight == 0 or (a.weight.is_number and not a.weight > 0):
+            raise DeclarationError(f"the time weight ϖ(t) = {a.weight} is not positive",
+                                   fix="use a positive weight such as 1 or exp(theta*t)")
+        for c, m in a.masses.items():
+            if m.is_number and m < 0:
+                raise DeclarationError(f"the mass of {c} is negative ({m})",
+                                       fix="masses are positive (zero for no kinetic term)")
+
     def _check_names(self) -> None:
         seen: dict[sp.Symbol, str] = {}
         for what, group in (("coordinate", self.coordinates), ("signal", self.signals),
@@ -281,8 +324,9 @@ class Problem:
                     raise DeclarationError(f"{what} {s} is not a plain name",
                                            fix="declare it with the symbols helpers")
                 if s in seen:
-                    raise DeclarationError(f"{s} is declared both as {seen[s]} and as {what}",
-                                           fix="give each name one role")
+                    twice = (f"{s} is declared twice as {what}" if seen[s] == what
+                             else f"{s} is declared both as {seen[s]} and as {what}")
+                    raise DeclarationError(twice, fix="give each name one role, once")
                 seen[s] = what
         self._roles = seen
 
@@ -295,30 +339,33 @@ class Problem:
         if not bad:
             return
         known = [str(s) for s in self._roles] + ["t"]
-        tips = []
+        misplaced, undeclared = [], []
         for s in sorted(bad, key=str):
             b = base(s)
             if b in self._roles and self._roles[b] == "coordinate":
-                tips.append(f"{s} is a derivative of order {order(s)}, not allowed in {what}")
-                continue
-            if b in self._roles:
-                tips.append(f"{b} is a {self._roles[b]} and cannot appear in {what} as {s}")
-                continue
-            close = difflib.get_close_matches(str(s), known, n=1)
-            tips.append(f"did you mean {close[0]!r} for {s}?" if close else "")
-        msg = f"{what} uses undeclared symbol(s) {', '.join(sorted(map(str, bad)))}"
-        tips = [x for x in tips if x]
-        if tips:
-            msg += " (" + "; ".join(tips) + ")"
-        raise DeclarationError(
-            msg, fix="declare them as parameters, signals or coordinates (or correct the "
-            "spelling)")
+                kind = "the coordinate" if order(s) == 0 else \
+                    f"a derivative of order {order(s)} of the coordinate {b}:"
+                misplaced.append(f"{kind} {s} is not allowed in {what}")
+            elif b in self._roles:
+                misplaced.append(f"{b} is a {self._roles[b]} and cannot appear in {what} "
+                                 f"as {s}")
+            else:
+                close = difflib.get_close_matches(str(s), known, n=1, cutoff=0.5)
+                undeclared.append(f"{s}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if undeclared:
+            msg = f"{what} uses undeclared symbol(s) {', '.join(undeclared)}"
+            if misplaced:
+                msg += "; also " + "; ".join(misplaced)
+            raise DeclarationError(msg, fix="declare them as parameters, signals or "
+                                   "coordinates (or correct the spelling)")
+        raise DeclarationError("; ".join(misplaced),
+                               fix=f"remove them from {what}: " + _WHERE_ALLOWED)
 
     def _constraint(self, c: Constraint | sp.Expr, i: int) -> Constraint:
         if not isinstance(c, Constraint):
             c = Constraint(c)
         name = c.name or f"G{i + 1}"
-        expr = _as_expr(c.expr, f"constraint {name}")
+        expr = self._rename(_as_expr(c.expr, f"constraint {name}"))
         symbols = expr.free_symbols
         self._check_expression(expr, f"constraint {name}",
                                allow=(self._configuration, self._velocities), symbols=symbols)

@@ -194,7 +194,16 @@ def to_jet_form(expr: sp.Expr, time: sp.Symbol = t) -> sp.Expr:
     Only undefined functions of time alone are converted; known functions
     (``sin(t)``) stay. An undefined function with other arguments is an error.
     """
-    expr = sp.sympify(expr)  # safe: expr is already a SymPy object or a number here
+    if isinstance(expr, str):
+        raise DeclarationError(
+            f"got the string {expr!r} where a SymPy expression or symbol is expected",
+            fix="declare symbols with coordinates(), parameters() or signals(); problem "
+            "files parse strings safely with cognitive_action.problem_files")
+    try:
+        expr = sp.sympify(expr, strict=True)  # safe: strict, strings rejected above
+    except sp.SympifyError as exc:
+        raise DeclarationError(f"{expr!r} is not a SymPy expression",
+                               fix="use SymPy expressions, symbols or numbers") from exc
     if not isinstance(expr, sp.Basic):
         return expr
     repl: dict[sp.Basic, sp.Basic] = {}

@@ -35,6 +35,7 @@ __all__ = ["sparse_gradient", "total_derivative", "Differentiator", "TimeDerivat
 Gradient = dict[sp.Symbol, sp.Expr]
 _Z = sp.Symbol("_z", real=True)
 _OUTER: dict[type, sp.Expr] = {}
+_NON_SMOOTH = (sp.Derivative, sp.Subs, sp.Heaviside, sp.DiracDelta, sp.sign, sp.Piecewise)
 
 
 def _add_into(acc: Gradient, grad: Gradient, factor: sp.Expr = sp.S.One) -> None:
@@ -95,12 +96,11 @@ class Differentiator:
                 f"cannot differentiate {e.func}: {exc}",
                 fix="use a differentiable (C²) function with known derivatives",
             ) from exc
-        if isinstance(outer, sp.Subs) or outer.has(sp.Derivative) or outer.has(sp.Heaviside) \
-                or outer.has(sp.DiracDelta) or outer.has(sp.sign):
+        if outer.has(*_NON_SMOOTH):
             raise DerivationError(
                 f"{e.func.__name__} has no usable derivative ({outer})",
-                fix="use a C² function (tanh, logistic, softplus, identity), or a user "
-                "activation declared with its derivatives",
+                fix="use C² functions (tanh, logistic, softplus, exp, log, sin, ...); the "
+                "multiplier equation (10) needs second derivatives",
             )
         return outer
 
@@ -142,10 +142,12 @@ class Differentiator:
         out = {}
         for v in sorted(e.free_symbols & self.variables, key=str):
             d = sp.diff(e, v)
-            if d.has(sp.Derivative) or d.has(sp.Subs):
+            if d.has(*_NON_SMOOTH):
                 raise DerivationError(
-                    f"cannot differentiate {e} with respect to {v}",
-                    fix="use functions with known derivatives (no abs, sign, Max, Min)",
+                    f"{e.func.__name__} in {e} is not differentiable everywhere (its "
+                    f"derivative with respect to {v} is {d})",
+                    fix="the multiplier equation (10) needs C² expressions: replace "
+                    f"{e.func.__name__} by a smooth function (no Max, Min, abs, sign)",
                 )
             if d != 0:
                 out[v] = d
@@ -167,7 +169,7 @@ def sparse_gradient(expr: sp.Expr, variables: Iterable[sp.Symbol]) -> Gradient:
     dict
         ``{variable: ∂expr/∂variable}`` for the variables on which ``expr`` depends.
     """
-    return Differentiator(variables).gradient(sp.sympify(expr))  # safe: SymPy input
+    return Differentiator(variables).gradient(sp.sympify(expr, strict=True))  # safe: strict
 
 
 class TimeDerivative:
@@ -232,4 +234,4 @@ def total_derivative(expr: sp.Expr, time_dependent: Iterable[sp.Symbol]) -> sp.E
     (coordinates, signals and their derivatives) that occur in ``e``. For many
     calls on related expressions, keep one :class:`TimeDerivative`.
     """
-    return TimeDerivative(time_dependent)(sp.sympify(expr))  # safe: SymPy input
+    return TimeDerivative(time_dependent)(sp.sympify(expr, strict=True))  # safe: strict

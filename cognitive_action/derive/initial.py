@@ -170,6 +170,11 @@ def complete_initial_conditions(system: EulerLagrange,
                                     {t}), key=str)
         fV = sp.lambdify(syms_v, V, "numpy")
         fJV = sp.lambdify(syms_v, JV, "numpy")
+        missing = [str(s) for s in syms_v if str(s) not in vals]
+        if missing:
+            raise DeclarationError(f"no value given for {', '.join(missing)}",
+                                   fix="give the signals' velocities too (e.g. e1_dot), and "
+                                   "every parameter")
         for _ in range(max_iter):
             pt = [vals[str(s)] for s in syms_v]
             r = np.asarray(fV(*pt), dtype=float)

@@ -51,7 +51,7 @@ from cognitive_action.derive.calculus import Differentiator, TimeDerivative
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.numeric import to_float
 from cognitive_action.derive.sparse import SparseRows, Walker
-from cognitive_action.errors import DerivationError
+from cognitive_action.errors import DerivationError, ShapeError
 
 __all__ = ["NeuronTemplate", "NetworkSystem", "NetworkState", "neuron_template", "derive_network",
            "is_network_problem"]
@@ -334,7 +334,7 @@ class NetworkSystem:
                         (state.x, state.x_dot, state.w, state.w_dot))
         if x.shape != (nu,) or xd.shape != (nu,) or w.shape != self.targets.shape \
                 or wd.shape != self.targets.shape:
-            raise DerivationError("state arrays have the wrong shapes",
+            raise ShapeError("state arrays have the wrong shapes",
                                   fix=f"x, x_dot of shape ({nu},), w, w_dot of shape "
                                   f"({len(self.targets)},)")
         tg, sc = self.targets, self.sources

@@ -20,7 +20,7 @@ from cognitive_action.verify.checks import (
 )
 from cognitive_action.verify.laws import feedback_alignment, sign_flipped
 from cognitive_action.verify.pytest_helpers import (
-    VerificationFailure,
+    VerificationError,
     assert_backprop_limit,
     assert_full_rank,
 )
@@ -72,7 +72,7 @@ def test_feedback_alignment_fails_hidden_layers_but_not_the_output_layer():
     assert layers[3]["angle_deg"] < 1e-6
     # Hidden layers receive the error through random B instead of W.
     assert layers[1]["angle_deg"] > 1.0 and layers[2]["angle_deg"] > 1.0
-    with pytest.raises(VerificationFailure, match="per layer"):
+    with pytest.raises(VerificationError, match="per layer"):
         assert_backprop_limit(_weighted(net), law=feedback_alignment(seed=7))
 
 
@@ -132,7 +132,7 @@ def test_rank_deficiency_and_bad_input():
     q1, q2 = S.coordinates("q1 q2")
     p = Problem(Action([q1, q2], masses=1), [Constraint(q1 + q2, name="A"),
                                              Constraint(2 * q1 + 2 * q2, name="B")])
-    with pytest.raises(VerificationFailure, match="dependent constraints B"):
+    with pytest.raises(VerificationError, match="dependent constraints B"):
         assert_full_rank(p)
     assert verify(p).exit_code == 1
     assert_full_rank(_weighted(ca.xor()))

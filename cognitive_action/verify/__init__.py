@@ -1,1 +1,25 @@
-"""verify stage of cognitive_action."""
+"""verify stage of cognitive_action: limits, the verifier, pytest helpers, metrics.
+
+>>> from cognitive_action.verify import verify, backprop, reduce, Report
+"""
+
+from cognitive_action.verify.checks import verify
+from cognitive_action.verify.limits import (
+    Limit,
+    ReducedSystem,
+    backprop,
+    gradient_flow,
+    quasi_static,
+    reduce,
+    staged,
+)
+from cognitive_action.verify.pytest_helpers import (
+    VerificationError,
+    assert_backprop_limit,
+    assert_full_rank,
+)
+from cognitive_action.verify.report import Check, Report
+
+__all__ = ["Check", "Limit", "ReducedSystem", "Report", "VerificationError",
+           "assert_backprop_limit", "assert_full_rank", "backprop", "gradient_flow",
+           "quasi_static", "reduce", "staged", "verify"]

@@ -1,7 +1,7 @@
 """Assertions for users' own pytest suites.
 
 Each helper runs the relevant checks of :mod:`cognitive_action.verify.checks` and
-raises :class:`VerificationFailure` (an ``AssertionError``) with a readable table of
+raises :class:`VerificationError` (an ``AssertionError``) with a readable table of
 what disagreed: the measured values, the tolerances and, for learning laws, the
 per-layer cosine, angle, relative error and sign agreement.
 
@@ -17,7 +17,7 @@ Examples
 >>> assert_backprop_limit(p, symbolic=False)
 >>> try:
 ...     assert_backprop_limit(p, law=sign_flipped(), symbolic=False)
-... except VerificationFailure as exc:
+... except VerificationError as exc:
 ...     print(str(exc).splitlines()[-1])
         2        2   -1.0000         180          2       0.00
 """
@@ -36,10 +36,10 @@ from cognitive_action.verify.checks import (
 from cognitive_action.verify.laws import LearningLaw
 from cognitive_action.verify.report import Check, Report
 
-__all__ = ["VerificationFailure", "assert_backprop_limit", "assert_full_rank", "explain"]
+__all__ = ["VerificationError", "assert_backprop_limit", "assert_full_rank", "explain"]
 
 
-class VerificationFailure(AssertionError):
+class VerificationError(AssertionError):
     """A verification assertion failed; the message is a readable diff."""
 
 
@@ -83,7 +83,7 @@ def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: floa
 
     Raises
     ------
-    VerificationFailure
+    VerificationError
         With the table of disagreeing checks and the per-layer metrics.
     """
     checks = check_backprop_numeric(problem, law=law, gamma=gamma, rtol=rtol, fd_rtol=fd_rtol,
@@ -93,7 +93,7 @@ def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: floa
     if symbolic:
         checks.append(check_backprop_symbolic(problem, seed=seed))
     if any(c.status == "fail" for c in checks):
-        raise VerificationFailure("backprop limit not reached\n" + explain(checks))
+        raise VerificationError("backprop limit not reached\n" + explain(checks))
 
 
 def assert_full_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0) -> None:
@@ -101,10 +101,10 @@ def assert_full_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0) -> 
 
     Raises
     ------
-    VerificationFailure
+    VerificationError
         Naming the dependent constraints.
     """
     c = check_rank(problem, tol=tol, seed=seed)
     if c.status == "fail":
         what = "G_xi" if is_network_problem(problem) else "G_q"
-        raise VerificationFailure(f"{what} is rank deficient\n" + explain([c]))
+        raise VerificationError(f"{what} is rank deficient\n" + explain([c]))

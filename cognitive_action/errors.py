@@ -28,6 +28,9 @@ __all__ = [
     "ProblemFileError",
     "UnsafeExpressionError",
     "SimulationError",
+    "CompileError",
+    "TranslationError",
+    "UnstableSystemError",
 ]
 
 
@@ -125,3 +128,34 @@ class SimulationError(CognitiveActionError, RuntimeError):
         super().__init__(message, fix)
         self.time = time
         self.state_norm = state_norm
+
+
+class CompileError(CognitiveActionError, ValueError):
+    """A derived system cannot be compiled or run as given (missing parameter values,
+    a state vector of the wrong length, an unknown option)."""
+
+
+class TranslationError(CompileError):
+    """A SymPy expression uses a node the CasADi translator does not support."""
+
+
+class UnstableSystemError(SimulationError):
+    """The system is unstable forward in time where it should not be integrated forward.
+
+    Raised before integrating, from the eigenvalues of the linearization (design notes:
+    eq. 20 is anti-stable forward in time).
+
+    Attributes
+    ----------
+    eigenvalue
+        The eigenvalue with the largest real part.
+    growth
+        ``max Re λ · (t_f - t_0)``: the predicted log growth factor over the run.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, time: float | None = None,
+                 state_norm: float | None = None, eigenvalue: complex | None = None,
+                 growth: float | None = None) -> None:
+        super().__init__(message, fix, time=time, state_norm=state_norm)
+        self.eigenvalue = eigenvalue
+        self.growth = growth

@@ -1,1 +1,18 @@
-"""compile stage of cognitive_action."""
+"""Compile derived systems with CasADi: translation, assembly, simulation.
+
+- :mod:`~cognitive_action.compile.translate`: a memoized SymPy → CasADi tree walker with
+  a whitelist of functions (:func:`to_casadi`).
+- :mod:`~cognitive_action.compile.system`: :func:`compile_system` assembles ``ẏ = f(t, y, p)``
+  from an ``EulerLagrange`` (scalar SX graph, unknowns by a linear-solve node) or a
+  ``NetworkSystem`` (MX matrix operations from per-neuron templates).
+- :mod:`~cognitive_action.compile.simulate`: :func:`simulate` over CasADi's integrators
+  (cvodes, idas, erk, rk, collocation) with drift monitoring, Baumgarte stabilization or
+  projection, and typed errors.
+"""
+
+from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
+from cognitive_action.compile.system import CompiledSystem, compile_system
+from cognitive_action.compile.translate import Translator, to_casadi
+
+__all__ = ["METHODS", "STABLE_VARIANTS", "CompiledSystem", "Simulation", "Translator",
+           "compile_system", "simulate", "to_casadi"]

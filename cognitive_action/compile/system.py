@@ -1,0 +1,830 @@
+"""Assemble derived systems into compiled first-order ODEs ``ẏ = f(t, y, p)``.
+
+Two routes lead to the same :class:`CompiledSystem`:
+
+- **generic** (:func:`compile_system` on a :class:`~cognitive_action.declare.problem.Problem`
+  or an :class:`~cognitive_action.derive.euler_lagrange.EulerLagrange`): the mass-matrix
+  form ``mass_matrix · unknowns = forcing`` (rows: coordinates, then constraints) is
+  translated entry by entry into a scalar CasADi SX graph, and the unknowns
+  (``q̈``, the multipliers ``λ`` and, under the vakonomic rule, ``μ̇``) are obtained by a
+  sparse linear-solve node (CasADi ``Linsol``, QR by default) inside the compiled
+  function, never by a symbolic inverse (design notes: expression swell). The state is
+  ``el.states``: ``q``, ``q̇`` and, for the vakonomic rule, ``μ``.
+- **network** (on a :class:`~cognitive_action.derive.network.NetworkSystem`, or a
+  problem made by ``Network.problem``): the right-hand side of eq. (8)-(10) is built as
+  CasADi MX matrix and vector operations from the per-neuron templates and the sparse
+  weight matrix (``a = W x``, ``J_x = diag(g_ξ) + diag(g_a) W``, eq. 10 as
+  ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node). The
+  graph's size grows with the number of distinct templates, not with the number of
+  weights: a dense 200-neuron system (40,000 weights) builds in milliseconds.
+
+Signals (inputs ``e``, targets ``y``) are either given as SymPy expressions of ``t``
+(their time derivatives are taken symbolically) or left as constant runtime parameters
+(their derivatives are then zero). Every compiled function takes the parameter vector
+``p`` = the problem's parameters, the constant signals, and two hidden Baumgarte gains
+``(α, β)`` (zero unless a simulation asks for stabilization): the acceleration-level
+constraints are then ``G̈ + 2α Ġ + β² G = 0`` (holonomic) and ``Ṅ + α N = 0``
+(non-holonomic).
+
+Examples
+--------
+>>> import sympy as sp
+>>> from cognitive_action.declare import symbols as S
+>>> from cognitive_action.declare.problem import Action, Constraint, Problem
+>>> q1, q2 = S.coordinates("q1 q2"); m, g, L = S.parameters("m g L")
+>>> pendulum = Problem(Action([q1, q2], masses=m, lagrangian=m * g * q1),
+...                    [Constraint(q1**2 + q2**2 - L**2, name="rod")], parameters=[m, g, L])
+>>> sys = compile_system(pendulum)
+>>> sys.states, sys.parameters
+(('q1', 'q2', 'q1_dot', 'q2_dot'), ('L', 'g', 'm'))
+>>> sys.evaluate(0.0, {"q1": 1.0, "q2": 0.0, "q1_dot": 0.0, "q2_dot": 0.0},
+...              {"m": 2.0, "g": 9.81, "L": 1.0}).round(12).tolist()
+[0.0, 0.0, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import casadi as ca
+import numpy as np
+import sympy as sp
+
+from cognitive_action.compile.translate import Translator
+from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.symbols import MAX_ORDER, dot, t
+from cognitive_action.derive.calculus import TimeDerivative
+from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
+from cognitive_action.derive.network import (
+    XI,
+    NetworkSystem,
+    derive_network,
+    is_network_problem,
+)
+from cognitive_action.derive.network import A as A_SYM
+from cognitive_action.derive.sparse import Walker
+from cognitive_action.errors import CompileError, DerivationError
+
+__all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINEAR_SOLVERS",
+           "NETWORK_LINEAR_SOLVERS"]
+
+#: Hidden parameters appended to every parameter vector: the Baumgarte gains.
+STABILIZATION_PARAMETERS = ("_baumgarte_alpha", "_baumgarte_beta")
+
+#: Linear solvers accepted for the linear-solve node (CasADi ``Linsol`` plugins that
+#: handle the indefinite saddle-point matrix of the mass-matrix form). ``ldl`` is left
+#: out on purpose: it returns NaN (with only a warning) on a zero pivot, which every
+#: constrained mass matrix has.
+LINEAR_SOLVERS = ("qr", "csparse", "lapacklu", "lapackqr", "mumps")
+
+#: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
+#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there and
+#: the fastest measured (200 neurons: ldl 1.8 ms, csparsecholesky 2.7 ms, lapacklu 10 ms,
+#: qr 18 ms per solve).
+NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky") + LINEAR_SOLVERS
+
+_ORDERS = range(MAX_ORDER + 1)
+
+
+@dataclass
+class CompiledSystem:
+    """A derived system compiled to CasADi: ``ẏ = f(t, y, p)`` plus diagnostics.
+
+    Attributes
+    ----------
+    name
+        For reports.
+    route
+        ``"generic"`` (scalar SX graph of the mass-matrix form) or ``"network"``
+        (MX matrix operations from per-neuron templates).
+    states
+        State names in the order of ``y``: coordinates, velocities, then the
+        non-holonomic multipliers ``μ`` under the vakonomic rule.
+    coordinates, velocities, multiplier_states
+        The three blocks of ``states``.
+    parameters
+        Names of the runtime parameters the user gives values for (the problem's
+        parameters, then the constant signals). The full parameter vector also holds
+        the hidden Baumgarte gains :data:`STABILIZATION_PARAMETERS`.
+    rhs
+        CasADi function ``(t, y, p) → ẏ``.
+    unknowns
+        CasADi function ``(t, y, p) → u``: accelerations and multipliers, named by
+        ``unknown_names``.
+    constraints
+        CasADi function ``(t, y, p) → (G, Ġ)`` over all constraints (for non-holonomic
+        ones ``Ġ`` is reported as ``0`` and ``G`` is ``N``); ``None`` without constraints.
+    constraint_names, constraint_kinds
+        One entry per constraint.
+    projection
+        CasADi function ``(t, y, p) → y`` projecting onto ``G = 0``, ``Ġ = 0``,
+        ``N = 0`` (minimum-norm Gauss-Newton steps); ``None`` without constraints.
+        Built on first use.
+    dae
+        Index-1 DAE form for IDAS: ``{"function": (t, y, z, p) → (ẏ, 0 = alg),
+        "z_names": ..., "z_from_unknowns": indices}``, or ``None``.
+    vakonomic
+        Whether the system has multiplier states (non-holonomic, vakonomic rule).
+    linear_solver
+        The CasADi ``Linsol`` plugin of the linear-solve node.
+    build_time
+        Seconds spent translating and building the functions.
+    """
+
+    name: str
+    route: str
+    states: tuple[str, ...]
+    coordinates: tuple[str, ...]
+    velocities: tuple[str, ...]
+    multiplier_states: tuple[str, ...]
+    parameters: tuple[str, ...]
+    rhs: ca.Function
+    unknowns: ca.Function
+    unknown_names: tuple[str, ...]
+    constraints: ca.Function | None
+    constraint_names: tuple[str, ...]
+    constraint_kinds: tuple[str, ...]
+    projection_builder: Callable[[], ca.Function] | None
+    dae: dict | None
+    vakonomic: bool
+    linear_solver: str
+    build_time: float
+    signals: dict[str, str] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # -- sizes and vectors --------------------------------------------------------------
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    @property
+    def n_parameters(self) -> int:
+        """Length of the full parameter vector (user parameters and hidden gains)."""
+        return len(self.parameters) + len(STABILIZATION_PARAMETERS)
+
+    @property
+    def projection(self) -> ca.Function | None:
+        if self.projection_builder is None:
+            return None
+        fn = self._cache.get("projection")
+        if fn is None:
+            fn = self._cache["projection"] = self.projection_builder()
+        return fn
+
+    def __repr__(self) -> str:
+        return (f"CompiledSystem({self.name!r}, route={self.route!r}, {self.n_states} states, "
+                f"{len(self.parameters)} parameters, {len(self.constraint_names)} "
+                f"constraints)")
+
+    def state_vector(self, values: Mapping[str | sp.Symbol, float] | Sequence[float]
+                     | np.ndarray, *, strict: bool = False) -> np.ndarray:
+        """The state vector ``y`` from a mapping by name or from an array.
+
+        Parameters
+        ----------
+        values
+            Numbers for every state by name (extra names, such as the parameters and
+            signals :func:`~cognitive_action.derive.initial.complete_initial_conditions`
+            returns, are ignored unless ``strict``), or an array of length
+            :attr:`n_states`.
+        strict
+            Reject names that are not states.
+
+        Raises
+        ------
+        CompileError
+            A missing state, an unknown name (strict), a wrong length or a non-finite value.
+        """
+        if isinstance(values, Mapping):
+            vals = {str(k): v for k, v in values.items()}
+            missing = [s for s in self.states if s not in vals]
+            if missing:
+                hint = ""
+                if self.multiplier_states and set(missing) <= set(self.multiplier_states):
+                    hint = " (the vakonomic multipliers μ are states: give their initial values)"
+                raise CompileError(
+                    f"no initial value for the state(s) {_listing(missing)}{hint}",
+                    fix="give every state of system.states, e.g. with "
+                    "complete_initial_conditions(el, given) for consistent values")
+            if strict:
+                extra = sorted(set(vals) - set(self.states))
+                if extra:
+                    raise CompileError(f"{_listing(extra)} are not states",
+                                       fix=_suggest(extra[0], self.states))
+            y = np.array([float(vals[s]) for s in self.states], dtype=float)
+        else:
+            y = np.asarray(values, dtype=float).reshape(-1)
+            if y.shape != (self.n_states,):
+                raise CompileError(
+                    f"the state vector has length {y.size}, but the system has "
+                    f"{self.n_states} states",
+                    fix=f"give {self.n_states} values in the order of system.states "
+                    f"({_listing(self.states, 6)}), or a mapping by name")
+        if not np.all(np.isfinite(y)):
+            bad = [s for s, v in zip(self.states, y) if not np.isfinite(v)]
+            raise CompileError(f"non-finite initial value for {_listing(bad)}",
+                               fix="give finite numbers")
+        return y
+
+    def parameter_vector(self, values: Mapping[str | sp.Symbol, float] | None = None, *,
+                         fallback: Mapping[str | sp.Symbol, float] | None = None,
+                         baumgarte: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """The full parameter vector from values by name.
+
+        Parameters
+        ----------
+        values
+            Numbers for every name of :attr:`parameters`.
+        fallback
+            Where to look for names missing from ``values`` (e.g. the mapping returned
+            by ``complete_initial_conditions``); its other names are ignored.
+        baumgarte
+            The gains ``(α, β)``.
+
+        Raises
+        ------
+        CompileError
+            A missing value (all missing names listed), an unknown name in ``values``
+            (with a spelling suggestion), or a non-finite value.
+        """
+        vals = {str(k): v for k, v in (values or {}).items()}
+        known = set(self.parameters)
+        extra = sorted(set(vals) - known)
+        if extra:
+            raise CompileError(
+                f"{_listing(extra)} {'is' if len(extra) == 1 else 'are'} not a parameter "
+                f"of {self.name!r} (parameters: {_listing(self.parameters)})",
+                fix=_suggest(extra[0], self.parameters + self.states))
+        fb = {str(k): v for k, v in (fallback or {}).items()}
+        missing = [n for n in self.parameters if n not in vals and n not in fb]
+        if missing:
+            raise CompileError(
+                f"no value given for the parameter(s) {_listing(missing)}",
+                fix="pass params={name: value} for every name in system.parameters "
+                "(constant signals such as inputs and targets are parameters too)")
+        out = [float(vals[n]) if n in vals else float(fb[n]) for n in self.parameters]
+        out += [float(baumgarte[0]), float(baumgarte[1])]
+        p = np.array(out, dtype=float)
+        if not np.all(np.isfinite(p)):
+            raise CompileError("a parameter value is not finite", fix="give finite numbers")
+        return p
+
+    # -- numeric evaluation (convenience, not for inner loops) --------------------------
+    def evaluate(self, time_: float, y: Mapping | Sequence[float] | np.ndarray,
+                 params: Mapping[str, float] | np.ndarray) -> np.ndarray:
+        """``ẏ`` at a point (a convenience; integrators call :attr:`rhs` directly)."""
+        yv = self.state_vector(y)
+        pv = self._params(params)
+        return np.asarray(self.rhs(float(time_), yv, pv).full(), dtype=float).reshape(-1)
+
+    def evaluate_unknowns(self, time_: float, y, params) -> dict[str, float]:
+        """Accelerations and multipliers at a point, by name."""
+        u = self.unknowns(float(time_), self.state_vector(y), self._params(params))
+        return dict(zip(self.unknown_names, np.asarray(u.full()).reshape(-1).tolist()))
+
+    def evaluate_constraints(self, time_: float, y, params) -> tuple[np.ndarray, np.ndarray]:
+        """``(G, Ġ)`` at a point (empty arrays without constraints)."""
+        if self.constraints is None:
+            return np.zeros(0), np.zeros(0)
+        g, gd = self.constraints(float(time_), self.state_vector(y), self._params(params))
+        return np.asarray(g.full()).reshape(-1), np.asarray(gd.full()).reshape(-1)
+
+    def jacobian(self, time_: float, y, params) -> np.ndarray:
+        """The dense Jacobian ``∂f/∂y`` at a point."""
+        fn = self._cache.get("jac")
+        if fn is None:
+            tt = ca.MX.sym("t")
+            yy = ca.MX.sym("y", self.n_states)
+            pp = ca.MX.sym("p", self.n_parameters)
+            fn = ca.Function("rhs_jacobian", [tt, yy, pp], [ca.jacobian(self.rhs(tt, yy, pp), yy)])
+            self._cache["jac"] = fn
+        return np.asarray(ca.densify(fn(float(time_), self.state_vector(y),
+                                        self._params(params))).full())
+
+    def eigenvalues(self, time_: float, y, params) -> np.ndarray:
+        """Eigenvalues of the linearization ``∂f/∂y`` at a point (dense; small systems)."""
+        return np.linalg.eigvals(self.jacobian(time_, y, params))
+
+    def _params(self, params) -> np.ndarray:
+        if isinstance(params, np.ndarray) and params.shape == (self.n_parameters,):
+            return params.astype(float)
+        return self.parameter_vector(params)
+
+
+# -- entry point -------------------------------------------------------------------------
+def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
+                   signals: Mapping[str | sp.Symbol, object] | None = None,
+                   route: str = "auto", linear_solver: str | None = None,
+                   name: str | None = None) -> CompiledSystem:
+    """Compile a derived system into CasADi functions.
+
+    Parameters
+    ----------
+    system
+        A problem (derived here), its :class:`EulerLagrange` system, or a
+        :class:`NetworkSystem` from :func:`~cognitive_action.derive.network.derive_network`.
+    signals
+        Signals given as SymPy expressions of ``t`` (or numbers), by name. Signals not
+        given are constant runtime parameters (their time derivatives are zero).
+    route
+        ``"auto"`` (network route for holonomic network problems, generic otherwise),
+        ``"generic"`` or ``"network"``.
+    linear_solver
+        CasADi ``Linsol`` plugin for the linear-solve node: one of :data:`LINEAR_SOLVERS`
+        (default ``"qr"``) for the generic route, of :data:`NETWORK_LINEAR_SOLVERS`
+        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite) for the
+        network route.
+    name
+        Name for reports (default: the problem's).
+
+    Raises
+    ------
+    CompileError
+        An unknown route, linear solver or signal; a signal expression with symbols
+        other than ``t`` and parameters.
+    TranslationError
+        An expression outside the translator's whitelist.
+    """
+    if route not in ("auto", "generic", "network"):
+        raise CompileError(f"unknown route {route!r}", fix="use 'auto', 'generic' or 'network'")
+    if linear_solver is not None and linear_solver not in NETWORK_LINEAR_SOLVERS:
+        raise CompileError(f"unknown linear solver {linear_solver!r}",
+                           fix=f"use one of {', '.join(NETWORK_LINEAR_SOLVERS)}")
+    t0 = time.perf_counter()
+    if isinstance(system, NetworkSystem):
+        if route == "generic":
+            out = _from_euler_lagrange(system.euler_lagrange(), signals, linear_solver, name)
+        else:
+            out = _from_network(system, signals, linear_solver, name)
+    elif isinstance(system, EulerLagrange):
+        if route == "network":
+            out = _from_network(derive_network(system.problem), signals, linear_solver, name)
+        else:
+            out = _from_euler_lagrange(system, signals, linear_solver, name)
+    elif isinstance(system, Problem):
+        use_network = route == "network" or (route == "auto" and is_network_problem(system))
+        ns = None
+        if use_network:
+            try:
+                ns = derive_network(system)
+            except DerivationError:
+                if route == "network":
+                    raise
+        if ns is not None:
+            out = _from_network(ns, signals, linear_solver, name)
+        else:
+            out = _from_euler_lagrange(euler_lagrange(system), signals, linear_solver, name)
+    else:
+        raise CompileError(f"cannot compile a {type(system).__name__}",
+                           fix="pass a Problem, an EulerLagrange or a NetworkSystem")
+    out.build_time = time.perf_counter() - t0
+    return out
+
+
+# -- signals and parameters ----------------------------------------------------------------
+def _signal_values(problem: Problem, signals: Mapping | None, kind: type
+                   ) -> tuple[dict[str, object], list[str], dict[str, str]]:
+    """Translated values of every signal jet, and the constant signals (parameters).
+
+    Returns ``(values, constant_names, described)``: ``values`` maps jet names to CasADi
+    expressions of ``t`` (given signals, filled in later by the caller's translator) or
+    to ``0.0`` for derivatives of constant signals.
+    """
+    given = {str(k): v for k, v in (signals or {}).items()}
+    names = [str(s) for s in problem.signals]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise CompileError(f"{_listing(unknown)} {'is' if len(unknown) == 1 else 'are'} not "
+                           f"a signal of the problem (signals: {_listing(names)})",
+                           fix=_suggest(unknown[0], names))
+    allowed = {str(p) for p in problem.parameters} | {"t"}
+    exprs: dict[str, sp.Expr] = {}
+    constants: list[str] = []
+    described: dict[str, str] = {}
+    for s in problem.signals:
+        n = str(s)
+        if n not in given:
+            constants.append(n)
+            for k in _ORDERS[1:]:
+                exprs[str(dot(s, k))] = sp.S.Zero
+            described[n] = "constant parameter"
+            continue
+        v = given[n]
+        if isinstance(v, str):
+            raise CompileError(f"signal {n} is given as the string {v!r}",
+                               fix="give a SymPy expression of t or a number")
+        try:
+            e = sp.sympify(v, strict=True)  # safe: strict, non-string input only
+        except (sp.SympifyError, TypeError) as exc:
+            raise CompileError(f"signal {n} = {v!r} is not an expression",
+                               fix="give a SymPy expression of t or a number") from exc
+        bad = sorted(str(x) for x in e.free_symbols if str(x) not in allowed)
+        if bad:
+            raise CompileError(f"signal {n} = {e} uses {_listing(bad)}",
+                               fix="signals may depend on t and the problem's parameters only")
+        ts = [x for x in e.free_symbols if str(x) == "t"]
+        tt = ts[0] if ts else t
+        d = e
+        for k in _ORDERS:
+            exprs[str(dot(s, k))] = d
+            d = sp.diff(d, tt)
+        described[n] = str(e)
+    return exprs, constants, described
+
+
+def _parameter_names(problem: Problem, constants: list[str]) -> tuple[str, ...]:
+    names = tuple(sorted({str(p) for p in problem.parameters}) + constants)
+    return names
+
+
+def _symbols(kind: type, n_y: int, n_p: int):
+    return kind.sym("t"), kind.sym("y", n_y), kind.sym("p", n_p)
+
+
+def _bind_parameters(values: dict, names: Sequence[str], p) -> None:
+    for i, n in enumerate(names):
+        values[n] = p[i]
+
+
+def _bind_signals(values: dict, tr_exprs: dict[str, sp.Expr], tr: Translator) -> None:
+    for n, e in tr_exprs.items():
+        values[n] = tr(e)
+
+
+# -- the generic route ---------------------------------------------------------------------
+def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> CompiledSystem:
+    problem = el.problem
+    lsolver = linear_solver or "qr"
+    if lsolver not in LINEAR_SOLVERS:
+        raise CompileError(
+            f"the linear solver {lsolver!r} cannot solve the mass-matrix form (an indefinite "
+            "saddle-point matrix: ldl returns NaN on its zero pivots)",
+            fix=f"use one of {', '.join(LINEAR_SOLVERS)}")
+    vakonomic = problem.nonholonomic == "vakonomic" and bool(el.nonholonomic_multipliers)
+    states = [str(s) for s in el.states]
+    nq = len(el.coordinates)
+    sig_exprs, constants, described = _signal_values(problem, signals, ca.SX)
+    pnames = _parameter_names(problem, constants)
+    tt, y, p = _symbols(ca.SX, len(states), len(pnames) + 2)
+    alpha, beta = p[len(pnames)], p[len(pnames) + 1]
+    values: dict[str, object] = {"t": tt}
+    for i, s in enumerate(states):
+        values[s] = y[i]
+    _bind_parameters(values, pnames, p)
+    tr = Translator(values)
+    _bind_signals(values, sig_exprs, tr)
+    tr = Translator(values)  # fresh memo now that every symbol has a value
+
+    n_u = len(el.unknowns)
+    col = {u: j for j, u in enumerate(el.unknowns)}
+    rows, cols, vals = [], [], []
+    for i, row in enumerate(el.mass_matrix.rows):
+        for u, e in row.items():
+            rows.append(i)
+            cols.append(col[u])
+            vals.append(tr(e))
+    M = _sparse_sx(len(el.mass_matrix.rows), n_u, rows, cols, vals)
+    f = [tr(e) for e in el.forcing]
+
+    # constraints, their time derivatives, Baumgarte terms on the constraint rows
+    cons = problem.holonomic + problem.nonholonomic_constraints
+    D = el.time_derivative()
+    G, Gd = [], []
+    for c in cons:
+        G.append(tr(c.expr))
+        Gd.append(tr(D(c.expr)) if c.kind == "holonomic" else ca.SX(0))
+    for j, c in enumerate(cons):
+        r = nq + j
+        if c.kind == "holonomic":
+            f[r] = f[r] - 2 * alpha * Gd[j] - beta * beta * G[j]
+        else:
+            f[r] = f[r] - alpha * G[j]
+    f_vec = ca.vertcat(*f) if f else ca.SX(0, 1)
+    mf = ca.Function("mass_forcing", [tt, y, p], [M, f_vec], ["t", "y", "p"], ["M", "f"])
+
+    # MX wrapper with the linear-solve node
+    tm, ym, pm = _symbols(ca.MX, len(states), len(pnames) + 2)
+    Mm, fm = mf(tm, ym, pm)
+    u = ca.solve(Mm, fm, lsolver)
+    nlam = len(el.multipliers)
+    parts = [ym[nq:2 * nq], u[:nq]]
+    if vakonomic:
+        parts.append(u[nq + nlam:])
+    ydot = ca.vertcat(*parts)
+    rhs = ca.Function("rhs", [tm, ym, pm], [ydot], ["t", "y", "p"], ["ydot"])
+    unknowns = ca.Function("unknowns", [tm, ym, pm], [u], ["t", "y", "p"], ["u"])
+
+    # index-1 DAE for IDAS: z = unknowns, 0 = M z - f
+    z = ca.SX.sym("z", n_u)
+    ode_parts = [y[nq:2 * nq], z[:nq]]
+    if vakonomic:
+        ode_parts.append(z[nq + nlam:])
+    dae_fn = ca.Function("dae", [tt, y, z, p], [ca.vertcat(*ode_parts), ca.mtimes(M, z) - f_vec],
+                         ["t", "y", "z", "p"], ["ode", "alg"])
+
+    constraints = projection = None
+    if cons:
+        constraints = ca.Function("constraints", [tt, y, p], [ca.vertcat(*G), ca.vertcat(*Gd)],
+                                  ["t", "y", "p"], ["G", "Gdot"])
+        hol = [G[j] for j, c in enumerate(cons) if c.kind == "holonomic"]
+        vel = [Gd[j] for j, c in enumerate(cons) if c.kind == "holonomic"] + \
+              [G[j] for j, c in enumerate(cons) if c.kind == "nonholonomic"]
+        Gh = ca.vertcat(*hol) if hol else None
+        Vv = ca.vertcat(*vel) if vel else None
+
+        def projection() -> ca.Function:
+            return _projection(tt, y, p, nq, Gh, Vv, lsolver)
+    return CompiledSystem(
+        name=name or problem.name, route="generic", states=tuple(states),
+        coordinates=tuple(states[:nq]), velocities=tuple(states[nq:2 * nq]),
+        multiplier_states=tuple(states[2 * nq:]), parameters=pnames, rhs=rhs,
+        unknowns=unknowns, unknown_names=tuple(str(x) for x in el.unknowns),
+        constraints=constraints, constraint_names=tuple(c.name for c in cons),
+        constraint_kinds=tuple(c.kind for c in cons), projection_builder=projection,
+        dae={"function": dae_fn, "z_names": tuple(str(x) for x in el.unknowns)},
+        vakonomic=vakonomic, linear_solver=lsolver, build_time=0.0, signals=described)
+
+
+def _sparse_sx(n: int, m: int, rows: list[int], cols: list[int], vals: list) -> ca.SX:
+    """An SX matrix with the given triplets (column-major nonzero order)."""
+    if not rows:
+        return ca.SX(n, m)
+    order = sorted(range(len(rows)), key=lambda k: (cols[k], rows[k]))
+    spy = ca.Sparsity.triplet(n, m, [rows[k] for k in order], [cols[k] for k in order])
+    return ca.SX(spy, ca.vertcat(*[vals[k] for k in order]))
+
+
+def _projection(tt, y, p, nq: int, G, V, lsolver: str, iterations: int = 5) -> ca.Function:
+    """``y ↦ y`` projected onto ``G(q) = 0`` then ``V(q, q̇) = 0`` (minimum-norm steps)."""
+    fns = []
+    if G is not None:
+        fns.append(ca.Function("pos", [tt, y, p], [G, ca.jacobian(G, y)[:, :nq]]))
+    if V is not None:
+        fns.append(ca.Function("vel", [tt, y, p], [V, ca.jacobian(V, y)[:, nq:2 * nq]]))
+    tm, ym = ca.MX.sym("t"), ca.MX.sym("y", y.shape[0])
+    pm = ca.MX.sym("p", p.shape[0])
+    cur = ym
+    for k, fn in enumerate(fns):
+        lo = 0 if (G is not None and k == 0) else nq
+        for _ in range(iterations if lo == 0 else 2):
+            r, J = fn(tm, cur, pm)
+            step = ca.mtimes(J.T, ca.solve(ca.mtimes(J, J.T), r, lsolver))
+            cur = ca.vertcat(cur[:lo], cur[lo:lo + nq] - step, cur[lo + nq:]) if lo else \
+                ca.vertcat(cur[:nq] - step, cur[nq:])
+    return ca.Function("projection", [tm, ym, pm], [cur], ["t", "y", "p"], ["y_projected"])
+
+
+# -- the network route ---------------------------------------------------------------------
+def _blas() -> str | None:
+    """CasADi's BLAS plugin for dense MX products, when the build has one."""
+    try:
+        return "classic" if ca.has_blas("classic") else None
+    except Exception:  # noqa: BLE001 (a missing plugin DLL raises)
+        return None
+
+
+_BLAS = _blas()
+
+
+def _mtimes(a, b):
+    """Dense MX product through BLAS when available (the reference kernel is a loop)."""
+    if _BLAS is not None and a.is_dense() and b.is_dense():
+        return ca.mtimes(a, b, _BLAS)
+    return ca.mtimes(a, b)
+
+
+class _NetworkGraph:
+    """Eq. (8)-(10) of a network as MX operations on a symbolic state.
+
+    The SymPy work (templates, input signals, loss gradient) is done once here; :meth:`build`
+    then assembles MX expressions at any symbolic ``(t, y, p)`` (the right-hand side, the
+    projection).
+    """
+
+    def __init__(self, ns: NetworkSystem, pnames: Sequence[str],
+                 sig_exprs: dict[str, sp.Expr]) -> None:
+        problem, net, tpl = ns.problem, ns.network, ns.template
+        self.ns, self.pnames, self.sig_exprs = ns, tuple(pnames), sig_exprs
+        self.nu, self.tg, self.sc = len(net.order), ns.targets, ns.sources
+        self.ne = len(self.tg)
+        self.tg_l, self.sc_l = self.tg.tolist(), self.sc.tolist()
+        self.perm = np.lexsort((self.tg, self.sc)).tolist()
+        self.spW = (ca.Sparsity.triplet(self.nu, self.nu, self.tg[self.perm].tolist(),
+                                        self.sc[self.perm].tolist()) if self.ne else None)
+        self.neurons = [str(x) for x in net.neurons]
+        self.inputs = [int(i) for i in ns.input_index]
+        in_set = set(self.inputs)
+        self.hidden = [i for i in range(self.nu) if i not in in_set]
+        jets = {dot(s, k) for s in (XI, A_SYM) for k in _ORDERS}
+        self.gdot_tpl = TimeDerivative(jets)(tpl.g)
+        self.tpl = tpl
+        # input neurons: G = x - e(t) and its derivatives, with a derivative operator
+        # restricted to the symbols of each input constraint
+        self.input_exprs = []
+        sig_jets = {dot(s, k) for s in problem.signals for k in _ORDERS}
+        for i in self.inputs:
+            c = problem.constraints[i]
+            xi = net.neurons[i]
+            D = TimeDerivative(sig_jets | {dot(xi, k) for k in _ORDERS})
+            d1 = D(c.expr)
+            edd = -Walker([dot(xi, 2)]).zero_out(D(d1))
+            self.input_exprs.append((c.expr, d1, edd))
+        acc = dot(XI, 2)
+        self.mass_x = -ns.kinetic_x.coeff(acc)
+        self.mass_w = -ns.kinetic_w.coeff(acc)
+        self.kin_x = Walker([acc]).zero_out(ns.kinetic_x)
+        self.kin_w = Walker([acc]).zero_out(ns.kinetic_w)
+        idx = {s: i for i, s in enumerate(net.neurons)}
+        self.loss = [(idx[q], e) for q, e in ns.loss_gradient.items()]
+
+    def build(self, tt, y, p) -> dict[str, ca.MX]:
+        nu, ne, hidden, inputs = self.nu, self.ne, self.hidden, self.inputs
+        nh = len(hidden)
+        base: dict[str, object] = {"t": tt}
+        _bind_parameters(base, self.pnames, p)
+        _bind_signals(base, self.sig_exprs, Translator(base))
+        x, w = y[:nu], y[nu:nu + ne]
+        xd, wd = y[nu + ne:2 * nu + ne], y[2 * nu + ne:2 * (nu + ne)]
+        if ne:
+            W = ca.MX(self.spW, w[self.perm])
+            Wd = ca.MX(self.spW, wd[self.perm])
+            P = ca.DM(self.spW, 1.0)
+        else:
+            W = Wd = ca.MX(nu, nu)
+            P = ca.DM(nu, nu)
+        a = ca.mtimes(W, x)
+        adot = ca.mtimes(Wd, x) + ca.mtimes(W, xd)
+
+        def vec(v, n):
+            if isinstance(v, (int, float)):
+                return ca.MX(ca.DM.ones(n) * float(v))
+            if v.shape[0] == 1 and n != 1:
+                return ca.repmat(v, n, 1)
+            return v
+
+        trh = Translator(base | {XI.name: _take(x, hidden), XI.name + "_dot": _take(xd, hidden),
+                                 A_SYM.name: _take(a, hidden),
+                                 A_SYM.name + "_dot": _take(adot, hidden)})
+        tpl = self.tpl
+        g_h, gd_h, gxi_h, ga_h, h0_h = (vec(trh(e), nh) for e in
+                                        (tpl.g, self.gdot_tpl, tpl.g_xi, tpl.g_a, tpl.h0)) \
+            if nh else (ca.MX(0, 1),) * 5
+        vals_i = dict(base)
+        for i in inputs:
+            vals_i[self.neurons[i]] = x[i]
+            vals_i[self.neurons[i] + "_dot"] = xd[i]
+        tri = Translator(vals_i)
+        g_i = [tri(e[0]) for e in self.input_exprs]
+        gd_i = [tri(e[1]) for e in self.input_exprs]
+        h_i = [-tri(e[2]) for e in self.input_exprs]
+        order = inputs + hidden
+        inv = None if order == list(range(nu)) else np.argsort(order).tolist()
+
+        def assemble(v_in, v_h):
+            full = ca.vertcat(*([vec(v, 1) for v in v_in] + ([v_h] if nh else [])))
+            return full if inv is None else full[inv]
+
+        n_in = len(inputs)
+        q = {"x": x, "w": w, "xd": xd, "wd": wd, "W": W, "Wd": Wd, "P": P, "a": a,
+             "adot": adot}
+        q["g_xi"] = assemble([1.0] * n_in, gxi_h)
+        q["g_a"] = assemble([0.0] * n_in, ga_h)
+        q["G"] = assemble(g_i, g_h)
+        q["Gd"] = assemble(gd_i, gd_h)
+        h_hidden = h0_h + 2 * ga_h * _take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
+        q["h"] = assemble(h_i, h_hidden)
+        tr0 = Translator(base)
+        q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_w)
+        trx = Translator(base | {XI.name: x, XI.name + "_dot": xd, A_SYM.name: a,
+                                 A_SYM.name + "_dot": adot})
+        f_x = vec(trx(self.kin_x), nu)
+        if self.loss:
+            vals_l = dict(base)
+            for i, n in enumerate(self.neurons):
+                vals_l[n] = x[i]
+                vals_l[n + "_dot"] = xd[i]
+            trl = Translator(vals_l)
+            li = [i for i, _ in self.loss]
+            lv = [vec(trl(e), 1) for _, e in self.loss]
+            sel = ca.DM(ca.Sparsity.triplet(nu, len(li), li, list(range(len(li)))), 1.0)
+            f_x = f_x + ca.mtimes(sel, ca.vertcat(*lv))
+        q["f_x"] = f_x
+        if ne:
+            wvals = base | {XI.name: w, XI.name + "_dot": wd}
+            need = {s.name for s in self.kin_w.free_symbols}
+            if need & {A_SYM.name, A_SYM.name + "_dot"}:
+                wvals |= {A_SYM.name: a[self.tg_l], A_SYM.name + "_dot": adot[self.tg_l]}
+            q["f_w"] = vec(Translator(wvals)(self.kin_w), ne)
+            q["F"] = ca.MX(self.spW, q["f_w"][self.perm])
+        else:
+            q["f_w"], q["F"] = ca.MX(0, 1), ca.MX(nu, nu)
+        return q
+
+    def jacobian_products(self, q, metric_x=1.0, metric_w=1.0):
+        """``J_x`` (dense) and ``J M⁻¹ Jᵀ`` with ``M⁻¹ = diag(metric_x, metric_w)``."""
+        Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["W"]))
+        jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
+        A = _mtimes(Jx, Jx.T) * metric_x + ca.diag(jw) * metric_w
+        return Jx, A
+
+    def transpose_times(self, q, Jx, v):
+        """``Jᵀ v`` split into its neuron and weight parts."""
+        vx = _mtimes(Jx.T, v)
+        vw = (q["g_a"] * v)[self.tg_l] * q["x"][self.sc_l] if self.ne else ca.MX(0, 1)
+        return vx, vw
+
+
+def _from_network(ns: NetworkSystem, signals, linear_solver, name) -> CompiledSystem:
+    problem = ns.problem
+    lsolver = linear_solver or "ldl"
+    sig_exprs, constants, described = _signal_values(problem, signals, ca.MX)
+    pnames = _parameter_names(problem, constants)
+    graph = _NetworkGraph(ns, pnames, sig_exprs)
+    nu, ne = graph.nu, graph.ne
+    coords = graph.neurons + [str(w) for w in ns.network.weights]
+    states = coords + [c + "_dot" for c in coords]
+    tt, y, p = _symbols(ca.MX, len(states), len(pnames) + 2)
+    alpha, beta = p[len(pnames)], p[len(pnames) + 1]
+    q = graph.build(tt, y, p)
+    m_x, m_w = q["m_x"], q["m_w"]
+    h_eff = q["h"] + 2 * alpha * q["Gd"] + beta * beta * q["G"]
+    # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h
+    Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)
+    b = _mtimes(Jx, q["f_x"]) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
+    delta = ca.solve(A_mat, b, lsolver)
+    vx, vw = graph.transpose_times(q, Jx, delta)
+    xdd = (q["f_x"] - vx) / m_x
+    wdd = (q["f_w"] - vw) / m_w
+    ydot = ca.vertcat(q["xd"], q["wd"], xdd, wdd)
+    rhs = ca.Function("rhs", [tt, y, p], [ydot], ["t", "y", "p"], ["ydot"])
+    unknown_names = tuple(c + "_ddot" for c in coords) + tuple(str(m) for m in ns.multipliers)
+    unknowns = ca.Function("unknowns", [tt, y, p], [ca.vertcat(xdd, wdd, delta)],
+                           ["t", "y", "p"], ["u"])
+    constraints = ca.Function("constraints", [tt, y, p], [q["G"], q["Gd"]], ["t", "y", "p"],
+                              ["G", "Gdot"])
+    # index-1 DAE for IDAS: z = δ, 0 = A δ - b
+    z = ca.MX.sym("z", nu)
+    zx, zw = graph.transpose_times(q, Jx, z)
+    dae_fn = ca.Function("dae", [tt, y, z, p],
+                         [ca.vertcat(q["xd"], q["wd"], (q["f_x"] - zx) / m_x,
+                                     (q["f_w"] - zw) / m_w), _mtimes(A_mat, z) - b],
+                         ["t", "y", "z", "p"], ["ode", "alg"])
+    n_acc = nu + ne
+
+    def projection() -> ca.Function:
+        return _network_projection(graph, len(states), len(pnames) + 2, lsolver)
+
+    return CompiledSystem(
+        name=name or problem.name, route="network", states=tuple(states),
+        coordinates=tuple(coords), velocities=tuple(states[len(coords):]),
+        multiplier_states=(), parameters=pnames, rhs=rhs, unknowns=unknowns,
+        unknown_names=unknown_names, constraints=constraints,
+        constraint_names=tuple(ns.names), constraint_kinds=("holonomic",) * nu,
+        projection_builder=projection,
+        dae={"function": dae_fn, "z_names": unknown_names[n_acc:], "z_offset": n_acc},
+        vakonomic=False, linear_solver=lsolver, build_time=0.0, signals=described)
+
+
+def _take(v, idx: list[int]):
+    if not idx:
+        return v[0:0]
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return v[idx[0]:idx[0] + len(idx)]
+    return v[idx]
+
+
+def _network_projection(graph: _NetworkGraph, n_y: int, n_p: int, lsolver: str
+                        ) -> ca.Function:
+    """Projection of a network state onto ``G = 0``, ``Ġ = 0`` with the structured ``J``."""
+    ts, ys, ps = ca.MX.sym("t"), ca.MX.sym("y", n_y), ca.MX.sym("p", n_p)
+    qs = graph.build(ts, ys, ps)
+    Jx, A = graph.jacobian_products(qs)
+    parts = ca.Function("parts", [ts, ys, ps], [qs["G"], qs["Gd"], Jx, A, qs["g_a"]])
+    nq = graph.nu + graph.ne
+    tm, ym, pm = ca.MX.sym("t"), ca.MX.sym("y", n_y), ca.MX.sym("p", n_p)
+    cur = ym
+    for k in range(7):  # five Gauss-Newton steps on G, then two on Ġ (linear in q̇)
+        G, Gd, Jx_k, A_k, ga_k = parts(tm, cur, pm)
+        lam = ca.solve(A_k, G if k < 5 else Gd, lsolver)
+        vx, vw = graph.transpose_times({"g_a": ga_k, "x": cur[:graph.nu]}, Jx_k, lam)
+        step = ca.vertcat(vx, vw)
+        cur = ca.vertcat(cur[:nq] - step, cur[nq:]) if k < 5 else \
+            ca.vertcat(cur[:nq], cur[nq:] - step)
+    return ca.Function("projection", [tm, ym, pm], [cur], ["t", "y", "p"], ["y_projected"])
+
+
+# -- messages ------------------------------------------------------------------------------
+def _listing(names: Sequence[str], k: int = 8) -> str:
+    names = list(names)
+    s = ", ".join(names[:k])
+    return s + (f", … ({len(names)} in all)" if len(names) > k else "")
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"use names among {_listing(known)}"

@@ -131,57 +131,74 @@ def complete_initial_conditions(system: EulerLagrange,
     for q in free:
         vals.setdefault(str(q), 0.0)
     G = [c.expr for c in hol]
-    JF = [[J.rows[i].get(q, sp.S.Zero) for q in free] for i in range(len(hol))]
-    syms = sorted(set().union(*(e.free_symbols for e in G + [x for r in JF for x in r]),
-                              {t}), key=str)
-    fG = sp.lambdify(syms, G, "numpy")
-    fJ = sp.lambdify(syms, JF, "numpy")
-
-    def point() -> list[float]:
-        missing = [str(s) for s in syms if str(s) not in vals]
-        if missing:
-            raise DeclarationError(f"no value given for {', '.join(missing)}",
-                                   fix="give every parameter and signal a number")
-        return [vals[str(s)] for s in syms]
-
-    if G and free:
-        for _ in range(max_iter):
-            r = np.asarray(fG(*point()), dtype=float)
-            if np.max(np.abs(r)) <= tol:
-                break
-            step = np.linalg.lstsq(np.asarray(fJ(*point()), dtype=float), r, rcond=None)[0]
-            for q, s in zip(free, step):
-                vals[str(q)] -= float(s)
-        r = np.asarray(fG(*point()), dtype=float)
-        if np.max(np.abs(r)) > max(tol, 1e-9):
-            bad = {c.name: float(v) for c, v in zip(hol, r) if abs(v) > max(tol, 1e-9)}
-            raise InconsistentInitialConditionsError(
-                f"no coordinates satisfy {', '.join(bad)} given the others",
-                fix="change the given values or free more coordinates", violated=bad)
-    # Velocity level: dG/dt = 0 (holonomic) and N = 0 (non-holonomic), linear in q̇_F.
+    pos = _Newton(G, J.rows[:len(hol)], free, vals)
+    pos.solve(tol, max_iter)
+    r = pos.residual()
+    if r.size and np.max(np.abs(r)) > max(tol, 1e-9):
+        bad = {c.name: float(v) for c, v in zip(hol, r) if abs(v) > max(tol, 1e-9)}
+        raise InconsistentInitialConditionsError(
+            f"no coordinates satisfy {', '.join(bad)} given the others",
+            fix="change the given values or free more coordinates", violated=bad)
+    # Velocity level: dG/dt = 0 (holonomic) and N = 0 (non-holonomic); their Jacobians
+    # with respect to q̇ are G_q and N_q̇, kept sparse.
     D = system.time_derivative()
     V = [D(e) for e in G] + [c.expr for c in nonhol]
     vfree = [dot(q) for q in free]
     for v in vfree:
         vals[str(v)] = 0.0
-    if V and free:
-        JV = [[sp.diff(e, v) for v in vfree] for e in V]
-        syms_v = sorted(set().union(*(e.free_symbols for e in V + [x for r in JV for x in r]),
-                                    {t}), key=str)
-        fV = sp.lambdify(syms_v, V, "numpy")
-        fJV = sp.lambdify(syms_v, JV, "numpy")
-        missing = [str(s) for s in syms_v if str(s) not in vals]
-        if missing:
-            raise DeclarationError(f"no value given for {', '.join(missing)}",
-                                   fix="give the signals' velocities too (e.g. e1_dot), and "
-                                   "every parameter")
-        for _ in range(max_iter):
-            pt = [vals[str(s)] for s in syms_v]
-            r = np.asarray(fV(*pt), dtype=float)
-            if np.max(np.abs(r)) <= tol:
-                break
-            step = np.linalg.lstsq(np.asarray(fJV(*pt), dtype=float), r, rcond=None)[0]
-            for v, s in zip(vfree, step):
-                vals[str(v)] -= float(s)
+    to_v = {q: dot(q) for q in system.coordinates}
+    rows = [{to_v[q]: e for q, e in r.items()} for r in J.rows[:len(hol)]]
+    rows += system.velocity_jacobian.rows
+    _Newton(V, rows, vfree, vals).solve(tol, max_iter)
     check_initial_conditions(system, vals, tol=max(tol, 1e-9))
     return vals
+
+
+class _Newton:
+    """Newton's method on ``F(z) = 0`` for the free unknowns ``z``, with the sparse
+    Jacobian rows given symbolically (evaluated numerically at each step)."""
+
+    def __init__(self, F: list[sp.Expr], rows: list[dict[sp.Symbol, sp.Expr]],
+                 free: list[sp.Symbol], vals: dict[str, float]) -> None:
+        self.free, self.vals = free, vals
+        col = {q: i for i, q in enumerate(free)}
+        self.entries = [(i, col[q], e) for i, r in enumerate(rows) for q, e in r.items()
+                        if q in col]
+        self.shape = (len(F), len(free))
+        exprs = F + [e for _, _, e in self.entries]
+        self.syms = sorted(set().union(*(e.free_symbols for e in exprs), {t}), key=str)
+        missing = [str(s) for s in self.syms if str(s) not in vals]
+        if missing:
+            raise DeclarationError(f"no value given for {', '.join(missing)}",
+                                   fix="give every parameter and signal a number, and the "
+                                   "signals' velocities too (e.g. e1_dot)")
+        self.fF = sp.lambdify(self.syms, F, "numpy")
+        self.fJ = sp.lambdify(self.syms, [e for _, _, e in self.entries], "numpy")
+
+    def _point(self) -> list[float]:
+        return [self.vals[str(s)] for s in self.syms]
+
+    def residual(self) -> np.ndarray:
+        if not self.shape[0]:
+            return np.zeros(0)
+        return np.asarray(self.fF(*self._point()), dtype=float).reshape(-1)
+
+    def jacobian(self) -> np.ndarray:
+        A = np.zeros(self.shape)
+        if self.entries:
+            v = np.broadcast_to(np.asarray(self.fJ(*self._point()), dtype=float),
+                                (len(self.entries),))
+            for (i, j, _), x in zip(self.entries, v):
+                A[i, j] = x
+        return A
+
+    def solve(self, tol: float, max_iter: int) -> None:
+        if not self.shape[0] or not self.shape[1]:
+            return
+        for _ in range(max_iter):
+            r = self.residual()
+            if np.max(np.abs(r)) <= tol:
+                return
+            step = np.linalg.lstsq(self.jacobian(), r, rcond=None)[0]
+            for q, s in zip(self.free, step):
+                self.vals[str(q)] -= float(s)

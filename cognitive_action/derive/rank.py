@@ -71,6 +71,14 @@ def _jacobian(system: Problem | EulerLagrange, wrt: Sequence[sp.Symbol] | None
               ) -> SparseRows:
     el = system if isinstance(system, EulerLagrange) else euler_lagrange(system)
     J = el.jacobian
+    n_hol = len(el.multipliers)
+    if el.velocity_jacobian.rows:
+        # Non-holonomic rows: N_q̇, the coefficients of q̈ in Ṅ (what makes the
+        # mass-matrix form solvable), mapped onto the coordinate columns.
+        to_q = dict(zip(el.velocities, el.coordinates))
+        rows = J.rows[:n_hol] + [{to_q[v]: e for v, e in r.items()}
+                                 for r in el.velocity_jacobian.rows]
+        J = SparseRows(J.row_labels, J.columns, rows)
     if wrt is None:
         return J
     unknown = [q for q in wrt if q not in set(J.columns)]
@@ -83,7 +91,11 @@ def _jacobian(system: Problem | EulerLagrange, wrt: Sequence[sp.Symbol] | None
 def constraint_rank(system: Problem | EulerLagrange, *, wrt: Sequence[sp.Symbol] | None = None,
                     method: str = "auto", at: Mapping[sp.Symbol, float] | None = None,
                     samples: int = 3, tol: float = 1e-10, seed: int = 0) -> RankReport:
-    """Rank of the constraint Jacobian ``G_q`` (or ``G_ξ`` with ``wrt`` the outputs).
+    """Rank of the constraint Jacobian (``G_ξ`` with ``wrt`` the outputs: Proposition 1).
+
+    Holonomic constraints contribute ``G_q``; non-holonomic ones ``N_q̇`` (the rows
+    that multiply ``q̈`` in ``Ṅ``), so that full rank means the mass-matrix form can be
+    solved for the multipliers.
 
     Parameters
     ----------
@@ -94,7 +106,7 @@ def constraint_rank(system: Problem | EulerLagrange, *, wrt: Sequence[sp.Symbol]
         outputs.
     method
         ``"symbolic"`` (exact generic rank), ``"numeric"`` (SVD), or ``"auto"``
-        (symbolic up to 12 constraints).
+        (symbolic for up to 12 constraints with polynomial entries, else numeric).
     at
         Values for symbols at which to evaluate (numeric); unspecified symbols are
         drawn from a standard normal distribution.
@@ -108,7 +120,10 @@ def constraint_rank(system: Problem | EulerLagrange, *, wrt: Sequence[sp.Symbol]
     J = _jacobian(system, wrt)
     names = tuple(str(n) for n in J.row_labels)
     if method == "auto":
-        method = "symbolic" if J.shape[0] <= 12 else "numeric"
+        # Exact elimination with simplification is fast on polynomial entries only
+        # (tanh entries of a 4-neuron rate network took 260 s).
+        polynomial = all(v.is_polynomial() for r in J.rows for v in r.values())
+        method = "symbolic" if J.shape[0] <= 12 and polynomial else "numeric"
     if method == "symbolic":
         M = J.to_matrix()
         if at:

@@ -72,6 +72,7 @@ from cognitive_action.verify.reference import (
     depths,
     finite_differences,
     forward_pass,
+    input_expressions,
     loss_of,
     network_of,
     numpy_forward,
@@ -109,7 +110,8 @@ def random_state(problem: Problem, *, seed: int = 0, scale: float = 1.0,
     rng = np.random.default_rng(seed)
     fan = {j: max(1, net.graph.in_degree(j)) for j in net.order}
     w = np.array([rng.standard_normal() * scale / np.sqrt(fan[j]) for (j, _k) in net.w])
-    vals: dict[str, float] = {}
+    # a generic time (time-dependent inputs such as sin(t) vanish at t = 0)
+    vals: dict[str, float] = {"t": float(rng.uniform(0.5, 1.5))}
     for s in problem.signals:
         vals[str(s)] = float(rng.standard_normal())
         vals[str(dot(s))] = 0.0
@@ -117,7 +119,8 @@ def random_state(problem: Problem, *, seed: int = 0, scale: float = 1.0,
     vals.update({str(k): float(v) for k, v in (values or {}).items()})
     x, _ = numpy_forward(problem, w, vals)
     z = np.zeros_like(x)
-    return SampledState(NetworkState(x=x, x_dot=z, w=w, w_dot=np.zeros_like(w), t=0.0), vals)
+    return SampledState(NetworkState(x=x, x_dot=z, w=w, w_dot=np.zeros_like(w),
+                                     t=vals["t"]), vals)
 
 
 def _rel(a: np.ndarray, g: np.ndarray) -> float:
@@ -126,18 +129,23 @@ def _rel(a: np.ndarray, g: np.ndarray) -> float:
 
 # -- Proposition 1 -----------------------------------------------------------------------
 def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
-               symbolic_max: int = 12) -> Check:
-    """Proposition 1: rank of ``G_ξ`` (networks) or ``G_q`` (other problems)."""
+               symbolic_max: int = 12, values: Mapping[str, float] | None = None) -> Check:
+    """Proposition 1: rank of ``G_ξ`` (networks) or ``G_q`` (other problems).
+
+    Small feedforward networks are checked symbolically (``G_ξ`` is triangular); other
+    networks numerically at random states (exact elimination of ``tanh`` entries of a
+    cyclic 4-neuron network took minutes).
+    """
     if is_network_problem(problem):
         net = problem.metadata["network"]
-        if len(net.order) <= symbolic_max:
+        if len(net.order) <= symbolic_max and net.is_feedforward:
             r = constraint_rank(problem, wrt=list(net.neurons), method="symbolic")
             sv = None
         else:  # numeric at random states, from the per-neuron templates
             ns = derive_network(problem)
             ranks = []
             for k in range(3):
-                st = random_state(problem, seed=seed + k)
+                st = random_state(problem, seed=seed + k, values=values)
                 vals = {str(p): 1.0 for p in problem.parameters} | st.values
                 s = np.linalg.svd(ns.evaluate(st.state, vals).J_x.toarray(), compute_uv=False)
                 ranks.append((int(np.sum(s > tol * s[0])), s))
@@ -147,7 +155,7 @@ def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
                                "method": "numeric"})()
         what = "G_xi"
     else:
-        r = constraint_rank(problem, tol=tol, seed=seed)
+        r = constraint_rank(problem, tol=tol, seed=seed, at=values)
         sv = r.singular_values or None
         what = "G_q"
     details = {"method": r.method, "dependent": list(r.dependent)}
@@ -164,7 +172,7 @@ def _perturbed_loss(problem: Problem) -> tuple[sp.Expr, list[sp.Symbol]]:
     """``V(f_W(e) + p)``: the composed loss with an additive ``p_j`` on each output."""
     net = network_of(problem)
     ps = [sp.Symbol(f"_p{i}", real=True) for i in range(len(net.order))]
-    e = net.input_signals()
+    e = input_expressions(problem)
     out: dict[sp.Symbol, sp.Expr] = {}
     for j, p in zip(net.order, ps):
         if j in net.inputs:
@@ -200,7 +208,7 @@ def check_backprop_symbolic(problem: Problem, *, el: EulerLagrange | None = None
                      "takes theta = gamma/m_W")
     red = reduce(el, backprop(rate=el.rate, gamma=gamma))
     sol = red.solve()
-    fwd = forward_pass(net)
+    fwd = forward_pass(net, input_expressions(problem))
     Vbar = composed_loss(problem)
     Vp, ps = _perturbed_loss(problem)
     at0 = dict.fromkeys(ps, 0)
@@ -370,7 +378,8 @@ def check_stability(problem: Problem, *, values: Mapping[str, float] | None = No
 # -- initial conditions ------------------------------------------------------------------
 def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | None = None, *,
                              el: EulerLagrange | None = None, tol: float = 1e-9,
-                             seed: int = 0, symbolic_max: int = 12) -> Check:
+                             seed: int = 0, symbolic_max: int = 12,
+                             values: Mapping[str, float] | None = None) -> Check:
     """``G = 0`` and ``Ġ = 0`` at ``t = 0`` (general eq. 11).
 
     With ``initial`` given, check it; otherwise (networks) complete random weights and
@@ -383,18 +392,13 @@ def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | No
             return Check(name, "skip", message="no initial conditions given")
         net = problem.metadata["network"]
         el = el or derive_network(problem).euler_lagrange()
-        st = random_state(problem, seed=seed)
+        st = random_state(problem, seed=seed, values=values)
         given = {str(w): float(v) for w, v in zip(net.weights, st.state.w)}
         given |= {str(dot(w)): 0.0 for w in net.weights}
         given |= {k: v for k, v in st.values.items()}
-        given |= {str(p): 1.0 for p in problem.parameters}
-        if len(net.order) <= symbolic_max:
-            initial = complete_initial_conditions(el, given)
-            source = "completed by complete_initial_conditions"
-        else:  # complete_initial_conditions is dense; use the forward pass of the check
-            initial = given | {str(x): float(v) for x, v in zip(net.neurons, st.state.x)}
-            initial |= {str(dot(x)): 0.0 for x in net.neurons}
-            source = "forward pass of random_state"
+        given = {str(p): 1.0 for p in problem.parameters} | given
+        initial = complete_initial_conditions(el, given, t0=st.state.t)
+        source = "completed by complete_initial_conditions"
     else:
         el = el or euler_lagrange(problem)
         source = "as given"
@@ -512,7 +516,8 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
     feedforward = network and problem.metadata["network"].is_feedforward
     small = network and len(problem.metadata["network"].order) <= symbolic_max
     el = euler_lagrange(problem) if (not network or small) else None
-    run("rank", lambda: check_rank(problem, seed=seed, symbolic_max=symbolic_max))
+    run("rank", lambda: check_rank(problem, seed=seed, symbolic_max=symbolic_max,
+                                   values=values))
     if feedforward:
         if small:
             run("backprop.symbolic", lambda: check_backprop_symbolic(problem, el=el, seed=seed))
@@ -523,10 +528,12 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
                                                      values=values))
     if not network or (problem.metadata["network"].speed is not None and small):
         run("stability", lambda: check_stability(problem, values=values, seed=seed, el=el))
+    if initial is not None:
+        initial = {str(k): float(v) for k, v in (values or {}).items()} | dict(initial)
     if initial is not None or network:
         run("initial_conditions", lambda: check_initial_conditions(
             problem, initial, el=el if initial is not None else None, seed=seed,
-            symbolic_max=symbolic_max))
+            symbolic_max=symbolic_max, values=values))
     for fname, formula in (formulas or {}).items():
         run(f"formula.{fname}", lambda f=formula, n=fname: check_formula(
             el or euler_lagrange(problem), f, name=n, seed=seed))

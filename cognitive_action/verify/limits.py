@@ -92,6 +92,23 @@ class Limit:
     unknown_scalings: Mapping[sp.Symbol, sp.Rational | int] = field(default_factory=dict)
     description: str = ""
 
+    def matched(self, symbols: set[sp.Symbol]) -> Limit:
+        """The same limit with its symbols replaced by the system's symbols of the same
+        name (``m_x`` declared in a problem file is real, the default ``m_x`` positive:
+        SymPy would treat them as different symbols)."""
+        by_name = {s.name: s for s in symbols if isinstance(s, sp.Symbol)}
+        repl = {k: by_name[k.name] for k in (*self.scalings, *self.relations)
+                if k.name in by_name and by_name[k.name] is not k}
+        for e in self.relations.values():
+            repl |= {s: by_name[s.name] for s in sp.sympify(e).free_symbols  # safe: Expr
+                     if s.name in by_name and by_name[s.name] is not s}
+        if not repl:
+            return self
+        return Limit(self.name, {repl.get(k, k): a for k, a in self.scalings.items()},
+                     {repl.get(k, k): sp.sympify(e).xreplace(repl)  # safe: Expr
+                      for k, e in self.relations.items()},
+                     dict(self.unknown_scalings), self.description)
+
     def substitution(self) -> dict[sp.Symbol, sp.Expr]:
         """The substitution ``{p: ε^a p}`` composed after the relations."""
         scale = {p: EPSILON ** sp.Rational(a) * p for p, a in self.scalings.items()}
@@ -314,10 +331,11 @@ def reduce(system: EulerLagrange | ReducedSystem, limit: Limit) -> ReducedSystem
         If a scaled parameter does not occur in the system.
     """
     labels, kinds, unknowns, rows, forcing, coords, cons, vcons, rates = _rows_of(system)
-    sub = limit.substitution()
-    uscale = {u: EPSILON ** sp.Rational(k) for u, k in limit.unknown_scalings.items()}
     present = set().union(*(sp.Add(*r.values(), f).free_symbols for r, f in zip(rows, forcing)))
     present |= set().union(*(c.free_symbols for c in cons.values()), set())
+    limit = limit.matched(present)
+    sub = limit.substitution()
+    uscale = {u: EPSILON ** sp.Rational(k) for u, k in limit.unknown_scalings.items()}
     missing = [p for p in list(limit.scalings) + list(limit.relations) if p not in present]
     if missing:
         raise DeclarationError(

@@ -79,6 +79,38 @@ def loss_of(problem: Problem) -> sp.Expr:
     return sp.expand(-problem.action.lagrangian / w) if w != 1 else -problem.action.lagrangian
 
 
+def input_expressions(problem: Problem) -> dict[Hashable, sp.Expr]:
+    """``{input neuron: e_j(t)}`` read off the input constraints ``G = x_j - e_j(t)``
+    (a signal symbol ``e<j>`` or an expression of ``t`` given in a problem file)."""
+    net = network_of(problem)
+    by_name = {c.name: c.expr for c in problem.constraints}
+    out = {}
+    for j in net.inputs:
+        g = next((c.expr for c in problem.constraints
+                  if net.x[j] in c.expr.free_symbols and c.kind == "holonomic"
+                  and sp.diff(c.expr, net.x[j]) == 1 and
+                  not (c.expr.free_symbols - {net.x[j], t} - set(problem.signals)
+                       - set(problem.parameters))), by_name.get(f"G{j}"))
+        out[j] = net.x[j] - g
+    return out
+
+
+def input_values(problem: Problem, values: Mapping[str, float]) -> dict[Hashable, float]:
+    """Numeric inputs ``e_j(t)`` at ``t = values["t"]`` (default 0)."""
+    vals = {str(k): float(v) for k, v in values.items()}
+    vals.setdefault("t", 0.0)
+    out = {}
+    for j, e in input_expressions(problem).items():
+        sub = {s: vals[str(s)] for s in e.free_symbols if str(s) in vals}
+        try:
+            out[j] = float(e.xreplace(sub))
+        except TypeError:
+            raise DeclarationError(
+                f"no value given for {', '.join(sorted(map(str, e.free_symbols - set(sub))))}",
+                fix="pass numbers for the input signals and parameters") from None
+    return out
+
+
 def forward_pass(net: Network, inputs: Mapping[Hashable, sp.Expr] | None = None
                  ) -> dict[sp.Symbol, sp.Expr]:
     """``{x_j: f_W(e)_j}``: the outputs composed through the graph (SymPy)."""
@@ -97,7 +129,7 @@ def forward_pass(net: Network, inputs: Mapping[Hashable, sp.Expr] | None = None
 def composed_loss(problem: Problem) -> sp.Expr:
     """``V̄(W) = V(f_W(e))`` as a SymPy expression (small networks)."""
     net = network_of(problem)
-    return loss_of(problem).xreplace(forward_pass(net))
+    return loss_of(problem).xreplace(forward_pass(net, input_expressions(problem)))
 
 
 @dataclass(frozen=True)
@@ -154,11 +186,11 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
     W = casadi.SX.sym("W", len(net.weights))
     P = casadi.SX.sym("p", len(net.order))
     widx = {key: i for i, key in enumerate(net.w)}
-    e = net.input_signals()
+    e = input_values(problem, values)
     x: dict[Hashable, casadi.SX] = {}
     for i, j in enumerate(net.order):
         if j in net.inputs:
-            x[j] = float(values[str(e[j])]) + P[i]
+            x[j] = e[j] + P[i]
         else:
             a = 0
             for k in net.graph.predecessors(j):
@@ -194,11 +226,11 @@ def numpy_forward(problem: Problem, w: np.ndarray, values: Mapping[str, float],
     idx = {n: i for i, n in enumerate(net.order)}
     widx = {key: i for i, key in enumerate(net.w)}
     p = np.zeros(len(net.order)) if perturbation is None else perturbation
-    e = net.input_signals()
+    e = input_values(problem, values)
     x = np.zeros(len(net.order))
     for i, j in enumerate(net.order):
         if j in net.inputs:
-            x[i] = values[str(e[j])] + p[i]
+            x[i] = e[j] + p[i]
         else:
             preds = list(net.graph.predecessors(j))
             a = sum(w[widx[j, k]] * x[idx[k]] for k in preds)

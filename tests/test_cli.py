@@ -46,7 +46,21 @@ def test_verify_passes_on_xor_with_exit_zero():
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert data["passed"] is True
-    assert data["checks"][0]["value"] == "5/5"
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["rank"]["value"] == 5 and checks["rank"]["tolerance"] == 5
+    # the multipliers against CasADi's AD of an independent forward pass (eq. 17)
+    assert checks["backprop.numeric.multipliers"]["value"] <= 1e-9
+    assert set(data["outcome"].values()) == {"pass"}
+
+
+def test_verify_expected_failure_is_documented_not_hidden():
+    """rate_network lists the anti-stable multipliers of eq. (20) in expect_fail."""
+    res = run("verify", "rate_network", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["outcome"]["stability.multipliers"] == "expected-fail"
+    check = next(c for c in data["checks"] if c["name"] == "stability.multipliers")
+    assert check["status"] == "fail" and check["value"] > 0
 
 
 def test_verify_fails_on_a_rank_deficient_problem_with_exit_one(tmp_path):
@@ -57,8 +71,9 @@ def test_verify_fails_on_a_rank_deficient_problem_with_exit_one(tmp_path):
     res = run("verify", str(path), "--json")
     assert res.exit_code == 1
     data = json.loads(res.output)
-    assert data["checks"][0]["value"] == "1/2"
-    assert data["checks"][0]["detail"] == ["B"]
+    rank = data["checks"][0]
+    assert (rank["name"], rank["value"], rank["tolerance"]) == ("rank", 1, 2)
+    assert rank["details"]["dependent"] == ["B"]
 
 
 def test_bad_input_exits_two_without_traceback(tmp_path):

@@ -248,8 +248,10 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
         ``"bdf"`` or ``"adams"`` for CVODES (default ``"bdf"``, ``"adams"`` for the
         method alias ``"adams"``).
     newton
-        CVODES/IDAS Newton linear solver: ``"direct"``, ``"gmres"``, or ``"auto"``
-        (direct up to 300 states).
+        CVODES/IDAS nonlinear iterations: ``"direct"`` (Newton, sparse direct solve),
+        ``"gmres"`` (Newton, matrix-free GMRES), ``"functional"`` (fixed-point, CVODES
+        only), or ``"auto"``: functional for Adams, else direct up to 300 states and GMRES
+        above.
     steps
         Fixed steps (``rk``, ``erk`` with fixed steps) or finite elements
         (``collocation``) per output interval; default 10 for ``rk`` and 4 for
@@ -306,9 +308,9 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     multistep = (multistep or "bdf").lower()
     if multistep not in ("bdf", "adams"):
         raise CompileError(f"unknown multistep method {multistep!r}", fix="use 'bdf' or 'adams'")
-    if newton not in ("auto", "direct", "gmres"):
+    if newton not in ("auto", "direct", "gmres", "functional"):
         raise CompileError(f"unknown Newton scheme {newton!r}",
-                           fix="use 'auto', 'direct' or 'gmres'")
+                           fix="use 'auto', 'direct', 'gmres' or 'functional'")
     if stabilization not in (None, "baumgarte", "projection", "both"):
         raise CompileError(f"unknown stabilization {stabilization!r}",
                            fix="use None, 'baumgarte', 'projection' or 'both'")
@@ -334,8 +336,12 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     if stability != "ignore" and (system.vakonomic or stability == "raise"):
         _check_stability(system, grid, y0v, pv, stability)
 
-    newton_ = newton if newton != "auto" else (
-        "direct" if system.n_states <= _DIRECT_LIMIT else "gmres")
+    if newton != "auto":
+        newton_ = newton
+    elif method == "cvodes" and multistep == "adams":
+        newton_ = "functional"  # non-stiff: fixed-point iterations, no Jacobian at all
+    else:
+        newton_ = "direct" if system.n_states <= _DIRECT_LIMIT else "gmres"
     spec = _Spec(method, multistep, newton_, rtol, atol, steps, max_steps,
                  dict(options or {}))
     project = stabilization in ("projection", "both")
@@ -515,7 +521,9 @@ class _Spec:
                     "disable_internal_warnings": True}
             if m == "cvodes":
                 opts["linear_multistep_method"] = self.multistep
-            if self.newton == "gmres":
+            if self.newton == "functional":
+                opts["nonlinear_solver_iteration"] = "functional"
+            elif self.newton == "gmres":
                 opts |= {"newton_scheme": "gmres", "use_preconditioner": False}
             else:
                 opts["linear_solver"] = "csparse"

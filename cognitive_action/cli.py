@@ -9,6 +9,7 @@ Commands
 ``problems``   list the shipped problems
 ``derive``     print the derived equations (text, ``--latex``, ``--json``)
 ``verify``     run the verifier's checks
+``simulate``   simulate the compiled system, write the trajectory and a plot
 ``waves``      Figures 1-3 of Section 2 and the error-against-speed table
 ``paper``      the main job: derive, verify and waves on the shipped problems
 """
@@ -191,6 +192,128 @@ def verify(problem: str, as_json: bool) -> None:
     sys.exit(0 if ok else EXIT_FAIL)
 
 
+def initial_state(spec, el) -> dict[str, float]:
+    """Consistent initial conditions of a loaded problem (eq. 11, general form).
+
+    Explicit ``[initial] values`` are completed for the coordinates they leave out; for
+    networks, weights are drawn ``N(0, weight_scale²/fan_in)`` with ``[initial] seed``,
+    weight velocities are zero, and the outputs and their velocities are solved for.
+    """
+    import numpy as np
+
+    from cognitive_action.declare.symbols import dot
+    from cognitive_action.derive import complete_initial_conditions
+
+    init = spec.initial
+    given = dict(spec.values) | {str(k): float(v) for k, v in init.get("values", {}).items()}
+    free = None
+    if spec.network is not None:
+        net = spec.network
+        rng = np.random.default_rng(int(init.get("seed", 0)))
+        scale = float(init.get("weight_scale", 1.0))
+        for (j, _k), w in net.w.items():
+            given.setdefault(str(w), float(rng.standard_normal() * scale
+                                           / np.sqrt(max(1, net.graph.in_degree(j)))))
+            given.setdefault(str(dot(w)), 0.0)
+        free = [x for x in net.neurons if str(x) not in given]
+    if spec.problem.nonholonomic == "vakonomic":
+        for mu in el.nonholonomic_multipliers:  # multiplier states of eq. (20): start at rest
+            given.setdefault(str(mu), 0.0)
+    return complete_initial_conditions(el, given, free=free)
+
+
+@main.command()
+@click.argument("problem")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="results",
+              show_default=True, help="Folder for the trajectory (.npz) and its plot.")
+@click.option("--t-end", type=float, default=None, help="Final time (default: the file's).")
+@click.option("--points", type=int, default=None, help="Output points (default: the file's).")
+@click.option("--method", default=None,
+              help="cvodes, idas, erk, rk, collocation (default: the file's, or cvodes).")
+@click.option("--stabilization", type=click.Choice(["baumgarte", "projection", "both"]),
+              default=None, help="Constraint stabilization.")
+@_guard
+def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
+             method: str | None, stabilization: str | None) -> None:
+    """Simulate the derived system from consistent initial conditions.
+
+    Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift) and
+    ``<name>_trajectory.png``.
+    """
+    import numpy as np
+
+    from cognitive_action.compile import simulate as run
+
+    spec = _load(problem)
+    el = derive_spec(spec)
+    y0 = initial_state(spec, el)
+    settings = spec.simulate
+    t1 = float(t_end if t_end is not None else settings.get("t_end", 1.0))
+    n = int(points if points is not None else settings.get("points", 101))
+    t0 = time.perf_counter()
+    sim = run(el, (0.0, t1), y0, spec.values, method=method or settings.get("method", "cvodes"),
+              n_points=n, stabilization=stabilization)
+    elapsed = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    states = sim.states
+    drift = sim.drift
+    np.savez(out / f"{spec.name}_trajectory.npz", t=sim.times,
+             **{k: v for k, v in states.items()},
+             **({"drift": drift} if drift is not None else {}))
+    click.echo(f"{spec.name}: {len(states)} states, t in [0, {t1:g}], {n} points, "
+               f"method {sim.method}, {elapsed:.2f} s; max |G| = {sim.max_drift:.2e}")
+    path = _plot_trajectory(spec.name, sim, out)
+    click.echo(f"wrote {out / (spec.name + '_trajectory.npz')} and {path}")
+
+
+def _simulate_for_paper(spec, el, out: Path) -> dict[str, Any]:
+    """Simulate a shipped problem for the main job; a documented instability (the
+    file's expect_fail lists the multipliers' stability) is recorded, not fatal."""
+    from cognitive_action.compile import simulate as run
+    from cognitive_action.errors import UnstableSystemError
+
+    settings = spec.simulate
+    try:
+        t0 = time.perf_counter()
+        sim = run(el, (0.0, float(settings.get("t_end", 1.0))), initial_state(spec, el),
+                  spec.values, method=settings.get("method", "cvodes"),
+                  n_points=int(settings.get("points", 101)))
+        plot = _plot_trajectory(spec.name, sim, out)
+        return {"status": f"ok, max |G| = {sim.max_drift:.1e}",
+                "seconds": round(time.perf_counter() - t0, 3), "plot": str(plot)}
+    except UnstableSystemError as exc:
+        if "stability.multipliers" in spec.verify.get("expect_fail", []):
+            return {"status": "not run: anti-stable multipliers (expected, eq. 20)",
+                    "message": str(exc)}
+        raise
+
+
+def _plot_trajectory(name: str, sim: Any, out: Path) -> Path:
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    coords = [str(q) for q in sim.system.coordinates][:12]
+    fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for c in coords:
+        axes[0].plot(sim.times, sim[c], label=c)
+    axes[0].set_ylabel("coordinates")
+    axes[0].legend(fontsize=7, ncol=4)
+    axes[0].set_title(f"{name}: simulated trajectory")
+    drift = sim.drift
+    if drift is not None:
+        axes[1].semilogy(sim.times, np.maximum(np.abs(np.asarray(drift)), 1e-17))
+    axes[1].set_ylabel("max |G| (constraint drift)")
+    axes[1].set_xlabel("t")
+    fig.tight_layout()
+    path = out / f"{name}_trajectory.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="results",
               show_default=True, help="Folder for figures and tables.")
@@ -232,7 +355,8 @@ def _waves(out: Path, quick: bool) -> list[Path]:
 @click.option("--quick", is_flag=True, help="Smaller sweeps.")
 @_guard
 def paper(out: Path, quick: bool) -> None:
-    """The main job: derive and verify every shipped problem, reproduce Section 2."""
+    """The main job: derive, verify and simulate every shipped problem; reproduce
+    Section 2's Figures 1-3 and the error against input speed."""
     from cognitive_action.derive import latex
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
 
@@ -253,10 +377,12 @@ def paper(out: Path, quick: bool) -> None:
                                      "derive_seconds": round(t_derive, 3),
                                      "verify_seconds": round(t_verify, 3),
                                      "outcome": outcome, "report": report.to_dict()}
+        summary["problems"][name]["simulation"] = _simulate_for_paper(spec, el, out)
         counts = {o: list(outcome.values()).count(o) for o in sorted(set(outcome.values()))}
         status = "ok" if _ok(outcome) else "FAILED"
         click.echo(f"{name:14s} derived in {t_derive:5.2f} s, verified in {t_verify:5.2f} s: "
-                   f"{', '.join(f'{v} {k}' for k, v in counts.items())} -> {status}")
+                   f"{', '.join(f'{v} {k}' for k, v in counts.items())} -> {status}; "
+                   f"simulation: {summary['problems'][name]['simulation']['status']}")
     summary["waves"] = [str(p) for p in _waves(out, quick)]
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str),
                                       encoding="utf-8")

@@ -99,3 +99,25 @@ def test_help_everywhere():
     for cmd in ([], ["problems"], ["derive"], ["verify"], ["waves"], ["paper"]):
         res = run(*cmd, "--help")
         assert res.exit_code == 0 and "Usage" in res.output
+
+
+def test_simulate_writes_a_trajectory_that_keeps_the_constraint(tmp_path):
+    """The pendulum from the file's initial state: |q| stays L (drift small), and the
+    energy ½m|q̇|² - m g q1 is conserved (independent of the engine's equations)."""
+    import numpy as np
+
+    res = run("simulate", "pendulum", "--out", str(tmp_path), "--t-end", "2",
+              "--points", "201")
+    assert res.exit_code == 0, res.output
+    data = np.load(tmp_path / "pendulum_trajectory.npz")
+    q1, q2, v1, v2 = data["q1"], data["q2"], data["q1_dot"], data["q2_dot"]
+    assert np.max(np.abs(np.hypot(q1, q2) - 1.0)) < 1e-5
+    energy = 0.5 * (v1**2 + v2**2) - 9.81 * q1
+    assert np.max(np.abs(energy - energy[0])) < 1e-4
+    assert (tmp_path / "pendulum_trajectory.png").stat().st_size > 10_000
+
+
+def test_simulate_refuses_the_anti_stable_rate_network(tmp_path):
+    res = run("simulate", "rate_network", "--out", str(tmp_path))
+    assert res.exit_code == 2
+    assert "unstable forward in time" in res.output and "relaxation" in res.output

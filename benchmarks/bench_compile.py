@@ -14,6 +14,9 @@ Side by side, in one process, at one random state:
   eq. 10 by an LDLᵀ linear-solve node), called through ``Function.buffer()``;
 - ``casadi-net-call``: the same function through the ordinary call (argument and output
   conversion included, as most users call it);
+- ``c-net``: the same network-route function as generated C (``codegen_system``,
+  ``cc -O2``, a fresh cache directory so the build time includes the compiler), through a
+  buffer; the build column is derive + translate + generate + compile;
 - ``casadi-generic``: the generic route (scalar SX graph of the mass-matrix form, sparse
   QR linear-solve node), through a buffer;
 - ``numpy``: a hand-written NumPy right-hand side (dense ``W``, ``np.linalg.solve``);
@@ -32,6 +35,7 @@ Build times are reported apart from evaluation times. Run:
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 import timeit
 
@@ -43,6 +47,7 @@ import sympy as sp
 
 import cognitive_action as ca_
 from cognitive_action.compile import compile_system
+from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.derive.network import NetworkState
 
 N_IN = 2
@@ -162,7 +167,7 @@ def per_call(fn, min_time: float = 0.3) -> float:
     return min(timeit.repeat(fn, number=n, repeat=5)) / n
 
 
-def run_size(n: int, do_lambdify: bool, do_generic: bool) -> dict:
+def run_size(n: int, do_lambdify: bool, do_generic: bool, cache_dir: str | None) -> dict:
     out: dict[str, dict] = {}
     t0 = time.perf_counter()
     net, pr = dense_problem(n)
@@ -193,6 +198,13 @@ def run_size(n: int, do_lambdify: bool, do_generic: bool) -> dict:
     out["casadi-net-call"] = {"time": per_call(lambda: sysn.rhs(t, y, p).full()),
                               "err": out["casadi-net"]["err"],
                               "build": out["casadi-net"]["build"]}
+    if cache_dir is not None:
+        t0 = time.perf_counter()
+        sysc = codegen_system(sysn, cache_dir=cache_dir)
+        callc = buffered(sysc.rhs, t, y, p)
+        out["c-net"] = {"build": out["casadi-net"]["build"] + time.perf_counter() - t0,
+                        "time": per_call(callc), "err": float(np.abs(callc() - ref).max()),
+                        "bytes": sysc.library.source_bytes}
 
     state = NetworkState(x=y[:nu], w=y[nu:nu + len(net.weights)],
                          x_dot=y[nu + len(net.weights):2 * nu + len(net.weights)],
@@ -236,13 +248,15 @@ def main() -> None:
     ap.add_argument("--no-lambdify-above", type=int, default=50,
                     help="skip the lambdify route above this n (it takes ~100 s to build at 50)")
     ap.add_argument("--no-generic-above", type=int, default=50)
+    ap.add_argument("--no-c", action="store_true", help="skip generated C")
     args = ap.parse_args()
-    order = ["numpy", "casadi-net", "casadi-net-call", "casadi-generic", "engine-numpy",
-             "lambdify"]
+    order = ["numpy", "casadi-net", "casadi-net-call", "c-net", "casadi-generic",
+             "engine-numpy", "lambdify"]
+    tmp = None if args.no_c else tempfile.mkdtemp(prefix="bench-compile-")
     print(f"RHS evaluation, dense recurrent network, finite masses (eq. 8-10); one process; "
           f"{time.strftime('%Y-%m-%d')}")
     for n in args.sizes:
-        r = run_size(n, n <= args.no_lambdify_above, n <= args.no_generic_above)
+        r = run_size(n, n <= args.no_lambdify_above, n <= args.no_generic_above, tmp)
         res = r["results"]
         base = res["numpy"]["time"]
         print(f"\nn = {n}: {r['states']} states (Network.problem took {r['problem']:.2f} s)")

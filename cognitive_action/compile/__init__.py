@@ -8,11 +8,14 @@
 - :mod:`~cognitive_action.compile.simulate`: :func:`simulate` over CasADi's integrators
   (cvodes, idas, erk, rk, collocation) with drift monitoring, Baumgarte stabilization or
   projection, and typed errors.
+- :mod:`~cognitive_action.compile.codegen`: :func:`codegen_system` runs a compiled system
+  from generated C, built with the system's C compiler and cached on disk.
 """
 
+from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.compile.translate import Translator, to_casadi
 
 __all__ = ["METHODS", "STABLE_VARIANTS", "CompiledSystem", "Simulation", "Translator",
-           "compile_system", "simulate", "to_casadi"]
+           "codegen_system", "compile_system", "simulate", "to_casadi"]

@@ -132,6 +132,11 @@ class CompiledSystem:
         The CasADi ``Linsol`` plugin of the linear-solve node.
     build_time
         Seconds spent translating and building the functions.
+    signals
+        How each signal is given (an expression of ``t``, or ``"constant parameter"``).
+    library
+        The :class:`~cognitive_action.compile.codegen.Library` the functions were loaded
+        from (generated C), or ``None`` (CasADi's virtual machine).
     """
 
     name: str
@@ -153,6 +158,8 @@ class CompiledSystem:
     linear_solver: str
     build_time: float
     signals: dict[str, str] = field(default_factory=dict)
+    library: object = None
+    origin: tuple | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # -- sizes and vectors --------------------------------------------------------------
@@ -318,7 +325,7 @@ class CompiledSystem:
 def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
                    signals: Mapping[str | sp.Symbol, object] | None = None,
                    route: str = "auto", linear_solver: str | None = None,
-                   name: str | None = None) -> CompiledSystem:
+                   name: str | None = None, blas: bool = True) -> CompiledSystem:
     """Compile a derived system into CasADi functions.
 
     Parameters
@@ -339,6 +346,10 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
         network route.
     name
         Name for reports (default: the problem's).
+    blas
+        Let dense MX products (network route) call CasADi's BLAS plugin when the build
+        has one. Generated C cannot use it (:func:`~cognitive_action.compile.codegen.
+        codegen_system` recompiles without).
 
     Raises
     ------
@@ -358,10 +369,11 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
         if route == "generic":
             out = _from_euler_lagrange(system.euler_lagrange(), signals, linear_solver, name)
         else:
-            out = _from_network(system, signals, linear_solver, name)
+            out = _from_network(system, signals, linear_solver, name, blas)
     elif isinstance(system, EulerLagrange):
         if route == "network":
-            out = _from_network(derive_network(system.problem), signals, linear_solver, name)
+            out = _from_network(derive_network(system.problem), signals, linear_solver, name,
+                                blas)
         else:
             out = _from_euler_lagrange(system, signals, linear_solver, name)
     elif isinstance(system, Problem):
@@ -374,13 +386,15 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
                 if route == "network":
                     raise
         if ns is not None:
-            out = _from_network(ns, signals, linear_solver, name)
+            out = _from_network(ns, signals, linear_solver, name, blas)
         else:
             out = _from_euler_lagrange(euler_lagrange(system), signals, linear_solver, name)
     else:
         raise CompileError(f"cannot compile a {type(system).__name__}",
                            fix="pass a Problem, an EulerLagrange or a NetworkSystem")
     out.build_time = time.perf_counter() - t0
+    out.origin = (system, {"signals": signals, "route": route, "linear_solver": linear_solver,
+                           "name": name, "blas": blas})
     return out
 
 
@@ -589,9 +603,9 @@ def _blas() -> str | None:
 _BLAS = _blas()
 
 
-def _mtimes(a, b):
+def _mtimes(a, b, blas: bool = True):
     """Dense MX product through BLAS when available (the reference kernel is a loop)."""
-    if _BLAS is not None and a.is_dense() and b.is_dense():
+    if blas and _BLAS is not None and a.is_dense() and b.is_dense():
         return ca.mtimes(a, b, _BLAS)
     return ca.mtimes(a, b)
 
@@ -605,8 +619,9 @@ class _NetworkGraph:
     """
 
     def __init__(self, ns: NetworkSystem, pnames: Sequence[str],
-                 sig_exprs: dict[str, sp.Expr]) -> None:
+                 sig_exprs: dict[str, sp.Expr], blas: bool = True) -> None:
         problem, net, tpl = ns.problem, ns.network, ns.template
+        self.blas = blas
         self.ns, self.pnames, self.sig_exprs = ns, tuple(pnames), sig_exprs
         self.nu, self.tg, self.sc = len(net.order), ns.targets, ns.sources
         self.ne = len(self.tg)
@@ -727,22 +742,23 @@ class _NetworkGraph:
         """``J_x`` (dense) and ``J M⁻¹ Jᵀ`` with ``M⁻¹ = diag(metric_x, metric_w)``."""
         Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["W"]))
         jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
-        A = _mtimes(Jx, Jx.T) * metric_x + ca.diag(jw) * metric_w
+        A = _mtimes(Jx, Jx.T, self.blas) * metric_x + ca.diag(jw) * metric_w
         return Jx, A
 
     def transpose_times(self, q, Jx, v):
         """``Jᵀ v`` split into its neuron and weight parts."""
-        vx = _mtimes(Jx.T, v)
+        vx = _mtimes(Jx.T, v, self.blas)
         vw = (q["g_a"] * v)[self.tg_l] * q["x"][self.sc_l] if self.ne else ca.MX(0, 1)
         return vx, vw
 
 
-def _from_network(ns: NetworkSystem, signals, linear_solver, name) -> CompiledSystem:
+def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = True
+                  ) -> CompiledSystem:
     problem = ns.problem
     lsolver = linear_solver or "ldl"
     sig_exprs, constants, described = _signal_values(problem, signals, ca.MX)
     pnames = _parameter_names(problem, constants)
-    graph = _NetworkGraph(ns, pnames, sig_exprs)
+    graph = _NetworkGraph(ns, pnames, sig_exprs, blas)
     nu, ne = graph.nu, graph.ne
     coords = graph.neurons + [str(w) for w in ns.network.weights]
     states = coords + [c + "_dot" for c in coords]
@@ -753,7 +769,7 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name) -> CompiledSy
     h_eff = q["h"] + 2 * alpha * q["Gd"] + beta * beta * q["G"]
     # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h
     Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)
-    b = _mtimes(Jx, q["f_x"]) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
+    b = _mtimes(Jx, q["f_x"], blas) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
     delta = ca.solve(A_mat, b, lsolver)
     vx, vw = graph.transpose_times(q, Jx, delta)
     xdd = (q["f_x"] - vx) / m_x
@@ -770,7 +786,7 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name) -> CompiledSy
     zx, zw = graph.transpose_times(q, Jx, z)
     dae_fn = ca.Function("dae", [tt, y, z, p],
                          [ca.vertcat(q["xd"], q["wd"], (q["f_x"] - zx) / m_x,
-                                     (q["f_w"] - zw) / m_w), _mtimes(A_mat, z) - b],
+                                     (q["f_w"] - zw) / m_w), _mtimes(A_mat, z, blas) - b],
                          ["t", "y", "z", "p"], ["ode", "alg"])
     n_acc = nu + ne
 

@@ -1,0 +1,162 @@
+"""Generated C against the CasADi virtual machine, and the disk cache.
+
+The compiled library and the VM evaluate the same functions at random points (1e-13)
+and give the same ``erk`` trajectories; the cache is reused, a corrupted or truncated
+entry is rebuilt, two processes building one entry at once both succeed, and the cache
+location follows ``COGNITIVE_ACTION_CACHE``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import casadi as ca
+import numpy as np
+import pytest
+import sympy as sp
+
+import cognitive_action as ca_
+from cognitive_action.compile import compile_system, simulate
+from cognitive_action.compile.codegen import (
+    build_library,
+    cache_directory,
+    codegen_system,
+    generate_source,
+)
+from cognitive_action.declare import symbols as S
+from cognitive_action.declare.problem import Action, Constraint, Problem
+from cognitive_action.errors import CompileError
+
+pytestmark = pytest.mark.skipif(
+    not any(os.access(os.path.join(d, c), os.X_OK) for d in os.environ.get("PATH", "").split(":")
+            for c in ("cc", "gcc", "clang")),
+    reason="no C compiler")
+
+
+def pendulum():
+    q1, q2 = S.coordinates("q1 q2")
+    m, g, L = S.parameters("m g L")
+    return Problem(Action([q1, q2], masses=m, lagrangian=m * g * q1),
+                   [Constraint(q1**2 + q2**2 - L**2, name="rod")], parameters=[m, g, L])
+
+
+@pytest.fixture(scope="module")
+def xor():
+    pr = ca_.xor().problem(inputs={1: sp.sin(S.t), 2: sp.cos(2 * S.t)}, targets={5: 0.5})
+    el = ca_.euler_lagrange(pr)
+    rng = np.random.default_rng(1)
+    given = {str(w): rng.normal() * 0.5 for w in ca_.xor().weights} | {"m_x": 1.0, "m_W": 2.0}
+    return pr, ca_.complete_initial_conditions(el, given)
+
+
+def _agree(vm, c, rng, params):
+    pv = vm.parameter_vector(params)
+    for _ in range(5):
+        y = rng.normal(size=vm.n_states) * 0.5
+        t = float(rng.uniform(0, 3))
+        np.testing.assert_allclose(c.evaluate(t, y, pv), vm.evaluate(t, y, pv), rtol=1e-13,
+                                   atol=1e-13)
+        u_vm, u_c = vm.evaluate_unknowns(t, y, pv), c.evaluate_unknowns(t, y, pv)
+        np.testing.assert_allclose(list(u_c.values()), list(u_vm.values()), rtol=1e-13,
+                                   atol=1e-13)
+        for a, b in zip(c.evaluate_constraints(t, y, pv), vm.evaluate_constraints(t, y, pv)):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("route", ["network", "generic"])
+def test_generated_c_agrees_with_the_vm(xor, tmp_path, route):
+    pr, ic = xor
+    vm = compile_system(pr, route=route)
+    c = codegen_system(vm, cache_dir=tmp_path)
+    assert c.library is not None and not c.library.cached
+    assert c.library.path.parent == tmp_path
+    assert c.library.source_bytes < 100_000  # MX/SX graphs, not scalarized per weight
+    _agree(vm, c, np.random.default_rng(0), {"m_x": 1.0, "m_W": 2.0})
+    a = simulate(vm, (0, 5), ic, method="erk", rtol=1e-9, atol=1e-11)
+    b = simulate(c, (0, 5), ic, method="erk", rtol=1e-9, atol=1e-11)
+    assert np.max(np.abs(a.y - b.y)) < 1e-8
+    # implicit methods run on finite-difference Jacobians of the compiled functions
+    d = simulate(c, (0, 5), ic, method="cvodes", rtol=1e-9, atol=1e-11)
+    assert np.max(np.abs(d.y - a.y)) < 1e-5 and d.max_drift < 1e-5
+
+
+def test_exact_derivatives_and_the_pendulum(tmp_path):
+    vm = compile_system(pendulum())
+    c = codegen_system(vm, cache_dir=tmp_path, derivatives="exact")
+    _agree(vm, c, np.random.default_rng(1), {"m": 1.2, "g": 9.81, "L": 0.8})
+    y0 = {"q1": 0.0, "q2": 1.0, "q1_dot": 0.0, "q2_dot": 0.0}
+    params = {"m": 1.0, "g": 9.81, "L": 1.0}
+    for method in ("cvodes", "idas"):
+        a = simulate(vm, (0, 3), y0, params, method=method, rtol=1e-10, atol=1e-12)
+        b = simulate(c, (0, 3), y0, params, method=method, rtol=1e-10, atol=1e-12)
+        assert np.max(np.abs(a.y - b.y)) < 1e-7, method
+
+
+def test_cache_is_reused_and_a_corrupt_entry_rebuilt(tmp_path):
+    vm = compile_system(pendulum())
+    first = codegen_system(vm, cache_dir=tmp_path).library
+    again = codegen_system(vm, cache_dir=tmp_path).library
+    assert again.cached and again.path == first.path and again.compile_time == 0.0
+    # corrupt the library: the digest no longer matches, so it is rebuilt
+    first.path.write_bytes(b"\x7fELF garbage")
+    rebuilt = codegen_system(vm, cache_dir=tmp_path)
+    assert not rebuilt.library.cached
+    _agree(vm, rebuilt, np.random.default_rng(2), {"m": 1.0, "g": 9.81, "L": 1.0})
+    # a missing digest counts as corrupt too
+    (tmp_path / f"ca_{first.key}.sha256").unlink()
+    assert not codegen_system(vm, cache_dir=tmp_path).library.cached
+    assert codegen_system(vm, cache_dir=tmp_path).library.cached
+    # different flags, different entry
+    other = codegen_system(vm, cache_dir=tmp_path, flags=("-O1", "-fPIC", "-shared"))
+    assert other.library.key != first.key
+    leftovers = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert not leftovers  # temporary files and build directories are gone
+
+
+def test_two_processes_build_one_entry_at_once(tmp_path):
+    script = textwrap.dedent(f"""
+        import casadi as ca, sys
+        from cognitive_action.compile.codegen import build_library, generate_source
+        x = ca.SX.sym("x", 50)
+        f = ca.Function("f", [x], [ca.sum1(ca.tanh(x) * ca.sin(x) + x ** 3)])
+        lib = build_library(generate_source([f]), cache_dir={str(tmp_path)!r})
+        g = ca.external("f", str(lib.path))
+        print(lib.key, float(g([0.5] * 50)))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    results = {o[0].strip() for o in outs}
+    assert len(results) == 1  # same key, same value in every process
+    key, value = results.pop().split()
+    assert float(value) == pytest.approx(50 * (np.tanh(0.5) * np.sin(0.5) + 0.125))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"ca_{key}.sha256", f"ca_{key}.so"]
+
+
+def test_cache_location(tmp_path, monkeypatch):
+    monkeypatch.setenv("COGNITIVE_ACTION_CACHE", str(tmp_path / "env"))
+    assert cache_directory() == tmp_path / "env" and (tmp_path / "env").is_dir()
+    assert cache_directory(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv("COGNITIVE_ACTION_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert cache_directory() == tmp_path / "xdg" / "cognitive_action" / "c"
+
+
+def test_typed_errors(tmp_path):
+    with pytest.raises(CompileError, match="C compiler failed"):
+        build_library("this is not C;", cache_dir=tmp_path)
+    with pytest.raises(CompileError, match="no C compiler"):
+        build_library("int x;", cache_dir=tmp_path, compiler="no-such-cc-here")
+    vm = compile_system(pendulum(), linear_solver="lapacklu")
+    with pytest.raises(CompileError, match="lapacklu"):
+        codegen_system(vm, cache_dir=tmp_path)
+    with pytest.raises(CompileError, match="derivatives"):
+        codegen_system(compile_system(pendulum()), cache_dir=tmp_path, derivatives="ad")
+    x = ca.SX.sym("x")
+    src = generate_source([ca.Function("sq", [x], [x * x])])
+    assert "sq" in src and len(src) < 20_000

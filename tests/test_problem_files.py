@@ -81,6 +81,35 @@ BAD_FILES = {
                  "unknown rule"),
     "lambda": ('coordinates = ["q"]\n[action]\nlagrangian = "(lambda: 1)()"\n', "lagrangian"),
     "reserved_coordinate": ('coordinates = ["exp"]\n[action]\nmasses = 1\n', "exp"),
+    "dunder_name": ('coordinates = ["__class__"]\n[action]\nmasses = 1\n', "__class__"),
+    "subscript": ('coordinates = ["q"]\n[action]\nlagrangian = "q[0]"\n', "lagrangian"),
+    "comprehension": ('coordinates = ["q"]\n[action]\nlagrangian = "[q for q in (1,)]"\n',
+                      "lagrangian"),
+    "fstring": ('coordinates = ["q"]\n[action]\nlagrangian = "f\'{q}\'"\n', "lagrangian"),
+    "keyword_argument": ('coordinates = ["q"]\n[action]\nlagrangian = "exp(x=q)"\n',
+                         "lagrangian"),
+    "deep_nesting": ('coordinates = ["q"]\n[action]\nlagrangian = "' + "(" * 200 + "q"
+                     + ")" * 200 + '"\n', "lagrangian"),
+    "huge_integer": ('coordinates = ["q"]\n[action]\nlagrangian = "' + "9" * 500 + '*q"\n',
+                     "lagrangian"),
+    "eval_call": ('coordinates = ["q"]\n[action]\nlagrangian = "eval(\'1\')"\n',
+                  "lagrangian"),
+    "boolean_value": ('coordinates = ["q"]\n[action]\nmasses = true\n', "action.masses"),
+    "list_as_expression": ('coordinates = ["q"]\n[action]\nlagrangian = [1, 2]\n',
+                           "action.lagrangian"),
+    "coordinates_not_list": ('coordinates = "q"\n[action]\nmasses = 1\n', "coordinates"),
+    "constraints_not_array": ('coordinates = ["q"]\nconstraints = "q"\n[action]\nmasses = 1\n',
+                              "constraints"),
+    "unknown_constraint_key": ('coordinates = ["q"]\n[action]\nmasses = 1\n'
+                               '[[constraints]]\nexpr = "q"\nkind = "x"\n', "unknown key"),
+    "edge_not_pair": ("[network]\nedges = [[1, 2, 3]]\n", "source, target"),
+    "bad_label": ('[network]\nedges = [["a b", "c"]]\n', "identifier"),
+    "velocity_in_holonomic_constraint_of_unknown": (
+        'coordinates = ["q"]\n[action]\nmasses = 1\n[[constraints]]\nexpr = "p_dot"\n',
+        "p_dot"),
+    "parameter_is_coordinate": ('coordinates = ["m"]\nparameters = { m = 1.0 }\n'
+                                '[action]\nmasses = 1\n', "one role"),
+    "unknown_kind": ('kind = "quantum"\n', "unknown kind"),
 }
 
 

@@ -9,7 +9,6 @@ beside each assertion.
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -230,9 +229,7 @@ def test_long_collocation_grid_runs_interval_by_interval():
     ic = ca_.complete_initial_conditions(el, {"w2_1": 0.5, "w3_2": -0.4, "m_x": 1.0,
                                               "m_W": 1.0})
     system = compile_system(pr)
-    t0 = time.perf_counter()
     run = simulate(system, (0, 10), ic, method="collocation", n_points=1000)
-    assert time.perf_counter() - t0 < 20
     assert run.stats["segments"] == 999
     ref = simulate(system, (0, 10), ic, n_points=1000, rtol=1e-10, atol=1e-12)
     assert np.max(np.abs(run.y - ref.y)) < 1e-5

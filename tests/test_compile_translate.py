@@ -8,7 +8,6 @@ symbols without values raise ``TranslationError`` naming them.
 from __future__ import annotations
 
 import math
-import time
 
 import casadi as ca
 import numpy as np
@@ -85,9 +84,7 @@ def test_shared_subexpressions_translate_once():
         e = sp.Add(sp.Mul(q, sp.tanh(e, evaluate=False), evaluate=False),
                    sp.Mul(h, sp.Pow(e, 2, evaluate=False), evaluate=False), evaluate=False)
     X = ca.SX.sym("x")
-    t0 = time.perf_counter()
-    out = to_casadi(e, {"x": X})
-    assert time.perf_counter() - t0 < 1.0
+    out = to_casadi(e, {"x": X})  # a walk without memo would visit 2^40 nodes
     f = ca.Function("f", [X], [out])
     assert f.n_instructions() < 40 * 10
     v = 1.5

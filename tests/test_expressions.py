@@ -474,4 +474,6 @@ def test_rejections_are_fast() -> None:
                  "-" * 9_000 + "x1", "(" * 4_999 + ")" * 4_999):
         with pytest.raises(ProblemFileError):
             parse(text)
-    assert time.perf_counter() - start < 1.0
+    # a guard against exponential work, not a timing: these are rejected before any
+    # power is built (evaluating 9**9**9 would not finish at all)
+    assert time.perf_counter() - start < 10.0

@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 import networkx as nx
@@ -261,6 +262,11 @@ class Network:
                 if k not in allowed:
                     raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
                                      f"the network's {label}", fix=f"use neurons {allowed}")
+        if loss is None and not self.outputs:
+            warnings.warn(
+                "the network has no output neurons (every neuron has outgoing arcs), so the "
+                "default loss is empty (F = 0): no supervision. Name the outputs with "
+                "Network(..., outputs=[...]) or pass a loss.", UserWarning, stacklevel=2)
         if loss is None:
             loss = squared_error([self.x[o] for o in self.outputs],
                                  [y[o] for o in self.outputs])

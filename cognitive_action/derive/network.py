@@ -37,6 +37,7 @@ Matrix([
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -322,8 +323,8 @@ class NetworkSystem:
             occur (``e1``, ``e1_ddot``, ``y5``, ...), by name or symbol.
         """
         vals = {str(k): float(v) for k, v in values.items()} | {"t": float(state.t)}
-        params = tuple(sorted({s for s in self._symbols() if str(s) in vals}, key=str))
-        missing = sorted(str(s) for s in self._symbols() if str(s) not in vals)
+        params = tuple(sorted({s for s in self._needed if str(s) in vals}, key=str))
+        missing = sorted(str(s) for s in self._needed if str(s) not in vals)
         if missing:
             raise DerivationError(f"no value given for {', '.join(missing)}",
                                   fix="pass numbers for every parameter and signal")
@@ -347,7 +348,7 @@ class NetworkSystem:
         ii = self.input_index
         g_xi[ii], g_a[ii] = 1.0, 0.0
         for i in ii:
-            h[i] = -to_float(_second_derivative_of_input(self.problem, i), vals)
+            h[i] = -to_float(self._input_accelerations[i], vals)
         J_x = sparse.csr_matrix((g_a[tg] * w, (tg, sc)), shape=(nu, nu)) + sparse.diags(g_xi)
         J_W = sparse.csr_matrix((g_a[tg] * x[sc], (tg, np.arange(len(tg)))),
                                 shape=(nu, len(tg)))
@@ -371,6 +372,16 @@ class NetworkSystem:
                                  accelerations_x=(f_x - J_x.T @ delta) / m_x,
                                  accelerations_w=(f_w - J_W.T @ delta) / m_w)
 
+    @functools.cached_property
+    def _input_accelerations(self) -> dict[int, sp.Expr]:
+        """``ë`` of each input constraint, derived once (not at every evaluation)."""
+        return {int(i): _second_derivative_of_input(self.problem, int(i))
+                for i in self.input_index}
+
+    @functools.cached_property
+    def _needed(self) -> set[sp.Symbol]:
+        return self._symbols()
+
     def _symbols(self) -> set[sp.Symbol]:
         """Parameters and signal jets the numeric evaluation needs."""
         local = {XI, dot(XI), dot(XI, 2), A, dot(A), t}
@@ -382,7 +393,7 @@ class NetworkSystem:
         for e in self.loss_gradient.values():
             out |= {s for s in e.free_symbols if s not in coords and s != t}
         for i in self.input_index:
-            out |= {s for s in _second_derivative_of_input(self.problem, i).free_symbols
+            out |= {s for s in self._input_accelerations[i].free_symbols
                     if s not in coords and s != t}
         return out
 

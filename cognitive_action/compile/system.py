@@ -65,7 +65,6 @@ from cognitive_action.derive.network import (
     is_network_problem,
 )
 from cognitive_action.derive.network import A as A_SYM
-from cognitive_action.derive.sparse import Walker
 from cognitive_action.errors import CompileError, DerivationError
 
 __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINEAR_SOLVERS",
@@ -644,14 +643,11 @@ class _NetworkGraph:
             c = problem.constraints[i]
             xi = net.neurons[i]
             D = TimeDerivative(sig_jets | {dot(xi, k) for k in _ORDERS})
-            d1 = D(c.expr)
-            edd = -Walker([dot(xi, 2)]).zero_out(D(d1))
-            self.input_exprs.append((c.expr, d1, edd))
+            self.input_exprs.append((c.expr, D(c.expr), ns.input_accelerations[i]))
         acc = dot(XI, 2)
         self.mass_x = -ns.kinetic_x.coeff(acc)
         self.mass_w = -ns.kinetic_w.coeff(acc)
-        self.kin_x = Walker([acc]).zero_out(ns.kinetic_x)
-        self.kin_w = Walker([acc]).zero_out(ns.kinetic_w)
+        self.kin_x, self.kin_w = ns.kinetic_forcing
         idx = {s: i for i, s in enumerate(net.neurons)}
         self.loss = [(idx[q], e) for q, e in ns.loss_gradient.items()]
 

@@ -238,13 +238,12 @@ class NetworkSystem:
         x_set = set(xs)
         jac_rows: list[dict[sp.Symbol, sp.Expr]] = []
         h: list[sp.Expr] = []
-        for c, j in zip(problem.constraints, net.order):
+        idx = {n: i for i, n in enumerate(net.order)}
+        for j in net.order:
             xj = net.x[j]
             if j in net.inputs:
-                D = TimeDerivative({dot(s, k) for s in (xj, *problem.signals)
-                                    for k in range(MAX_ORDER + 1)})
                 jac_rows.append({xj: sp.S.One})
-                h.append(Walker([dot(xj, 2)]).zero_out(D(D(c.expr))))
+                h.append(-self.input_accelerations[idx[j]])
                 continue
             preds = list(net.graph.predecessors(j))
             a = net.net_input(j)
@@ -299,8 +298,7 @@ class NetworkSystem:
         if hit is None:
             tpl = self.template
             args = [XI, dot(XI), A, dot(A), t, *parameters]
-            kx = Walker([dot(XI, 2)]).zero_out(self.kinetic_x)  # forcing: E at ξ̈ = 0
-            kw = Walker([dot(XI, 2)]).zero_out(self.kinetic_w)
+            kx, kw = self.kinetic_forcing
             hit = {
                 "neuron": sp.lambdify(args, [tpl.g_xi, tpl.g_a, tpl.h0], "numpy"),
                 "kin_x": sp.lambdify(args, kx, "numpy"),
@@ -348,7 +346,7 @@ class NetworkSystem:
         ii = self.input_index
         g_xi[ii], g_a[ii] = 1.0, 0.0
         for i in ii:
-            h[i] = -to_float(self._input_accelerations[i], vals)
+            h[i] = -to_float(self.input_accelerations[i], vals)
         J_x = sparse.csr_matrix((g_a[tg] * w, (tg, sc)), shape=(nu, nu)) + sparse.diags(g_xi)
         J_W = sparse.csr_matrix((g_a[tg] * x[sc], (tg, np.arange(len(tg)))),
                                 shape=(nu, len(tg)))
@@ -373,10 +371,18 @@ class NetworkSystem:
                                  accelerations_w=(f_w - J_W.T @ delta) / m_w)
 
     @functools.cached_property
-    def _input_accelerations(self) -> dict[int, sp.Expr]:
-        """``ë`` of each input constraint, derived once (not at every evaluation)."""
+    def input_accelerations(self) -> dict[int, sp.Expr]:
+        """``ë_j`` of each input constraint ``x_j - e_j(t)``, by neuron index, derived
+        once (``h = -ë`` in eq. 10)."""
         return {int(i): _second_derivative_of_input(self.problem, int(i))
                 for i in self.input_index}
+
+    @functools.cached_property
+    def kinetic_forcing(self) -> tuple[sp.Expr, sp.Expr]:
+        """The kinetic residual templates at ``ξ̈ = 0`` (neurons, weights): the part of
+        the forcing ``f`` of eq. (10) that comes from the kinetic term."""
+        zero = Walker([dot(XI, 2)])
+        return zero.zero_out(self.kinetic_x), zero.zero_out(self.kinetic_w)
 
     @functools.cached_property
     def _needed(self) -> set[sp.Symbol]:
@@ -393,17 +399,19 @@ class NetworkSystem:
         for e in self.loss_gradient.values():
             out |= {s for s in e.free_symbols if s not in coords and s != t}
         for i in self.input_index:
-            out |= {s for s in self._input_accelerations[i].free_symbols
+            out |= {s for s in self.input_accelerations[i].free_symbols
                     if s not in coords and s != t}
         return out
 
 
 def _second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
-    """``ë`` of the input constraint ``x - e(t)`` number ``i``."""
+    """``ë`` of the input constraint ``x - e(t)`` number ``i`` (a derivative operator
+    over that constraint's own symbols only)."""
     expr = problem.constraints[i].expr
-    D = TimeDerivative({dot(s, k) for s in problem.coordinates + problem.signals
+    coords = [s for s in problem.coordinates if s in expr.free_symbols]
+    D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
                         for k in range(MAX_ORDER + 1)})
-    return -Walker({dot(q, 2) for q in problem.coordinates}).zero_out(D(D(expr)))
+    return -Walker({dot(q, 2) for q in coords}).zero_out(D(D(expr)))
 
 
 def _state_values(net: Network, x: np.ndarray, xd: np.ndarray, time: float

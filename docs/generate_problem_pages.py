@@ -1,0 +1,254 @@
+"""Generate the "Shipped problems" pages: ``docs/problems/<name>.md`` and their figures.
+
+For every problem shipped in ``problems/*.toml`` this script writes one page with
+
+1. what the problem is (the file's ``description`` and the prose in :data:`PROSE`),
+2. its problem file, verbatim,
+3. its derived equations in LaTeX: the Euler-Lagrange equations (8)-(9) and the
+   constraints, from :func:`cognitive_action.derive.latex` on the derived system
+   (``cognitive-action derive NAME --latex``), and for holonomic problems the
+   multiplier equation (10); truncated to :data:`MAX_ROWS` rows for the big networks,
+4. the verifier's report (``cognitive-action verify NAME``) as a table,
+5. the plot written by ``cognitive-action simulate NAME`` (copied to
+   ``docs/figures/problems/<name>_trajectory.png``) with the command's summary line
+   and what the plot shows (written by hand after looking at it, in :data:`PROSE`).
+
+Run it from the repository root after a change to the engine or to a problem file::
+
+    python docs/generate_problem_pages.py            # every shipped problem (~40 s)
+    python docs/generate_problem_pages.py xor chain3 # some of them
+
+The output is deterministic for a given machine and library version (seeded initial
+weights, no timings in the pages). ``tests/test_docs.py`` re-derives the small problems
+(chain3, xor, pendulum) and fails when the committed LaTeX differs: regenerate, review
+the diff of the equations, and commit it with the change that caused it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+PAGES = DOCS / "problems"
+FIGURES = DOCS / "figures" / "problems"
+
+#: Rows of LaTeX shown per block; the big networks are truncated (the engine derives
+#: every row; ``cognitive-action derive NAME --latex --max-rows N`` prints more).
+MAX_ROWS = {"layered10": 6, "rolling_disc": 12}
+DEFAULT_ROWS = 40
+#: Problems whose multiplier equation (10) is printed in full (small and holonomic).
+MULTIPLIER_EQUATION = ("chain3", "xor", "pendulum")
+#: Extra ``simulate`` options: eq. (20)'s multipliers grow like exp(c t) forward in
+#: time, so the rate network runs for 0.2 time units (growth e^4) instead of refusing.
+SIMULATE_ARGS = {"rate_network": ["--t-end", "0.2"]}
+LATEX_BEGIN, LATEX_END = "<!-- latex:begin -->", "<!-- latex:end -->"
+
+#: Hand-written prose per problem: ``what`` it is, what its plot ``shows``.
+PROSE: dict[str, dict[str, str]] = {
+    "chain3": {
+        "what": (
+            "The paper's smallest example (Section 3): input neuron 1 driven by "
+            "$e^1(t) = \\sin t$, hidden neuron 2, output neuron 3 with target 0.5, "
+            "instantaneous tanh neurons (eq. 4), the time weight $\\varpi = e^{\\theta t}$. "
+            "Its matrix $T$ of eq. (17) is upper bidiagonal, so the multipliers are the "
+            "backprop deltas computed output-first."),
+        "shows": (
+            "The input $x_1 = \\sin t$, the hidden and output neurons $x_2, x_3$ following "
+            "it through tanh (nearly linear at these small net inputs), and the two weights "
+            "$w_{2,1} \\approx 0.35$, $w_{3,2} \\approx 0.82$, which barely move over 5 time "
+            "units: with $\\gamma = \\theta m_W = 10$ the learning rate $1/\\gamma$ is small. "
+            "The lower panel is the constraint drift $\\max_j |G^j|$, below $2\\cdot10^{-7}$ "
+            "without stabilization."),
+    },
+    "xor": {
+        "what": (
+            "The XOR network of Section 3: inputs 1, 2, hidden neurons 3, 4, output 5, the "
+            "five constraints $G^1, \\dots, G^5$ of eq. (4), here on the single pattern "
+            "$(1, 0) \\mapsto 1$."),
+        "shows": (
+            "With $x_1 = 1$, $x_2 = 0$ the output $x_5$ climbs slowly from about 0.08 "
+            "toward its target 1 (0.25 at $t = 5$) while the weights into it, "
+            "$w_{5,3}$, $w_{5,4}$, and $w_{4,1}$ grow: gradient descent with rate "
+            "$1/\\gamma = 0.1$. The curves of $x_3$ and $w_{3,1}$ overlap "
+            "($x_3 = \\tanh w_{3,1}$, with $w_{3,1}$ small). The drift stays below "
+            "$10^{-8}$."),
+    },
+    "pendulum": {
+        "what": (
+            "A mechanical check of the engine: the non-minimal pendulum, coordinates "
+            "$q_1, q_2$ with the rod constraint $q_1^2 + q_2^2 = L^2$ and gravity along "
+            "$+q_1$. Its equations are compared with `sympy.physics.mechanics` in "
+            "`tests/test_mechanics_references.py`."),
+        "shows": (
+            "Released at rest from the horizontal ($q_1 = 0$, $q_2 = 1$), the bob swings "
+            "through the bottom ($q_1 = 1$) to the other horizontal ($q_2 = -1$) and back: "
+            "a 90° amplitude oscillation, $q_1$ at twice the frequency of $q_2$. The drift "
+            "of the rod constraint grows to about $6\\cdot10^{-6}$ over 10 time units "
+            "without stabilization (`--stabilization projection` removes it)."),
+    },
+    "rolling_disc": {
+        "what": (
+            "Kane's rolling disc: a thin disc rolling without slip on a plane, contact "
+            "point $(x, y)$, yaw $q_1$, lean $q_2$, spin $q_3$, two non-holonomic rolling "
+            "constraints, the Lagrange-d'Alembert rule (`nonholonomic = \"dalembert\"`). "
+            "It is the non-holonomic reference of the engine (checked against "
+            "`KanesMethod`); the paper's vakonomic rule gives other motions here."),
+        "shows": (
+            "The spin $q_3$ grows in steps and the yaw $q_1$ turns in steps while the "
+            "lean $q_2$ rocks between about 0 and 1 rad: the wobbling disc rolls, turns, "
+            "and rights itself. The contact point $(x, y)$ stays within about one radius "
+            "of the origin. The drift of the rolling constraints is about "
+            "$4\\cdot10^{-6}$."),
+    },
+    "rate_network": {
+        "what": (
+            "A cyclic rate network (a 2-3-4 loop, a self-loop on 3) of non-holonomic "
+            "neurons with finite diffusion speed $c$, eq. (18)-(19): "
+            "$G^j = c^{-1}\\dot x^j + x^j - \\sigma(a^j)$. Its multipliers obey the "
+            "dynamics of eq. (20), derived here by the paper's (vakonomic) rule with the "
+            "$\\theta \\nu / c$ term that eq. (20) drops (see [the errata](../errata.md))."),
+        "shows": (
+            "Only 0.2 time units: eq. (20) is anti-stable forward in time (the verifier's "
+            "`stability.multipliers` fails as documented, eigenvalue $\\approx c = 20$), "
+            "and `cognitive-action simulate rate_network` with the file's 2 time units "
+            "refuses to run, naming the predicted growth $e^{40.6}$ and the stable "
+            "variants. Over 0.2 units the input $x_1 = \\sin t$ rises, $x_2$ follows it "
+            "with the lag of the finite speed $c$, and the weights are still; the "
+            "multipliers (not plotted) are the states that blow up."),
+    },
+    "layered10": {
+        "what": (
+            "The ten-level layered network of Section 2 (levels $l = 0, \\dots, 9$, "
+            "$L = 9$; 2 inputs, eight hidden levels of 3, one output, 27 neurons, 72 "
+            "weights) with instantaneous tanh neurons, inputs "
+            "$(\\sin \\omega t, \\cos \\omega t)$ and target $0.5 \\sin \\omega t$. "
+            "Large enough that the verifier's symbolic checks give way to numeric ones "
+            "(rank by SVD)."),
+        "shows": (
+            "The plot shows the first twelve coordinates only (the CLI's plot is capped "
+            "at 12): the inputs $x_1 = \\sin(t/2)$, $x_2 = \\cos(t/2)$ and the neurons of "
+            "the first levels, whose amplitude shrinks level by level (tanh of small "
+            "weighted sums). The drift over all 27 constraints stays near "
+            "$2\\cdot10^{-6}$."),
+    },
+}
+
+
+def _derive(name: str):
+    from cognitive_action.cli import derive_spec
+    from cognitive_action.problem_files.loader import load_problem
+
+    spec = load_problem(name)
+    return spec, derive_spec(spec)
+
+
+def equations_latex(name: str) -> str:
+    """The LaTeX blocks of a shipped problem's page: eq. (8)-(9) with the constraints,
+    and eq. (10) for :data:`MULTIPLIER_EQUATION`; deterministic (no numbers from runs)."""
+    from cognitive_action.derive import latex, multiplier_equation
+
+    spec, el = _derive(name)
+    rows = MAX_ROWS.get(name, DEFAULT_ROWS)
+    n = len(el.residuals) + len(spec.problem.constraints)
+    more = f" (first {rows} of {n} rows)" if n > rows else ""
+    out = [f"Euler-Lagrange equations (8)-(9) and the constraints{more}:", "",
+           "$$", latex(el, max_rows=rows), "$$"]
+    if name in MULTIPLIER_EQUATION:
+        out += ["", "Multiplier equation (10), $(J M^{-1} J^\\top)\\,\\lambda = "
+                "J M^{-1} f + h$, row by row:", "",
+                "$$", latex(multiplier_equation(el), max_rows=rows), "$$"]
+    return "\n".join(out)
+
+
+def _cell(value: object) -> str:
+    from cognitive_action.verify.report import _fmt
+
+    return _fmt(value).replace("|", "\\|") or "-"
+
+
+def verifier_table(name: str) -> str:
+    """The verifier's report of a shipped problem as a Markdown table."""
+    from cognitive_action.cli import run_verify
+    from cognitive_action.problem_files.loader import load_problem
+
+    report, outcome = run_verify(load_problem(name))
+    n = report.counts()
+    lines = [f"`cognitive-action verify {name}`: {n['pass']} passed, {n['fail']} failed, "
+             f"{n['skip']} skipped.", "",
+             "| check | outcome | value | tolerance | message |", "|---|---|---|---|---|"]
+    for c in report.checks:
+        msg = c.message.replace("|", "\\|")
+        lines.append(f"| `{c.name}` | {outcome[c.name]} | {_cell(c.value)} | "
+                     f"{_cell(c.tolerance)} | {msg} |")
+    return "\n".join(lines)
+
+
+def simulate_figure(name: str) -> str:
+    """Run ``cognitive-action simulate`` and copy its plot; return its summary line."""
+    from click.testing import CliRunner
+
+    from cognitive_action.cli import main
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["simulate", name, "--out", tmp, *SIMULATE_ARGS.get(name, [])]
+        res = CliRunner().invoke(main, args)
+        if res.exit_code != 0:
+            raise RuntimeError(f"simulate {name} failed: {res.output}")
+        shutil.copyfile(Path(tmp) / f"{name}_trajectory.png",
+                        FIGURES / f"{name}_trajectory.png")
+    line = res.output.splitlines()[0]
+    command = " ".join(["cognitive-action", *args[:2], *SIMULATE_ARGS.get(name, [])])
+    return f"`{command}`: " + re.sub(r", [0-9.]+ s;", ";", line.split(": ", 1)[1])
+
+
+def page(name: str) -> str:
+    """The Markdown page of one shipped problem."""
+    from cognitive_action.problem_files.loader import load_problem, shipped_problems
+
+    spec = load_problem(name)
+    source = shipped_problems()[name].read_text()
+    prose = PROSE[name]
+    return "\n".join([
+        f"# {name}", "",
+        "<!-- generated by docs/generate_problem_pages.py: edit the script, not this page -->",
+        "", f"*{spec.description}*", "", prose["what"], "",
+        "## Problem file", "",
+        f"`problems/{name}.toml` (load it with `load_problem(\"{name}\")` or pass the name "
+        "to any command):", "",
+        "```toml", source.rstrip("\n"), "```", "",
+        "## Derived equations", "",
+        f"`cognitive-action derive {name} --latex` (the weights' and neurons' equations "
+        "use the scaled multipliers $\\delta = \\lambda/\\varpi$):", "",
+        LATEX_BEGIN, equations_latex(name), LATEX_END, "",
+        "## Verifier report", "",
+        verifier_table(name), "",
+        "## Simulation", "",
+        simulate_figure(name) + ".", "",
+        f"![{name}: simulated trajectory](../figures/problems/{name}_trajectory.png)", "",
+        prose["shows"], "",
+    ])
+
+
+def committed_latex(name: str) -> str:
+    """The LaTeX block committed in ``docs/problems/<name>.md``."""
+    text = (PAGES / f"{name}.md").read_text()
+    return text.split(LATEX_BEGIN, 1)[1].split(LATEX_END, 1)[0].strip("\n")
+
+
+def main(names: list[str]) -> None:
+    from cognitive_action.problem_files.loader import shipped_problems
+
+    PAGES.mkdir(parents=True, exist_ok=True)
+    for name in names or sorted(shipped_problems()):
+        (PAGES / f"{name}.md").write_text(page(name))
+        print(f"wrote {PAGES / (name + '.md')}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

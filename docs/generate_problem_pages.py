@@ -83,7 +83,9 @@ PROSE: dict[str, dict[str, str]] = {
             "A mechanical check of the engine: the non-minimal pendulum, coordinates "
             "$q_1, q_2$ with the rod constraint $q_1^2 + q_2^2 = L^2$ and gravity along "
             "$+q_1$. Its equations are compared with `sympy.physics.mechanics` in "
-            "`tests/test_mechanics_references.py`."),
+            "`tests/test_mechanics_references.py`; its multiplier equation (10) below is "
+            "the reference $\\lambda = (2 g q_1 + 2\\dot q_1^2 + 2\\dot q_2^2)/"
+            "(4q_1^2/m + 4q_2^2/m)$ of the design notes."),
         "shows": (
             "Released at rest from the horizontal ($q_1 = 0$, $q_2 = 1$), the bob swings "
             "through the bottom ($q_1 = 1$) to the other horizontal ($q_2 = -1$) and back: "
@@ -207,6 +209,16 @@ def simulate_figure(name: str) -> str:
     return f"`{command}`: " + re.sub(r", [0-9.]+ s;", ";", line.split(": ", 1)[1])
 
 
+def _multiplier_note(spec) -> str:
+    if spec.network is not None:
+        nonholonomic = ("; $\\nu$ for the non-holonomic neurons"
+                        if spec.problem.nonholonomic_constraints else "")
+        return ("the multipliers are scaled, $\\delta = \\lambda/\\varpi$, and named after "
+                "their constraints" + nonholonomic)
+    return ("the multipliers are named after their constraints: $\\lambda$ for holonomic, "
+            "$\\mu$ for non-holonomic ones")
+
+
 def page(name: str) -> str:
     """The Markdown page of one shipped problem."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
@@ -223,8 +235,7 @@ def page(name: str) -> str:
         "to any command):", "",
         "```toml", source.rstrip("\n"), "```", "",
         "## Derived equations", "",
-        f"`cognitive-action derive {name} --latex` (the weights' and neurons' equations "
-        "use the scaled multipliers $\\delta = \\lambda/\\varpi$):", "",
+        f"`cognitive-action derive {name} --latex` ({_multiplier_note(spec)}):", "",
         LATEX_BEGIN, equations_latex(name), LATEX_END, "",
         "## Verifier report", "",
         verifier_table(name), "",

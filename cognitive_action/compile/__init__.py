@@ -10,12 +10,16 @@
   projection, and typed errors.
 - :mod:`~cognitive_action.compile.codegen`: :func:`codegen_system` runs a compiled system
   from generated C, built with the system's C compiler and cached on disk.
+- :mod:`~cognitive_action.compile.batch`: :func:`simulate_batch` runs one system over
+  named grids of parameters and initial states through CasADi's ``map`` on threads.
 """
 
+from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate_batch
 from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.compile.translate import Translator, to_casadi
 
-__all__ = ["METHODS", "STABLE_VARIANTS", "CompiledSystem", "Simulation", "Translator",
-           "codegen_system", "compile_system", "simulate", "to_casadi"]
+__all__ = ["METHODS", "STABLE_VARIANTS", "BatchSimulation", "CompiledSystem", "NamedArray",
+           "Simulation", "Translator", "codegen_system", "compile_system", "simulate",
+           "simulate_batch", "to_casadi"]

@@ -272,3 +272,62 @@ def test_progress_bar_steps_once_per_chunk(osc, capsys):
                        grid={"theta": np.linspace(0.0, 1.0, 8)}, n_points=3, progress=True)
     assert b.stats["n_chunks"] == 4 and b.stats["chunk_size"] == 2  # 8 runs, 2 threads
     assert "simulate_batch" in capsys.readouterr().err
+
+
+def test_grid_and_table_together_and_isel(osc):
+    b = simulate_batch(osc, (0.0, 2.0), {"x": 1.0, "x_dot": 0.0}, {"m": 1.0},
+                       grid={"theta": [0.0, 0.5]}, table={"k": [1.0, 4.0, 9.0],
+                                                          "x": [1.0, 0.5, -1.0]},
+                       rtol=1e-10, atol=1e-12, n_points=9, progress=False)
+    assert b.dims == ("theta", "run", "time", "state")
+    assert b.values.shape == (2, 3, 9, 2)
+    for theta in (0.0, 0.5):
+        for k, x0 in ((1.0, 1.0), (4.0, 0.5), (9.0, -1.0)):
+            exact = oscillator_solution(b.times, 1.0, k, theta, x0, 0.0)
+            got = b.sel(theta=theta, k=k, state="x").values
+            assert np.max(np.abs(got - exact)) < 1e-7
+    np.testing.assert_array_equal(b.data.isel(theta=1, run=2).values,
+                                  b.sel(theta=0.5, x=-1.0).values)
+
+
+@pytest.fixture(scope="module")
+def vakonomic_chain():
+    c = sp.Symbol("c", positive=True)
+    pr = ca_.chain(3, speed=c).problem(targets={3: 0.5})
+    el = ca_.euler_lagrange(pr)
+
+    def initial(point):
+        given = {"w2_1": 0.5, "w3_2": -0.3, "e1": 1.0, "e1_dot": 0.0, "m_x": 1.0,
+                 "m_W": 1.0, "c": point["c"]}
+        return ca_.complete_initial_conditions(el, given) | {"mu_G2": 0.0, "mu_G3": 0.0}
+
+    return compile_system(el), initial
+
+
+def _fd_jacobian(system, y, params, h=1e-6):
+    cols = []
+    for i in range(y.size):
+        e = np.zeros(y.size)
+        e[i] = h
+        cols.append((system.evaluate(0.0, y + e, params) - system.evaluate(0.0, y - e, params))
+                    / (2 * h))
+    return np.column_stack(cols)
+
+
+def test_anti_stable_grid_point_fails_alone(vakonomic_chain):
+    system, initial = vakonomic_chain
+    params = {"m_x": 1.0, "m_W": 1.0, "e1": 1.0}
+    b = simulate_batch(system, (0.0, 2.0), initial, params, grid={"c": [0.5, 10.0]},
+                       n_points=11, progress=False)
+    np.testing.assert_array_equal(b.failed, [False, True])
+    err = b.errors[(1,)]
+    assert isinstance(err, ca_.errors.UnstableSystemError)
+    # the predicted growth is 2 × the largest real eigenvalue of ∂f/∂y, here taken by
+    # central differences of the right-hand side (eq. 20 is anti-stable at a rate ~ c)
+    y0 = b.initial[1]
+    lam = np.linalg.eigvals(_fd_jacobian(system, y0, params | {"c": 10.0})).real.max()
+    assert lam > 5.0
+    assert err.growth == pytest.approx(2.0 * lam, rel=1e-5)
+    serial = simulate(system, (0.0, 2.0), initial({"c": 0.5}), params | {"c": 0.5},
+                      n_points=11)
+    assert np.max(np.abs(b.sel(c=0.5).values - serial.y)) < 1e-10

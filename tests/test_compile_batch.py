@@ -288,6 +288,9 @@ def test_grid_and_table_together_and_isel(osc):
             assert np.max(np.abs(got - exact)) < 1e-7
     np.testing.assert_array_equal(b.data.isel(theta=1, run=2).values,
                                   b.sel(theta=0.5, x=-1.0).values)
+    final = b.sel(time=2.0, state="x_dot")  # a time coordinate, to 1e-12 relative
+    assert final.dims == ("theta", "run")
+    np.testing.assert_array_equal(final.values, b.values[:, :, -1, 1])
 
 
 @pytest.fixture(scope="module")

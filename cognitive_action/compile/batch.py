@@ -491,6 +491,11 @@ def _describe(system: CompiledSystem, grid, table, table_axis: str) -> _Batch:
         raise CompileError(f"{', '.join(both)} given in both grid and table",
                            fix="give each name once")
     reserved = {"time", "state"}
+    taken = sorted(reserved & (set(grid) | set(table)))
+    if taken:
+        raise CompileError(f"{', '.join(taken)} cannot be a batch axis: the result's last "
+                           "axes are 'time' and 'state'",
+                           fix="rename the parameter or state in the problem")
     if table and (table_axis in reserved or table_axis in grid or table_axis in table
                   or table_axis in known):
         raise CompileError(f"the table axis name {table_axis!r} collides with an axis, "

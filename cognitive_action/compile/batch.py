@@ -365,7 +365,7 @@ class BatchSimulation:
                               self.failed)._take({k: v for k, v in index.items()
                                                   if k in self.batch_dims})
             if np.any(mask.values):
-                self._raise_first(mask, index)
+                self._raise_first(index)
         return out
 
     def run(self, **selection) -> Simulation:
@@ -390,7 +390,7 @@ class BatchSimulation:
                                fix="e.g. batch.run(theta=0.4) on a batch with one axis")
         key = tuple(int(index[d]) for d in self.batch_dims)
         if self.failed[key]:
-            self._raise_first(None, index, key)
+            self._raise_first(index, key)
         cv = None if self.constraint_values is None else self.constraint_values[key]
         cr = None if self.constraint_rates is None else self.constraint_rates[key]
         return Simulation(system=self.system, times=self.times, y=self.values[key].copy(),
@@ -402,7 +402,8 @@ class BatchSimulation:
         """The trajectories as an ``xarray.DataArray`` (needs the optional xarray)."""
         return self.data.to_xarray()
 
-    def _raise_first(self, mask, index, key=None) -> None:
+    def _raise_first(self, index: Mapping[str, object], key=None) -> None:
+        """Raise for the first failed run in a selection (or the run at ``key``)."""
         if key is None:
             for k in sorted(self.errors):
                 if all(_hits(index.get(d), i) for d, i in zip(self.batch_dims, k)):

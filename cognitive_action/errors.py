@@ -28,6 +28,7 @@ __all__ = [
     "ProblemFileError",
     "UnsafeExpressionError",
     "SimulationError",
+    "OptionalDependencyError",
     "CompileError",
     "TranslationError",
     "UnstableSystemError",
@@ -159,3 +160,7 @@ class UnstableSystemError(SimulationError):
         super().__init__(message, fix, time=time, state_norm=state_norm)
         self.eigenvalue = eigenvalue
         self.growth = growth
+
+
+class OptionalDependencyError(CognitiveActionError, ImportError):
+    """An optional package (such as xarray or matplotlib) is needed and not installed."""

@@ -67,15 +67,16 @@ from cognitive_action.compile.simulate import (
 )
 from cognitive_action.compile.simulate import _grid as _time_grid
 from cognitive_action.compile.system import CompiledSystem, compile_system
-from cognitive_action.errors import CognitiveActionError, CompileError, SimulationError
+from cognitive_action.errors import (
+    CognitiveActionError,
+    CompileError,
+    OptionalDependencyError,
+    SimulationError,
+)
 
 __all__ = ["BatchSimulation", "NamedArray", "OptionalDependencyError", "simulate_batch"]
 
 _PROGRESS_CHUNKS = 20  # chunks of a batch with a progress bar (one bar step per chunk)
-
-
-class OptionalDependencyError(CognitiveActionError, ImportError):
-    """An optional package (such as xarray) is needed and not installed."""
 
 
 # -- arrays with named axes ---------------------------------------------------------------------

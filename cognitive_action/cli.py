@@ -147,11 +147,18 @@ def run_verify(spec) -> tuple[Any, dict[str, str]]:
     ``expected-fail`` (listed in the file's ``[verify] expect_fail`` and failing) or
     ``UNEXPECTED-PASS`` (listed but passing).
     """
+    from cognitive_action.verify import laws
     from cognitive_action.verify import verify as run
 
     settings = spec.verify
+    law = {"derived": lambda: None, "sign_flipped": laws.sign_flipped,
+           "feedback_alignment": lambda: laws.feedback_alignment(
+               seed=int(settings.get("seed", 0)))}[settings.get("law", "derived")]()
     report = run(spec.problem, values=spec.values, initial=spec.initial.get("values"),
-                 rtol=float(settings.get("rtol", 1e-9)))
+                 rtol=float(settings.get("rtol", 1e-9)),
+                 fd_rtol=float(settings.get("fd_rtol", 1e-6)),
+                 gamma=float(settings.get("gamma", 1.0)), seed=int(settings.get("seed", 0)),
+                 skip=settings.get("skip", ()), law=law, formulas=settings.get("formulas"))
     expected = set(settings.get("expect_fail", []))
     outcome = {}
     for c in report.checks:

@@ -43,9 +43,13 @@ A **mechanical** (general) problem::
 
 Optional tables for both: ``[initial]`` (``values = {...}``, ``seed``, ``weight_scale``),
 ``[simulate]`` (``t_end``, ``points``, ``method``, ``rtol``, ``atol``) and
-``[verify]`` (``rtol``; ``expect_fail``: names of checks that document a known
-failure, such as the anti-stable multipliers of eq. 20), kept as plain settings for the
-commands that use them, and ``nonholonomic = "vakonomic" | "dalembert"``.
+``[verify]`` (``rtol``, ``fd_rtol``, ``gamma``, ``seed``; ``skip``: checks not to run;
+``law``: ``"derived"``, ``"sign_flipped"`` or ``"feedback_alignment"``, the learning law the
+numeric backprop check judges; ``formulas``: named tables ``unknown = "expression"``
+compared with the derived reduced system, e.g. the printed eq. (15); ``expect_fail``:
+names of checks that document a known failure, such as the anti-stable multipliers of
+eq. 20), kept as settings for the commands that use them, and
+``nonholonomic = "vakonomic" | "dalembert"``.
 
 Examples
 --------
@@ -94,7 +98,8 @@ _ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
 _CONSTRAINT = {"name", "expr"}
 _INITIAL = {"values", "seed", "weight_scale"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
-_VERIFY = {"rtol", "expect_fail"}
+_VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail"}
+LAWS = ("derived", "sign_flipped", "feedback_alignment")
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -260,7 +265,73 @@ class _Reader:
             values=values, network=net,
             initial=self.table(d.get("initial"), "initial", _INITIAL),
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
-            verify=self.table(d.get("verify"), "verify", _VERIFY))
+            verify=self.verify_settings(d.get("verify"), problem))
+
+    def verify_settings(self, data: Any, problem: Problem) -> dict[str, Any]:
+        """The ``[verify]`` table, validated; formulas parsed against the problem's names.
+
+        ``formulas = { eq15 = { w2_1_dot = "..." } }`` compares expressions of the state
+        and the multipliers ``delta_<constraint>`` (and ``gamma``, the learning-rate
+        constant of eq. 14-17) with the derived reduced system
+        (:func:`~cognitive_action.verify.checks.check_formula`).
+        """
+        v = self.table(data, "verify", _VERIFY)
+        for key in ("rtol", "fd_rtol", "gamma"):
+            if key in v:
+                x = v[key]
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or not (
+                        0 < float(x) < float("inf")):
+                    self.fail(f"verify.{key}", f"must be a positive number, got {x!r}",
+                              f"e.g. {key} = 1e-9" if key != "gamma" else "e.g. gamma = 1.0")
+                v[key] = float(x)
+        if "seed" in v and (isinstance(v["seed"], bool) or not isinstance(v["seed"], int)
+                            or v["seed"] < 0):
+            self.fail("verify.seed", f"must be a non-negative integer, got {v['seed']!r}",
+                      "e.g. seed = 0")
+        for key in ("skip", "expect_fail"):
+            if key in v and (not isinstance(v[key], list)
+                             or not all(isinstance(x, str) for x in v[key])):
+                self.fail(f"verify.{key}", "must be a list of check names",
+                          f'e.g. {key} = ["convergence"]')
+        if "law" in v and v["law"] not in LAWS:
+            self.fail("verify.law", f"unknown learning law {v['law']!r}",
+                      f"use one of {', '.join(LAWS)}")
+        if "formulas" in v:
+            v["formulas"] = self.formulas(v["formulas"], problem)
+        return v
+
+    def formulas(self, data: Any, problem: Problem) -> dict[str, dict[sp.Symbol, sp.Expr]]:
+        if not isinstance(data, Mapping) or not data:
+            self.fail("verify.formulas", "must be a table of named formulas",
+                      '[verify.formulas.eq15] then w2_1_dot = "..." lines')
+        coords = problem.coordinates
+        names: dict[str, Any] = dict(self.names)
+        for q in coords:
+            for k in range(3):
+                names[str(dot(q, k))] = dot(q, k)
+        for s_ in problem.signals:
+            for k in range(3):
+                names[str(dot(s_, k))] = dot(s_, k)
+        for c in problem.constraints:
+            for prefix in ("delta", "lambda", "nu", "mu"):
+                names[f"{prefix}_{c.name}"] = symbol(f"{prefix}_{c.name}")
+        names.setdefault("gamma", symbol("gamma"))
+        out: dict[str, dict[sp.Symbol, sp.Expr]] = {}
+        for fname, table in data.items():
+            where = f"verify.formulas.{fname}"
+            fname = validate_name(fname, f"{self.path}: {where}")
+            if not isinstance(table, Mapping) or not table:
+                self.fail(where, "must be a table of unknown = expression",
+                          'e.g. w2_1_dot = "-(1 - tanh(w2_1*x1)**2)*delta_G2*x1/gamma"')
+            rows: dict[sp.Symbol, sp.Expr] = {}
+            for unknown, text in table.items():
+                if unknown not in names or not isinstance(names[unknown], sp.Symbol):
+                    self.fail(f"{where}.{unknown}", f"{unknown!r} is not a name of this problem",
+                              "the left side is an unknown of the reduced system, e.g. a "
+                              "weight velocity w2_1_dot or a multiplier delta_G2")
+                rows[names[unknown]] = self.expr(text, f"{where}.{unknown}", names)
+            out[fname] = rows
+        return out
 
     def _node(self, v: Any, where: str) -> int | str:
         if isinstance(v, bool) or not isinstance(v, (int, str)):

@@ -188,7 +188,7 @@ def _is_zero(expr: sp.Expr, rng: np.random.Generator, samples: int = 3) -> tuple
     syms = sorted(expr.free_symbols, key=str)
     worst = 0.0
     if syms:
-        f = sp.lambdify(syms, expr, "numpy")
+        f = sp.lambdify(syms, expr, "numpy", dummify=True)  # same-name symbols stay apart
         for _ in range(samples):
             worst = max(worst, abs(float(f(*rng.standard_normal(len(syms))))))
     else:
@@ -431,6 +431,15 @@ def check_formula(problem: Problem | EulerLagrange, expected: Mapping[sp.Symbol,
     sol = red.solve()
     rng = np.random.default_rng(seed)
     diffs, flipped, worst = {}, [], 0.0
+    # A user symbol named like a derived one but with other assumptions (``gamma`` real
+    # against GAMMA positive) would never cancel: identify symbols by name.
+    known = {str(s): s for e in sol.values() for s in e.free_symbols} | {
+        str(u): u for u in sol} | {GAMMA.name: GAMMA}
+    def same(e):
+        e = sp.sympify(e)  # safe: a SymPy expression from the caller
+        return e.xreplace({s: known[str(s)] for s in e.free_symbols
+                           if str(s) in known and known[str(s)] != s})
+    expected = {same(u): same(v) for u, v in expected.items()}
     for u, user in expected.items():
         if u not in sol:
             raise DeclarationError(f"{u} is not an unknown of the reduced system",

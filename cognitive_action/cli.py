@@ -29,11 +29,12 @@ import click
 
 from cognitive_action.errors import CognitiveActionError
 
-EXIT_FAIL, EXIT_BAD_INPUT = 1, 2
+EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn typed errors into one-line messages with exit code 2."""
+    """Turn typed errors into one-line messages with exit code 2, and unexpected
+    exceptions (bugs) into a one-line report with exit code 3."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -45,6 +46,15 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
                 traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # a bug of ours: say so, keep the traceback behind --debug
+            if ctx.find_root().params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"internal error: {type(exc).__name__}: {exc}. This is a bug in "
+                       "cognitive_action, not in your input; rerun with --debug for the "
+                       "traceback and report it.", err=True)
+            sys.exit(EXIT_INTERNAL)
 
     return wrapper
 

@@ -121,3 +121,18 @@ def test_simulate_refuses_the_anti_stable_rate_network(tmp_path):
     res = run("simulate", "rate_network", "--out", str(tmp_path))
     assert res.exit_code == 2
     assert "unstable forward in time" in res.output and "relaxation" in res.output
+
+
+def test_unexpected_exception_is_reported_as_a_bug_without_traceback(monkeypatch):
+    import cognitive_action.cli as cli
+
+    def boom(spec):
+        raise ZeroDivisionError("simulated internal failure")
+
+    monkeypatch.setattr(cli, "derive_spec", boom)
+    res = CliRunner().invoke(main, ["derive", "chain3"])
+    assert res.exit_code == 3
+    assert "internal error: ZeroDivisionError" in res.output and "--debug" in res.output
+    assert "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["--debug", "derive", "chain3"])
+    assert res.exit_code == 3 and "Traceback" in res.output

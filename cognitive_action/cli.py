@@ -361,9 +361,28 @@ def _waves(out: Path, quick: bool) -> list[Path]:
     (out / "waves_error_vs_speed.txt").write_text(f"{table}\n\n{summary}\n", encoding="utf-8")
     click.echo(table)
     click.echo(summary)
+    paths.append(_continuous(out, quick))
     for p in paths:
         click.echo(f"wrote {p}")
     return paths
+
+
+def _continuous(out: Path, quick: bool) -> Path:
+    """Issue 5 item 6: neurons (18) with speed c; the diffusion estimate -> backprop."""
+    from cognitive_action.diffusion.continuous import (
+        convergence_figure,
+        derive_diffusion,
+        speed_convergence,
+    )
+
+    model = derive_diffusion([2, 3, 3, 1], frequency=0.5, seed=0)
+    speeds = [10, 20, 40, 80] if quick else [10, 20, 40, 80, 160, 320]
+    conv = speed_convergence(model, speeds, t_end=10.0, n_points=101 if quick else 201)
+    table = conv.table()
+    (out / "continuous_error_vs_c.txt").write_text(table + "\n", encoding="utf-8")
+    click.echo("continuous time (neurons 18-19, layers [2, 3, 3, 1], inputs sin(0.5 t)):")
+    click.echo(table)
+    return convergence_figure(conv, out / "continuous_diffusion.png")
 
 
 @main.command()

@@ -117,10 +117,20 @@ def test_simulate_writes_a_trajectory_that_keeps_the_constraint(tmp_path):
     assert (tmp_path / "pendulum_trajectory.png").stat().st_size > 10_000
 
 
-def test_simulate_refuses_the_anti_stable_rate_network(tmp_path):
-    res = run("simulate", "rate_network", "--out", str(tmp_path))
+def test_simulate_refuses_the_anti_stable_rate_network_forward(tmp_path):
+    res = run("simulate", "rate_network", "--variant", "forward", "--out", str(tmp_path))
     assert res.exit_code == 2
     assert "unstable forward in time" in res.output and "relaxation" in res.output
+
+
+def test_simulate_runs_the_rate_network_relaxed_as_its_file_asks(tmp_path):
+    res = run("simulate", "rate_network", "--out", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert "variant relaxation" in res.output
+    import numpy as np
+
+    data = np.load(tmp_path / "rate_network_trajectory.npz")
+    assert np.all(np.isfinite(data["nu_G4"])) and data["drift"].max() < 1e-6
 
 
 def test_unexpected_exception_is_reported_as_a_bug_without_traceback(monkeypatch):

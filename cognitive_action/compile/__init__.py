@@ -19,7 +19,8 @@ from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.compile.translate import Translator, to_casadi
+from cognitive_action.compile.variants import stable_variant
 
 __all__ = ["METHODS", "STABLE_VARIANTS", "BatchSimulation", "CompiledSystem", "NamedArray",
            "Simulation", "Translator", "codegen_system", "compile_system", "simulate",
-           "simulate_batch", "to_casadi"]
+           "simulate_batch", "stable_variant", "to_casadi"]

@@ -90,11 +90,13 @@ METHODS = ("cvodes", "bdf", "adams", "idas", "erk", "rk", "collocation")
 #: The ways to run anti-stable multiplier dynamics named in the design notes (eq. 20).
 STABLE_VARIANTS = {
     "adjoint": "integrate the multiplier equation backward in time from its final "
-               "condition (an adjoint sweep, as for costates in optimal control)",
+               "condition (an adjoint sweep, as for costates in optimal control; not "
+               "implemented)",
     "quasi-static": "the quasi-static reduction: solve the multiplier equilibrium "
-                    "(T δ = -V_x, the backprop delta) at every instant",
+                    "(T δ = -V_x, the backprop delta) at every instant (the limit taken by "
+                    "verify.limits.reduce)",
     "relaxation": "the stable relaxation c⁻¹ δ̇ = -(T δ + V_x), same equilibrium, the "
-                  "backward diffusion wave",
+                  "backward diffusion wave (runs: compile.stable_variant)",
 }
 
 _GROWTH_LIMIT = 18.0  # e^18 ≈ 6.6e7: the largest predicted growth accepted by default
@@ -382,7 +384,7 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     del n_y
     return Simulation(system=system, times=grid, y=Y, params=pv, method=spec.label,
                       stats=stats, constraint_values=G, constraint_rates=Gd,
-                      stabilization=stabilization, variant="forward", algebraic=z_traj,
+                      stabilization=stabilization, variant=system.variant, algebraic=z_traj,
                       algebraic_names=tuple(z_names))
 
 
@@ -444,11 +446,10 @@ def _check_stability(system: CompiledSystem, grid: np.ndarray, y0: np.ndarray,
     msg = (f"{system.name!r}: {what} unstable forward in time: the linearization at "
            f"t = {grid[0]:g} has the eigenvalue {lam.real:.4g}{lam.imag:+.3g}j, a predicted "
            f"growth of e^{growth:.3g} over the run (design notes: eq. 20 is anti-stable "
-           f"forward in time). Stable variants: {variants}. None of them runs "
-           "in cognitive_action.compile yet; this run would integrate the derived system "
-           "forward as is")
-    fix = ("shorten the horizon, or pass stability='ignore' (or 'warn') to integrate "
-           "forward anyway")
+           f"forward in time). Stable variants: {variants}")
+    fix = ("run the relaxation, compile.stable_variant(system, 'relaxation') (CLI: "
+           "simulate --variant relaxation); or shorten the horizon, or pass "
+           "stability='ignore' (or 'warn') to integrate forward anyway")
     if mode == "warn":
         warnings.warn(msg + ". Fix: " + fix, RuntimeWarning, stacklevel=3)
         return

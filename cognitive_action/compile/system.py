@@ -136,6 +136,9 @@ class CompiledSystem:
     library
         The :class:`~cognitive_action.compile.codegen.Library` the functions were loaded
         from (generated C), or ``None`` (CasADi's virtual machine).
+    variant
+        How the multiplier dynamics run: ``"forward"`` (as derived) or a stable variant
+        of :func:`~cognitive_action.compile.variants.stable_variant`.
     """
 
     name: str
@@ -158,6 +161,7 @@ class CompiledSystem:
     build_time: float
     signals: dict[str, str] = field(default_factory=dict)
     library: object = None
+    variant: str = "forward"
     origin: tuple | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 

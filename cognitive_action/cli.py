@@ -150,7 +150,7 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
             click.echo(f"  b[{lam}] = {b}")
 
 
-def run_verify(spec) -> tuple[Any, dict[str, str]]:
+def run_verify(spec, simulate: bool = False) -> tuple[Any, dict[str, str]]:
     """Run the verifier on a loaded problem.
 
     Returns the report and the outcome of each check: ``pass``, ``skip``, ``FAIL``,
@@ -168,7 +168,17 @@ def run_verify(spec) -> tuple[Any, dict[str, str]]:
                  rtol=float(settings.get("rtol", 1e-9)),
                  fd_rtol=float(settings.get("fd_rtol", 1e-6)),
                  gamma=float(settings.get("gamma", 1.0)), seed=int(settings.get("seed", 0)),
-                 skip=settings.get("skip", ()), law=law, formulas=settings.get("formulas"))
+                 skip=settings.get("skip", ()), law=law, formulas=settings.get("formulas"),
+                 simulate=simulate)
+    if simulate:
+        from cognitive_action.compile import simulate as integrate
+        from cognitive_action.verify.simulated_limits import check_drift
+
+        el = derive_spec(spec)
+        y0 = initial_state(spec, el)
+        sim = integrate(compiled(spec, el, y0), (0.0, float(spec.simulate.get("t_end", 1.0))),
+                        y0, spec.values, n_points=int(spec.simulate.get("points", 101)))
+        report.checks.append(check_drift(sim, tol=float(settings.get("drift_tol", 1e-6))))
     expected = set(settings.get("expect_fail", []))
     outcome = {}
     for c in report.checks:
@@ -186,8 +196,11 @@ def _ok(outcome: dict[str, str]) -> bool:
 @main.command()
 @click.argument("problem")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--simulate", is_flag=True,
+              help="Also simulate: convergence orders toward the limits (theta -> oo, "
+              "m_x -> 0) and the constraint drift along a run (seconds).")
 @_guard
-def verify(problem: str, as_json: bool) -> None:
+def verify(problem: str, as_json: bool, simulate: bool) -> None:
     """Run the verifier's checks; exit 0 if all pass, 1 if one fails.
 
     Checks: Proposition 1 (rank), the backprop limit symbolically and numerically
@@ -195,7 +208,7 @@ def verify(problem: str, as_json: bool) -> None:
     multiplier dynamics, consistency of the initial conditions.
     """
     spec = _load(problem)
-    report, outcome = run_verify(spec)
+    report, outcome = run_verify(spec, simulate=simulate)
     ok = _ok(outcome)
     if as_json:
         data = report.to_dict() | {"passed": ok, "exit_code": 0 if ok else EXIT_FAIL,

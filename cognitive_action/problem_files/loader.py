@@ -98,7 +98,8 @@ _ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
 _CONSTRAINT = {"name", "expr"}
 _INITIAL = {"values", "seed", "weight_scale"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
-_VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail"}
+_VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
+           "drift_tol"}
 LAWS = ("derived", "sign_flipped", "feedback_alignment")
 MAX_FILE_BYTES = 1_000_000
 
@@ -276,7 +277,7 @@ class _Reader:
         (:func:`~cognitive_action.verify.checks.check_formula`).
         """
         v = self.table(data, "verify", _VERIFY)
-        for key in ("rtol", "fd_rtol", "gamma"):
+        for key in ("rtol", "fd_rtol", "gamma", "drift_tol"):
             if key in v:
                 x = v[key]
                 if isinstance(x, bool) or not isinstance(x, (int, float)) or not (

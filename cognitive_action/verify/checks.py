@@ -470,7 +470,7 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
            initial: Mapping[str, float] | None = None,
            values: Mapping[str, float] | None = None, gamma: float = 1.0, rtol: float = 1e-9,
            fd_rtol: float = 1e-6, seed: int = 0, symbolic_max: int = 12,
-           skip: Iterable[str] = ()) -> Report:
+           skip: Iterable[str] = (), simulate: bool = False) -> Report:
     """Run every applicable check on a problem and return the :class:`Report`.
 
     Parameters
@@ -495,6 +495,11 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         Largest network (neurons) for the symbolic checks.
     skip
         Names (or prefixes) of checks not to run.
+    simulate
+        Also run the checks that simulate (seconds each, see
+        :mod:`~cognitive_action.verify.simulated_limits`): the order of convergence of
+        simulated weights to the gradient flow (14) as ``θ → ∞`` and to eq. (12)-(13) as
+        ``m_x → 0``, for feedforward networks with ``ϖ = exp(θt)``.
 
     Raises
     ------
@@ -543,6 +548,16 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         run("initial_conditions", lambda: check_initial_conditions(
             problem, initial, el=el if initial is not None else None, seed=seed,
             symbolic_max=symbolic_max, values=values))
+    if simulate and feedforward and isinstance(euler_lagrange(problem).rate, sp.Symbol):
+        from cognitive_action.verify.simulated_limits import (
+            check_convergence_mass_x,
+            check_convergence_theta,
+        )
+
+        run("convergence.theta", lambda: check_convergence_theta(
+            problem, gamma=gamma, seed=seed, values=values))
+        run("convergence.mass_x", lambda: check_convergence_mass_x(
+            problem, seed=seed, values=values))
     for fname, formula in (formulas or {}).items():
         run(f"formula.{fname}", lambda f=formula, n=fname: check_formula(
             el or euler_lagrange(problem), f, name=n, seed=seed))

@@ -1,0 +1,203 @@
+"""Convergence toward the limits of Section 3 measured on simulations.
+
+The frozen-state checks of :mod:`~cognitive_action.verify.checks` compare eq. (10) with
+backprop at one state. Here the finite-parameter learning system (eq. 8-10, compiled by
+:mod:`~cognitive_action.compile`) is *simulated* at a sequence of parameters and its weight
+trajectory compared with an independent limit trajectory, and the order of convergence
+is fitted (:func:`~cognitive_action.verify.metrics.convergence_order`):
+
+- :func:`check_convergence_theta`: ``θ → ∞`` with ``θ m_W = γ`` (and ``m_x = r m_W``),
+  eq. (13) → the gradient flow (14), ``γ Ẇ = −∇_W V̄(W)``;
+- :func:`check_convergence_mass_x`: ``m_x → 0`` at fixed ``θ, m_W``, eq. (8)-(10) → (12)-(13),
+  ``m_W (Ẅ + θ Ẇ) = −∇_W V̄(W)`` with ``x`` on the forward pass;
+- :func:`check_drift`: the constraint drift ``max |G|`` along a simulation.
+
+The references never use the derivation: ``∇_W V̄`` is CasADi's algorithmic
+differentiation of the loss composed with the forward pass
+(:func:`~cognitive_action.verify.reference.casadi_gradients`), integrated by SciPy's
+DOP853 at tight tolerances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import sympy as sp
+from scipy.integrate import solve_ivp
+
+from cognitive_action.declare.problem import Problem
+from cognitive_action.errors import DeclarationError
+from cognitive_action.verify import metrics
+from cognitive_action.verify.report import Check
+
+__all__ = ["check_convergence_mass_x", "check_convergence_theta", "check_drift"]
+
+
+def _network(problem: Problem):
+    from cognitive_action.derive.network import is_network_problem
+
+    if not isinstance(problem, Problem) or not is_network_problem(problem):
+        raise DeclarationError("a simulated limit check needs a network problem",
+                               fix="declare it with Network(...).problem(...)")
+    net = problem.metadata["network"]
+    if not net.is_feedforward:
+        raise DeclarationError("the forward-pass reference needs a feedforward network",
+                               fix="use a DAG (no cycles)")
+    return net
+
+
+def _rate(problem: Problem) -> sp.Symbol:
+    from cognitive_action.derive.euler_lagrange import euler_lagrange
+
+    rate = euler_lagrange(problem).rate
+    if not isinstance(rate, sp.Symbol):
+        raise DeclarationError("the problem has no time weight exp(theta*t) with a symbolic "
+                               "theta", fix="declare weight=sp.exp(theta*t), "
+                               "parameters=[theta]")
+    return rate
+
+
+def _weights(net, w0: Mapping[str, float] | None, seed: int) -> dict[str, float]:
+    names = [str(w) for w in net.weights]
+    if w0 is None:
+        rng = np.random.default_rng(seed)
+        return {n: float(rng.normal(0.0, 0.5)) for n in names}
+    missing = [n for n in names if n not in w0]
+    if missing:
+        raise DeclarationError(f"no initial value for the weights {', '.join(missing)}",
+                               fix="give every weight in w0, or w0=None for a seeded draw")
+    return {n: float(w0[n]) for n in names}
+
+
+def _gradient(problem: Problem, values: Mapping[str, float]):
+    from cognitive_action.verify.reference import casadi_gradients
+
+    def grad(t: float, w: np.ndarray) -> np.ndarray:
+        return casadi_gradients(problem, w, dict(values) | {"t": float(t)}).grad_w
+    return grad
+
+
+def _simulate(problem, net, vals, w0, wdot0, grid, stabilization=None):
+    from cognitive_action.compile import compile_system, simulate
+    from cognitive_action.derive import complete_initial_conditions
+    from cognitive_action.derive.euler_lagrange import euler_lagrange
+
+    names = [str(w) for w in net.weights]
+    given = dict(vals) | w0 | {f"{n}_dot": float(v) for n, v in zip(names, wdot0)}
+    y0 = complete_initial_conditions(euler_lagrange(problem), given, free=list(net.neurons))
+    run = simulate(compile_system(problem), grid, y0, vals, rtol=1e-10, atol=1e-12,
+                   stabilization=stabilization)
+    return np.column_stack([run[n] for n in names]), run
+
+
+def _fit_check(name: str, params: np.ndarray, errors: np.ndarray, expected: float,
+               order_tol: float, what: str, details: dict) -> Check:
+    fit = metrics.convergence_order(params, errors)
+    ok = abs(fit.order - expected) <= order_tol
+    return Check(name, "pass" if ok else "fail", fit.order, expected,
+                 f"{what}: error ~ p^{fit.order:.3f}, {fit.confidence:.0%} CI "
+                 f"[{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], R^2 = {fit.r_squared:.4f}",
+                 details | {"errors": errors, "ci": fit.ci, "r_squared": fit.r_squared,
+                            "order_tolerance": order_tol})
+
+
+def check_convergence_theta(problem: Problem, *, thetas: Sequence[float] = (10, 20, 40, 80),
+                            gamma: float = 1.0, mass_ratio: float = 1e-3,
+                            t_end: float = 3.0, n_points: int = 31,
+                            w0: Mapping[str, float] | None = None, seed: int = 0,
+                            values: Mapping[str, float] | None = None,
+                            expected: float = 1.0, order_tol: float = 0.15) -> Check:
+    """Fit the order of convergence of simulated weights to the gradient flow (14).
+
+    At each ``θ`` the learning system runs with ``m_W = γ/θ``, ``m_x = r m_W``, ``x`` on
+    the forward pass and ``Ẇ(0) = −∇V̄/γ`` (no initial layer), and the error is
+    ``max_t |W(t) − W_gf(t)| / max_t |W_gf(t) − W_gf(0)|``. Expected order 1 in ``1/θ``:
+    the inertia ``m_W Ẅ = (γ/θ) Ẅ`` and the neurons' inertia ``m_x`` (also ``∝ 1/θ``)
+    are first-order perturbations of ``γ Ẇ = −∇V̄``.
+
+    Returns
+    -------
+    Check
+        ``convergence.theta`` with the fitted order as value.
+    """
+    net = _network(problem)
+    rate = _rate(problem)
+    ths = np.asarray(list(thetas), dtype=float)
+    if ths.size < 3 or np.any(ths <= 0):
+        raise DeclarationError("need at least three positive values of theta",
+                               fix="pass e.g. thetas=(10, 20, 40, 80)")
+    base = dict(values or {})
+    weights = _weights(net, w0, seed)
+    names = [str(w) for w in net.weights]
+    grad = _gradient(problem, base)
+    w_init = np.array([weights[n] for n in names])
+    grid = np.linspace(0.0, t_end, n_points)
+    ref = solve_ivp(lambda t, w: -grad(t, w) / gamma, (0.0, t_end), w_init, t_eval=grid,
+                    method="DOP853", rtol=1e-11, atol=1e-13).y.T
+    scale = float(np.linalg.norm(ref - ref[0], axis=1).max()) or 1.0
+    errors = []
+    for th in ths:
+        m_w = gamma / th
+        vals = base | {str(rate): float(th), "m_W": m_w, "m_x": mass_ratio * m_w}
+        W, _ = _simulate(problem, net, vals, weights, -grad(0.0, w_init) / gamma, grid)
+        errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
+    return _fit_check("convergence.theta", 1.0 / ths, np.array(errors), expected, order_tol,
+                      "simulated W(t) -> gradient flow (14) as theta -> oo, theta m_W = gamma",
+                      {"thetas": ths, "gamma": gamma, "mass_ratio": mass_ratio})
+
+
+def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-1, 5e-2,
+                                                                             2.5e-2, 1.25e-2),
+                             theta: float = 2.0, m_W: float = 1.0, t_end: float = 3.0,
+                             n_points: int = 31, w0: Mapping[str, float] | None = None,
+                             seed: int = 0, values: Mapping[str, float] | None = None,
+                             expected: float = 1.0, order_tol: float = 0.15) -> Check:
+    """Fit the order of convergence of simulated weights to eq. (12)-(13) as ``m_x → 0``.
+
+    The reference integrates ``m_W (Ẅ + θ Ẇ) = −∇_W V̄(W)`` (``x`` on the forward pass,
+    gradient by CasADi AD). Expected order 1 in ``m_x``: the neurons' inertia enters
+    eq. (10) linearly, ``(J_x J_xᵀ/m_x + …)``, i.e. as an ``O(m_x)`` correction of the
+    multipliers and so of the weights' forcing.
+    """
+    net = _network(problem)
+    rate = _rate(problem)
+    ms = np.asarray(list(masses), dtype=float)
+    if ms.size < 3 or np.any(ms <= 0):
+        raise DeclarationError("need at least three positive masses m_x",
+                               fix="pass e.g. masses=(0.1, 0.05, 0.025)")
+    base = dict(values or {})
+    weights = _weights(net, w0, seed)
+    names = [str(w) for w in net.weights]
+    grad = _gradient(problem, base)
+    w_init = np.array([weights[n] for n in names])
+    grid = np.linspace(0.0, t_end, n_points)
+    k = len(names)
+
+    def second_order(t, z):
+        return np.concatenate([z[k:], -theta * z[k:] - grad(t, z[:k]) / m_W])
+
+    ref = solve_ivp(second_order, (0.0, t_end), np.concatenate([w_init, np.zeros(k)]),
+                    t_eval=grid, method="DOP853", rtol=1e-11, atol=1e-13).y.T[:, :k]
+    scale = float(np.linalg.norm(ref - ref[0], axis=1).max()) or 1.0
+    errors = []
+    for m in ms:
+        vals = base | {str(rate): theta, "m_W": m_W, "m_x": float(m)}
+        W, _ = _simulate(problem, net, vals, weights, np.zeros(k), grid)
+        errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
+    return _fit_check("convergence.mass_x", ms, np.array(errors), expected, order_tol,
+                      "simulated W(t) -> eq. (12)-(13) as m_x -> 0",
+                      {"masses": ms, "theta": theta, "m_W": m_W})
+
+
+def check_drift(simulation, *, tol: float = 1e-6) -> Check:
+    """The constraint drift ``max_t max_j |G_j(t)|`` along a simulation.
+
+    ``simulation`` is a :class:`~cognitive_action.compile.simulate.Simulation`.
+    """
+    drift = simulation.max_drift
+    stab = simulation.stabilization or "none"
+    ok = bool(np.isfinite(drift) and drift <= tol)
+    return Check("drift", "pass" if ok else "fail", float(drift), tol,
+                 f"max |G| along the run = {drift:.2e} (stabilization: {stab})",
+                 {"stabilization": stab, "t_end": float(simulation.times[-1])})

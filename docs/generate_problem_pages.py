@@ -43,9 +43,9 @@ MAX_ROWS = {"layered10": 6, "rolling_disc": 12}
 DEFAULT_ROWS = 40
 #: Problems whose multiplier equation (10) is printed in full (small and holonomic).
 MULTIPLIER_EQUATION = ("chain3", "xor", "pendulum")
-#: Extra ``simulate`` options: eq. (20)'s multipliers grow like exp(c t) forward in
-#: time, so the rate network runs for 0.2 time units (growth e^4) instead of refusing.
-SIMULATE_ARGS = {"rate_network": ["--t-end", "0.2"]}
+#: Extra ``simulate`` options per problem (the rate network runs the stable relaxation
+#: of eq. 20 that its file's ``[simulate] variant`` asks for).
+SIMULATE_ARGS: dict[str, list[str]] = {}
 LATEX_BEGIN, LATEX_END = "<!-- latex:begin -->", "<!-- latex:end -->"
 
 #: Hand-written prose per problem: ``what`` it is, what its plot ``shows``.
@@ -115,13 +115,15 @@ PROSE: dict[str, dict[str, str]] = {
             "dynamics of eq. (20), derived here by the paper's (vakonomic) rule with the "
             "$\\theta \\nu / c$ term that eq. (20) drops (see [the errata](../errata.md))."),
         "shows": (
-            "Only 0.2 time units: eq. (20) is anti-stable forward in time (the verifier's "
-            "`stability.multipliers` fails as documented, eigenvalue $\\approx c = 20$), "
-            "and `cognitive-action simulate rate_network` with the file's 2 time units "
-            "refuses to run, naming the predicted growth $e^{40.6}$ and the stable "
-            "variants. Over 0.2 units the input $x_1 = \\sin t$ rises, $x_2$ follows it "
-            "with the lag of the finite speed $c$, and the weights are still; the "
-            "multipliers (not plotted) are the states that blow up."),
+            "Eq. (20) is anti-stable forward in time (the verifier's "
+            "`stability.multipliers` fails as documented, eigenvalue $\\approx c = 20$; "
+            "`--variant forward` refuses to run, naming the predicted growth $e^{40.6}$), "
+            "so the file asks for the stable relaxation $\\dot\\nu \\to -\\dot\\nu$ "
+            "(`compile.stable_variant`). Over the 2 time units the input "
+            "$x_1 = \\sin t$ rises to its peak at $t = \\pi/2$, $x_2$ follows it to about "
+            "0.6, $x_3$ and $x_4$ stay small, and the weights barely move "
+            "($m_W = 1$); the drift of the neuron constraints grows from $10^{-16}$ to "
+            "about $2\\cdot10^{-8}$."),
     },
     "layered10": {
         "what": (

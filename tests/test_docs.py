@@ -151,3 +151,21 @@ def test_every_page_is_in_the_nav():
     pages = [p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md")]
     missing = [p for p in pages if p not in nav]
     assert not missing, f"add to mkdocs.yml nav: {missing}"
+
+
+def test_every_cited_test_exists():
+    """Pages cite tests as ``tests/test_x.py::test_y`` (or ``::test_y`` after one):
+    each must be a test function of that file, so a renamed test cannot leave the
+    reproduction table or the errata pointing at nothing."""
+    defined = {p.name: set(re.findall(r"^def (test_\w+)", p.read_text(), flags=re.M))
+               for p in (ROOT / "tests").glob("test_*.py")}
+    everywhere = set().union(*defined.values())
+    cited = 0
+    for page in DOCS.rglob("*.md"):
+        text = page.read_text()
+        for path, name in re.findall(r"tests/(test_\w+\.py)::(test_\w+)", text):
+            assert name in defined.get(path, set()), f"{page.name}: {path}::{name}"
+            cited += 1
+        for name in re.findall(r"(?<![\w.])::(test_\w+)", text):
+            assert name in everywhere, f"{page.name}: ::{name}"
+    assert cited >= 20

@@ -265,9 +265,12 @@ def initial_state(spec, el) -> dict[str, float]:
 @click.option("--variant", type=click.Choice(["forward", "relaxation"]), default=None,
               help="How anti-stable multiplier dynamics (eq. 20) run: as derived, or the "
               "stable relaxation (default: the file's [simulate] variant, else forward).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar (default: when stderr is a terminal).")
 @_guard
 def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
-             method: str | None, stabilization: str | None, variant: str | None) -> None:
+             method: str | None, stabilization: str | None, variant: str | None,
+             progress: bool | None) -> None:
     """Simulate the derived system from consistent initial conditions.
 
     Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift) and
@@ -275,7 +278,6 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     """
     import numpy as np
 
-    from cognitive_action.compile import simulate as run
 
     spec = _load(problem)
     el = derive_spec(spec)
@@ -285,9 +287,12 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     n = int(points if points is not None else settings.get("points", 101))
     t0 = time.perf_counter()
     system = compiled(spec, el, y0, variant)
-    sim = run(system, (0.0, t1), y0, spec.values,
-              method=method or settings.get("method", "cvodes"), n_points=n,
-              stabilization=stabilization)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    sim = run_in_chunks(system, (0.0, t1), y0, spec.values,
+                        chunks=min(20, n - 1) if progress else 1, desc=spec.name,
+                        method=method or settings.get("method", "cvodes"), n_points=n,
+                        stabilization=stabilization)
     elapsed = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     states = sim.states
@@ -300,6 +305,50 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
                f"max |G| = {sim.max_drift:.2e}")
     path = _plot_trajectory(spec.name, sim, out)
     click.echo(f"wrote {out / (spec.name + '_trajectory.npz')} and {path}")
+
+
+def run_in_chunks(system: Any, span: tuple[float, float], y0: dict[str, float],
+                  values: dict[str, float], *, chunks: int = 1, desc: str = "simulate",
+                  n_points: int = 101, **options: Any) -> Any:
+    """``compile.simulate`` over consecutive pieces of the output grid, with a tqdm bar.
+
+    Each piece starts from the state the previous one reached (the integrator restarts,
+    so results agree with one run to the tolerances). Returns one
+    :class:`~cognitive_action.compile.simulate.Simulation` over the whole grid.
+    """
+    import dataclasses
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from cognitive_action.compile import simulate as run
+
+    grid = np.linspace(span[0], span[1], int(n_points))
+    if chunks <= 1:
+        return run(system, grid, y0, values, **options)
+    edges = np.unique(np.linspace(0, len(grid) - 1, chunks + 1).round().astype(int))
+    parts, state = [], y0
+    with tqdm(total=len(grid) - 1, desc=desc, unit="pt", leave=False) as bar:
+        for k, (i0, i1) in enumerate(zip(edges, edges[1:])):
+            part = run(system, grid[i0:i1 + 1], state, values, check_initial=(k == 0),
+                       **options)
+            parts.append(part)
+            state = dict(zip(system.states, part.y[-1]))
+            bar.update(int(i1 - i0))
+    first = parts[0]
+
+    def joined(attr: str):
+        arrays = [getattr(p, attr) for p in parts]
+        if arrays[0] is None:
+            return None
+        return np.concatenate([arrays[0]] + [a[1:] for a in arrays[1:]])
+    stats = dict(first.stats)
+    stats["run_time"] = sum(p.stats.get("run_time", 0.0) for p in parts)
+    stats["chunks"] = len(parts)
+    return dataclasses.replace(first, times=joined("times"), y=joined("y"),
+                               constraint_values=joined("constraint_values"),
+                               constraint_rates=joined("constraint_rates"),
+                               algebraic=joined("algebraic"), stats=stats, _unknowns=None)
 
 
 def compiled(spec, el, y0: dict[str, float], variant: str | None = None) -> Any:

@@ -4,6 +4,13 @@
 """
 
 from cognitive_action.verify.checks import verify
+from cognitive_action.verify.convergence import (
+    check_convergence_delta,
+    check_convergence_velocity,
+    check_drift_rate,
+    check_learning_drift,
+    simulate_learning,
+)
 from cognitive_action.verify.limits import (
     Limit,
     ReducedSystem,
@@ -21,5 +28,7 @@ from cognitive_action.verify.pytest_helpers import (
 from cognitive_action.verify.report import Check, Report
 
 __all__ = ["Check", "Limit", "ReducedSystem", "Report", "VerificationError",
-           "assert_backprop_limit", "assert_full_rank", "backprop", "gradient_flow",
-           "quasi_static", "reduce", "staged", "verify"]
+           "assert_backprop_limit", "assert_full_rank", "backprop",
+           "check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
+           "check_learning_drift", "gradient_flow", "quasi_static", "reduce",
+           "simulate_learning", "staged", "verify"]

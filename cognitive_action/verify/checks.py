@@ -499,7 +499,10 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         Also run the checks that simulate (seconds each, see
         :mod:`~cognitive_action.verify.simulated_limits`): the order of convergence of
         simulated weights to the gradient flow (14) as ``θ → ∞`` and to eq. (12)-(13) as
-        ``m_x → 0``, for feedforward networks with ``ϖ = exp(θt)``.
+        ``m_x → 0``, for feedforward networks with ``ϖ = exp(θt)``; and (see
+        :mod:`~cognitive_action.verify.convergence`) the order of the velocities ``Ẇ``
+        after the initial layer (``θ → ∞``), of the multipliers toward the backprop
+        deltas (eq. 17, ``m_x → 0``) and the drift ``max |Ġ|`` of one learning run.
 
     Raises
     ------
@@ -558,6 +561,17 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
             problem, gamma=gamma, seed=seed, values=values))
         run("convergence.mass_x", lambda: check_convergence_mass_x(
             problem, seed=seed, values=values))
+        from cognitive_action.verify.convergence import (
+            check_convergence_delta,
+            check_convergence_velocity,
+            check_learning_drift,
+        )
+
+        run("convergence.theta.velocity", lambda: check_convergence_velocity(
+            problem, gamma=gamma, seed=seed, values=values))
+        run("convergence.delta", lambda: check_convergence_delta(
+            problem, seed=seed, values=values))
+        run("drift.rate", lambda: check_learning_drift(problem, seed=seed, values=values))
     for fname, formula in (formulas or {}).items():
         run(f"formula.{fname}", lambda f=formula, n=fname: check_formula(
             el or euler_lagrange(problem), f, name=n, seed=seed))

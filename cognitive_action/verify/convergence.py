@@ -1,0 +1,358 @@
+"""Convergence of simulated velocities and multipliers toward the limits of Section 3.
+
+Complements :mod:`~cognitive_action.verify.simulated_limits` (which fits the order of the
+simulated *weights*) with the quantities the limits are really about:
+
+- :func:`check_convergence_velocity`: ``θ → ∞`` with ``θ m_W = γ`` (eq. 13 → 14). The
+  simulated velocity ``Ẇ(t)`` tends to the gradient-flow velocity ``−∇_W V̄(W_gf(t))/γ``
+  at order 1 in ``1/θ`` *after* the initial layer of width ``~1/θ`` that a start at rest
+  (``Ẇ(0) = 0``) creates; inside the layer the error stays ``|∇V̄|/γ`` whatever ``θ``
+  (reported as ``initial_errors``);
+- :func:`check_convergence_delta`: ``m_x → 0`` (eq. 10 → 15-17). The simulated
+  multipliers ``δ(t)`` tend to the backprop deltas computed by CasADi's algorithmic
+  differentiation at the simulated weights ``W(t)``, at order 1 in ``m_x``;
+- :func:`check_drift_rate`: ``max |Ġ|`` along a simulation (with ``max |G|``), i.e. whether
+  the velocity-level consistency of eq. (11) is kept, and the stabilization used;
+  :func:`check_learning_drift` runs it on one learning run;
+- :func:`simulate_learning`: the finite-mass learning system from consistent initial
+  conditions (``x(0)`` on the forward pass, ``ẋ(0)`` from ``Ġ = 0``, eq. 11).
+
+The references never use the derivation engine: gradients and deltas come from
+:func:`~cognitive_action.verify.reference.casadi_gradients` (AD of the loss composed with
+the forward pass) and the gradient flow is integrated by SciPy's DOP853.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import sympy as sp
+from scipy.integrate import solve_ivp
+
+from cognitive_action.declare.problem import Problem
+from cognitive_action.errors import DeclarationError
+from cognitive_action.verify import metrics
+from cognitive_action.verify.report import Check
+
+__all__ = ["check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
+           "check_learning_drift", "simulate_learning"]
+
+
+def _network(problem: Problem):
+    from cognitive_action.verify.reference import network_of
+
+    if not isinstance(problem, Problem):
+        raise DeclarationError(f"expected a Problem, got {type(problem).__name__}",
+                               fix="declare it with Network(...).problem(...)")
+    return network_of(problem)
+
+
+def _rate_name(problem: Problem) -> str:
+    from cognitive_action.derive.euler_lagrange import euler_lagrange
+
+    rate = euler_lagrange(problem).rate
+    if not isinstance(rate, sp.Symbol):
+        raise DeclarationError("the problem has no time weight exp(theta*t) with a symbolic "
+                               "theta", fix="declare weight=sp.exp(theta*t), "
+                               "parameters=[theta]")
+    return str(rate)
+
+
+def _initial_weights(net, w0: Mapping[str, float] | None, seed: int) -> np.ndarray:
+    names = [str(w) for w in net.weights]
+    if w0 is None:
+        return np.random.default_rng(seed).normal(0.0, 0.5, len(names))
+    missing = [n for n in names if n not in w0]
+    if missing:
+        raise DeclarationError(f"no initial value for the weights {', '.join(missing)}",
+                               fix="give every weight in w0, or w0=None for a seeded draw")
+    return np.array([float(w0[n]) for n in names])
+
+
+def _sequence(values: Sequence[float], what: str, example: str) -> np.ndarray:
+    arr = np.asarray(list(values), dtype=float)
+    if arr.size < 3 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise DeclarationError(f"need at least three positive values of {what}",
+                               fix=f"pass e.g. {example}")
+    return arr
+
+
+def simulate_learning(problem: Problem, values: Mapping[str, float],
+                      w0: Mapping[str, float] | np.ndarray,
+                      w_dot0: Mapping[str, float] | np.ndarray | None = None,
+                      times: Sequence[float] | np.ndarray = (0.0, 1.0), *,
+                      rtol: float = 1e-10, atol: float = 1e-12,
+                      stabilization: str | None = None, n_points: int = 101):
+    """Simulate a network's learning system (eq. 8-10) from consistent initial conditions.
+
+    The neurons are solved for (``x(0)`` on the forward pass, ``ẋ(0)`` from ``Ġ = 0``,
+    the general form of eq. 11 by
+    :func:`~cognitive_action.derive.initial.complete_initial_conditions`); the weights
+    and their velocities are given.
+
+    Parameters
+    ----------
+    problem
+        A network problem (``Network(...).problem(...)``).
+    values
+        Every parameter of the compiled system by name (``m_x``, ``m_W``, ``theta``, …).
+    w0, w_dot0
+        Initial weights and velocities, by name or in ``net.weights`` order;
+        ``w_dot0=None`` starts at rest.
+    times
+        ``(t0, tf)`` or an array of output times (as
+        :func:`~cognitive_action.compile.simulate.simulate`).
+    rtol, atol, stabilization, n_points
+        Passed to :func:`~cognitive_action.compile.simulate.simulate`.
+
+    Returns
+    -------
+    Simulation
+    """
+    from cognitive_action.compile import compile_system, simulate
+    from cognitive_action.derive import complete_initial_conditions
+    from cognitive_action.derive.euler_lagrange import euler_lagrange
+
+    net = _network(problem)
+    names = [str(w) for w in net.weights]
+
+    def by_name(v, label):
+        if v is None:
+            return dict.fromkeys(names, 0.0)
+        if isinstance(v, Mapping):
+            return {n: float(v[n]) for n in names}
+        arr = np.asarray(v, dtype=float).ravel()
+        if arr.size != len(names):
+            raise DeclarationError(f"{label} has {arr.size} entries for {len(names)} weights",
+                                   fix=f"give one value per weight, in the order {names}")
+        return dict(zip(names, arr.tolist()))
+
+    given = (dict(values) | by_name(w0, "w0")
+             | {f"{n}_dot": v for n, v in by_name(w_dot0, "w_dot0").items()})
+    t0 = float(np.asarray(times, dtype=float).ravel()[0])
+    y0 = complete_initial_conditions(euler_lagrange(problem), given, free=list(net.neurons),
+                                     t0=t0)
+    return simulate(compile_system(problem), times, y0, dict(values), rtol=rtol, atol=atol,
+                    stabilization=stabilization, n_points=n_points)
+
+
+def _gradient(problem: Problem, values: Mapping[str, float]):
+    from cognitive_action.verify.reference import casadi_gradients
+
+    def grad(t: float, w: np.ndarray) -> np.ndarray:
+        return casadi_gradients(problem, w, dict(values) | {"t": float(t)}).grad_w
+    return grad
+
+
+def _fit_check(name: str, params: np.ndarray, errors: np.ndarray, expected: float,
+               order_tol: float, what: str, details: dict) -> Check:
+    fit = metrics.convergence_order(params, errors)
+    ok = abs(fit.order - expected) <= order_tol
+    return Check(name, "pass" if ok else "fail", fit.order, expected,
+                 f"{what}: error ~ p^{fit.order:.3f}, {fit.confidence:.0%} CI "
+                 f"[{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], R^2 = {fit.r_squared:.4f}",
+                 details | {"errors": errors, "ci": fit.ci, "r_squared": fit.r_squared,
+                            "order_tolerance": order_tol})
+
+
+def check_convergence_velocity(problem: Problem, *,
+                               thetas: Sequence[float] = (10, 20, 40, 80, 160),
+                               gamma: float = 1.0, mass_ratio: float = 1e-3,
+                               start: str = "rest", t_skip: float = 1.0, t_end: float = 3.0,
+                               n_points: int = 61, w0: Mapping[str, float] | None = None,
+                               seed: int = 0, values: Mapping[str, float] | None = None,
+                               expected: float = 1.0, order_tol: float = 0.15) -> Check:
+    """Fit the order of convergence of simulated ``Ẇ(t)`` to the gradient flow (14).
+
+    At each ``θ`` the learning system runs with ``m_W = γ/θ`` and ``m_x = r m_W``; the
+    error is ``max_{t ≥ t_skip} |Ẇ(t) + ∇_W V̄(W_gf(t))/γ|`` relative to
+    ``max_t |∇_W V̄(W_gf(t))|/γ``, with ``W_gf`` the gradient flow ``γẆ = −∇_W V̄``
+    integrated by SciPy (DOP853, rtol 1e-12) with CasADi AD gradients.
+
+    Expected order 1 in ``1/θ``: eq. (13) reads ``γẆ = −∇V̄ − (γ/θ)Ẅ`` (plus the
+    neurons' inertia ``m_x = rγ/θ``), a first-order perturbation of eq. (14) once the
+    initial layer has decayed. Started at rest, ``Ẇ`` relaxes to the flow like
+    ``e^{−θt}``: the error at ``t = 0`` is ``|∇V̄(W(0))|/γ`` for every ``θ`` (order 0,
+    reported in ``details["initial_errors"]``), so ``t_skip`` must exceed a few ``1/θ``
+    of the smallest ``θ``.
+
+    Parameters
+    ----------
+    problem
+        A feedforward network problem with ``weight=exp(θ t)``.
+    thetas
+        At least three increasing values of ``θ``.
+    gamma, mass_ratio
+        ``γ = θ m_W`` and ``r = m_x/m_W``.
+    start
+        ``"rest"`` (``Ẇ(0) = 0``: an initial layer) or ``"flow"``
+        (``Ẇ(0) = −∇V̄/γ``: consistent with the limit, no layer at leading order).
+    t_skip, t_end, n_points
+        Error measured on ``[t_skip, t_end]`` of an ``n_points`` grid on ``[0, t_end]``.
+    w0, seed
+        Initial weights by name, or a seeded normal draw (std 0.5).
+    values
+        Other numbers (signal parameters).
+    expected, order_tol
+        The check passes when ``|order − expected| ≤ order_tol``.
+
+    Returns
+    -------
+    Check
+        ``convergence.theta.velocity``: value the fitted order; ``details`` hold the
+        errors per ``θ``, the errors at ``t = 0``, the weights' errors, CI and R².
+    """
+    net = _network(problem)
+    rate = _rate_name(problem)
+    ths = _sequence(thetas, "theta", "thetas=(10, 20, 40, 80)")
+    if start not in ("rest", "flow"):
+        raise DeclarationError(f"unknown start {start!r}", fix="use 'rest' or 'flow'")
+    if not 0.0 <= t_skip < t_end:
+        raise DeclarationError(f"t_skip = {t_skip} is not in [0, t_end = {t_end})",
+                               fix="measure after the initial layer and before the end")
+    base = dict(values or {})
+    grad = _gradient(problem, base)
+    w_init = _initial_weights(net, w0, seed)
+    grid = np.linspace(0.0, t_end, n_points)
+    ref = solve_ivp(lambda t, w: -grad(t, w) / gamma, (0.0, t_end), w_init, t_eval=grid,
+                    method="DOP853", rtol=1e-12, atol=1e-13).y.T
+    v_ref = np.array([-grad(t, w) / gamma for t, w in zip(grid, ref)])
+    scale = float(np.linalg.norm(v_ref, axis=1).max()) or 1.0
+    w_dot0 = v_ref[0] if start == "flow" else np.zeros(len(w_init))
+    names = [str(w) for w in net.weights]
+    late = grid >= t_skip
+    errors, initial, weights = [], [], []
+    for th in ths:
+        m_w = gamma / th
+        vals = base | {rate: float(th), "m_W": m_w, "m_x": mass_ratio * m_w}
+        run = simulate_learning(problem, vals, w_init, w_dot0, grid)
+        v = np.column_stack([run[f"{n}_dot"] for n in names])
+        w = np.column_stack([run[n] for n in names])
+        dv = np.linalg.norm(v - v_ref, axis=1) / scale
+        errors.append(float(dv[late].max()))
+        initial.append(float(dv[0]))
+        weights.append(float(np.linalg.norm(w - ref, axis=1).max()))
+    return _fit_check(
+        "convergence.theta.velocity", 1.0 / ths, np.array(errors), expected, order_tol,
+        f"simulated W'(t), t >= {t_skip:g}, -> gradient flow (14) as theta -> oo "
+        f"(theta m_W = gamma, start at {start})",
+        {"thetas": ths, "gamma": gamma, "mass_ratio": mass_ratio, "start": start,
+         "t_skip": t_skip, "initial_errors": np.array(initial),
+         "weight_errors": np.array(weights)})
+
+
+def check_convergence_delta(problem: Problem, *,
+                            masses: Sequence[float] = (1e-1, 5e-2, 2.5e-2, 1.25e-2),
+                            theta: float = 2.0, m_W: float = 1.0, t_end: float = 3.0,
+                            n_points: int = 31, w0: Mapping[str, float] | None = None,
+                            seed: int = 0, values: Mapping[str, float] | None = None,
+                            expected: float = 1.0, order_tol: float = 0.15) -> Check:
+    """Fit the order of convergence of simulated multipliers to the backprop deltas.
+
+    At each ``m_x`` the learning system (eq. 8-10) runs from rest with the neurons on the
+    forward pass; at every output time the simulated ``δ_j(t)`` (``λ_j e^{−θt}``) are
+    compared with ``−∂V̄/∂x_j`` at the simulated ``W(t)`` (eq. 17's backprop delta, CasADi
+    AD of the composed loss). Error: ``max_t max_j |δ_j − δ_j^bp| / max_t max_j |δ_j^bp|``.
+
+    Expected order 1 in ``m_x``: multiplying eq. (10) by ``m_x`` gives
+    ``(J_x J_xᵀ + m_x J_W J_Wᵀ/m_W) δ = −J_x V_x + m_x(…)``; the terms that separate
+    ``δ`` from backprop (eq. 16-17, ``m_x = 0``) are all ``O(m_x)``, and the simulated
+    trajectory itself is ``O(m_x)`` from the quasi-static one.
+
+    Returns
+    -------
+    Check
+        ``convergence.delta`` with the fitted order; ``details`` hold the errors per
+        ``m_x``, the largest ``|G|`` and ``|Ġ|`` of each run, CI and R².
+    """
+    from cognitive_action.verify.reference import casadi_gradients
+
+    net = _network(problem)
+    rate = _rate_name(problem)
+    ms = _sequence(masses, "m_x", "masses=(0.1, 0.05, 0.025)")
+    base = dict(values or {})
+    w_init = _initial_weights(net, w0, seed)
+    grid = np.linspace(0.0, t_end, n_points)
+    names = [str(w) for w in net.weights]
+    errors, drifts, rates = [], [], []
+    for m in ms:
+        vals = base | {rate: theta, "m_W": m_W, "m_x": float(m)}
+        run = simulate_learning(problem, vals, w_init, None, grid)
+        mult = run.multipliers()
+        keys = [f"delta_G{j}" for j in net.order]
+        missing = [k for k in keys if k not in mult]
+        if missing:
+            raise DeclarationError(f"the simulation has no multipliers {', '.join(missing)}",
+                                   fix="name the neural constraints G<j> (Network.problem)")
+        delta = np.column_stack([mult[k] for k in keys])
+        w = np.column_stack([run[n] for n in names])
+        bp = np.array([casadi_gradients(problem, wi, base | {"t": float(ti)}).delta
+                       for ti, wi in zip(run.times, w)])
+        errors.append(float(np.abs(delta - bp).max() / (np.abs(bp).max() or 1.0)))
+        drifts.append(run.max_drift)
+        dr = run.drift_rate
+        rates.append(0.0 if dr is None else float(dr.max()))
+    return _fit_check("convergence.delta", ms, np.array(errors), expected, order_tol,
+                      "simulated multipliers delta(t) -> backprop deltas (17) as m_x -> 0",
+                      {"masses": ms, "theta": theta, "m_W": m_W,
+                       "max_drift": np.array(drifts), "max_drift_rate": np.array(rates)})
+
+
+def check_drift_rate(simulation, *, tol: float = 1e-6) -> Check:
+    """``max_t max_j |Ġ_j(t)|`` along a simulation: the velocity-level constraint drift.
+
+    The index-reduced system (eq. 10 enforces ``G̈ = 0``) keeps ``G`` and ``Ġ`` at zero
+    only up to the integrator's error; ``Ġ`` drifting lets ``G`` grow linearly in time.
+
+    Parameters
+    ----------
+    simulation
+        A :class:`~cognitive_action.compile.simulate.Simulation`.
+    tol
+        Largest acceptable ``|Ġ|``.
+
+    Returns
+    -------
+    Check
+        ``drift.rate``: value ``max |Ġ|``; ``details`` hold ``max |G|``, the time of the
+        largest ``|Ġ|`` and the stabilization used.
+    """
+    stab = simulation.stabilization or "none"
+    rate = simulation.drift_rate
+    if rate is None:
+        return Check("drift.rate", "skip", None, tol, "the system has no constraints",
+                     {"stabilization": stab})
+    worst = float(rate.max()) if rate.size else 0.0
+    at = float(simulation.times[int(np.argmax(rate))]) if rate.size else 0.0
+    ok = bool(np.isfinite(worst) and worst <= tol)
+    return Check("drift.rate", "pass" if ok else "fail", worst, tol,
+                 f"max |G'| along the run = {worst:.2e} at t = {at:.3g}, max |G| = "
+                 f"{simulation.max_drift:.2e} (stabilization: {stab})",
+                 {"stabilization": stab, "max_drift": simulation.max_drift, "at": at,
+                  "t_end": float(simulation.times[-1])})
+
+
+def check_learning_drift(problem: Problem, *, theta: float = 2.0, m_W: float = 1.0,
+                         m_x: float = 1e-2, t_end: float = 3.0,
+                         w0: Mapping[str, float] | None = None, seed: int = 0,
+                         values: Mapping[str, float] | None = None,
+                         stabilization: str | None = None, tol: float = 1e-6) -> Check:
+    """:func:`check_drift_rate` on one run of :func:`simulate_learning` from rest.
+
+    The run uses ``ϖ = exp(θt)`` with the given ``θ, m_W, m_x`` and seeded (or given)
+    initial weights, CVODES at rtol 1e-10.
+
+    Returns
+    -------
+    Check
+        ``drift.rate`` (see :func:`check_drift_rate`), with the run's parameters in
+        ``details``.
+    """
+    net = _network(problem)
+    vals = dict(values or {}) | {_rate_name(problem): theta, "m_W": m_W, "m_x": m_x}
+    run = simulate_learning(problem, vals, _initial_weights(net, w0, seed), None,
+                            (0.0, t_end), stabilization=stabilization)
+    check = check_drift_rate(run, tol=tol)
+    check.details |= {"theta": theta, "m_W": m_W, "m_x": m_x}
+    return check

@@ -292,7 +292,9 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     sim = run_in_chunks(system, (0.0, t1), y0, spec.values,
                         chunks=min(20, n - 1) if progress else 1, desc=spec.name,
                         method=method or settings.get("method", "cvodes"), n_points=n,
-                        stabilization=stabilization)
+                        stabilization=stabilization,
+                        rtol=float(settings.get("rtol", 1e-8)),
+                        atol=float(settings.get("atol", 1e-10)))
     elapsed = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     states = sim.states

@@ -209,7 +209,6 @@ def test_bad_requests():
         check_learning_drift("chain")
 
 
-@pytest.mark.slow
 def test_layered_net_velocity_and_delta_orders():
     """A 2-2-1 layered net with a time-varying input: the same expected orders (1)."""
     p = ca.layered([2, 2, 1]).problem(
@@ -228,3 +227,43 @@ def test_verify_simulate_adds_the_velocity_delta_and_drift_rate_checks():
     for name in ("convergence.theta.velocity", "convergence.delta", "drift.rate"):
         assert report[name].status == "pass", report[name].message
     assert "convergence.delta" not in {c.name for c in verify(p).checks}
+
+
+def test_assert_simulated_limits():
+    """Order 1 is measured (see above); demanding order 2 must fail and show the errors
+    per parameter value."""
+    from cognitive_action.verify import VerificationError, assert_simulated_limits
+
+    p = _chain(varying=False)
+    assert_simulated_limits(p, seed=2)
+    with pytest.raises(VerificationError, match="error per parameter") as exc:
+        assert_simulated_limits(p, seed=2, expected=2.0, order_tol=0.2)
+    assert "convergence.delta" in str(exc.value) and "0.0125" in str(exc.value)
+
+
+def test_gradient_function_equals_the_reference_gradients():
+    """The built-once (t, W) function against the hand-written chain (time-varying
+    input) and against reference.casadi_gradients / finite_differences on a layered net."""
+    from cognitive_action.verify.convergence import gradient_function
+    from cognitive_action.verify.reference import casadi_gradients, finite_differences
+
+    grad = gradient_function(_chain())
+    rng = np.random.default_rng(4)
+    for t in (0.0, 0.7, 2.3):
+        w = rng.normal(0, 0.8, 2)
+        g, d = grad(t, w, delta=True)
+        g_hand, d_hand = _chain_backprop(t, w)
+        assert np.allclose(g, g_hand, rtol=1e-12, atol=1e-15)
+        assert np.allclose(d, d_hand, rtol=1e-12, atol=1e-15)
+    p = ca.layered([2, 3, 2]).problem(inputs={1: sp.cos(S.t), 2: 0.4}, targets={6: 0.1})
+    grad = gradient_function(p, {"y7": -0.2})
+    w = rng.normal(0, 0.8, 12)
+    g, d = grad(0.9, w, delta=True)
+    ref = casadi_gradients(p, w, {"t": 0.9, "y7": -0.2})
+    assert np.allclose(g, ref.grad_w, rtol=1e-12) and np.allclose(d, ref.delta, rtol=1e-12)
+    fd_w, fd_d = finite_differences(p, w, {"t": 0.9, "y7": -0.2}, weights=range(12),
+                                    neurons=range(7))
+    assert np.allclose(g, fd_w, rtol=1e-6, atol=1e-9)
+    assert np.allclose(d, fd_d, rtol=1e-6, atol=1e-9)
+    with pytest.raises(DeclarationError, match="y7"):
+        gradient_function(p)

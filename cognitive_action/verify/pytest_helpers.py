@@ -36,7 +36,8 @@ from cognitive_action.verify.checks import (
 from cognitive_action.verify.laws import LearningLaw
 from cognitive_action.verify.report import Check, Report
 
-__all__ = ["VerificationError", "assert_backprop_limit", "assert_full_rank", "explain"]
+__all__ = ["VerificationError", "assert_backprop_limit", "assert_full_rank",
+           "assert_simulated_limits", "explain"]
 
 
 class VerificationError(AssertionError):
@@ -56,6 +57,11 @@ def explain(checks: list[Check]) -> str:
                 lines.append(f"    {r['layer']:>5}  {r['weights']:>7}  {r['cosine']:>8.4f}  "
                              f"{r['angle_deg']:>10.4g}  {r['relative_error']:>9.3g}  "
                              f"{r['sign_agreement']:>9.2f}")
+        errors = c.details.get("errors")
+        params = next((c.details[k] for k in ("thetas", "masses") if k in c.details), None)
+        if errors is not None and params is not None:
+            lines.append(f"  {c.name}, error per parameter (fitted order {c.value:.3f}):")
+            lines += [f"    {float(p):<10.4g} {float(e):.3e}" for p, e in zip(params, errors)]
         diffs = c.details.get("differences")
         if diffs:
             lines.append(f"  {c.name}, differences (derived - reference):")
@@ -108,3 +114,32 @@ def assert_full_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0) -> 
     if c.status == "fail":
         what = "G_xi" if is_network_problem(problem) else "G_q"
         raise VerificationError(f"{what} is rank deficient\n" + explain([c]))
+
+
+def assert_simulated_limits(problem: Problem, *, seed: int = 0, gamma: float = 1.0,
+                            values: Mapping[str, float] | None = None,
+                            expected: float = 1.0, order_tol: float = 0.15) -> None:
+    """Assert the orders of convergence measured on simulations (seconds).
+
+    Runs :func:`~cognitive_action.verify.convergence.check_convergence_velocity`
+    (``Ẇ → −∇V̄/γ`` as ``θ → ∞``, eq. 13 → 14) and
+    :func:`~cognitive_action.verify.convergence.check_convergence_delta`
+    (``δ → `` backprop deltas as ``m_x → 0``, eq. 17), both of expected order 1.
+
+    Raises
+    ------
+    VerificationError
+        With the fitted orders and the error at every parameter value.
+    """
+    from cognitive_action.verify.convergence import (
+        check_convergence_delta,
+        check_convergence_velocity,
+    )
+
+    checks = [check_convergence_velocity(problem, gamma=gamma, seed=seed, values=values,
+                                         expected=expected, order_tol=order_tol),
+              check_convergence_delta(problem, seed=seed, values=values,
+                                      expected=expected, order_tol=order_tol)]
+    if any(c.status == "fail" for c in checks):
+        raise VerificationError("simulated limits not reached at the expected order\n"
+                                + explain(checks))

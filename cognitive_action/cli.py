@@ -197,8 +197,9 @@ def _ok(outcome: dict[str, str]) -> bool:
 @click.argument("problem")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--simulate", is_flag=True,
-              help="Also simulate: convergence orders toward the limits (theta -> oo, "
-              "m_x -> 0) and the constraint drift along a run (seconds).")
+              help="Also simulate: convergence orders of weights, velocities and "
+              "multipliers toward the limits (theta -> oo, m_x -> 0) and the constraint "
+              "drift along a run (seconds).")
 @_guard
 def verify(problem: str, as_json: bool, simulate: bool) -> None:
     """Run the verifier's checks; exit 0 if all pass, 1 if one fails.

@@ -71,11 +71,12 @@ def _weights(net, w0: Mapping[str, float] | None, seed: int) -> dict[str, float]
 
 
 def _gradient(problem: Problem, values: Mapping[str, float]):
-    from cognitive_action.verify.reference import casadi_gradients
+    """``(t, W) ↦ ∂V̄/∂W`` by CasADi AD through the forward pass, built once
+    (:func:`~cognitive_action.verify.convergence.gradient_function`)."""
+    from cognitive_action.verify.convergence import gradient_function
 
-    def grad(t: float, w: np.ndarray) -> np.ndarray:
-        return casadi_gradients(problem, w, dict(values) | {"t": float(t)}).grad_w
-    return grad
+    grad = gradient_function(problem, values)
+    return lambda t, w: np.asarray(grad(float(t), np.asarray(w, dtype=float))).ravel()
 
 
 def _simulate(problem, net, vals, w0, wdot0, grid, stabilization=None):

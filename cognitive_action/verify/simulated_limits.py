@@ -28,7 +28,7 @@ from scipy.integrate import solve_ivp
 
 from cognitive_action.declare.problem import Problem
 from cognitive_action.errors import DeclarationError
-from cognitive_action.verify import metrics
+from cognitive_action.verify.convergence import _fit_check
 from cognitive_action.verify.report import Check
 
 __all__ = ["check_convergence_mass_x", "check_convergence_theta", "check_drift"]
@@ -79,28 +79,13 @@ def _gradient(problem: Problem, values: Mapping[str, float]):
     return lambda t, w: np.asarray(grad(float(t), np.asarray(w, dtype=float))).ravel()
 
 
-def _simulate(problem, net, vals, w0, wdot0, grid, stabilization=None):
-    from cognitive_action.compile import compile_system, simulate
-    from cognitive_action.derive import complete_initial_conditions
-    from cognitive_action.derive.euler_lagrange import euler_lagrange
+def _simulate(problem, net, vals, w0, wdot0, grid):
+    """Weights along a learning run from consistent initial conditions."""
+    from cognitive_action.verify.convergence import simulate_learning
 
     names = [str(w) for w in net.weights]
-    given = dict(vals) | w0 | {f"{n}_dot": float(v) for n, v in zip(names, wdot0)}
-    y0 = complete_initial_conditions(euler_lagrange(problem), given, free=list(net.neurons))
-    run = simulate(compile_system(problem), grid, y0, vals, rtol=1e-10, atol=1e-12,
-                   stabilization=stabilization)
+    run = simulate_learning(problem, vals, w0, dict(zip(names, map(float, wdot0))), grid)
     return np.column_stack([run[n] for n in names]), run
-
-
-def _fit_check(name: str, params: np.ndarray, errors: np.ndarray, expected: float,
-               order_tol: float, what: str, details: dict) -> Check:
-    fit = metrics.convergence_order(params, errors)
-    ok = abs(fit.order - expected) <= order_tol
-    return Check(name, "pass" if ok else "fail", fit.order, expected,
-                 f"{what}: error ~ p^{fit.order:.3f}, {fit.confidence:.0%} CI "
-                 f"[{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], R^2 = {fit.r_squared:.4f}",
-                 details | {"errors": errors, "ci": fit.ci, "r_squared": fit.r_squared,
-                            "order_tolerance": order_tol})
 
 
 def check_convergence_theta(problem: Problem, *, thetas: Sequence[float] = (10, 20, 40, 80),

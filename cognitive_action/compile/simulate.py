@@ -16,8 +16,14 @@ Adams-Moulton)
     SUNDIALS IDAS on the index-1 DAE: the unknowns (accelerations and multipliers,
     or eq. 10's ``δ`` on the network route) become algebraic states, and their
     trajectory is returned as :attr:`Simulation.algebraic`.
+``"dopri"``
+    Our explicit Dormand-Prince 5(4) (:mod:`cognitive_action.compile.explicit`): one
+    compiled CasADi function per attempted step, driven through buffers, dense output.
+    No CasADi integrator object is built, so there is no Jacobian sparsity pass: the
+    method for large networks (eq. 10 couples every state densely).
 ``"erk"``
-    Explicit Runge-Kutta 5(4) with adaptive steps (fixed steps with ``steps``).
+    CasADi's explicit Runge-Kutta 5(4) with adaptive steps (fixed steps with
+    ``steps``); its construction computes the Jacobian sparsity of the right-hand side.
 ``"rk"``
     Classical RK4, ``steps`` fixed steps per output interval.
 ``"collocation"``
@@ -31,6 +37,14 @@ Stabilization
 ``Ṅ = 0`` by ``Ṅ + α N = 0``) with ``baumgarte=(α, β)``; ``stabilization="projection"``
 projects the state back onto ``G = 0, Ġ = 0, N = 0`` after every output interval
 (``project_every`` intervals). Both can be combined (``"both"``).
+
+Progress
+--------
+``progress=True`` shows a tqdm bar over the output grid on stderr (``None``: only when
+stderr is a terminal and the run is long). ``dopri`` reports every output point as it is
+reached; the CasADi methods then run the grid in chunks of output intervals, each chunk
+starting from the state the previous one reached (results agree with a single run to the
+tolerances: adaptive methods restart their step-size control at every chunk).
 
 Failures
 --------
@@ -74,6 +88,7 @@ from dataclasses import dataclass, field, replace
 import casadi as ca
 import numpy as np
 
+from cognitive_action.compile.explicit import dopri_step_function, integrate_dopri
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.errors import (
     CompileError,
@@ -85,7 +100,7 @@ from cognitive_action.errors import (
 __all__ = ["Simulation", "simulate", "METHODS", "STABLE_VARIANTS"]
 
 #: Integration methods accepted by :func:`simulate`.
-METHODS = ("cvodes", "bdf", "adams", "idas", "erk", "rk", "collocation")
+METHODS = ("cvodes", "bdf", "adams", "idas", "dopri", "erk", "rk", "collocation")
 
 #: The ways to run anti-stable multiplier dynamics named in the design notes (eq. 20).
 STABLE_VARIANTS = {
@@ -102,6 +117,8 @@ STABLE_VARIANTS = {
 _GROWTH_LIMIT = 18.0  # e^18 ≈ 6.6e7: the largest predicted growth accepted by default
 _DIRECT_LIMIT = 300  # states above which BDF's Newton iterations use GMRES
 _SEGMENTED_COLLOCATION = 50  # output points above which collocation runs interval-wise
+_PROGRESS_CHUNKS = 20  # chunks of the output grid when a CasADi method shows progress
+_LONG_RUN = 1_000_000  # states x output points above which progress=None shows a bar
 _FLAG_RE = re.compile(r'returned "?([A-Z_]+)"?')
 
 
@@ -224,7 +241,8 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
              stabilization: str | None = None, baumgarte: tuple[float, float] = (10.0, 10.0),
              project_every: int = 1, stability: str = "auto", max_norm: float = 1e12,
              check_initial: bool = True, initial_tol: float = 1e-6,
-             signals: Mapping | None = None, options: Mapping | None = None) -> Simulation:
+             signals: Mapping | None = None, options: Mapping | None = None,
+             progress: bool | None = None) -> Simulation:
     """Integrate a compiled system on an output grid.
 
     Parameters
@@ -279,6 +297,10 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
         Signals as expressions of ``t`` when ``system`` still has to be compiled.
     options
         Extra CasADi integrator options (override the ones set here).
+    progress
+        Show a tqdm progress bar over the output grid on stderr; ``None``: only when
+        stderr is a terminal and ``n_states × n_points`` exceeds 10⁶. With the CasADi
+        methods the grid then runs in chunks (see Progress above).
 
     Returns
     -------
@@ -347,27 +369,41 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     spec = _Spec(method, multistep, newton_, rtol, atol, steps, max_steps,
                  dict(options or {}))
     project = stabilization in ("projection", "both")
-    segmented = project or (method == "collocation" and len(grid) > _SEGMENTED_COLLOCATION)
-    t_build = time.perf_counter()
-    if segmented:
-        fn = _segmented_function(system, spec, grid, project, int(project_every))
+    n_t = len(grid)
+    if progress is None:
+        progress = _isatty(sys.stderr) and system.n_states * n_t > _LONG_RUN
+    if method == "dopri":
+        t_build = time.perf_counter()
+        fn = _dopri_function(system)
+        build_time = time.perf_counter() - t_build
+        t_run = time.perf_counter()
+        with _progress_bar(progress, n_t, system.name) as bar:
+            res = integrate_dopri(
+                fn, system.rhs, grid, y0v, pv, rtol=rtol, atol=atol, max_steps=max_steps,
+                max_norm=max_norm, projection=system.projection if project else None,
+                project_every=int(project_every), on_output=bar)
+        Y, z_traj, stats = res.y, None, res.stats
     else:
-        fn = _direct_function(system, spec, grid)
-    build_time = time.perf_counter() - t_build
-
-    n_t, n_y = len(grid), system.n_states
-    t_run = time.perf_counter()
-    z_traj = None
-    try:
-        with _quiet():
-            if segmented:
-                Y, stats = _run_segmented(fn, system, grid, y0v, pv)
-            else:
-                Y, z_traj, stats = _run_direct(fn, system, spec, grid, y0v, pv)
-    except (RuntimeError, _FailedError) as exc:
-        with _quiet():
-            error = _locate_failure(system, spec, grid, y0v, pv, exc)
-        raise error from None
+        segmented = project or (method == "collocation" and n_t > _SEGMENTED_COLLOCATION)
+        t_build = time.perf_counter()
+        chunks = _chunks(n_t, int(project_every) if project else 1) if progress else None
+        if chunks is not None and not segmented:
+            fn = _chunk_function(system, spec, grid[:chunks[1] + 1])
+        elif segmented:
+            n_int = (chunks[1] - chunks[0]) if chunks is not None else n_t - 1
+            fn = _segmented_function(system, spec, grid[:n_int + 1], project,
+                                     int(project_every))
+        else:
+            fn = _direct_function(system, spec, grid)
+        build_time = time.perf_counter() - t_build
+        t_run = time.perf_counter()
+        if chunks is None:
+            Y, z_traj, stats = _run_once(fn, system, spec, grid, y0v, pv, segmented)
+        else:
+            with _progress_bar(True, n_t, system.name) as bar:
+                Y, z_traj, stats = _run_chunks(fn, system, spec, grid, y0v, pv,
+                                               segmented, project, int(project_every),
+                                               chunks, bar)
     run_time = time.perf_counter() - t_run
     stats = dict(stats) | {"build_time": build_time, "run_time": run_time,
                            "output_points": n_t}
@@ -381,7 +417,6 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     z_names = ()
     if z_traj is not None:
         z_names = system.dae["z_names"]
-    del n_y
     return Simulation(system=system, times=grid, y=Y, params=pv, method=spec.label,
                       stats=stats, constraint_values=G, constraint_rates=Gd,
                       stabilization=stabilization, variant=system.variant, algebraic=z_traj,
@@ -502,6 +537,8 @@ class _Spec:
             return f"cvodes ({self.multistep}, {self.newton})"
         if self.method == "idas":
             return f"idas ({self.newton})"
+        if self.method == "dopri":
+            return "dopri (Dormand-Prince 5(4), dense output)"
         if self.method in ("rk", "collocation") or (self.method == "erk" and self.steps):
             return f"{self.method} ({self._steps()} steps per interval)"
         return self.method
@@ -545,17 +582,20 @@ class _FailedError(RuntimeError):
     """A buffered call returned a nonzero status."""
 
 
-def _dae(system: CompiledSystem, spec: _Spec, *, segment: bool):
-    """The CasADi DAE dict, in real time or (segment) on τ ∈ [0, 1] with
-    ``t = t_k + Δ τ`` and the parameters ``(p, t_k, Δ)``."""
+def _dae(system: CompiledSystem, spec: _Spec, *, segment: bool, shift: bool = False):
+    """The CasADi DAE dict, in real time, (segment) on τ ∈ [0, 1] with
+    ``t = t_k + Δ τ`` and the parameters ``(p, t_k, Δ)``, or (shift) in time from a
+    chunk's start, ``t = t_c + τ`` with the parameters ``(p, t_c)``."""
     n_y, n_p = system.n_states, system.n_parameters
     y = ca.MX.sym("y", n_y)
     tau = ca.MX.sym("t")
-    P = ca.MX.sym("p", n_p + (2 if segment else 0))
+    P = ca.MX.sym("p", n_p + (2 if segment else 1 if shift else 0))
     p = P[:n_p]
     if segment:
         tk, dt = P[n_p], P[n_p + 1]
         tt, scale = tk + dt * tau, dt
+    elif shift:
+        tt, scale = P[n_p] + tau, 1.0
     else:
         tt, scale = tau, 1.0
     if spec.method == "idas":
@@ -578,6 +618,34 @@ def _direct_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray) -> c
                                f"{_last_line(exc)}",
                                fix="check the integrator options") from None
         _remember(system, key, hit)
+    return hit
+
+
+def _chunk_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray) -> ca.Function:
+    """An integrator over ``grid - grid[0]`` in shifted time (parameters ``(p, t_c)``):
+    one construction serves every chunk with the same relative grid."""
+    rel = np.round(grid - grid[0], 12)
+    key = ("chunk", spec.key(), rel.tobytes())
+    hit = system._cache.get(key)
+    if hit is None:
+        opts = spec.options(len(grid) - 1, float(np.min(np.diff(grid))))
+        try:
+            hit = ca.integrator("integrator", spec.plugin,
+                                _dae(system, spec, segment=False, shift=True), 0.0,
+                                rel.tolist(), opts)
+        except RuntimeError as exc:
+            raise CompileError(f"CasADi could not build the {spec.label} integrator: "
+                               f"{_last_line(exc)}",
+                               fix="check the integrator options") from None
+        _remember(system, key, hit)
+    return hit
+
+
+def _dopri_function(system: CompiledSystem) -> ca.Function:
+    hit = system._cache.get(("dopri",))
+    if hit is None:
+        hit = dopri_step_function(system.rhs, system.n_states, system.n_parameters)
+        _remember(system, ("dopri",), hit)
     return hit
 
 
@@ -652,16 +720,93 @@ def _remember(system: CompiledSystem, key, fn) -> None:
 
 
 # -- running, through buffers -----------------------------------------------------------------
+def _run_once(fn: ca.Function, system: CompiledSystem, spec: _Spec, grid: np.ndarray,
+              y0: np.ndarray, pv: np.ndarray, segmented: bool, p_int=None):
+    """One call of a trajectory function; a failure is located and raised typed."""
+    try:
+        with _quiet():
+            if segmented:
+                Y, stats = _run_segmented(fn, system, grid, y0, pv)
+                return Y, None, stats
+            return _run_direct(fn, system, spec, grid, y0, pv, p_int)
+    except (RuntimeError, _FailedError) as exc:
+        with _quiet():
+            error = _locate_failure(system, spec, grid, y0, pv, exc)
+        raise error from None
+
+
+def _chunks(n_t: int, multiple: int = 1) -> list[int]:
+    """Output indices where chunks start and end, about :data:`_PROGRESS_CHUNKS` chunks
+    of equal length (a multiple of ``multiple`` intervals) where the grid allows."""
+    n_int = n_t - 1
+    want = max(1, min(_PROGRESS_CHUNKS, n_int // multiple))
+    sizes = [d for d in range(multiple, n_int + 1, multiple)
+             if n_int % d == 0 and _PROGRESS_CHUNKS // 4 <= n_int // d <= 4 * want]
+    size = (min(sizes, key=lambda d: abs(n_int // d - want)) if sizes
+            else multiple * max(1, round(n_int / want / multiple)))
+    return list(range(0, n_int, size)) + [n_int]
+
+
+def _run_chunks(fn: ca.Function, system: CompiledSystem, spec: _Spec, grid: np.ndarray,
+                y0: np.ndarray, pv: np.ndarray, segmented: bool, project: bool,
+                every: int, edges: list[int], bar) -> tuple:
+    """Run the grid chunk by chunk, each from the state the previous one reached."""
+    rows, zrows, stats = [y0[None, :]], [], {}
+    y = y0
+    for a, b in zip(edges[:-1], edges[1:]):
+        g = grid[a:b + 1]
+        if segmented:
+            f = _segmented_function(system, spec, g, project, every)
+            Y, Z, st = _run_once(f, system, spec, g, y, pv, True)
+        else:
+            f = _chunk_function(system, spec, g)
+            Y, Z, st = _run_once(f, system, spec, g, y, pv, False,
+                                 p_int=np.append(pv, g[0]))
+        rows.append(Y[1:])
+        if Z is not None:
+            zrows.append(Z if not zrows else Z[1:])
+        for k, v in st.items():
+            stats[k] = stats.get(k, 0) + v
+        y = Y[-1]
+        bar(b + 1)
+    stats["chunks"] = len(edges) - 1
+    return np.vstack(rows), (np.vstack(zrows) if zrows else None), stats
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _progress_bar(show: bool, total: int, name: str):
+    """Yield ``update(k)``: ``k`` output points reached (a tqdm bar on stderr if shown)."""
+    if not show:
+        yield lambda k: None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=f"simulate {name}", unit="pt", file=sys.stderr,
+              leave=False) as pbar:
+        def update(k: int) -> None:
+            pbar.update(k - pbar.n)
+
+        yield update
+
+
 def _run_direct(fn: ca.Function, system: CompiledSystem, spec: _Spec, grid: np.ndarray,
-                y0: np.ndarray, pv: np.ndarray):
+                y0: np.ndarray, pv: np.ndarray, p_int: np.ndarray | None = None):
     n_t, n_y = len(grid), system.n_states
     x0 = np.ascontiguousarray(y0, dtype=float)
     p = np.ascontiguousarray(pv, dtype=float)
+    pi = p if p_int is None else np.ascontiguousarray(p_int, dtype=float)
     out = np.zeros(n_y * n_t)
     fb, evaluate = fn.buffer()
-    keep = [x0, p, out]  # the buffers must outlive the call (design notes)
+    keep = [x0, p, pi, out]  # the buffers must outlive the call (design notes)
     fb.set_arg(0, memoryview(x0))
-    fb.set_arg(2, memoryview(p))
+    fb.set_arg(2, memoryview(pi))
     fb.set_res(0, memoryview(out))
     zout = None
     if spec.method == "idas":

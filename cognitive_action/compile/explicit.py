@@ -1,0 +1,291 @@
+"""An explicit Dormand-Prince 5(4) integrator whose steps are one compiled CasADi function.
+
+Why: every CasADi ``integrator`` object computes the Jacobian sparsity of its right-hand
+side when it is built. The finite-mass learning system (eq. 8-10) is densely coupled
+through the multiplier solve of eq. (10), so that pass alone took 20 s at n = 50
+(12 M nonzeros) and dominates the whole run (docs/compile.md). An explicit method needs
+no Jacobian: here one *attempted step* (the seven stages, the 5th-order solution, the
+scaled error norm and the coefficients of the 4th-order continuous extension) is one
+CasADi :class:`casadi.Function` built from ``system.rhs`` without any derivative or
+sparsity query, and a short Python loop drives it through preallocated buffers
+(``Function.buffer``: no conversion of inputs and outputs per call).
+
+The step-size control, error norm and dense output are those of Dormand & Prince (1980)
+as in Hairer, Nørsett & Wanner, *Solving ODEs I*, II.4-II.6 (and SciPy's ``RK45``):
+``‖e‖ = rms(e_i / (atol + rtol max(|y_i|, |ŷ_i|)))``, accept when ``‖e‖ < 1``, new step
+``h · min(10, max(0.2, 0.9 ‖e‖^(-1/5)))`` (no growth right after a rejection), output
+points are interpolated inside each accepted step (so a fine output grid costs no extra
+steps), unless the state is projected on the constraints, in which case the steps land on
+the output times.
+
+Failures raise :class:`~cognitive_action.errors.SimulationError` with the time reached
+and the state norm there: NaN or infinite states (the step shrinks below the round-off
+of ``t``), a norm above ``max_norm``, or more than ``max_steps`` attempted steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import casadi as ca
+import numpy as np
+
+from cognitive_action.errors import SimulationError
+
+__all__ = ["dopri_step_function", "DopriResult", "integrate_dopri"]
+
+# Dormand-Prince 5(4) tableau (Hairer-Nørsett-Wanner, Table II.5.2).
+_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
+_A = (
+    (),
+    (1 / 5,),
+    (3 / 40, 9 / 40),
+    (44 / 45, -56 / 15, 32 / 9),
+    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+)
+_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
+# 5th minus 4th order weights, over the seven stages (the 7th is f(t + h, y_5)).
+_E = (-71 / 57600, 0.0, 71 / 16695, -71 / 1920, 17253 / 339200, -22 / 525, 1 / 40)
+# Continuous extension of order 4 (Shampine 1986): y(t + θh) = y + h K P [θ, θ², θ³, θ⁴].
+_P = np.array([
+    [1, -8048581381 / 2820520608, 8663915743 / 2820520608, -12715105075 / 11282082432],
+    [0, 0, 0, 0],
+    [0, 131558114200 / 32700410799, -68118460800 / 10900136933,
+     87487479700 / 32700410799],
+    [0, -1754552775 / 470086768, 14199869525 / 1410260304, -10690763975 / 1880347072],
+    [0, 127303824393 / 49829197408, -318862633887 / 49829197408,
+     701980252875 / 199316789632],
+    [0, -282668133 / 205662961, 2019193451 / 616988883, -1453857185 / 822651844],
+    [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
+])
+_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
+    """One attempted Dormand-Prince 5(4) step as a CasADi function.
+
+    Parameters
+    ----------
+    rhs
+        ``(t, y, p) → ẏ``, e.g. ``CompiledSystem.rhs``.
+    n_y, n_p
+        Numbers of states and parameters.
+
+    Returns
+    -------
+    casadi.Function
+        ``(t, y, h, p, k1, rtol, atol) → (y5, k7, err, Q)``: the 5th-order solution at
+        ``t + h``, ``f(t + h, y5)`` (the next step's first stage), the scaled rms error
+        norm of the embedded 4th-order solution, and ``Q = h K P`` (``n_y × 4``), with
+        which ``y(t + θh) = y + Q [θ, θ², θ³, θ⁴]``. Built without any Jacobian or
+        sparsity query of ``rhs``.
+
+    Examples
+    --------
+    One step of ``ẏ = -y`` matches ``exp(-h)`` to the method's local error ``O(h⁶)``:
+
+    >>> import casadi as ca, numpy as np
+    >>> t, y, p = ca.MX.sym("t"), ca.MX.sym("y"), ca.MX.sym("p", 0)
+    >>> step = dopri_step_function(ca.Function("f", [t, y, p], [-y]), 1, 0)
+    >>> y5, k7, err, Q = step(0.0, 1.0, 0.1, [], -1.0, 1e-6, 1e-9)
+    >>> bool(abs(float(y5) - np.exp(-0.1)) < 1e-9)
+    True
+    """
+    t, h = ca.MX.sym("t"), ca.MX.sym("h")
+    y, p, k1 = ca.MX.sym("y", n_y), ca.MX.sym("p", n_p), ca.MX.sym("k1", n_y)
+    rtol, atol = ca.MX.sym("rtol"), ca.MX.sym("atol")
+    ks = [k1]
+    for i in range(1, 6):
+        yi = y + h * sum(a * k for a, k in zip(_A[i], ks) if a != 0.0)
+        ks.append(rhs(t + _C[i] * h, yi, p))
+    y5 = y + h * sum(b * k for b, k in zip(_B, ks) if b != 0.0)
+    k7 = rhs(t + h, y5, p)
+    ks.append(k7)
+    err = h * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
+    scale = atol + rtol * ca.fmax(ca.fabs(y), ca.fabs(y5))
+    norm = ca.norm_2(err / scale) / np.sqrt(max(n_y, 1))
+    K = ca.horzcat(*ks)  # n_y x 7
+    Q = h * ca.mtimes(K, ca.DM(_P))
+    return ca.Function("dopri54_step", [t, y, h, p, k1, rtol, atol], [y5, k7, norm, Q],
+                       ["t", "y", "h", "p", "k1", "rtol", "atol"],
+                       ["y5", "k7", "err", "Q"])
+
+
+@dataclass
+class DopriResult:
+    """What :func:`integrate_dopri` returns: the states on the output grid and counts."""
+
+    y: np.ndarray
+    stats: dict
+
+
+class _Buffers:
+    """The step function's arguments and results as NumPy arrays bound once to a
+    ``Function.buffer`` (they must outlive every call)."""
+
+    def __init__(self, step: ca.Function, n_y: int, p: np.ndarray, rtol: float,
+                 atol: float):
+        self.t, self.h = np.zeros(1), np.zeros(1)
+        self.y, self.k1 = np.zeros(n_y), np.zeros(n_y)
+        self.p = np.ascontiguousarray(p, dtype=float)
+        self.rtol, self.atol = np.array([rtol]), np.array([atol])
+        self.y5, self.k7, self.err = np.zeros(n_y), np.zeros(n_y), np.zeros(1)
+        self.Q = np.zeros(4 * n_y)
+        self.fb, self.evaluate = step.buffer()
+        for i, a in enumerate((self.t, self.y, self.h, self.p, self.k1, self.rtol,
+                               self.atol)):
+            self.fb.set_arg(i, memoryview(a))
+        for i, a in enumerate((self.y5, self.k7, self.err, self.Q)):
+            self.fb.set_res(i, memoryview(a))
+
+
+def _initial_step(f: Callable[[float, np.ndarray], np.ndarray], t0: float, y0: np.ndarray,
+                  f0: np.ndarray, span: float, rtol: float, atol: float) -> float:
+    """Hairer-Nørsett-Wanner's starting step (II.4, with order 5)."""
+    scale = atol + np.abs(y0) * rtol
+    rms = np.sqrt(max(y0.size, 1))
+    d0, d1 = np.linalg.norm(y0 / scale) / rms, np.linalg.norm(f0 / scale) / rms
+    h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+    h0 = min(h0, span)
+    f1 = f(t0 + h0, y0 + h0 * f0)
+    d2 = np.linalg.norm((f1 - f0) / scale) / rms / h0
+    if not np.isfinite(d2):
+        return h0 * 1e-3
+    h1 = max(1e-6, h0 * 1e-3) if max(d1, d2) <= 1e-15 else (0.01 / max(d1, d2)) ** 0.2
+    return min(100 * h0, h1, span)
+
+
+def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: np.ndarray,
+                    p: np.ndarray, *, rtol: float = 1e-8, atol: float = 1e-10,
+                    max_steps: int = 100_000, max_norm: float = 1e12,
+                    projection: ca.Function | None = None, project_every: int = 1,
+                    on_output: Callable[[int], None] | None = None) -> DopriResult:
+    """Integrate on an output grid with adaptive Dormand-Prince 5(4) steps.
+
+    Parameters
+    ----------
+    step
+        :func:`dopri_step_function` of ``rhs``.
+    rhs
+        ``(t, y, p) → ẏ`` (evaluated once per start and after projections).
+    grid
+        Increasing output times; ``grid[0]`` is the initial time.
+    y0, p
+        Initial state and parameter vector.
+    rtol, atol
+        Tolerances of the error norm.
+    max_steps
+        Limit on attempted steps (accepted and rejected).
+    max_norm
+        A state norm above this is a blow-up.
+    projection
+        ``(t, y, p) → y`` onto the constraints (``CompiledSystem.projection``), applied
+        after every ``project_every`` output intervals; the steps then land on the output
+        times.
+    on_output
+        Called with the number of output points reached so far, as they are reached.
+
+    Returns
+    -------
+    DopriResult
+        ``y`` of shape ``(len(grid), n_y)`` and ``stats`` (``nsteps`` accepted,
+        ``nreject``, ``nfevals``).
+
+    Raises
+    ------
+    SimulationError
+        NaN/infinite states or a step below the round-off of ``t``, a blow-up beyond
+        ``max_norm``, or more than ``max_steps`` attempts; with the time reached and the
+        state norm there.
+    """
+    n_y = y0.size
+    B = _Buffers(step, n_y, p, rtol, atol)
+    n_f = 0
+
+    def f(t_: float, y_: np.ndarray) -> np.ndarray:
+        nonlocal n_f
+        n_f += 1
+        return np.asarray(rhs(t_, y_, B.p).full(), dtype=float).reshape(-1)
+
+    t = float(grid[0])
+    B.y[:] = y0
+    B.k1[:] = f(t, B.y)
+    out = np.empty((grid.size, n_y))
+    out[0] = B.y
+    if on_output is not None:
+        on_output(1)
+    if not np.all(np.isfinite(B.k1)):
+        _fail("the right-hand side is NaN or infinite at the initial state", t, B.y)
+    h_abs = _initial_step(f, t, B.y.copy(), B.k1.copy(), float(grid[-1] - t), rtol, atol)
+    k_out, n_acc, n_rej, attempts, since_projection = 1, 0, 0, 0, 0
+    land = projection is not None
+    t_end = float(grid[-1])
+    while k_out < grid.size:
+        target = float(grid[k_out]) if land else t_end
+        rejected = False
+        while True:
+            attempts += 1
+            if attempts > max_steps:
+                _fail(f"more than max_steps = {max_steps} attempted steps before "
+                      f"t = {t_end:g}: the solution blows up or the system is stiff; "
+                      "use an implicit method (cvodes BDF) or raise max_steps", t, B.y)
+            min_step = 10 * abs(np.nextafter(t, np.inf) - t)
+            if h_abs < min_step:
+                _fail("the step size fell below the round-off of t: the state became "
+                      "NaN or infinite, or the solution is singular here", t, B.y)
+            h = min(h_abs, target - t)
+            B.t[0], B.h[0] = t, h
+            B.evaluate()
+            n_f += 6
+            err = float(B.err[0])
+            if err < 1.0:  # NaN compares False: rejected, the step shrinks
+                factor = _MAX_FACTOR if err == 0.0 else min(
+                    _MAX_FACTOR, _SAFETY * err ** -0.2)
+                if rejected:
+                    factor = min(1.0, factor)
+                h_abs = h * factor
+                break
+            h_abs = h * max(_MIN_FACTOR, _SAFETY * err ** -0.2)
+            rejected, n_rej = True, n_rej + 1
+        n_acc += 1
+        t_new = target if t + h >= target else t + h
+        # output points inside (t, t_new]: the continuous extension
+        k_first = k_out
+        while k_out < grid.size and grid[k_out] <= t_new:
+            k_out += 1
+        if k_out > k_first:
+            theta = (grid[k_first:k_out] - t) / h
+            powers = np.cumprod(np.repeat(theta[:, None], 4, axis=1), axis=1)
+            Q = B.Q.reshape(4, n_y)  # column-major n_y x 4
+            out[k_first:k_out] = B.y + powers @ Q
+            if grid[k_out - 1] == t_new:
+                out[k_out - 1] = B.y5
+        t = t_new
+        B.y[:], B.k1[:] = B.y5, B.k7
+        norm = float(np.linalg.norm(B.y))
+        if not norm <= max_norm:
+            _fail(f"blow-up: |y| = {norm:.3g} exceeds max_norm = {max_norm:.3g}"
+                  if np.isfinite(norm) else "the state became NaN or infinite", t, B.y,
+                  norm)
+        if k_out > k_first:
+            if land:
+                since_projection += k_out - k_first
+                if since_projection >= project_every or k_out == grid.size:
+                    since_projection = 0
+                    B.y[:] = np.asarray(projection(t, B.y, B.p).full()).reshape(-1)
+                    B.k1[:] = f(t, B.y)
+                    out[k_out - 1] = B.y
+            if on_output is not None:
+                on_output(k_out)
+    return DopriResult(out, {"nsteps": n_acc, "nreject": n_rej, "nfevals": n_f})
+
+
+def _fail(what: str, t: float, y: np.ndarray, norm: float | None = None) -> None:
+    norm = float(np.linalg.norm(y)) if norm is None else norm
+    raise SimulationError(
+        f"dopri: {what} (at t = {t:.6g}, |y| = {norm:.3g})",
+        fix="the system blows up or is stiff here: check the parameters and initial "
+            "state, or use an implicit method (cvodes BDF)",
+        time=float(t), state_norm=norm)

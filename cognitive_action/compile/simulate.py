@@ -11,7 +11,10 @@ Methods
 Adams-Moulton)
     SUNDIALS CVODES, variable order and step. The Newton iterations of BDF use a
     direct sparse solve below 300 states and matrix-free GMRES above (design notes:
-    dense Jacobians of thousands of states do not finish).
+    dense Jacobians of thousands of states do not finish). With GMRES the right-hand
+    side is wrapped in :class:`~cognitive_action.compile.matrix_free.MatrixFreeRHS`
+    (Jacobian-vector products by forward AD, no Jacobian sparsity pass at construction:
+    0.13 s instead of 230 s at 50 neurons).
 ``"idas"``
     SUNDIALS IDAS on the index-1 DAE: the unknowns (accelerations and multipliers,
     or eq. 10's ``δ`` on the network route) become algebraic states, and their
@@ -89,6 +92,7 @@ import casadi as ca
 import numpy as np
 
 from cognitive_action.compile.explicit import dopri_step_function, integrate_dopri
+from cognitive_action.compile.matrix_free import MatrixFreeRHS
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.errors import (
     CompileError,
@@ -602,7 +606,20 @@ def _dae(system: CompiledSystem, spec: _Spec, *, segment: bool, shift: bool = Fa
         z = ca.MX.sym("z", system.dae["function"].size1_in(2))
         ode, alg = system.dae["function"](tt, y, z, p)
         return {"x": y, "z": z, "t": tau, "p": P, "ode": scale * ode, "alg": alg}
-    return {"x": y, "t": tau, "p": P, "ode": scale * system.rhs(tt, y, p)}
+    return {"x": y, "t": tau, "p": P, "ode": scale * _ode_function(system, spec)(tt, y, p)}
+
+
+def _ode_function(system: CompiledSystem, spec: _Spec):
+    """``system.rhs``, or for CVODES with matrix-free GMRES its :class:`MatrixFreeRHS`
+    wrapper, which spares the integrator's construction the Jacobian sparsity pass."""
+    if not (spec.method == "cvodes" and spec.newton == "gmres"
+            and not spec.extra.get("use_preconditioner", False)):
+        return system.rhs
+    hit = system._cache.get("matrix_free_rhs")  # not a tuple key: never evicted (the
+    if hit is None:                              # callback must outlive its integrators)
+        hit = MatrixFreeRHS(system.rhs)
+        system._cache["matrix_free_rhs"] = hit
+    return hit
 
 
 def _direct_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray) -> ca.Function:

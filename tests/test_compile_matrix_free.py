@@ -8,6 +8,8 @@ the XOR learning system at tight tolerances.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -66,3 +68,18 @@ def test_gmres_network_matches_the_direct_solve_and_dopri(xor_run):
     chunked = simulate(system, (0, 5), ic, newton="gmres", rtol=1e-10, atol=1e-12,
                        progress=True)
     assert np.max(np.abs(chunked.y - gm.y)) < 1e-6
+
+
+@pytest.mark.parametrize(("method", "newton"), [("erk", "auto"), ("adams", "auto")])
+def test_explicit_and_functional_methods_through_the_wrapper(method, newton, monkeypatch):
+    """Above ``_MATRIX_FREE_LIMIT`` states erk and Adams (functional iterations) run on
+    the wrapper; lowered to 0 here so that the oscillator takes that path."""
+    sim_mod = importlib.import_module("cognitive_action.compile.simulate")
+    monkeypatch.setattr(sim_mod, "_MATRIX_FREE_LIMIT", 0)
+    system = compile_system(oscillator())
+    params = {"m": 1.5, "k": 6.0, "theta": 0.4}
+    run = simulate(system, (0.0, 10.0), {"x": 1.0, "x_dot": -0.5}, params, method=method,
+                   newton=newton, rtol=1e-10, atol=1e-12, n_points=41)
+    assert "matrix_free_rhs" in system._cache  # the wrapper was used
+    exact = oscillator_solution(run.times, 1.5, 6.0, 0.4, 1.0, -0.5)
+    assert np.max(np.abs(run["x"] - exact)) < 1e-7

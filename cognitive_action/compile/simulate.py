@@ -120,6 +120,7 @@ STABLE_VARIANTS = {
 
 _GROWTH_LIMIT = 18.0  # e^18 ≈ 6.6e7: the largest predicted growth accepted by default
 _DIRECT_LIMIT = 300  # states above which BDF's Newton iterations use GMRES
+_MATRIX_FREE_LIMIT = 300  # states above which erk and Adams skip the sparsity pass
 _SEGMENTED_COLLOCATION = 50  # output points above which collocation runs interval-wise
 _PROGRESS_CHUNKS = 20  # chunks of the output grid when a CasADi method shows progress
 _LONG_RUN = 1_000_000  # states x output points above which progress=None shows a bar
@@ -610,10 +611,18 @@ def _dae(system: CompiledSystem, spec: _Spec, *, segment: bool, shift: bool = Fa
 
 
 def _ode_function(system: CompiledSystem, spec: _Spec):
-    """``system.rhs``, or for CVODES with matrix-free GMRES its :class:`MatrixFreeRHS`
-    wrapper, which spares the integrator's construction the Jacobian sparsity pass."""
-    if not (spec.method == "cvodes" and spec.newton == "gmres"
-            and not spec.extra.get("use_preconditioner", False)):
+    """``system.rhs``, or its :class:`MatrixFreeRHS` wrapper (no Jacobian sparsity pass
+    at construction) for the methods that never form a Jacobian: CVODES with GMRES and
+    no preconditioner (any size), CVODES functional iterations (Adams) and ``erk`` above
+    :data:`_MATRIX_FREE_LIMIT` states (below, the pass is cheap and the Python callback
+    would cost more than it saves)."""
+    never_forms_jacobian = (
+        (spec.method == "cvodes" and spec.newton == "gmres"
+         and not spec.extra.get("use_preconditioner", False))
+        or (system.n_states > _MATRIX_FREE_LIMIT
+            and (spec.method == "erk" or (spec.method == "cvodes"
+                                          and spec.newton == "functional"))))
+    if not never_forms_jacobian:
         return system.rhs
     hit = system._cache.get("matrix_free_rhs")  # not a tuple key: never evicted (the
     if hit is None:                              # callback must outlive its integrators)

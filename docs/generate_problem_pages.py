@@ -91,7 +91,8 @@ PROSE: dict[str, dict[str, str]] = {
             "through the bottom ($q_1 = 1$) to the other horizontal ($q_2 = -1$) and back: "
             "a 90° amplitude oscillation, $q_1$ at twice the frequency of $q_2$. The drift "
             "of the rod constraint grows to about $6\\cdot10^{-6}$ over 10 time units "
-            "without stabilization (`--stabilization projection` removes it)."),
+            "without stabilization; `--stabilization projection` keeps it at "
+            "$2.2\\cdot10^{-16}$."),
     },
     "rolling_disc": {
         "what": (

@@ -1,22 +1,32 @@
 """Benchmark: whole integrations of the learning system, ours against SciPy.
 
 The system is bench_compile.py's finite-mass learning law (eq. 8-10) on a dense
-recurrent network of ``n`` neurons (states ``2(n + n(n-2))``), ``t ∈ [0, 10]``, from a
-consistent state (``x`` the fixed point ``x = tanh(W x)``, velocities 0).
+recurrent network of ``n`` neurons (states ``2(n + n(n-2))``), ``t ∈ [0, 10]``, 1000
+output points, from a consistent state (``x`` the fixed point ``x = tanh(W x)``,
+velocities 0).
 
 Side by side, in one process, build and run apart, each with its error against a tight
-reference (SciPy DOP853, rtol 1e-11, on the hand-written NumPy RHS), as
-``max |y - y_ref| / max |y_ref|`` over the output grid:
+reference (SciPy DOP853, rtol 1e-11, atol 1e-12, on the hand-written NumPy RHS), as
+``max |y - y_ref| / max |y_ref|`` over the output grid. Every adaptive method runs at
+rtol 1e-6, atol 1e-9:
 
-- ``ours rk4 xK``: the network route's compiled RHS (MX matrix operations, eq. 10 by an
-  LDLᵀ node) inside a fixed-step RK4 whose whole trajectory is one CasADi function
-  (``mapaccum`` over output intervals of ``K`` steps each, a ``fold``); no Jacobian
-  sparsity pass, called once on the initial state;
-- ``ours erk``: CasADi's own adaptive integrator through ``simulate`` (its construction
-  computes the full Jacobian sparsity; skipped above ``--erk-max``);
-- ``RK45``, ``LSODA``, ``BDF``: ``scipy.integrate.solve_ivp`` with the NumPy RHS at
-  rtol 1e-6, atol 1e-9 (BDF and LSODA estimate dense Jacobians by differences: skipped
-  above ``--implicit-max`` neurons).
+- ``ours dopri``: ``simulate(method="dopri")``, our Dormand-Prince 5(4) whose attempted
+  step is one compiled CasADi function called through buffers (compile.explicit), dense
+  output; the same pair and step control as SciPy's RK45;
+- ``ours cvodes bdf/gmres``: CVODES BDF, Newton with matrix-free GMRES on the
+  ``MatrixFreeRHS`` wrapper (compile.matrix_free: forward-AD Jacobian-vector products,
+  no Jacobian sparsity pass at construction);
+- ``ours cvodes adams``, ``ours erk``: CVODES Adams (functional iterations) and CasADi's
+  own RK 5(4), on the same wrapper above 300 states;
+- ``ours rk4 mapaccum``: (``--rk4``) a fixed-step RK4 whose whole trajectory is one
+  MX ``mapaccum`` (one step per output interval), the first attempt at avoiding
+  integrator construction;
+- ``scipy RK45 / LSODA / BDF``: ``solve_ivp`` with the NumPy RHS (LSODA and BDF estimate
+  dense Jacobians by differences: skipped above ``--implicit-max`` neurons, where one
+  Jacobian is 80k x 80k).
+
+"build" is compile_system plus the integrator's construction (declaring and deriving the
+problem is reported apart); SciPy has nothing to build.
 
 Run:  python benchmarks/bench_integrate.py            # n = 10, 50, 200
       python benchmarks/bench_integrate.py --sizes 10 50
@@ -24,16 +34,24 @@ Run:  python benchmarks/bench_integrate.py            # n = 10, 50, 200
 
 from __future__ import annotations
 
-import argparse
-import time
+import os
 
-import casadi as ca
-import numpy as np
-from bench_compile import N_IN, VALUES, dense_problem, numpy_rhs_factory
-from scipy.integrate import solve_ivp
+# One BLAS thread for NumPy and CasADi alike unless the caller says otherwise: on the
+# shared 2-core machine a second OpenBLAS thread made NumPy's n = 200 right-hand side
+# 35x slower (72 ms instead of 2 ms per call) while other jobs ran.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import cognitive_action as ca_
-from cognitive_action.compile import compile_system, simulate
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import casadi as ca  # noqa: E402
+import numpy as np  # noqa: E402
+from bench_compile import N_IN, VALUES, dense_problem, numpy_rhs_factory  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+
+import cognitive_action as ca_  # noqa: E402
+from cognitive_action.compile import compile_system, simulate  # noqa: E402
 
 T_END = 10.0
 
@@ -72,7 +90,16 @@ def rk4_trajectory(rhs: ca.Function, n_y: int, n_p: int, n_intervals: int, dt: f
     return ca.Function("trajectory", [y0, p], [Y])
 
 
-def run_size(n: int, n_points: int, erk_max: int, implicit_max: int) -> list[tuple]:
+OURS = (  # (label, simulate options)
+    ("ours dopri", {"method": "dopri"}),
+    ("ours cvodes bdf/gmres", {"method": "cvodes", "newton": "gmres"}),
+    ("ours cvodes adams", {"method": "adams"}),
+    ("ours erk", {"method": "erk"}),
+)
+RTOL, ATOL = 1e-6, 1e-9
+
+
+def run_size(n: int, n_points: int, implicit_max: int, rk4: bool) -> list[tuple]:
     rows = []
     values = VALUES | {f"y{n - 1}": 0.25}
     y0 = consistent_state(n)
@@ -87,40 +114,41 @@ def run_size(n: int, n_points: int, erk_max: int, implicit_max: int) -> list[tup
     def err(Y):
         return float(np.abs(Y - ref).max() / scale)
 
-    # ours: network route + one-function RK4 trajectory
     t0 = time.perf_counter()
     _net, pr = dense_problem(n)
+    ns = ca_.derive_network(pr)
     t_declare = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    system = compile_system(ca_.derive_network(pr))
-    t_compile = time.perf_counter() - t0
-    p = system.parameter_vector({k: values[k] for k in system.parameters})
-    for steps in (1, 2, 4):
+    for name, opts in OURS:
         t0 = time.perf_counter()
+        system = compile_system(ns)  # compiled afresh: nothing cached between methods
+        t_compile = time.perf_counter() - t0
+        sim = simulate(system, grid, y0, values, rtol=RTOL, atol=ATOL, max_steps=10**6,
+                       **opts)
+        rows.append((n, name, t_declare, t_compile + sim.stats["build_time"],
+                     sim.stats["run_time"], err(sim.y)))
+        del sim
+    if rk4:
+        t0 = time.perf_counter()
+        system = compile_system(ns)
+        p = system.parameter_vector({k: values[k] for k in system.parameters})
         traj = rk4_trajectory(system.rhs, system.n_states, p.size, n_points - 1,
-                              T_END / (n_points - 1), steps)
+                              T_END / (n_points - 1), 1)
         t_build = time.perf_counter() - t0
         t0 = time.perf_counter()
-        Y = np.asarray(traj(y0, p)).T
+        Y = np.vstack([y0, np.asarray(traj(y0, p)).T])
         t_run = time.perf_counter() - t0
-        Y = np.vstack([y0, Y])
-        rows.append((n, f"ours rk4 x{steps}", t_declare, t_compile + t_build, t_run, err(Y)))
-    if n <= erk_max:
-        t0 = time.perf_counter()
-        sim = simulate(system, grid, y0, values, method="erk", rtol=1e-6, atol=1e-9)
-        total = time.perf_counter() - t0
-        rows.append((n, "ours erk (CasADi)", t_declare, t_compile + sim.stats["build_time"],
-                     sim.stats["run_time"], err(sim.y)))
-        del total
+        rows.append((n, "ours rk4 mapaccum", t_declare, t_build, t_run, err(Y)))
+        del Y
     for method in ("RK45", "LSODA", "BDF"):
         if method != "RK45" and n > implicit_max:
-            rows.append((n, method, 0.0, 0.0, float("nan"), float("nan")))
+            rows.append((n, f"scipy {method}", 0.0, 0.0, float("nan"), float("nan")))
             continue
         t0 = time.perf_counter()
-        sol = solve_ivp(f_np, (0, T_END), y0, t_eval=grid, method=method, rtol=1e-6,
-                        atol=1e-9)
+        sol = solve_ivp(f_np, (0, T_END), y0, t_eval=grid, method=method, rtol=RTOL,
+                        atol=ATOL)
         t_run = time.perf_counter() - t0
         rows.append((n, f"scipy {method}", 0.0, 0.0, t_run, err(sol.y.T)))
+        del sol
     rows.append((n, "reference DOP853 1e-11", 0.0, 0.0, t_ref, 0.0))
     return rows
 
@@ -128,25 +156,29 @@ def run_size(n: int, n_points: int, erk_max: int, implicit_max: int) -> list[tup
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
-    ap.add_argument("--erk-max", type=int, default=10,
-                    help="largest n for CasADi's erk (its construction is slow)")
+    ap.add_argument("--points", type=int, default=1000, help="output points")
     ap.add_argument("--implicit-max", type=int, default=50,
                     help="largest n for SciPy's LSODA and BDF (dense difference Jacobians)")
+    ap.add_argument("--rk4", action="store_true",
+                    help="also the fixed-step RK4 as one MX mapaccum (slow to build)")
     args = ap.parse_args()
-    print(f"CasADi {ca.__version__}; t in [0, {T_END:g}]; errors relative to DOP853 1e-11")
-    print(f"{'n':>4} {'method':<24} {'declare':>8} {'build':>8} {'run':>9} {'error':>9} "
-          f"{'run/RK45':>9}")
+    print(f"CasADi {ca.__version__}; t in [0, {T_END:g}], {args.points} output points; "
+          f"rtol {RTOL:g}, atol {ATOL:g}; errors max|y - y_ref| / max|y_ref| against "
+          "SciPy DOP853 rtol 1e-11, atol 1e-12; OPENBLAS_NUM_THREADS="
+          f"{os.environ['OPENBLAS_NUM_THREADS']}")
+    print(f"{'n':>4} {'method':<24} {'derive':>7} {'build':>7} {'run':>8} {'error':>8} "
+          f"{'RK45/run':>9}")
     for n in args.sizes:
-        n_points = 1000 if n <= 50 else 101
-        rows = run_size(n, n_points, args.erk_max, args.implicit_max)
+        rows = run_size(n, args.points, args.implicit_max, args.rk4)
         rk45 = next(r[4] for r in rows if r[1] == "scipy RK45")
-        print(f"-- n = {n}: {2 * (n + n * (n - N_IN))} states, {n_points} output points")
+        print(f"-- n = {n}: {2 * (n + n * (n - N_IN))} states")
         for (_n, name, td, tb, tr, e) in rows:
             if np.isnan(tr):
-                print(f"{n:>4} {name:<24} {'skipped (dense Jacobian by differences)':>48}")
+                print(f"{n:>4} {name:<24} skipped: a dense difference Jacobian of "
+                      f"{2 * (n + n * (n - N_IN))}^2 entries per Newton matrix")
                 continue
-            print(f"{n:>4} {name:<24} {td:>8.3f} {tb:>8.3f} {tr:>9.4f} {e:>9.2e} "
-                  f"{tr / rk45:>9.3f}")
+            print(f"{n:>4} {name:<24} {td:>7.3f} {tb:>7.3f} {tr:>8.4f} {e:>8.1e} "
+                  f"{rk45 / tr:>9.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -334,3 +334,14 @@ def test_anti_stable_grid_point_fails_alone(vakonomic_chain):
     serial = simulate(system, (0.0, 2.0), initial({"c": 0.5}), params | {"c": 0.5},
                       n_points=11)
     assert np.max(np.abs(b.sel(c=0.5).values - serial.y)) < 1e-10
+
+
+def test_dopri_is_refused_for_batches_with_a_fix():
+    import cognitive_action as ca_
+    from cognitive_action.compile import compile_system
+    from cognitive_action.errors import CompileError as _CompileError
+
+    p = ca_.chain(3).problem()
+    with pytest.raises(_CompileError, match="cannot be mapped"):
+        simulate_batch(compile_system(p), (0, 1), {}, grid={"m_x": [1.0, 2.0]},
+                       method="dopri")

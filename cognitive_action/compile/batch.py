@@ -532,6 +532,10 @@ def _describe(system: CompiledSystem, grid, table, table_axis: str) -> _Batch:
 def _spec(system: CompiledSystem, method: str, multistep, newton: str, rtol, atol, steps,
           max_steps, options) -> _Spec:
     """The integrator description, chosen as :func:`simulate` chooses it."""
+    if method == "dopri":
+        raise CompileError("method 'dopri' (a Python-driven step loop) cannot be mapped over "
+                           "a batch", fix="use 'erk', 'rk', 'cvodes' or 'adams' for batches, "
+                           "or loop over simulate(..., method='dopri')")
     if method not in METHODS:
         raise CompileError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
     if method == "adams":

@@ -53,7 +53,6 @@ import numpy as np
 from cognitive_action.compile.simulate import (
     _DIRECT_LIMIT,
     _SEGMENTED_COLLOCATION,
-    METHODS,
     Simulation,
     _check_finite,
     _check_initial,
@@ -64,6 +63,7 @@ from cognitive_action.compile.simulate import (
     _segmented_function,
     _Spec,
     _z0,
+    method_options,
 )
 from cognitive_action.compile.simulate import _grid as _time_grid
 from cognitive_action.compile.system import CompiledSystem, compile_system
@@ -536,18 +536,7 @@ def _spec(system: CompiledSystem, method: str, multistep, newton: str, rtol, ato
         raise CompileError("method 'dopri' (a Python-driven step loop) cannot be mapped over "
                            "a batch", fix="use 'erk', 'rk', 'cvodes' or 'adams' for batches, "
                            "or loop over simulate(..., method='dopri')")
-    if method not in METHODS:
-        raise CompileError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
-    if method == "adams":
-        method, multistep = "cvodes", multistep or "adams"
-    elif method == "bdf":
-        method = "cvodes"
-    multistep = (multistep or "bdf").lower()
-    if multistep not in ("bdf", "adams"):
-        raise CompileError(f"unknown multistep method {multistep!r}", fix="use 'bdf' or 'adams'")
-    if newton not in ("auto", "direct", "gmres", "functional"):
-        raise CompileError(f"unknown Newton scheme {newton!r}",
-                           fix="use 'auto', 'direct', 'gmres' or 'functional'")
+    method, multistep = method_options(method, multistep, newton)
     if steps is not None and (int(steps) != steps or steps < 1):
         raise CompileError(f"steps must be a positive integer, got {steps!r}",
                            fix="give the number of steps per output interval")

@@ -328,18 +328,7 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     elif signals is not None:
         raise CompileError("signals were given for an already compiled system",
                            fix="pass signals to compile_system instead")
-    if method not in METHODS:
-        raise CompileError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
-    if method == "adams":
-        method, multistep = "cvodes", multistep or "adams"
-    elif method == "bdf":
-        method = "cvodes"
-    multistep = (multistep or "bdf").lower()
-    if multistep not in ("bdf", "adams"):
-        raise CompileError(f"unknown multistep method {multistep!r}", fix="use 'bdf' or 'adams'")
-    if newton not in ("auto", "direct", "gmres", "functional"):
-        raise CompileError(f"unknown Newton scheme {newton!r}",
-                           fix="use 'auto', 'direct', 'gmres' or 'functional'")
+    method, multistep = method_options(method, multistep, newton)
     if stabilization not in (None, "baumgarte", "projection", "both"):
         raise CompileError(f"unknown stabilization {stabilization!r}",
                            fix="use None, 'baumgarte', 'projection' or 'both'")
@@ -429,6 +418,24 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
 
 
 # -- inputs -----------------------------------------------------------------------------------
+def method_options(method: str, multistep: str | None, newton: str) -> tuple[str, str]:
+    """Validate and normalize ``method``/``multistep``/``newton`` (aliases ``adams`` and
+    ``bdf`` become ``cvodes``); shared by :func:`simulate` and the batched runs."""
+    if method not in METHODS:
+        raise CompileError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
+    if method == "adams":
+        method, multistep = "cvodes", multistep or "adams"
+    elif method == "bdf":
+        method = "cvodes"
+    multistep = (multistep or "bdf").lower()
+    if multistep not in ("bdf", "adams"):
+        raise CompileError(f"unknown multistep method {multistep!r}", fix="use 'bdf' or 'adams'")
+    if newton not in ("auto", "direct", "gmres", "functional"):
+        raise CompileError(f"unknown Newton scheme {newton!r}",
+                           fix="use 'auto', 'direct', 'gmres' or 'functional'")
+    return method, multistep
+
+
 def _grid(times, n_points: int) -> np.ndarray:
     if isinstance(times, (tuple, list)) and len(times) == 2:
         if int(n_points) != n_points or n_points < 2:

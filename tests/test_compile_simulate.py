@@ -359,3 +359,36 @@ def test_rolling_disc_conserves_energy_and_the_rolling_constraints():
         assert np.max(np.abs(e - e[0])) < 1e-6, stab  # |E| ≈ 3
         assert run.max_drift < 1e-7, stab
     assert runs["projection"].max_drift < 1e-13
+
+
+@pytest.mark.parametrize("method", ["cvodes", "dopri"])
+def test_drift_report_is_the_constraint_evaluated_on_the_trajectory(pendulum_runs, method):
+    """``constraint_values``/``constraint_rates`` (evaluated through buffers, one call per
+    output time) equal ``G = q1² + q2² − L²`` and ``Ġ = 2 (q1 q̇1 + q2 q̇2)`` written by
+    hand on the returned states."""
+    runs, _ = pendulum_runs
+    run = simulate(runs[None].system, (0.0, 5.0), dict(zip(runs[None].system.states,
+                   runs[None].y[0])), {"m": 1.0, "g": G_ACC, "L": 1.0}, method=method,
+                   rtol=1e-6, atol=1e-8, n_points=333)
+    q1, q2, v1, v2 = (run[k] for k in ("q1", "q2", "q1_dot", "q2_dot"))
+    np.testing.assert_allclose(run.constraint_values[:, 0], q1**2 + q2**2 - 1.0,
+                               rtol=0, atol=1e-14)
+    np.testing.assert_allclose(run.constraint_rates[:, 0], 2 * (q1 * v1 + q2 * v2),
+                               rtol=0, atol=1e-13)
+    assert run.max_drift > 1e-12  # at rtol 1e-6 the drift is visible, not zeroed
+
+
+def test_along_trajectory_densifies_sparse_outputs():
+    import casadi as ca
+
+    from cognitive_action.compile.simulate import along_trajectory
+
+    t, y, p = ca.SX.sym("t"), ca.SX.sym("y", 3), ca.SX.sym("p", 0)
+    out = ca.SX(3, 1)
+    out[2] = y[0] * t  # entries 0 and 1 structurally zero
+    f = ca.Function("f", [t, y, p], [out, y[1]])
+    Y = np.arange(12.0).reshape(4, 3)
+    a, b = along_trajectory(f, np.array([0.0, 1.0, 2.0, 3.0]), Y, np.zeros(0))
+    np.testing.assert_array_equal(a, np.column_stack([np.zeros(4), np.zeros(4),
+                                                      Y[:, 0] * np.arange(4.0)]))
+    np.testing.assert_array_equal(b[:, 0], Y[:, 1])

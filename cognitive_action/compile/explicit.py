@@ -259,7 +259,11 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
             theta = (grid[k_first:k_out] - t) / h
             powers = np.cumprod(np.repeat(theta[:, None], 4, axis=1), axis=1)
             Q = B.Q.reshape(4, n_y)  # column-major n_y x 4
-            out[k_first:k_out] = B.y + powers @ Q
+            # written in place: no temporaries of the block's size (at 80k states and
+            # ~50 points per step each temporary is 32 MB of fresh pages)
+            block = out[k_first:k_out]
+            np.matmul(powers, Q, out=block)
+            block += B.y
             if grid[k_out - 1] == t_new:
                 out[k_out - 1] = B.y5
         t = t_new

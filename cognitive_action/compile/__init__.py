@@ -14,6 +14,7 @@
   named grids of parameters and initial states through CasADi's ``map`` on threads.
 """
 
+from cognitive_action.compile.adjoint import adjoint_sweep
 from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate_batch
 from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
@@ -22,5 +23,5 @@ from cognitive_action.compile.translate import Translator, to_casadi
 from cognitive_action.compile.variants import stable_variant
 
 __all__ = ["METHODS", "STABLE_VARIANTS", "BatchSimulation", "CompiledSystem", "NamedArray",
-           "Simulation", "Translator", "codegen_system", "compile_system", "simulate",
-           "simulate_batch", "stable_variant", "to_casadi"]
+           "Simulation", "Translator", "adjoint_sweep", "codegen_system", "compile_system",
+           "simulate", "simulate_batch", "stable_variant", "to_casadi"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import casadi as ca
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
@@ -58,3 +59,30 @@ def test_large_dense_network_dopri_and_matrix_free_bdf(n):
         for method in ("erk", "adams"):
             run = simulate(system, grid, y0, values, method=method, rtol=1e-9, atol=1e-11)
             assert np.abs(run.y - ref).max() / scale < 1e-6
+
+
+def test_large_nets_solve_eq10_with_lapack_and_agree_with_numpy():
+    """From 100 neurons the network route solves eq. (10) with LAPACK's LU (faster than
+    the sparse LDLᵀ there); the right-hand side still equals the hand-written NumPy one,
+    its forward-AD Jacobian-vector product (used by BDF/GMRES) equals central differences
+    of it, and without BLAS (what generated C gets) the solver is LDLᵀ again."""
+    n = 100
+    values = VALUES | {f"y{n - 1}": 0.25}
+    ns = ca_.derive_network(dense_problem(n)[1])
+    system = compile_system(ns)
+    assert system.linear_solver == "lapacklu"
+    assert compile_system(ns, blas=False).linear_solver == "ldl"
+    rng = np.random.default_rng(3)
+    y = consistent_state(n) + 0.01 * rng.normal(size=system.n_states)
+    p = system.parameter_vector({k: values[k] for k in system.parameters})
+    f = np.asarray(system.rhs(0.3, y, p).full()).ravel()
+    rhs_np = numpy_rhs_factory(n, values)
+    f_np = rhs_np(0.3, y)
+    assert np.abs(f - f_np).max() < 1e-12 * np.abs(f_np).max()
+    v = rng.normal(size=system.n_states)
+    yy, vv = ca.MX.sym("y", system.n_states), ca.MX.sym("v", system.n_states)
+    jvp = ca.Function("jvp", [yy, vv], [ca.jtimes(system.rhs(0.3, yy, p), yy, vv)])
+    Jv = np.asarray(jvp(y, v).full()).ravel()
+    eps = 1e-6
+    fd = (rhs_np(0.3, y + eps * v) - rhs_np(0.3, y - eps * v)) / (2 * eps)
+    assert np.abs(Jv - fd).max() < 1e-6 * np.abs(fd).max()

@@ -80,9 +80,10 @@ STABILIZATION_PARAMETERS = ("_baumgarte_alpha", "_baumgarte_beta")
 LINEAR_SOLVERS = ("qr", "csparse", "lapacklu", "lapackqr", "mumps")
 
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
-#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there and
-#: the fastest measured (200 neurons: ldl 1.8 ms, csparsecholesky 2.7 ms, lapacklu 10 ms,
-#: qr 18 ms per solve).
+#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
+#: Forming ``J_x J_xᵀ`` and solving, 200 neurons, one BLAS thread: lapacklu 1.5 ms,
+#: lapackqr 2.1 ms, ldl 2.3 ms, csparsecholesky 3.0 ms, qr 6.7 ms (lapacklu was 10 ms
+#: when OpenBLAS ran two threads on the loaded 2-core machine).
 NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky") + LINEAR_SOLVERS
 
 _ORDERS = range(MAX_ORDER + 1)
@@ -345,8 +346,9 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
     linear_solver
         CasADi ``Linsol`` plugin for the linear-solve node: one of :data:`LINEAR_SOLVERS`
         (default ``"qr"``) for the generic route, of :data:`NETWORK_LINEAR_SOLVERS`
-        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite) for the
-        network route.
+        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 100
+        neurons ``"lapacklu"``, faster there, unless ``blas=False``) for the network
+        route.
     name
         Name for reports (default: the problem's).
     blas
@@ -752,10 +754,27 @@ class _NetworkGraph:
         return vx, vw
 
 
+#: Neurons from which the network route solves eq. (10) with LAPACK's LU by default: the
+#: dense factorization beats the sparse LDLᵀ there (per right-hand side of the dense
+#: learning system, one BLAS thread: n = 100 0.44 ms against 0.52 ms, n = 200 2.8 ms
+#: against 3.7 ms; below, LDLᵀ is as fast and its C is self-contained).
+_LAPACK_FROM = 100
+
+
+def _network_solver(n_neurons: int, blas: bool) -> str:
+    """The default linear solver of eq. (10): ``lapacklu`` for large nets run in the
+    VM, ``ldl`` otherwise (and whenever C is generated: ``blas=False``)."""
+    try:
+        lapack = ca.has_linsol("lapacklu")
+    except Exception:  # noqa: BLE001 (a missing plugin library raises)
+        lapack = False
+    return "lapacklu" if blas and lapack and n_neurons >= _LAPACK_FROM else "ldl"
+
+
 def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = True
                   ) -> CompiledSystem:
     problem = ns.problem
-    lsolver = linear_solver or "ldl"
+    lsolver = linear_solver or _network_solver(len(ns.network.order), blas)
     sig_exprs, constants, described = _signal_values(problem, signals, ca.MX)
     pnames = _parameter_names(problem, constants)
     graph = _NetworkGraph(ns, pnames, sig_exprs, blas)

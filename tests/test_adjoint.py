@@ -212,21 +212,48 @@ def test_coupled_sweep_converges_to_the_two_point_solution(constant_chain):
                         {"c": speed, "m_x": m_x, "m_W": m_w}, n_points=16)
     assert 3 <= run.stats["iterations"] < 50
     assert run.stats["changes"][-1] <= 1e-9
-    z0 = np.array([x2_0, x3_0, W21, W32, 0.0, 0.0])
-
-    def bc(za, zb):
-        return np.r_[za[:6] - z0, zb[6:]]
-
-    mesh = np.linspace(0.0, T, 301)
-    guess = np.tile(np.r_[z0, 0.0, 0.0][:, None], (1, mesh.size))
-    sol = solve_bvp(_hand_bvp_rhs(speed, m_x, m_w), bc, mesh, guess, tol=1e-10,
-                    max_nodes=100_000)
-    assert sol.success, sol.message
-    ref = sol.sol(run.times).T
+    ref = _solve_hand_bvp(speed, T, m_x, m_w, np.array([x2_0, x3_0, W21, W32, 0.0, 0.0])
+                          )(run.times).T
     names = ["x2", "x3", "w2_1", "w3_2", "w2_1_dot", "w3_2_dot", "mu_G2", "mu_G3"]
     got = np.c_[tuple(run[n] for n in names)]
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
     assert np.abs(run["w3_2"] - W32).max() > 1e-2  # the weights did learn
+
+
+def _solve_hand_bvp(speed, T, m_x, m_w, z0):
+    mesh = np.linspace(0.0, T, 301)
+    guess = np.tile(np.r_[z0, 0.0, 0.0][:, None], (1, mesh.size))
+    sol = solve_bvp(_hand_bvp_rhs(speed, m_x, m_w), lambda za, zb: np.r_[za[:6] - z0, zb[6:]],
+                    mesh, guess, tol=1e-8, max_nodes=100_000)
+    assert sol.success, sol.message
+    return sol.sol
+
+
+_LIGHT = {"c": 5.0, "m_x": 1e-3, "m_W": 0.01}  # light weights: strong coupling
+
+
+def test_strong_coupling_oscillation_is_reported(constant_chain):
+    """Light weights (m_W = 0.01): the plain sweep falls into a 2-cycle (changes
+    alternating about 2.3 and 1.2) and is reported as not converging, with the fix."""
+    *_, system = constant_chain
+    with pytest.raises(SimulationError, match="did not converge in 12 iterations") as err:
+        adjoint_sweep(system, (0.0, 1.5), _state(5.0, 0.1, -0.2), _LIGHT, n_points=16,
+                      method="rk", iterations=12)
+    assert "damping" in err.value.fix and err.value.time == 1.5
+
+
+@pytest.mark.slow
+def test_damping_converges_under_strong_coupling(constant_chain):
+    """The damped sweep (damping = 0.6, 44 sweeps) reaches the two-point solution of the
+    light-weight case, solved independently by solve_bvp (about 5 s in all)."""
+    *_, system = constant_chain
+    run = adjoint_sweep(system, (0.0, 1.5), _state(5.0, 0.1, -0.2), _LIGHT, n_points=16,
+                        method="rk", damping=0.6, tol=1e-8)
+    ref = _solve_hand_bvp(5.0, 1.5, _LIGHT["m_x"], _LIGHT["m_W"],
+                          np.array([0.1, -0.2, W21, W32, 0.0, 0.0]))
+    names = ["x2", "x3", "w2_1", "w3_2", "w2_1_dot", "w3_2_dot", "mu_G2", "mu_G3"]
+    np.testing.assert_allclose(np.c_[tuple(run[n] for n in names)], ref(run.times).T,
+                               atol=1e-5, rtol=0)
 
 
 def test_bad_input_is_named(constant_chain):

@@ -46,7 +46,7 @@ from collections.abc import Mapping, Sequence
 import casadi as ca
 import numpy as np
 
-from cognitive_action.compile.simulate import Simulation, _check_initial
+from cognitive_action.compile.simulate import Simulation, _check_initial, along_trajectory
 from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.errors import CompileError, SimulationError
 
@@ -180,7 +180,6 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     n_fine = len(fine)
     forward = _pass_function(system, primal_idx, mu_idx, method, rtol, atol, n_fine - 1)
     backward = _pass_function(system, mu_idx, primal_idx, method, rtol, atol, n_fine - 1)
-    rates = system.rhs.map(n_fine)
     build_time = _time.perf_counter() - t_build
 
     t_run = _time.perf_counter()
@@ -193,13 +192,13 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
         previous = Y.copy()
         # forward: primal states from y0, μ(t) the Hermite interpolant of the iterate
         # (first sweep: the guess μ ≡ μ(y0) is constant, its rate 0)
-        dmu = _rates(rates, fine, Y, pv)[:, mu_idx] if k > 1 else np.zeros_like(Y[:, mu_idx])
+        dmu = _rates(system, fine, Y, pv)[:, mu_idx] if k > 1 else np.zeros_like(Y[:, mu_idx])
         data = _interval_data(fine, h, Y[:, mu_idx], dmu, pv, reverse=False)
         Y[:, primal_idx] = _run_pass(forward, y0v[primal_idx], data, fine, "forward", k,
                                      reverse=False)
         _check_values(Y, fine, max_norm, "forward", k)
         # backward: μ from its final condition, the new primal trajectory interpolated
-        dY = _rates(rates, fine, Y, pv)
+        dY = _rates(system, fine, Y, pv)
         data = _interval_data(fine, h, Y[:, primal_idx], dY[:, primal_idx], pv, reverse=True)
         mu_new = _run_pass(backward, mu_final, data, fine, "backward", k, reverse=True)
         Y[:, mu_idx] = mu_new if k == 1 or damping == 0.0 else (
@@ -227,8 +226,7 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     out = Y[::substeps]
     G = Gd = None
     if system.constraints is not None:
-        g, gd = system.constraints.map(len(grid))(grid[None, :], out.T, pv)
-        G, Gd = np.asarray(g.full()).T, np.asarray(gd.full()).T
+        G, Gd = along_trajectory(system.constraints, grid, out, pv)
     stats = {"iterations": k, "changes": changes, "substeps": int(substeps),
              "internal_points": n_fine, "build_time": build_time, "run_time": run_time,
              "output_points": len(grid)}
@@ -385,8 +383,9 @@ def _pass_function(system: CompiledSystem, active: np.ndarray, passive: np.ndarr
     return fn
 
 
-def _rates(rates: ca.Function, fine: np.ndarray, Y: np.ndarray, pv: np.ndarray) -> np.ndarray:
-    return np.asarray(rates(fine[None, :], Y.T, pv).full()).T
+def _rates(system: CompiledSystem, fine: np.ndarray, Y: np.ndarray, pv: np.ndarray
+           ) -> np.ndarray:
+    return along_trajectory(system.rhs, fine, Y, pv)[0]
 
 
 def _interval_data(fine: np.ndarray, h: np.ndarray, B: np.ndarray, dB: np.ndarray,

@@ -63,6 +63,7 @@ from cognitive_action.compile.simulate import (
     _segmented_function,
     _Spec,
     _z0,
+    along_trajectory,
     method_options,
 )
 from cognitive_action.compile.simulate import _grid as _time_grid
@@ -778,14 +779,8 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         G = np.full((n_runs, n_t, n_c), np.nan)
         Gd = np.full((n_runs, n_t, n_c), np.nan)
         good = [j for j in range(n_runs) if j not in errors]
-        if good:
-            cm = system.constraints.map(n_t * len(good))
-            tt = np.tile(tgrid, len(good))[None, :]
-            yy = values[good].reshape(-1, n_y).T
-            pp = np.repeat(P[good], n_t, axis=0).T
-            g, gd = cm(tt, yy, pp)
-            G[good] = np.asarray(g.full()).T.reshape(len(good), n_t, n_c)
-            Gd[good] = np.asarray(gd.full()).T.reshape(len(good), n_t, n_c)
+        for j in good:  # through buffers, no mapped copy of every trajectory
+            G[j], Gd[j] = along_trajectory(system.constraints, tgrid, values[j], P[j])
 
     shape = batch.shape
     failed = np.zeros(n_runs, dtype=bool)

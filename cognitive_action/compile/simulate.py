@@ -109,8 +109,8 @@ METHODS = ("cvodes", "bdf", "adams", "idas", "dopri", "erk", "rk", "collocation"
 #: The ways to run anti-stable multiplier dynamics named in the design notes (eq. 20).
 STABLE_VARIANTS = {
     "adjoint": "integrate the multiplier equation backward in time from its final "
-               "condition (an adjoint sweep, as for costates in optimal control; not "
-               "implemented)",
+               "condition, the primal states forward (a forward-backward sweep, as for "
+               "costates in optimal control; runs: compile.adjoint_sweep)",
     "quasi-static": "the quasi-static reduction: solve the multiplier equilibrium "
                     "(T δ = -V_x, the backprop delta) at every instant (the limit taken by "
                     "verify.limits.reduce)",
@@ -492,7 +492,8 @@ def _check_stability(system: CompiledSystem, grid: np.ndarray, y0: np.ndarray,
            f"growth of e^{growth:.3g} over the run (design notes: eq. 20 is anti-stable "
            f"forward in time). Stable variants: {variants}")
     fix = ("run the relaxation, compile.stable_variant(system, 'relaxation') (CLI: "
-           "simulate --variant relaxation); or shorten the horizon, or pass "
+           "simulate --variant relaxation); or the adjoint sweep, "
+           "compile.adjoint_sweep(system, times, y0, params); or shorten the horizon, or pass "
            "stability='ignore' (or 'warn') to integrate forward anyway")
     if mode == "warn":
         warnings.warn(msg + ". Fix: " + fix, RuntimeWarning, stacklevel=3)

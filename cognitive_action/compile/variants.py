@@ -25,7 +25,9 @@ equation of ``μ`` changes, every other row is the derived one.
 
 The quasi-static reduction (``μ`` slaved to its equilibrium at every instant) is the
 ``m_x → 0``, ``c → ∞`` limit of :func:`~cognitive_action.verify.limits.reduce`; the adjoint
-sweep (backward in time along a forward trajectory) is not implemented.
+sweep (multipliers backward in time from a final condition, primal states forward) is
+:func:`~cognitive_action.compile.adjoint.adjoint_sweep`, a solver rather than a changed
+right-hand side.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def stable_variant(system: CompiledSystem, variant: str = "relaxation", *,
     if variant not in VARIANTS:
         raise CompileError(f"unknown variant {variant!r}",
                            fix=f"use one of {', '.join(VARIANTS)} (quasi-static: "
-                           "verify.limits.reduce; adjoint: not implemented)")
+                           "verify.limits.reduce; adjoint: compile.adjoint_sweep)")
     if not system.multiplier_states:
         raise CompileError(f"{system.name!r} has no multiplier states: its dynamics need no "
                            "stable variant", fix="simulate the system as it is")

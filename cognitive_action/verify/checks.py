@@ -85,7 +85,8 @@ __all__ = ["verify", "random_state", "check_rank", "check_backprop_symbolic",
 
 #: What to run instead of integrating anti-stable multiplier dynamics forward in time.
 ANTI_STABLE_VARIANTS = (
-    "integrate the multipliers backward in time (an adjoint sweep, as for costates)",
+    "integrate the multipliers backward in time (an adjoint sweep, as for costates: "
+    "compile.adjoint_sweep)",
     "the quasi-static reduction (c -> oo: T delta = -V_x, verify.limits.backprop(speed=c))",
     "the stable relaxation c^-1 delta_dot = -(T delta + V_x), same equilibrium "
     "(the backward diffusion wave)",

@@ -260,12 +260,15 @@ def initial_state(spec, el) -> dict[str, float]:
 @click.option("--t-end", type=float, default=None, help="Final time (default: the file's).")
 @click.option("--points", type=int, default=None, help="Output points (default: the file's).")
 @click.option("--method", default=None,
-              help="cvodes, idas, erk, rk, collocation (default: the file's, or cvodes).")
+              help="cvodes, adams, bdf, idas, dopri, erk, rk, collocation (default: the "
+              "file's, or cvodes; the adjoint sweep takes cvodes, rk or collocation).")
 @click.option("--stabilization", type=click.Choice(["baumgarte", "projection", "both"]),
               default=None, help="Constraint stabilization.")
-@click.option("--variant", type=click.Choice(["forward", "relaxation"]), default=None,
-              help="How anti-stable multiplier dynamics (eq. 20) run: as derived, or the "
-              "stable relaxation (default: the file's [simulate] variant, else forward).")
+@click.option("--variant", type=click.Choice(["forward", "relaxation", "adjoint"]),
+              default=None,
+              help="How anti-stable multiplier dynamics (eq. 20) run: as derived, the "
+              "stable relaxation, or the adjoint sweep (multipliers backward from 0 at "
+              "the final time; default: the file's [simulate] variant, else forward).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when stderr is a terminal).")
 @_guard
@@ -290,12 +293,15 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     system = compiled(spec, el, y0, variant)
     if progress is None:
         progress = sys.stderr.isatty()
-    sim = run_in_chunks(system, (0.0, t1), y0, spec.values,
-                        chunks=min(20, n - 1) if progress else 1, desc=spec.name,
-                        method=method or settings.get("method", "cvodes"), n_points=n,
-                        stabilization=stabilization,
-                        rtol=float(settings.get("rtol", 1e-8)),
-                        atol=float(settings.get("atol", 1e-10)))
+    tolerances = {"rtol": float(settings.get("rtol", 1e-8)),
+                  "atol": float(settings.get("atol", 1e-10))}
+    if (variant or settings.get("variant")) == "adjoint":
+        sim = _adjoint(system, spec, (0.0, t1), y0, n, method, stabilization, tolerances)
+    else:
+        sim = run_in_chunks(system, (0.0, t1), y0, spec.values,
+                            chunks=min(20, n - 1) if progress else 1, desc=spec.name,
+                            method=method or settings.get("method", "cvodes"), n_points=n,
+                            stabilization=stabilization, **tolerances)
     elapsed = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)
     states = sim.states
@@ -304,7 +310,7 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
              **{k: v for k, v in states.items()},
              **({"drift": drift} if drift is not None else {}))
     click.echo(f"{spec.name}: {len(states)} states, t in [0, {t1:g}], {n} points, "
-               f"method {sim.method}, variant {system.variant}, {elapsed:.2f} s; "
+               f"method {sim.method}, variant {sim.variant}, {elapsed:.2f} s; "
                f"max |G| = {sim.max_drift:.2e}")
     path = _plot_trajectory(spec.name, sim, out)
     click.echo(f"wrote {out / (spec.name + '_trajectory.npz')} and {path}")
@@ -354,19 +360,37 @@ def run_in_chunks(system: Any, span: tuple[float, float], y0: dict[str, float],
                                algebraic=joined("algebraic"), stats=stats, _unknowns=None)
 
 
+def _adjoint(system: Any, spec, span: tuple[float, float], y0: dict[str, float], n: int,
+             method: str | None, stabilization: str | None, tolerances: dict) -> Any:
+    """The adjoint sweep (``compile.adjoint_sweep``) for ``simulate --variant adjoint``."""
+    from cognitive_action.compile import adjoint_sweep
+    from cognitive_action.compile.adjoint import ADJOINT_METHODS
+
+    if stabilization is not None:
+        raise click.UsageError("--stabilization does not apply to the adjoint sweep; "
+                               "drop it or use --variant relaxation")
+    method = method or spec.simulate.get("method", "cvodes")
+    if method not in ADJOINT_METHODS:
+        raise click.UsageError(f"the adjoint sweep runs with {', '.join(ADJOINT_METHODS)}, "
+                               f"not {method!r}: pass --method cvodes")
+    return adjoint_sweep(system, span, y0, spec.values, method=method, n_points=n,
+                         **tolerances)
+
+
 def compiled(spec, el, y0: dict[str, float], variant: str | None = None) -> Any:
     """Compile a loaded problem; run its multipliers as ``variant`` (default: the file's
     ``[simulate] variant``, else as derived). The relaxation checks its own stability at
-    the initial state."""
+    the initial state; the adjoint sweep runs on the derived system."""
     from cognitive_action.compile import compile_system, stable_variant
     from cognitive_action.errors import ProblemFileError
 
     variant = variant or spec.simulate.get("variant", "forward")
-    if variant not in ("forward", "relaxation"):
+    if variant not in ("forward", "relaxation", "adjoint"):
         raise ProblemFileError(f"unknown variant {variant!r}", path=spec.path,
-                               field="simulate.variant", fix="use 'forward' or 'relaxation'")
+                               field="simulate.variant",
+                               fix="use 'forward', 'relaxation' or 'adjoint'")
     system = compile_system(el)
-    if variant == "forward":
+    if variant in ("forward", "adjoint"):
         return system
     return stable_variant(system, variant, check_at=(0.0, system.state_vector(y0),
                                                      spec.values))

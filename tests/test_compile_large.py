@@ -61,7 +61,7 @@ def test_large_dense_network_dopri_and_matrix_free_bdf(n):
             assert np.abs(run.y - ref).max() / scale < 1e-6
 
 
-def test_large_nets_solve_eq10_with_lapack_and_agree_with_numpy():
+def test_large_nets_solve_eq10_with_lapack_and_agree_with_numpy(tmp_path):
     """From 100 neurons the network route solves eq. (10) with LAPACK's LU (faster than
     the sparse LDLᵀ there); the right-hand side still equals the hand-written NumPy one,
     its forward-AD Jacobian-vector product (used by BDF/GMRES) equals central differences
@@ -86,3 +86,12 @@ def test_large_nets_solve_eq10_with_lapack_and_agree_with_numpy():
     eps = 1e-6
     fd = (rhs_np(0.3, y + eps * v) - rhs_np(0.3, y - eps * v)) / (2 * eps)
     assert np.abs(Jv - fd).max() < 1e-6 * np.abs(fd).max()
+    # generated C cannot call LAPACK's LU: the system is regenerated with LDLᵀ
+    import shutil
+
+    if shutil.which("cc") or shutil.which("gcc"):
+        from cognitive_action.compile.codegen import codegen_system
+
+        c = codegen_system(system, cache_dir=tmp_path)
+        assert c.linear_solver == "ldl"
+        assert np.abs(c.evaluate(0.3, y, p) - f_np).max() < 1e-12 * np.abs(f_np).max()

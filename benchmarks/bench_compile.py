@@ -16,7 +16,9 @@ Side by side, in one process, at one random state:
   conversion included, as most users call it);
 - ``c-net``: the same network-route function as generated C (``codegen_system``,
   ``cc -O2``, a fresh cache directory so the build time includes the compiler), through a
-  buffer; the build column is derive + translate + generate + compile;
+  buffer, its dense products calling the OpenBLAS of CasADi's wheel (``dgemm_``); the
+  build column is derive + translate + generate + compile;
+- ``c-net-loops``: the same without BLAS (CasADi's reference loops, self-contained C);
 - ``casadi-generic``: the generic route (scalar SX graph of the mass-matrix form, sparse
   QR linear-solve node), through a buffer;
 - ``numpy``: a hand-written NumPy right-hand side (dense ``W``, ``np.linalg.solve``);
@@ -26,7 +28,12 @@ Side by side, in one process, at one random state:
 - ``lambdify``: the naive SymPy route: ``sympy.lambdify`` of every mass-matrix entry and
   forcing term, then a sparse LU solve (SciPy ``splu``).
 
-Build times are reported apart from evaluation times. Run:
+Build times are reported apart from evaluation times. GFLOP/s divides one flop count by
+each time: the dominant operations of the hand-written algorithm, ``J_x J_xᵀ`` (2n³), a
+Cholesky-type factorization and solve (n³/3 + 2n²) and the ten matrix-vector-sized
+products and updates of eq. (8)-(10) (about 20 n²) — the same count for every variant,
+so the column ranks them like the times do and says how far each is from the machine's
+peak. Run:
 
     python benchmarks/bench_compile.py            # n = 10, 50
     python benchmarks/bench_compile.py --sizes 10 --no-lambdify-above 10
@@ -205,6 +212,12 @@ def run_size(n: int, do_lambdify: bool, do_generic: bool, cache_dir: str | None)
         out["c-net"] = {"build": out["casadi-net"]["build"] + time.perf_counter() - t0,
                         "time": per_call(callc), "err": float(np.abs(callc() - ref).max()),
                         "bytes": sysc.library.source_bytes}
+        t0 = time.perf_counter()
+        sysl = codegen_system(sysn, cache_dir=cache_dir, blas=False)
+        calll = buffered(sysl.rhs, t, y, p)
+        out["c-net-loops"] = {"build": out["casadi-net"]["build"] + time.perf_counter() - t0,
+                              "time": per_call(calll),
+                              "err": float(np.abs(calll() - ref).max())}
 
     state = NetworkState(x=y[:nu], w=y[nu:nu + len(net.weights)],
                          x_dot=y[nu + len(net.weights):2 * nu + len(net.weights)],
@@ -250,8 +263,8 @@ def main() -> None:
     ap.add_argument("--no-generic-above", type=int, default=50)
     ap.add_argument("--no-c", action="store_true", help="skip generated C")
     args = ap.parse_args()
-    order = ["numpy", "casadi-net", "casadi-net-call", "c-net", "casadi-generic",
-             "engine-numpy", "lambdify"]
+    order = ["numpy", "casadi-net", "casadi-net-call", "c-net", "c-net-loops",
+             "casadi-generic", "engine-numpy", "lambdify"]
     tmp = None if args.no_c else tempfile.mkdtemp(prefix="bench-compile-")
     print(f"RHS evaluation, dense recurrent network, finite masses (eq. 8-10); one process; "
           f"{time.strftime('%Y-%m-%d')}")
@@ -260,15 +273,16 @@ def main() -> None:
         res = r["results"]
         base = res["numpy"]["time"]
         print(f"\nn = {n}: {r['states']} states (Network.problem took {r['problem']:.2f} s)")
-        print(f"  {'variant':16s} {'build [s]':>10s} {'eval [µs]':>11s} {'vs numpy':>9s} "
-              f"{'max |Δ| vs numpy':>17s}")
+        flops = 2 * n**3 + n**3 / 3 + 22 * n**2
+        print(f"  {'variant':16s} {'build [s]':>10s} {'eval [µs]':>11s} {'GFLOP/s':>8s} "
+              f"{'vs numpy':>9s} {'max |Δ| vs numpy':>17s}")
         for k in order:
             if k not in res:
                 continue
             v = res[k]
             ratio = v["time"] / base
-            print(f"  {k:16s} {v['build']:10.3f} {v['time'] * 1e6:11.1f} {ratio:8.2f}x "
-                  f"{v['err']:17.2e}")
+            print(f"  {k:16s} {v['build']:10.3f} {v['time'] * 1e6:11.1f} "
+                  f"{flops / v['time'] / 1e9:8.2f} {ratio:8.2f}x {v['err']:17.2e}")
         print("  ratios (time of variant / time of numpy; < 1 is faster than NumPy):")
         print("   " + ", ".join(f"{k} {res[k]['time'] / base:.2f}" for k in order
                                 if k in res and k != "numpy"))

@@ -1,0 +1,300 @@
+"""Per-neuron templates for networks with a diffusion speed ``c`` (eq. 18-20).
+
+With a finite speed the neuron constraint (19) is non-holonomic,
+
+    N^j = g(t, x_j, ẋ_j, a_j) = ẋ_j / c + x_j − σ(a_j),      a_j = Σ_k w_jk x_k,
+
+and under the paper's (vakonomic) multiplier rule its multiplier ``μ_j`` becomes a state
+with dynamics of its own, eq. (20). Differentiating the template ``g(t, ξ, ξ̇, a)`` once
+gives every row of the derived system (eq. 8-9 with the non-holonomic terms of
+:func:`~cognitive_action.derive.euler_lagrange.euler_lagrange`), by the chain rule
+through the bilinear ``a_j``:
+
+    N^j_{x_k} = g_ξ [k = j] + g_a w_jk,    N^j_{w_jk} = g_a x_k,    N^j_{ẋ_j} = g_ξ̇,
+    Ṅ^j = g_ξ̇ ẍ_j + h¹(t, ξ, ξ̇, a, ȧ),      ȧ_j = Σ_k ẇ_jk x_k + w_jk ẋ_k,
+
+with ``h¹ = dg/dt`` at ``ξ̈ = 0``. When ``g_ξ̇`` is constant in time (``1/c``) the rows
+of ``mass_matrix · unknowns = forcing`` are (``ρ = ϖ̇/ϖ``, multipliers per unit ``ϖ``)
+
+- hidden neuron ``j`` (constraint row): ``g_ξ̇ ẍ_j = −h¹_j`` — explicit in ``ẍ_j``;
+- hidden neuron ``q`` (coordinate row): ``m_x ẍ_q − g_ξ̇ μ̇_q = f_q`` with
+  ``f_q = K_x(q) + L_F(q) − g_ξ μ_q − (Wᵀ (g_a ∘ μ))_q + ρ g_ξ̇ μ_q``, which gives
+  ``μ̇_q = (m_x ẍ_q − f_q)/g_ξ̇`` (eq. 20; for ``m_x → 0``, ``c⁻¹(μ̇ + θμ) = Tμ + V_x``
+  with ``T = I − (σ'W)ᵀ``);
+- input neuron ``i`` (``x_i − e_i(t)``, holonomic): ``ẍ_i = ë_i`` and
+  ``δ_i = f_i − m_x ẍ_i``;
+- weight ``w_jk``: ``m_W ẅ_jk = K_W(w_jk) − (g_a μ)_j x_k``.
+
+No row is coupled to another through the unknowns, so no linear solve is needed: the
+compiled system (:func:`~cognitive_action.compile.network_speed.compile_speed_network`)
+is a few MX matrix-vector products over the sparse weight matrix.
+
+:func:`derive_speed_network` does the symbolic work on templates only (milliseconds,
+whatever the size).
+
+Examples
+--------
+>>> import sympy as sp
+>>> from cognitive_action.declare.network import chain
+>>> c = sp.Symbol("c", positive=True)
+>>> system = derive_speed_network(chain(3, speed=c).problem(parameters=[c]))
+>>> system.template.g_xidot, system.template.h1
+(1/c, -a_dot*(1 - tanh(a)**2) + xi_dot)
+>>> [str(m) for m in system.multipliers], [str(m) for m in system.multiplier_states]
+(['lambda_G1'], ['mu_G2', 'mu_G3'])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from cognitive_action.declare.network import Network
+from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
+from cognitive_action.derive.calculus import Differentiator, TimeDerivative
+from cognitive_action.derive.network import (
+    XI,
+    A,
+    _class_residual,
+    _second_derivative_of_input,
+)
+from cognitive_action.derive.sparse import Walker
+from cognitive_action.errors import DerivationError
+
+__all__ = ["SpeedNeuronTemplate", "SpeedNetworkSystem", "speed_neuron_template",
+           "derive_speed_network", "is_speed_network_problem"]
+
+
+@dataclass(frozen=True)
+class SpeedNeuronTemplate:
+    """Derivatives of one non-holonomic neuron ``g(t, ξ, ξ̇, a)`` (eq. 19).
+
+    Attributes
+    ----------
+    g
+        The template constraint ``ξ̇/c + ξ − σ(a)``.
+    g_xidot, g_xi, g_a
+        ``∂g/∂ξ̇`` (``1/c``), ``∂g/∂ξ`` and ``∂g/∂a``.
+    h1
+        ``dg/dt`` at ``ξ̈ = 0``: a function of ``t, ξ, ξ̇, a, ȧ`` (``Ṅ = g_ξ̇ ξ̈ + h¹``).
+    """
+
+    g: sp.Expr
+    g_xidot: sp.Expr
+    g_xi: sp.Expr
+    g_a: sp.Expr
+    h1: sp.Expr
+
+
+def speed_neuron_template(net: Network) -> SpeedNeuronTemplate:
+    """Differentiate the network's neuron template (eq. 19) once.
+
+    Raises
+    ------
+    DerivationError
+        The network has no speed, or ``g_ξ̇`` is not constant in time (then ``μ g_ξ̇``
+        has a time derivative of its own, which the template rows do not carry).
+    """
+    if net.speed is None:
+        raise DerivationError("the network has no diffusion speed: its neurons are "
+                              "holonomic (eq. 4)",
+                              fix="use derive.network.derive_network for eq. (4) neurons")
+    g = net.neuron_constraint(XI, A)
+    grad = Differentiator([XI, dot(XI), A]).gradient(g)
+    jets = {dot(s, k) for s in (XI, A) for k in range(MAX_ORDER + 1)}
+    D = TimeDerivative(jets)
+    g_xidot = grad.get(dot(XI), sp.S.Zero)
+    if g_xidot == 0 or D(g_xidot) != 0:
+        raise DerivationError(
+            f"the neuron template's coefficient of the velocity, {g_xidot}, is zero or "
+            "changes in time",
+            fix="the template route needs eq. (19) with a constant speed c; use "
+            "compile_system(problem, route='generic')")
+    h1 = Walker([dot(XI, 2)]).zero_out(D(g))
+    return SpeedNeuronTemplate(g=g, g_xidot=g_xidot, g_xi=grad.get(XI, sp.S.Zero),
+                               g_a=grad.get(A, sp.S.Zero), h1=h1)
+
+
+def is_speed_network_problem(problem: Problem) -> bool:
+    """Whether ``problem`` was built by ``Network.problem`` with a speed ``c`` (eq. 19)
+    and uses the vakonomic rule (multipliers as states, eq. 20).
+
+    Cheap: it looks at the metadata and the rule only. :func:`derive_speed_network`
+    checks the rest (unchanged constraints and coordinates, one mass per class, a loss
+    of the outputs) and raises :class:`~cognitive_action.errors.DerivationError`
+    otherwise.
+    """
+    net = problem.metadata.get("network")
+    return isinstance(net, Network) and net.speed is not None and \
+        problem.nonholonomic == "vakonomic"
+
+
+class SpeedNetworkSystem:
+    """The derived system of a speed-``c`` network problem, kept as templates plus graph.
+
+    Build it with :func:`derive_speed_network`.
+
+    Attributes
+    ----------
+    problem, network
+        What was derived.
+    template
+        The hidden-neuron :class:`SpeedNeuronTemplate`.
+    kinetic_x, kinetic_w
+        Euler-Lagrange residual templates of one neuron output and one weight
+        (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
+    mass_x, mass_w, rate
+        The masses (coefficients of ``ξ̈`` in the kinetic residuals) and ``ρ = ϖ̇/ϖ``.
+    loss_gradient
+        ``F_x/ϖ`` by neuron symbol (``L_F`` of eq. 8).
+    multipliers
+        Multipliers of the input constraints (``λ``, or ``δ = λ/ϖ``), in input order.
+    multiplier_states
+        Multipliers ``μ`` (or ``ν = μ/ϖ``) of the neuron constraints (eq. 19), in
+        network order of the non-input neurons: the states of eq. (20).
+    input_index, hidden_index
+        Positions of input and non-input neurons in network order.
+    targets, sources
+        Arc ``k → j`` number ``e`` has ``targets[e] = j`` and ``sources[e] = k``
+        (positions in network order), in the order of ``Network.weights``.
+    input_accelerations
+        ``ë_i`` of each input constraint, by position.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        net = problem.metadata.get("network")
+        if not isinstance(net, Network):
+            raise DerivationError("not a network problem",
+                                  fix="build it with Network(..., speed=c).problem(); "
+                                  "otherwise use euler_lagrange")
+        if net.speed is None:
+            raise DerivationError("the network has no diffusion speed (eq. 4 neurons)",
+                                  fix="use derive.network.derive_network, or "
+                                  "compile_system(problem, route='network')")
+        if problem.nonholonomic != "vakonomic":
+            raise DerivationError(
+                f"the template route implements the vakonomic rule (eq. 20), not "
+                f"{problem.nonholonomic!r}",
+                fix="use compile_system(problem, route='generic') for the "
+                "Lagrange-d'Alembert rule")
+        xs, ws = net.neurons, net.weights
+        if tuple(problem.coordinates) != xs + ws:
+            raise DerivationError("the problem's coordinates were changed after it was "
+                                  "built from its network",
+                                  fix="use compile_system(problem, route='generic') for "
+                                  "modified problems")
+        expected = net.constraints()
+        _check_constraints(problem, net, expected)
+        action = problem.action
+        F = action.lagrangian
+        if Walker({dot(q, k) for q in xs + ws for k in (1, 2)} | set(ws)).depends(F):
+            raise DerivationError("F depends on weights or velocities",
+                                  fix="use compile_system(problem, route='generic') for "
+                                  "such Lagrangians")
+        mass_x = action.masses[xs[0]]
+        mass_w = action.masses[ws[0]] if ws else sp.S.One
+        if any(action.masses[x] != mass_x for x in xs) or \
+                any(action.masses[w] != mass_w for w in ws):
+            raise DerivationError("masses differ within neurons or weights",
+                                  fix="use compile_system(problem, route='generic') for "
+                                  "per-coordinate masses")
+        self.problem, self.network = problem, net
+        weight = action.weight
+        self.template = speed_neuron_template(net)
+        self.kinetic_x, self.rate = _class_residual(mass_x, weight)
+        self.kinetic_w, _ = _class_residual(mass_w, weight)
+        self.mass_x = -self.kinetic_x.coeff(dot(XI, 2))
+        self.mass_w = -self.kinetic_w.coeff(dot(XI, 2))
+        loss = Differentiator(xs).gradient(F)
+        if weight != 1:
+            loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
+                    for q, v in loss.items()}
+        self.loss_gradient = loss
+        hol_prefix, mu_prefix = ("lambda", "mu") if weight == 1 else ("delta", "nu")
+        self.multipliers = tuple(symbol(f"{hol_prefix}_{c.name}") for c in problem.holonomic)
+        self.multiplier_states = tuple(symbol(f"{mu_prefix}_{c.name}")
+                                       for c in problem.nonholonomic_constraints)
+        idx = {n: i for i, n in enumerate(net.order)}
+        in_set = set(net.inputs)
+        self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
+        self.hidden_index = np.array([idx[j] for j in net.order if j not in in_set],
+                                     dtype=np.int64)
+        edges = [(idx[j], idx[k]) for (j, k) in net.w]
+        self.targets = np.array([e[0] for e in edges], dtype=np.int64).reshape(-1)
+        self.sources = np.array([e[1] for e in edges], dtype=np.int64).reshape(-1)
+        self.input_accelerations = {int(i): _second_derivative_of_input(problem, int(i))
+                                    for i in self.input_index}
+
+    def __repr__(self) -> str:
+        return (f"SpeedNetworkSystem({len(self.network.order)} neurons, "
+                f"{len(self.network.weights)} weights, c = {self.network.speed})")
+
+    @property
+    def constraint_names(self) -> tuple[str, ...]:
+        """Constraint names in the generic route's order: inputs (holonomic), then the
+        neurons of eq. (19)."""
+        return tuple(c.name for c in self.problem.holonomic +
+                     self.problem.nonholonomic_constraints)
+
+
+def _check_constraints(problem: Problem, net: Network, expected: list) -> None:
+    """The problem's constraints must be the network's own: eq. (19) per non-input
+    neuron and ``x_i − e_i`` per input (the input signals may be expressions of ``t``)."""
+    got = problem.constraints
+    names = [c.name for c in got]
+    want = [c.name for c in expected]
+    if names != want:
+        extra = [n for n in names if n not in want]
+        what = (f"constraint(s) {', '.join(extra)} not made by the network" if extra else
+                f"constraints {names} instead of the network's {want}")
+        raise DerivationError(
+            f"{what}: the per-neuron template route needs exactly the constraints of eq. "
+            "(19) (non-input neurons) and x_i - e_i(t) (inputs)",
+            fix="compile_system(problem, route='generic') derives modified problems "
+            "entry by entry")
+    inputs = {f"G{i}" for i in net.inputs}
+    for c, e in zip(got, expected):
+        if c.name in inputs:
+            coords = c.expr.free_symbols & set(problem.coordinates)
+            if c.kind != "holonomic" or coords != {net.x[_input_of(net, c.name)]}:
+                raise DerivationError(
+                    f"input constraint {c.name} = {c.expr} is not x_i - e_i(t)",
+                    fix="compile_system(problem, route='generic') for modified problems")
+        elif c.expr != e.expr:
+            raise DerivationError(
+                f"constraint {c.name} = {c.expr} is not the network's neuron {e.expr} "
+                "(eq. 19)",
+                fix="compile_system(problem, route='generic') for modified problems")
+
+
+def _input_of(net: Network, name: str):
+    return next(i for i in net.inputs if f"G{i}" == name)
+
+
+def derive_speed_network(problem: Problem) -> SpeedNetworkSystem:
+    """Derive the vakonomic equations (8)-(9), (20) of a speed-``c`` network by templates.
+
+    Parameters
+    ----------
+    problem
+        Made by :meth:`cognitive_action.declare.network.Network.problem` on a
+        ``Network(..., speed=c)`` (neurons of eq. 19), vakonomic rule.
+
+    Returns
+    -------
+    SpeedNetworkSystem
+        Templates plus the graph; compile with
+        :func:`~cognitive_action.compile.network_speed.compile_speed_network`.
+
+    Raises
+    ------
+    DerivationError
+        Not such a problem, or one modified after it was built (other constraints or
+        coordinates, per-coordinate masses, a loss of weights or velocities, the
+        d'Alembert rule); the message says what and points to the generic route.
+    """
+    return SpeedNetworkSystem(problem)
+

@@ -17,7 +17,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 import cognitive_action as ca
-from cognitive_action.compile.reduced import compile_reduced, reduced_layout
+from cognitive_action.compile.reduced import compile_reduced, freeze, reduced_layout
 from cognitive_action.compile.simulate import simulate
 from cognitive_action.declare import symbols as S
 from cognitive_action.derive.euler_lagrange import euler_lagrange
@@ -276,6 +276,27 @@ def test_continuous_diffusion_reduction_equals_continuous_diffusion_rhs():
         theirs = np.asarray(model.rhs(tk, yd, c)).ravel()
         for k, s in enumerate(model.neurons + model.multiplier_names):
             assert ours[s] == pytest.approx(theirs[k], rel=1e-10, abs=1e-10 * c)
+
+
+def test_frozen_weights_give_derive_diffusions_system():
+    """freeze(red, weights): the weights become parameters and the compiled system is
+    exactly derive_diffusion's (states x, mu; eq. 19-20 with the weights read)."""
+    from cognitive_action.diffusion.continuous import derive_diffusion
+
+    model = derive_diffusion([2, 2, 1], frequency=0.7, seed=1)
+    red = reduce(euler_lagrange(model.problem), quasi_static())
+    system = compile_reduced(freeze(red, model.weight_names), problem=model.problem)
+    assert system.states == model.neurons + model.multiplier_names
+    assert set(system.parameters) == {"c"} | set(model.weight_names)
+    rng = np.random.default_rng(13)
+    for _ in range(4):
+        tk, c = float(rng.uniform(0, 5)), float(rng.uniform(1, 50))
+        y = rng.uniform(-1, 1, system.n_states)
+        ours = system.evaluate(tk, y, {"c": c} | model.weights_values)
+        theirs = np.asarray(model.rhs(tk, y, c)).ravel()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10 * c)
+    with pytest.raises(CompileError, match=r"x9 is not a coordinate"):
+        freeze(red, ["x9"])
 
 
 # -- 6. bad input ------------------------------------------------------------------------------

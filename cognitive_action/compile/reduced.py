@@ -62,6 +62,7 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import types
 from collections.abc import Mapping, Sequence
@@ -85,12 +86,12 @@ from cognitive_action.compile.system import (
 )
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
-from cognitive_action.declare.symbols import base, dot, order, t
+from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.errors import CompileError, DerivationError
 from cognitive_action.verify.limits import ReducedSystem
 
-__all__ = ["compile_reduced", "ReducedLayout", "reduced_layout"]
+__all__ = ["compile_reduced", "freeze", "ReducedLayout", "reduced_layout"]
 
 #: Name prefixes of the multipliers the derivation introduces (``δ = λ/ϖ``, ``λ``, and
 #: the non-holonomic ``ν``/``μ``): never parameters, even without the problem at hand.
@@ -215,6 +216,55 @@ def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
     solved = [u for u in unknowns if order(u) == 0 or base(u) not in top or top[base(u)] != u]
     others = {s for s in used if s not in dynamic and s != t}
     return ReducedLayout(states, positions, velocities, mults, rates, solved, others)
+
+
+def freeze(reduced: ReducedSystem, coordinates: Sequence[sp.Symbol | str]) -> ReducedSystem:
+    """The reduced system with some coordinates held fixed (read, not learned).
+
+    The rows labelled by the frozen coordinates are dropped, their rates
+    (``q̇, q̈, …``) are set to zero in the other rows and removed from the unknowns, and
+    they leave :attr:`~cognitive_action.verify.limits.ReducedSystem.coordinates`, so that
+    :func:`compile_reduced` makes them runtime parameters. This is how Figures 1-3 read
+    the weights: e.g. the continuous diffusion of eq. (18)-(20) with the weights frozen
+    (what :func:`~cognitive_action.diffusion.continuous.derive_diffusion` compiles).
+
+    Raises
+    ------
+    CompileError
+        A name that is not a coordinate of the reduced system.
+
+    Examples
+    --------
+    >>> import cognitive_action as ca
+    >>> from cognitive_action.verify.limits import quasi_static, reduce
+    >>> red = reduce(ca.euler_lagrange(ca.chain(2).problem()), quasi_static())
+    >>> sys = compile_reduced(freeze(red, ["w2_1"]))
+    >>> sys.states, sys.parameters
+    (('x1', 'x2'), ('e1', 'w2_1', 'y2'))
+    """
+    by_name = {str(q): q for q in reduced.coordinates}
+    bad = [str(q) for q in coordinates if str(q) not in by_name]
+    if bad:
+        raise CompileError(f"{_listing(bad)} {'is' if len(bad) == 1 else 'are'} not a "
+                           f"coordinate of the reduced system of {reduced.limit.name!r}",
+                           fix=f"freeze coordinates among {_listing(list(by_name))}")
+    frozen = {by_name[str(q)] for q in coordinates}
+    rates = {dot(q, k): sp.S.Zero for q in frozen for k in range(1, MAX_ORDER + 1)}
+    keep = [i for i, lab in enumerate(reduced.labels) if lab not in frozen]
+    return dataclasses.replace(
+        reduced, labels=tuple(reduced.labels[i] for i in keep),
+        kinds=tuple(reduced.kinds[i] for i in keep),
+        orders=tuple(reduced.orders[i] for i in keep),
+        equations=[reduced.equations[i].xreplace(rates) for i in keep],
+        unknowns=tuple(u for u in reduced.unknowns if u not in rates),
+        promoted={k: v for k, v in reduced.promoted.items() if v not in rates},
+        algebraic=[e.xreplace(rates) for e in reduced.algebraic],
+        coordinates=tuple(q for q in reduced.coordinates if q not in frozen),
+        source_constraints={n: e.xreplace(rates)
+                            for n, e in reduced.source_constraints.items()},
+        velocity_constraints={n: e.xreplace(rates)
+                              for n, e in reduced.velocity_constraints.items()},
+        rates=tuple(u for u in reduced.rates if u not in rates))
 
 
 def _check_square(reduced: ReducedSystem, M: sp.Matrix) -> None:

@@ -21,7 +21,7 @@ from cognitive_action.compile.reduced import compile_reduced, freeze, reduced_la
 from cognitive_action.compile.simulate import simulate
 from cognitive_action.declare import symbols as S
 from cognitive_action.derive.euler_lagrange import euler_lagrange
-from cognitive_action.errors import CompileError
+from cognitive_action.errors import CompileError, InconsistentInitialConditionsError
 from cognitive_action.problem_files.loader import load_problem, problems_dir
 from cognitive_action.verify.limits import (
     Limit,
@@ -218,7 +218,13 @@ def test_drift_of_the_forward_pass_and_its_stabilization(xor_spec, xor_backprop)
     loose = simulate(system, (0.0, 20.0), y0, par, rtol=1e-6, atol=1e-8, n_points=41)
     proj = simulate(system, (0.0, 20.0), y0, par, rtol=1e-6, atol=1e-8, n_points=41,
                     stabilization="projection")
+    idas = simulate(system, (0.0, 20.0), y0, par, method="idas", rtol=1e-10, atol=1e-12,
+                    n_points=41)                      # z = the unknowns, 0 = M z - f
+    assert idas.max_drift < 1e-8
+    np.testing.assert_allclose(idas.y, plain.y, atol=1e-7)
     assert loose.max_drift > 1e-8                     # there is drift to remove
+    with pytest.raises(InconsistentInitialConditionsError, match="G3"):
+        simulate(system, (0.0, 1.0), y0 | {"x3": y0["x3"] + 0.1}, par)
     assert proj.max_drift < 1e-12
     # Baumgarte on the lowered rows: dG/dt = -alpha G at any state, on G = 0 or not
     rng = np.random.default_rng(5)

@@ -66,6 +66,7 @@ import dataclasses
 import time
 import types
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import casadi as ca
 import networkx as nx
@@ -89,7 +90,9 @@ from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.errors import CompileError, DerivationError
-from cognitive_action.verify.limits import ReducedSystem
+
+if TYPE_CHECKING:  # verify imports compile lazily; keep the reverse direction lazy too
+    from cognitive_action.verify.limits import ReducedSystem
 
 __all__ = ["compile_reduced", "freeze", "ReducedLayout", "reduced_layout"]
 
@@ -352,6 +355,8 @@ def compile_reduced(reduced: ReducedSystem, *,
     TranslationError
         An expression outside the translator's whitelist.
     """
+    from cognitive_action.verify.limits import ReducedSystem
+
     if not isinstance(reduced, ReducedSystem):
         raise CompileError(f"compile_reduced needs a ReducedSystem, not a "
                            f"{type(reduced).__name__}",

@@ -55,12 +55,7 @@ from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
-from cognitive_action.derive.network import (
-    XI,
-    A,
-    _class_residual,
-    _second_derivative_of_input,
-)
+from cognitive_action.derive.network import XI, A, _class_residual
 from cognitive_action.derive.sparse import Walker
 from cognitive_action.errors import DerivationError
 
@@ -186,11 +181,11 @@ class SpeedNetworkSystem:
                                   "built from its network",
                                   fix="use compile_system(problem, route='generic') for "
                                   "modified problems")
-        expected = net.constraints()
-        _check_constraints(problem, net, expected)
+        self.template = speed_neuron_template(net)
+        _check_constraints(problem, net, self.template)
         action = problem.action
         F = action.lagrangian
-        if Walker({dot(q, k) for q in xs + ws for k in (1, 2)} | set(ws)).depends(F):
+        if _depends_on_weights_or_velocities(F, xs, ws):
             raise DerivationError("F depends on weights or velocities",
                                   fix="use compile_system(problem, route='generic') for "
                                   "such Lagrangians")
@@ -203,7 +198,6 @@ class SpeedNetworkSystem:
                                   "per-coordinate masses")
         self.problem, self.network = problem, net
         weight = action.weight
-        self.template = speed_neuron_template(net)
         self.kinetic_x, self.rate = _class_residual(mass_x, weight)
         self.kinetic_w, _ = _class_residual(mass_w, weight)
         self.mass_x = -self.kinetic_x.coeff(dot(XI, 2))
@@ -225,7 +219,7 @@ class SpeedNetworkSystem:
         edges = [(idx[j], idx[k]) for (j, k) in net.w]
         self.targets = np.array([e[0] for e in edges], dtype=np.int64).reshape(-1)
         self.sources = np.array([e[1] for e in edges], dtype=np.int64).reshape(-1)
-        self.input_accelerations = {int(i): _second_derivative_of_input(problem, int(i))
+        self.input_accelerations = {int(i): _input_acceleration(problem, int(i))
                                     for i in self.input_index}
 
     def __repr__(self) -> str:
@@ -240,12 +234,18 @@ class SpeedNetworkSystem:
                      self.problem.nonholonomic_constraints)
 
 
-def _check_constraints(problem: Problem, net: Network, expected: list) -> None:
+def _check_constraints(problem: Problem, net: Network, tpl: SpeedNeuronTemplate) -> None:
     """The problem's constraints must be the network's own: eq. (19) per non-input
-    neuron and ``x_i − e_i`` per input (the input signals may be expressions of ``t``)."""
+    neuron and ``x_i − e_i`` per input (the input signals may be expressions of ``t``).
+
+    Each neuron's constraint is compared with the template ``g(ξ, ξ̇, a)`` at
+    ``ξ = x_j`` after its net input ``a_j`` (found as the sum of the products
+    ``w_jk x_k`` over the arcs into ``j``) is replaced by ``a``: linear in the arcs,
+    without rebuilding ``Σ_k w_jk x_k``.
+    """
     got = problem.constraints
     names = [c.name for c in got]
-    want = [c.name for c in expected]
+    want = [f"G{j}" for j in net.order]
     if names != want:
         extra = [n for n in names if n not in want]
         what = (f"constraint(s) {', '.join(extra)} not made by the network" if extra else
@@ -255,23 +255,71 @@ def _check_constraints(problem: Problem, net: Network, expected: list) -> None:
             "(19) (non-input neurons) and x_i - e_i(t) (inputs)",
             fix="compile_system(problem, route='generic') derives modified problems "
             "entry by entry")
-    inputs = {f"G{i}" for i in net.inputs}
-    for c, e in zip(got, expected):
-        if c.name in inputs:
-            coords = c.expr.free_symbols & set(problem.coordinates)
-            if c.kind != "holonomic" or coords != {net.x[_input_of(net, c.name)]}:
+    inputs = set(net.inputs)
+    coords = set(problem.coordinates)
+    for j, c in zip(net.order, got):
+        xj = net.x[j]
+        if j in inputs:
+            if c.kind != "holonomic" or c.expr.free_symbols & coords != {xj}:
                 raise DerivationError(
                     f"input constraint {c.name} = {c.expr} is not x_i - e_i(t)",
                     fix="compile_system(problem, route='generic') for modified problems")
-        elif c.expr != e.expr:
+            continue
+        pairs = {frozenset((net.w[j, k], net.x[k])) for k in net.graph.predecessors(j)}
+        a_j = _find_net_input(c.expr, pairs)
+        want_g = tpl.g.xreplace({XI: xj, dot(XI): dot(xj)})
+        if a_j is None or c.expr.xreplace({a_j: A}) != want_g:
             raise DerivationError(
-                f"constraint {c.name} = {c.expr} is not the network's neuron {e.expr} "
+                f"constraint {c.name} = {_short(c.expr)} is not the network's neuron "
+                f"{_short(want_g)} with a = sum of w{j}_k*x_k over the arcs into {j} "
                 "(eq. 19)",
                 fix="compile_system(problem, route='generic') for modified problems")
 
 
-def _input_of(net: Network, name: str):
-    return next(i for i in net.inputs if f"G{i}" == name)
+def _depends_on_weights_or_velocities(F: sp.Expr, xs, ws) -> bool:
+    """Whether ``F`` has a weight, or a velocity or acceleration of a coordinate, among
+    its (few) free symbols."""
+    names = {str(q) for q in xs + ws}
+    wset = set(ws)
+    for s in F.free_symbols:
+        n = str(s)
+        stem = n[:-5] if n.endswith("_ddot") else n[:-4] if n.endswith("_dot") else None
+        if s in wset or (stem is not None and stem in names):
+            return True
+    return False
+
+
+def _find_net_input(expr: sp.Expr, pairs: set[frozenset]) -> sp.Expr | None:
+    """The subexpression ``Σ_k w_jk x_k`` of ``expr``, given its terms as the factor
+    pairs ``{w_jk, x_k}`` (compared as sets: no product is built)."""
+    def is_term(node: sp.Expr) -> bool:
+        return node.is_Mul and len(node.args) == 2 and frozenset(node.args) in pairs
+
+    for node in sp.preorder_traversal(expr):
+        if node.is_Add and len(node.args) == len(pairs) and all(map(is_term, node.args)) \
+                and {frozenset(a.args) for a in node.args} == pairs:
+            return node
+        if len(pairs) == 1 and is_term(node):
+            return node
+    return None
+
+
+def _short(expr: sp.Expr, n: int = 120) -> str:
+    s = str(expr)
+    return s if len(s) <= n else s[:n] + " …"
+
+
+def _input_acceleration(problem: Problem, i: int) -> sp.Expr:
+    """``ë`` of the input constraint ``x_i − e_i(t)`` number ``i`` (as
+    ``derive.network._second_derivative_of_input``, with the constraint's free symbols
+    taken once: that one recomputes them per coordinate, 0.3 s per input at 40,000
+    weights)."""
+    expr = problem.constraints[i].expr
+    free = expr.free_symbols
+    coords = [s for s in problem.coordinates if s in free]
+    D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
+                        for k in range(MAX_ORDER + 1)})
+    return -Walker({dot(q, 2) for q in coords}).zero_out(D(D(expr)))
 
 
 def derive_speed_network(problem: Problem) -> SpeedNetworkSystem:

@@ -205,6 +205,13 @@ def test_backprop_limit_with_infinite_speed_neurons():
             assert u[f"nu_G{j}"] == pytest.approx(ref.delta[i], abs=1e-10)
     np.testing.assert_allclose([u[f"{wk}_dot"] for wk in net.weights], -ref.grad_w,
                                atol=1e-10)
+    # the rows of G2, G3 stay at velocity level (N' with c -> oo is G'): Baumgarte gives
+    # G' = -alpha G at a state off the forward pass
+    yv = system.state_vector(y) + np.random.default_rng(1).normal(0, 0.1, system.n_states)
+    pv = system.parameter_vector({"e1": 0.6, "y3": 0.2, "gamma": 1.0}, baumgarte=(4.0, 0.0))
+    G, Gd = (np.asarray(v.full()).ravel() for v in system.constraints(0.0, yv, pv))
+    assert np.abs(G).max() > 1e-2
+    np.testing.assert_allclose(Gd, -4.0 * G, atol=1e-12)
 
 
 # -- 4. drift of the forward-pass constraint -------------------------------------------------
@@ -354,3 +361,37 @@ def test_bad_signals_solvers_and_inputs(xor_backprop):
     # without the problem every remaining symbol is a parameter, sorted by name
     assert compile_reduced(red3).parameters == ("e1", "gamma", "y3")
     assert reduced_layout(red3).solved == (sym("delta_G1"), sym("delta_G2"), sym("delta_G3"))
+
+
+# -- a mechanical reduction: rows at acceleration level ----------------------------------------
+def test_weightless_pendulum_is_uniform_circular_motion():
+    """A pendulum in the limit g -> 0: the reduced rows keep q'' and the rod's G'' row, the
+    states are q and q'. Closed form: q(t) = L (cos wt, sin wt) for q(0) = (L, 0),
+    q'(0) = (0, L w). Baumgarte on the G'' row: G'' + 2 alpha G' + beta^2 G = 0 (central
+    differences of G' along the compiled flow)."""
+    q1, q2 = S.coordinates("q1 q2")
+    m, g, L = S.parameters("m g L")
+    pendulum = ca.Problem(ca.Action([q1, q2], masses=m, lagrangian=m * g * q1),
+                          [ca.Constraint(q1**2 + q2**2 - L**2, name="rod")],
+                          parameters=[m, g, L])
+    red = reduce(euler_lagrange(pendulum), Limit("g -> 0", {g: 1}))
+    system = compile_reduced(red, problem=pendulum)
+    assert system.states == ("q1", "q2", "q1_dot", "q2_dot")
+    assert system.parameters == ("L", "m")
+    Lv, om = 1.3, 2.0
+    sim = simulate(system, (0.0, 3.0), [Lv, 0.0, 0.0, Lv * om], {"L": Lv, "m": 0.4},
+                   rtol=1e-11, atol=1e-13, n_points=31)
+    np.testing.assert_allclose(sim["q1"], Lv * np.cos(om * sim.times), atol=1e-8)
+    np.testing.assert_allclose(sim["q2"], Lv * np.sin(om * sim.times), atol=1e-8)
+    alpha, beta, h = 2.0, 3.0, 1e-5
+    pv = system.parameter_vector({"L": Lv, "m": 0.4}, baumgarte=(alpha, beta))
+    y = np.array([1.1, 0.5, -0.3, 0.8])                # off the rod: G, G' != 0
+
+    def cons(tk, yk):
+        gk, gdk = system.constraints(tk, yk, pv)
+        return float(gk), float(gdk)
+    ydot = np.asarray(system.rhs(0.0, y, pv).full()).ravel()
+    G, Gd = cons(0.0, y)
+    Gdd = (cons(h, y + h * ydot)[1] - cons(-h, y - h * ydot)[1]) / (2 * h)
+    assert abs(G) > 0.1 and abs(Gd) > 0.1
+    assert Gdd == pytest.approx(-2 * alpha * Gd - beta**2 * G, abs=1e-6)

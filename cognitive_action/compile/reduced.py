@@ -424,20 +424,27 @@ def compile_reduced(reduced: ReducedSystem, *,
     cnames = [names_by_expr.get(sp.sympify(e), f"algebraic_{k}")  # safe: Expr
               for k, e in enumerate(alg)]
     G = [tr(e) for e in alg]
-    velocities = {dot(q) for q in reduced.coordinates}
+    # The level of a constraint row is the highest derivative of a coordinate in it:
+    # Ġ (lowered rows) gets Ġ + α G = 0, G̈ gets G̈ + 2α Ġ + β² G = 0, Ṅ gets Ṅ + α N = 0.
+    coord_set = set(reduced.coordinates)
+    state_rates = ca.vertcat(*[y[i] if src == "state" else ca.SX(0)
+                               for src, i in (layout.rates[s] for s in layout.states)]) \
+        if layout.states else ca.SX(0, 1)
     for i, (lab, kind) in enumerate(zip(reduced.labels, reduced.kinds)):
         src = reduced.source_constraints.get(str(lab))
         if src is None or kind == "coordinate":
             continue
-        holonomic = not (src.free_symbols & velocities)
-        if kind == "velocity" and holonomic:
+        level = max((order(s) for s in reduced.equations[i].free_symbols
+                     if base(s) in coord_set), default=0)
+        own = max((order(s) for s in src.free_symbols if base(s) in coord_set), default=0)
+        if level - own == 1 and own == 0:
             f[i] = f[i] - alpha * tr(src)
-        elif kind == "constraint" and holonomic:
-            gd = reduced.velocity_constraints.get(str(lab))
-            if gd is not None:
-                f[i] = f[i] - 2 * alpha * tr(gd) - beta * beta * tr(src)
-        elif kind == "constraint":
-            f[i] = f[i] - alpha * tr(src)
+        elif level - own == 2 and own == 0:
+            g = tr(src)
+            gd = ca.jtimes(g, y, state_rates) + ca.jacobian(g, tt)
+            f[i] = f[i] - 2 * alpha * gd - beta * beta * g
+        elif level - own == 1 and all(str(s) in values for s in src.free_symbols):
+            f[i] = f[i] - alpha * tr(src)               # N' + alpha N, N of states only
     f_vec = ca.vertcat(*f) if f else ca.SX(0, 1)
     mf = ca.Function("mass_forcing", [tt, y, p], [M, f_vec], ["t", "y", "p"], ["M", "f"])
 

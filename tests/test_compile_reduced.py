@@ -395,3 +395,19 @@ def test_weightless_pendulum_is_uniform_circular_motion():
     Gdd = (cons(h, y + h * ydot)[1] - cons(-h, y - h * ydot)[1]) / (2 * h)
     assert abs(G) > 0.1 and abs(Gd) > 0.1
     assert Gdd == pytest.approx(-2 * alpha * Gd - beta**2 * G, abs=1e-6)
+
+
+def test_batch_over_the_learning_rate_is_a_time_rescaling(xor_spec, xor_backprop):
+    """With constant inputs eq. (14) is gamma W' = -dV̄/dW: W_gamma(t) = W_1(t/gamma).
+    simulate_batch runs the compiled reduced system over gamma unchanged."""
+    from cognitive_action.compile import simulate_batch
+
+    _, system = xor_backprop
+    y0, _ = _forward_state(xor_spec, np.random.default_rng(6).standard_normal(6))
+    batch = simulate_batch(system, (0.0, 4.0), y0, {}, grid={"gamma": [1.0, 2.0]},
+                           n_points=5, rtol=1e-11, atol=1e-13)
+    one, two = batch.run(gamma=1.0), batch.run(gamma=2.0)
+    names = [str(w) for w in xor_spec.network.weights]
+    for n in names:
+        np.testing.assert_allclose(two[n][[2, 4]], one[n][[1, 2]], atol=1e-8)
+    assert np.abs(one[names[0]][4] - one[names[0]][0]) > 1e-3

@@ -32,6 +32,10 @@ round-off along the compiled rates) so that drift is monitored as for the full s
 on rows still at acceleration level); ``stabilization="projection"`` projects the
 coordinate states onto ``G = 0`` by minimum-norm Gauss-Newton steps.
 
+:func:`freeze` holds coordinates fixed (weights read, not learned, as in Figures 1-3):
+they become runtime parameters; the frozen ``m_x → 0`` reduction of neurons (19) is the
+continuous diffusion system of :mod:`~cognitive_action.diffusion.continuous`.
+
 A reduction whose rows do not determine the unknowns (a singular limit such as
 ``θ → ∞`` with finite neuron mass), or which leaves a coordinate in the rows without any
 rate, raises :class:`~cognitive_action.errors.CompileError` naming the limit.

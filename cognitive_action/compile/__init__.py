@@ -17,6 +17,7 @@
 from cognitive_action.compile.adjoint import adjoint_sweep
 from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate_batch
 from cognitive_action.compile.codegen import codegen_system
+from cognitive_action.compile.network_speed import compile_speed_network
 from cognitive_action.compile.reduced import compile_reduced
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
 from cognitive_action.compile.system import CompiledSystem, compile_system
@@ -25,5 +26,5 @@ from cognitive_action.compile.variants import stable_variant
 
 __all__ = ["METHODS", "STABLE_VARIANTS", "BatchSimulation", "CompiledSystem", "NamedArray",
            "Simulation", "Translator", "adjoint_sweep", "codegen_system", "compile_reduced",
-           "compile_system",
+           "compile_speed_network", "compile_system",
            "simulate", "simulate_batch", "stable_variant", "to_casadi"]

@@ -48,6 +48,7 @@ import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import casadi as ca
 import numpy as np
@@ -66,6 +67,9 @@ from cognitive_action.derive.network import (
 )
 from cognitive_action.derive.network import A as A_SYM
 from cognitive_action.errors import CompileError, DerivationError
+
+if TYPE_CHECKING:  # verify imports compile: a runtime import would be a cycle
+    from cognitive_action.verify.limits import ReducedSystem
 
 __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINEAR_SOLVERS",
            "NETWORK_LINEAR_SOLVERS"]
@@ -326,7 +330,7 @@ class CompiledSystem:
 
 
 # -- entry point -------------------------------------------------------------------------
-def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
+def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSystem, *,
                    signals: Mapping[str | sp.Symbol, object] | None = None,
                    route: str = "auto", linear_solver: str | None = None,
                    name: str | None = None, blas: bool = True) -> CompiledSystem:
@@ -335,8 +339,12 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
     Parameters
     ----------
     system
-        A problem (derived here), its :class:`EulerLagrange` system, or a
-        :class:`NetworkSystem` from :func:`~cognitive_action.derive.network.derive_network`.
+        A problem (derived here), its :class:`EulerLagrange` system, a
+        :class:`NetworkSystem` from :func:`~cognitive_action.derive.network.derive_network`,
+        or the leading-order system of a limit (``verify.limits.reduce``: gradient flow
+        (14), backprop (15)-(17), the quasi-static diffusion (20)), compiled by
+        :func:`~cognitive_action.compile.reduced.compile_reduced` (``route`` and
+        ``blas`` do not apply).
     signals
         Signals given as SymPy expressions of ``t`` (or numbers), by name. Signals not
         given are constant runtime parameters (their time derivatives are zero).
@@ -394,9 +402,14 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem, *,
             out = _from_network(ns, signals, linear_solver, name, blas)
         else:
             out = _from_euler_lagrange(euler_lagrange(system), signals, linear_solver, name)
+    elif type(system).__name__ == "ReducedSystem":  # verify.limits (imported lazily: no cycle)
+        from cognitive_action.compile.reduced import compile_reduced
+
+        out = compile_reduced(system, signals=signals, linear_solver=linear_solver, name=name)
     else:
         raise CompileError(f"cannot compile a {type(system).__name__}",
-                           fix="pass a Problem, an EulerLagrange or a NetworkSystem")
+                           fix="pass a Problem, an EulerLagrange, a NetworkSystem or a "
+                           "ReducedSystem (verify.limits.reduce)")
     out.build_time = time.perf_counter() - t0
     out.origin = (system, {"signals": signals, "route": route, "linear_solver": linear_solver,
                            "name": name, "blas": blas})

@@ -17,6 +17,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 import cognitive_action as ca
+from cognitive_action.compile import compile_system
 from cognitive_action.compile.reduced import compile_reduced, freeze, reduced_layout
 from cognitive_action.compile.simulate import simulate
 from cognitive_action.declare import symbols as S
@@ -54,7 +55,11 @@ def xor_el(xor_spec):
 @pytest.fixture(scope="module")
 def xor_backprop(xor_spec, xor_el):
     red = reduce(xor_el, backprop(rate=_rate(xor_spec.problem)))
-    return red, compile_reduced(red, problem=xor_spec.problem)
+    system = compile_reduced(red, problem=xor_spec.problem)
+    # the public entry point dispatches here (XOR's inputs are constants: without the
+    # problem they are parameters too, in the same order)
+    assert compile_system(red).parameters == system.parameters
+    return red, system
 
 
 def _forward_state(spec, w):
@@ -318,6 +323,8 @@ def test_singular_limit_names_the_limit_and_the_fix(xor_spec, xor_el):
     with pytest.raises(CompileError, match=r"theta -> oo.*singular.*delta_G1") as err:
         compile_reduced(red)
     assert "staged" in err.value.fix
+    with pytest.raises(CompileError, match="singular"):
+        compile_system(red)
 
 
 def test_non_square_and_numerically_singular_rows():

@@ -243,7 +243,7 @@ def compile_speed_network(system: Problem | EulerLagrange | SpeedNetworkSystem, 
     graph = _SpeedGraph(ns, pnames, sig_exprs)
     nu, ne = graph.nu, graph.ne
     nh = len(graph.hidden)
-    coords = graph.neurons + [str(w) for w in ns.network.weights]
+    coords = graph.neurons + [w.name for w in ns.network.weights]
     mu_names = [str(m) for m in ns.multiplier_states]
     states = coords + [c + "_dot" for c in coords] + mu_names
     tt, y, p = _symbols(ca.MX, len(states), len(pnames) + 2)

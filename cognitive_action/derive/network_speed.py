@@ -191,8 +191,8 @@ class SpeedNetworkSystem:
                                   "such Lagrangians")
         mass_x = action.masses[xs[0]]
         mass_w = action.masses[ws[0]] if ws else sp.S.One
-        if any(action.masses[x] != mass_x for x in xs) or \
-                any(action.masses[w] != mass_w for w in ws):
+        if any(_differs(action.masses[x], mass_x) for x in xs) or \
+                any(_differs(action.masses[w], mass_w) for w in ws):
             raise DerivationError("masses differ within neurons or weights",
                                   fix="use compile_system(problem, route='generic') for "
                                   "per-coordinate masses")
@@ -276,10 +276,15 @@ def _check_constraints(problem: Problem, net: Network, tpl: SpeedNeuronTemplate)
                 fix="compile_system(problem, route='generic') for modified problems")
 
 
+def _differs(a: sp.Expr, b: sp.Expr) -> bool:
+    """``a != b``, skipping the comparison for the one shared mass object."""
+    return a is not b and a != b
+
+
 def _depends_on_weights_or_velocities(F: sp.Expr, xs, ws) -> bool:
     """Whether ``F`` has a weight, or a velocity or acceleration of a coordinate, among
     its (few) free symbols."""
-    names = {str(q) for q in xs + ws}
+    names = {q.name for q in xs + ws}
     wset = set(ws)
     for s in F.free_symbols:
         n = str(s)
@@ -296,8 +301,8 @@ def _find_net_input(expr: sp.Expr, pairs: set[frozenset]) -> sp.Expr | None:
         return node.is_Mul and len(node.args) == 2 and frozenset(node.args) in pairs
 
     for node in sp.preorder_traversal(expr):
-        if node.is_Add and len(node.args) == len(pairs) and all(map(is_term, node.args)) \
-                and {frozenset(a.args) for a in node.args} == pairs:
+        if node.is_Add and len(node.args) == len(pairs) and \
+                {frozenset(a.args) for a in node.args} == pairs:
             return node
         if len(pairs) == 1 and is_term(node):
             return node

@@ -17,9 +17,10 @@ backprop's. This module measures that convergence, with everything derived:
    anti-stable forward in time (``docs/verify.md``); the *relaxation* variant runs
    ``μ̇ → −μ̇``, the stable backward diffusion wave with the same equilibrium
    ``T μ = −V_x``.
-2. The reduced rows are translated to CasADi (:func:`~cognitive_action.compile.to_casadi`),
-   the unknowns solved from them symbolically-numerically inside one CasADi function,
-   and integrated with CVODES on an output grid.
+2. The reduced rows, weights frozen (:func:`~cognitive_action.compile.reduced.freeze`), are
+   compiled like any reduction (:func:`~cognitive_action.compile.reduced.compile_reduced`:
+   the unknowns solved by a linear-solve node inside one CasADi function) and integrated
+   with CVODES on an output grid.
 3. The estimate of ``∂V/∂W`` at each time is the derived weight row's generalized force
    at rest, ``F_w`` (``γ ẇ = −F_w`` in the learning limit, eq. 14-15), evaluated on the
    simulated state; the reference is the gradient of the instantaneous loss through the
@@ -187,9 +188,9 @@ class ContinuousDiffusion:
         grid = np.linspace(0.0, float(t_end), int(n_points))
         key = (variant, float(t_end), int(n_points), rtol, atol)
         if key not in self._integrators:
-            tt = casadi.SX.sym("t")
-            y = casadi.SX.sym("y", len(self.neurons) + len(self.multiplier_names))
-            cc = casadi.SX.sym("c")
+            tt = casadi.MX.sym("t")
+            y = casadi.MX.sym("y", len(self.neurons) + len(self.multiplier_names))
+            cc = casadi.MX.sym("c")
             ydot = self.rhs(tt, y, cc)
             if variant == "relaxation":
                 n = len(self.neurons)
@@ -251,6 +252,7 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
     -------
     ContinuousDiffusion
     """
+    from cognitive_action.compile.reduced import compile_reduced, freeze
     from cognitive_action.compile.translate import to_casadi
     from cognitive_action.derive.euler_lagrange import euler_lagrange
     from cognitive_action.verify.limits import quasi_static, reduce
@@ -267,7 +269,6 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
                           parameters=[c])
     el = euler_lagrange(problem)
     red = reduce(el, quasi_static())
-    M, f = red.linear_form()
 
     rng = np.random.default_rng(seed)
     wvals = {str(w): float(rng.standard_normal() * weight_scale
@@ -275,35 +276,23 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
              for (j, _k), w in net.w.items()}
     weights = set(net.weights)
     frozen = {S.dot(w): 0 for w in weights} | {S.dot(w, 2): 0 for w in weights}
-    rows = [i for i, lab in enumerate(red.labels) if lab not in weights]
-    unknowns = [u for u in red.unknowns if S.base(u) not in weights]
-    cols = [red.unknowns.index(u) for u in unknowns]
-    Mr = M.extract(rows, cols).xreplace(frozen)
-    fr = f.extract(rows, [0]).xreplace(frozen)
-
+    # the reduced rows with the weights read, not learned, compiled like any reduction
+    system = compile_reduced(freeze(red, list(net.weights)), problem=problem)
     neurons = tuple(str(x) for x in net.neurons)
-    mults = tuple(str(S.base(u)) for u in unknowns
-                  if str(u).endswith("_dot") and str(S.base(u)).startswith(("mu_", "nu_")))
-    tt = casadi.SX.sym("t")
-    y = casadi.SX.sym("y", len(neurons) + len(mults))
-    cc = casadi.SX.sym("c")
+    mults = system.states[len(neurons):]
+    if system.states[:len(neurons)] != neurons or not all(
+            m.startswith(("mu_", "nu_")) for m in mults):  # pragma: no cover
+        raise DeclarationError(f"unexpected states of the reduced system: {system.states}",
+                               fix="report this: the m_x -> 0 reduction changed")
+    tt = casadi.MX.sym("t")
+    y = casadi.MX.sym("y", system.n_states)
+    cc = casadi.MX.sym("c")
+    p = casadi.vertcat(*[cc if name == "c" else wvals[name] for name in system.parameters],
+                       0.0, 0.0)  # no Baumgarte gains
+    rhs = casadi.Function("diffusion_rhs", [tt, y, cc], [system.rhs(tt, y, p)])
     values: dict[str, object] = {"t": tt, "c": cc} | dict(wvals)
     values |= {n: y[i] for i, n in enumerate(neurons)}
     values |= {m: y[len(neurons) + i] for i, m in enumerate(mults)}
-    Mc = casadi.SX(len(rows), len(unknowns))
-    for i in range(len(rows)):
-        for j in range(len(unknowns)):
-            if Mr[i, j] != 0:
-                Mc[i, j] = to_casadi(Mr[i, j], values)
-    fc = casadi.vertcat(*to_casadi(list(fr), values))
-    u = casadi.solve(Mc, fc)
-    index = {str(v): k for k, v in enumerate(unknowns)}
-    try:
-        ydot = casadi.vertcat(*(u[index[f"{n}_dot"]] for n in neurons),
-                              *(u[index[f"{m}_dot"]] for m in mults))
-    except KeyError as exc:  # pragma: no cover - the reduction's structure changed
-        raise DeclarationError(f"the reduced system has no rate for {exc}",
-                               fix="report this: the m_x -> 0 reduction changed") from exc
     # The estimate: each weight row's generalized force at rest, F_w (γ ẇ = −F_w).
     at_rest = {lab: red.equations[i].xreplace(frozen)
                for i, lab in enumerate(red.labels) if lab in weights}
@@ -313,7 +302,7 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
     layers = np.array([depth[j] for (j, _k) in net.w])
     return ContinuousDiffusion(
         network=net, problem=problem, speed_symbol=c, frequency=float(frequency),
-        weights_values=wvals, rhs=casadi.Function("diffusion_rhs", [tt, y, cc], [ydot]),
+        weights_values=wvals, rhs=rhs,
         force=casadi.Function("diffusion_force", [tt, y], [force]), neurons=neurons,
         multiplier_names=mults, weight_names=wnames, weight_layers=layers)
 

@@ -137,7 +137,12 @@ def _rest_state(system, net, w: np.ndarray, e: dict) -> np.ndarray:
     return np.array([vals.get(s, 0.0) for s in system.states])
 
 
-def test_relaxed_simulation_equals_the_generic_route():
+@pytest.mark.parametrize("options", [{}, {"method": "idas"},
+                                     {"stabilization": "projection"}],
+                         ids=["cvodes", "idas", "projection"])
+def test_relaxed_simulation_equals_the_generic_route(options):
+    """Relaxed runs (compile.stable_variant) of both routes agree: through the right-hand
+    side (CVODES), the IDAS residual, and with the projection onto N = 0, G = 0."""
     net = cam.layered([2, 2, 1], speed=c)
     problem = net.problem(parameters=[c, theta], weight=sp.exp(theta * S.t))
     values = {"c": 5.0, "theta": 0.3, "m_x": 0.5, "m_W": 1.5, "e1": 0.6, "e2": -0.4,
@@ -148,7 +153,7 @@ def test_relaxed_simulation_equals_the_generic_route():
                    compile_system(problem, route="generic")):
         y0 = _rest_state(system, net, w, values)
         runs.append(simulate(stable_variant(system), (0.0, 1.5), y0, values, n_points=16,
-                             rtol=1e-11, atol=1e-12))
+                             rtol=1e-11, atol=1e-12, **options))
     ours, ref = runs
     np.testing.assert_allclose(ours.y, ref.y, rtol=1e-8, atol=1e-9)
     assert np.abs(ours.y).max() > 0.1  # something moved: the comparison is not vacuous

@@ -39,6 +39,7 @@ NETS = {
     "xor": _xor,
     "layered232": lambda: cam.layered([2, 3, 2], speed=c),
     "recurrent": _recurrent,
+    "logistic_c4": lambda: cam.layered([2, 2, 1], "logistic", speed=4),
 }
 
 

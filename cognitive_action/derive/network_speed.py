@@ -241,7 +241,9 @@ def _check_constraints(problem: Problem, net: Network, tpl: SpeedNeuronTemplate)
     Each neuron's constraint is compared with the template ``g(ξ, ξ̇, a)`` at
     ``ξ = x_j`` after its net input ``a_j`` (found as the sum of the products
     ``w_jk x_k`` over the arcs into ``j``) is replaced by ``a``: linear in the arcs,
-    without rebuilding ``Σ_k w_jk x_k``.
+    without rebuilding ``Σ_k w_jk x_k``. When ``a_j`` is not a subexpression (SymPy
+    merged it, e.g. into ``exp(-a)``'s argument), the constraint is compared with the
+    network's own rebuilt one.
     """
     got = problem.constraints
     names = [c.name for c in got]
@@ -268,7 +270,10 @@ def _check_constraints(problem: Problem, net: Network, tpl: SpeedNeuronTemplate)
         pairs = {frozenset((net.w[j, k], net.x[k])) for k in net.graph.predecessors(j)}
         a_j = _find_net_input(c.expr, pairs)
         want_g = tpl.g.xreplace({XI: xj, dot(XI): dot(xj)})
-        if a_j is None or c.expr.xreplace({a_j: A}) != want_g:
+        if (a_j is None or c.expr.xreplace({a_j: A}) != want_g) and \
+                c.expr != net.neuron_constraint(xj, net.net_input(j)):
+            # (the second comparison rebuilds a_j: for activations such as the logistic
+            # whose canonical form absorbs a_j into a larger sum)
             raise DerivationError(
                 f"constraint {c.name} = {_short(c.expr)} is not the network's neuron "
                 f"{_short(want_g)} with a = sum of w{j}_k*x_k over the arcs into {j} "

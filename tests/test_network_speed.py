@@ -40,6 +40,7 @@ NETS = {
     "layered232": lambda: cam.layered([2, 3, 2], speed=c),
     "recurrent": _recurrent,
     "logistic_c4": lambda: cam.layered([2, 2, 1], "logistic", speed=4),
+    "identity": lambda: cam.chain(3, "identity", speed=c),
 }
 
 

@@ -241,9 +241,10 @@ def _check_constraints(problem: Problem, net: Network, tpl: SpeedNeuronTemplate)
     Each neuron's constraint is compared with the template ``g(ξ, ξ̇, a)`` at
     ``ξ = x_j`` after its net input ``a_j`` (found as the sum of the products
     ``w_jk x_k`` over the arcs into ``j``) is replaced by ``a``: linear in the arcs,
-    without rebuilding ``Σ_k w_jk x_k``. When ``a_j`` is not a subexpression (SymPy
-    merged it, e.g. into ``exp(-a)``'s argument), the constraint is compared with the
-    network's own rebuilt one.
+    without rebuilding ``Σ_k w_jk x_k`` (or ``−a_j``, as in the logistic's
+    ``exp(−a)``). When neither is a subexpression (SymPy merged ``a_j`` into a larger
+    sum, e.g. for the identity), the constraint is compared with the network's own
+    rebuilt one.
     """
     got = problem.constraints
     names = [c.name for c in got]
@@ -268,12 +269,12 @@ def _check_constraints(problem: Problem, net: Network, tpl: SpeedNeuronTemplate)
                     fix="compile_system(problem, route='generic') for modified problems")
             continue
         pairs = {frozenset((net.w[j, k], net.x[k])) for k in net.graph.predecessors(j)}
-        a_j = _find_net_input(c.expr, pairs)
+        found = _find_net_input(c.expr, pairs)
         want_g = tpl.g.xreplace({XI: xj, dot(XI): dot(xj)})
-        if (a_j is None or c.expr.xreplace({a_j: A}) != want_g) and \
+        if (found is None or c.expr.xreplace({found[0]: found[1] * A}) != want_g) and \
                 c.expr != net.neuron_constraint(xj, net.net_input(j)):
-            # (the second comparison rebuilds a_j: for activations such as the logistic
-            # whose canonical form absorbs a_j into a larger sum)
+            # (the second comparison rebuilds a_j: for activations whose canonical form
+            # absorbs a_j into a larger sum, e.g. the identity)
             raise DerivationError(
                 f"constraint {c.name} = {_short(c.expr)} is not the network's neuron "
                 f"{_short(want_g)} with a = sum of w{j}_k*x_k over the arcs into {j} "
@@ -299,18 +300,28 @@ def _depends_on_weights_or_velocities(F: sp.Expr, xs, ws) -> bool:
     return False
 
 
-def _find_net_input(expr: sp.Expr, pairs: set[frozenset]) -> sp.Expr | None:
-    """The subexpression ``Σ_k w_jk x_k`` of ``expr``, given its terms as the factor
-    pairs ``{w_jk, x_k}`` (compared as sets: no product is built)."""
-    def is_term(node: sp.Expr) -> bool:
-        return node.is_Mul and len(node.args) == 2 and frozenset(node.args) in pairs
+def _find_net_input(expr: sp.Expr, pairs: set[frozenset]) -> tuple[sp.Expr, int] | None:
+    """The subexpression ``κ Σ_k w_jk x_k`` (``κ = ±1``) of ``expr`` and ``κ``, given
+    the terms as the factor pairs ``{w_jk, x_k}`` (compared as sets: no product is
+    built). ``κ = −1`` covers activations written through ``exp(−a)`` (logistic)."""
+    minus = sp.S.NegativeOne
+
+    def pair(term: sp.Expr) -> tuple[frozenset, int]:
+        args = term.args
+        if term.is_Mul and len(args) == 3 and args[0] is minus:
+            return frozenset(args[1:]), -1
+        return frozenset(args), 1
 
     for node in sp.preorder_traversal(expr):
-        if node.is_Add and len(node.args) == len(pairs) and \
-                {frozenset(a.args) for a in node.args} == pairs:
-            return node
-        if len(pairs) == 1 and is_term(node):
-            return node
+        if node.is_Add and len(node.args) == len(pairs):
+            got = [pair(a) for a in node.args]
+            signs = {k for _, k in got}
+            if len(signs) == 1 and {f for f, _ in got} == pairs:
+                return node, signs.pop()
+        elif len(pairs) == 1 and node.is_Mul:
+            f, k = pair(node)
+            if f in pairs and len(f) == 2:
+                return node, k
     return None
 
 

@@ -193,12 +193,14 @@ def test_signals_given_as_expressions_of_time():
     _compare(system, el, pt, signals=sig)
 
 
-def test_vakonomic_chain_matches_symbolic():
+@pytest.mark.parametrize("route, expected", [("auto", "network_speed"),
+                                             ("generic", "generic")])
+def test_vakonomic_chain_matches_symbolic(route, expected):
     c = sp.Symbol("c", positive=True)
     pr = ca_.chain(3, speed=c).problem(targets={3: 0.5})
     el = ca_.euler_lagrange(pr)
-    system = compile_system(pr)
-    assert system.route == "generic" and system.vakonomic
+    system = compile_system(pr, route=route)
+    assert system.route == expected and system.vakonomic
     assert system.multiplier_states == ("mu_G2", "mu_G3")
     rng = np.random.default_rng(4)
     for _ in range(3):

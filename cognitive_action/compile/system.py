@@ -66,6 +66,7 @@ from cognitive_action.derive.network import (
     is_network_problem,
 )
 from cognitive_action.derive.network import A as A_SYM
+from cognitive_action.derive.network_speed import SpeedNetworkSystem, is_speed_network_problem
 from cognitive_action.errors import CompileError, DerivationError
 
 if TYPE_CHECKING:  # verify imports compile: a runtime import would be a cycle
@@ -102,8 +103,9 @@ class CompiledSystem:
     name
         For reports.
     route
-        ``"generic"`` (scalar SX graph of the mass-matrix form) or ``"network"``
-        (MX matrix operations from per-neuron templates).
+        ``"generic"`` (scalar SX graph of the mass-matrix form), ``"network"`` (MX
+        matrix operations from per-neuron templates), ``"network_speed"`` (the same for
+        neurons with a speed ``c``, eq. 18-20) or ``"reduced"`` (a limit's system).
     states
         State names in the order of ``y``: coordinates, velocities, then the
         non-holonomic multipliers ``μ`` under the vakonomic rule.
@@ -349,8 +351,10 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
         Signals given as SymPy expressions of ``t`` (or numbers), by name. Signals not
         given are constant runtime parameters (their time derivatives are zero).
     route
-        ``"auto"`` (network route for holonomic network problems, generic otherwise),
-        ``"generic"`` or ``"network"``.
+        ``"auto"`` (network route for holonomic network problems, the speed-c template
+        route for networks with a speed ``c``, generic otherwise), ``"generic"`` or
+        ``"network"`` (either template route; a problem the templates do not fit raises
+        under ``"network"`` and falls back to generic under ``"auto"``).
     linear_solver
         CasADi ``Linsol`` plugin for the linear-solve node: one of :data:`LINEAR_SOLVERS`
         (default ``"qr"``) for the generic route, of :data:`NETWORK_LINEAR_SOLVERS`
@@ -378,7 +382,25 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
         raise CompileError(f"unknown linear solver {linear_solver!r}",
                            fix=f"use one of {', '.join(NETWORK_LINEAR_SOLVERS)}")
     t0 = time.perf_counter()
-    if isinstance(system, NetworkSystem):
+    speed_problem = (system.problem if isinstance(system, (EulerLagrange, SpeedNetworkSystem))
+                     else system if isinstance(system, Problem) else None)
+    if speed_problem is not None and is_speed_network_problem(speed_problem) and (
+            route == "network" or (route == "auto" and not isinstance(system, EulerLagrange))):
+        # eq. (19)-(20): the speed-c template route (compile/network_speed.py, imported
+        # lazily: it imports this module)
+        from cognitive_action.compile.network_speed import compile_speed_network
+
+        try:
+            out = compile_speed_network(system, signals=signals, name=name)
+        except DerivationError:
+            if route == "network" or isinstance(system, SpeedNetworkSystem):
+                raise
+            el = system if isinstance(system, EulerLagrange) else euler_lagrange(system)
+            out = _from_euler_lagrange(el, signals, linear_solver, name)
+    elif isinstance(system, SpeedNetworkSystem):  # route="generic"
+        out = _from_euler_lagrange(euler_lagrange(system.problem), signals, linear_solver,
+                                   name)
+    elif isinstance(system, NetworkSystem):
         if route == "generic":
             out = _from_euler_lagrange(system.euler_lagrange(), signals, linear_solver, name)
         else:

@@ -55,7 +55,7 @@ from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
-from cognitive_action.derive.network import XI, A, _class_residual
+from cognitive_action.derive.network import XI, A, _class_residual, _second_derivative_of_input
 from cognitive_action.derive.sparse import Walker
 from cognitive_action.errors import DerivationError
 
@@ -219,7 +219,7 @@ class SpeedNetworkSystem:
         edges = [(idx[j], idx[k]) for (j, k) in net.w]
         self.targets = np.array([e[0] for e in edges], dtype=np.int64).reshape(-1)
         self.sources = np.array([e[1] for e in edges], dtype=np.int64).reshape(-1)
-        self.input_accelerations = {int(i): _input_acceleration(problem, int(i))
+        self.input_accelerations = {int(i): _second_derivative_of_input(problem, int(i))
                                     for i in self.input_index}
 
     def __repr__(self) -> str:
@@ -330,17 +330,6 @@ def _short(expr: sp.Expr, n: int = 120) -> str:
     return s if len(s) <= n else s[:n] + " …"
 
 
-def _input_acceleration(problem: Problem, i: int) -> sp.Expr:
-    """``ë`` of the input constraint ``x_i − e_i(t)`` number ``i`` (as
-    ``derive.network._second_derivative_of_input``, with the constraint's free symbols
-    taken once: that one recomputes them per coordinate, 0.3 s per input at 40,000
-    weights)."""
-    expr = problem.constraints[i].expr
-    free = expr.free_symbols
-    coords = [s for s in problem.coordinates if s in free]
-    D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
-                        for k in range(MAX_ORDER + 1)})
-    return -Walker({dot(q, 2) for q in coords}).zero_out(D(D(expr)))
 
 
 def derive_speed_network(problem: Problem) -> SpeedNetworkSystem:

@@ -46,7 +46,12 @@ from collections.abc import Mapping, Sequence
 import casadi as ca
 import numpy as np
 
-from cognitive_action.compile.simulate import Simulation, _check_initial, along_trajectory
+from cognitive_action.compile.simulate import (
+    Simulation,
+    _check_initial,
+    _grid,
+    along_trajectory,
+)
 from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.errors import CompileError, SimulationError
 
@@ -166,7 +171,7 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
         raise CompileError(f"unknown method {method!r} for the adjoint sweep",
                            fix=f"use one of {', '.join(ADJOINT_METHODS)}")
     _check_options(iterations, tol, damping, substeps)
-    grid = _output_grid(times, n_points)
+    grid = _grid(times, n_points)
     y0v = system.state_vector(y0)
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None)
     mu_idx = np.array([system.states.index(m) for m in system.multiplier_states])
@@ -264,32 +269,6 @@ def _check_options(iterations, tol, damping, substeps) -> None:
     if substeps is not None and (int(substeps) != substeps or substeps < 1):
         raise CompileError(f"substeps must be a positive integer, got {substeps!r}",
                            fix="give internal intervals per output interval, or None")
-
-
-def _output_grid(times, n_points: int) -> np.ndarray:
-    if isinstance(times, (tuple, list)) and len(times) == 2:
-        if int(n_points) != n_points or n_points < 2:
-            raise CompileError(f"n_points must be an integer >= 2, got {n_points!r}",
-                               fix="ask for at least the two end points")
-        try:
-            grid = np.linspace(float(times[0]), float(times[1]), int(n_points))
-        except (TypeError, ValueError):
-            raise CompileError(f"times {times!r} is not two numbers",
-                               fix="give (t0, tf) or an increasing array of output times"
-                               ) from None
-    else:
-        try:
-            grid = np.asarray(times, dtype=float).reshape(-1)
-        except (TypeError, ValueError):
-            raise CompileError(f"cannot read output times from times={times!r}",
-                               fix="give (t0, tf) or an increasing array of output times"
-                               ) from None
-    if grid.size < 2 or not np.all(np.isfinite(grid)) or np.any(np.diff(grid) <= 0):
-        raise CompileError(
-            "times must be at least two finite, strictly increasing output times (the sweep "
-            "runs forward from the first and backward from the last)",
-            fix="give (t0, tf) with tf > t0 or a strictly increasing array")
-    return grid
 
 
 def _final_vector(system: CompiledSystem, final) -> np.ndarray:

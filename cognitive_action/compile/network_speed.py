@@ -48,11 +48,13 @@ from cognitive_action.compile.system import (
     CompiledSystem,
     _bind_parameters,
     _bind_signals,
+    _loss_forcing,
     _parameter_names,
     _projection,
     _signal_values,
     _symbols,
     _take,
+    _vec,
 )
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
@@ -76,16 +78,6 @@ ROUTE = "network_speed"
 _PROJECTION_SOLVER = "qr"
 
 _ORDERS = range(MAX_ORDER + 1)
-
-
-def _vec(v, n: int):
-    """A column of length ``n`` from a translated template (a number or a 1×1 value is
-    broadcast: templates such as ``g_ξ = 1`` translate to constants)."""
-    if isinstance(v, (int, float)):
-        return ca.MX(ca.DM.ones(n) * float(v))
-    if v.shape[0] == 1 and n != 1:
-        return ca.repmat(v, n, 1)
-    return v
 
 
 class _SpeedGraph:
@@ -169,17 +161,7 @@ class _SpeedGraph:
         s = ga_full * mu_full
         # f_x = K_x + L_F − Σ_j μ_j N^j_x + ρ g_ξ̇ μ  with  Σ_j μ_j N^j_x = g_ξ ∘ μ + Wᵀ s
         trx = Translator(base | {XI.name: x, XI.name + "_dot": xd})
-        f_x = _vec(trx(self.kin_x), nu)
-        if self.loss:
-            vals_l = dict(base)
-            for i, n in enumerate(self.neurons):
-                vals_l[n] = x[i]
-                vals_l[n + "_dot"] = xd[i]
-            trl = Translator(vals_l)
-            li = [i for i, _ in self.loss]
-            lv = [_vec(trl(e), 1) for _, e in self.loss]
-            sel = ca.DM(ca.Sparsity.triplet(nu, len(li), li, list(range(len(li)))), 1.0)
-            f_x = f_x + ca.mtimes(sel, ca.vertcat(*lv))
+        f_x = _vec(trx(self.kin_x), nu) + _loss_forcing(self.loss, self.neurons, base, x, xd)
         f_x = f_x - gxi_full * mu_full - ca.mtimes(W.T, s) + q["rate"] * q["g_xidot"] * mu_full
         q["f_x"] = f_x
         if ne:

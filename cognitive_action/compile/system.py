@@ -650,6 +650,33 @@ def _mtimes(a, b, blas: bool = True):
     return ca.mtimes(a, b)
 
 
+def _vec(v, n: int):
+    """A column of length ``n`` from a translated template (a number or a 1×1 value is
+    broadcast: templates such as ``g_ξ = 1`` translate to constants)."""
+    if isinstance(v, (int, float)):
+        return ca.MX(ca.DM.ones(n) * float(v))
+    if v.shape[0] == 1 and n != 1:
+        return ca.repmat(v, n, 1)
+    return v
+
+
+def _loss_forcing(loss: Sequence[tuple[int, sp.Expr]], neurons: Sequence[str], base: dict,
+                  x, xd):
+    """The loss gradient's part of the neuron forcing ``f_x`` (zero on neurons without a
+    loss term): ``loss`` pairs a neuron index with its ``∂V/∂x`` expression."""
+    nu = len(neurons)
+    if not loss:
+        return ca.MX(nu, 1)
+    vals = dict(base)
+    for i, n in enumerate(neurons):
+        vals[n] = x[i]
+        vals[n + "_dot"] = xd[i]
+    tr = Translator(vals)
+    rows = [i for i, _ in loss]
+    sel = ca.DM(ca.Sparsity.triplet(nu, len(rows), rows, list(range(len(rows)))), 1.0)
+    return ca.mtimes(sel, ca.vertcat(*(_vec(tr(e), 1) for _, e in loss)))
+
+
 class _NetworkGraph:
     """Eq. (8)-(10) of a network as MX operations on a symbolic state.
 
@@ -710,18 +737,11 @@ class _NetworkGraph:
         a = ca.mtimes(W, x)
         adot = ca.mtimes(Wd, x) + ca.mtimes(W, xd)
 
-        def vec(v, n):
-            if isinstance(v, (int, float)):
-                return ca.MX(ca.DM.ones(n) * float(v))
-            if v.shape[0] == 1 and n != 1:
-                return ca.repmat(v, n, 1)
-            return v
-
         trh = Translator(base | {XI.name: _take(x, hidden), XI.name + "_dot": _take(xd, hidden),
                                  A_SYM.name: _take(a, hidden),
                                  A_SYM.name + "_dot": _take(adot, hidden)})
         tpl = self.tpl
-        g_h, gd_h, gxi_h, ga_h, h0_h = (vec(trh(e), nh) for e in
+        g_h, gd_h, gxi_h, ga_h, h0_h = (_vec(trh(e), nh) for e in
                                         (tpl.g, self.gdot_tpl, tpl.g_xi, tpl.g_a, tpl.h0)) \
             if nh else (ca.MX(0, 1),) * 5
         vals_i = dict(base)
@@ -736,7 +756,7 @@ class _NetworkGraph:
         inv = None if order == list(range(nu)) else np.argsort(order).tolist()
 
         def assemble(v_in, v_h):
-            full = ca.vertcat(*([vec(v, 1) for v in v_in] + ([v_h] if nh else [])))
+            full = ca.vertcat(*([_vec(v, 1) for v in v_in] + ([v_h] if nh else [])))
             return full if inv is None else full[inv]
 
         n_in = len(inputs)
@@ -752,24 +772,14 @@ class _NetworkGraph:
         q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_w)
         trx = Translator(base | {XI.name: x, XI.name + "_dot": xd, A_SYM.name: a,
                                  A_SYM.name + "_dot": adot})
-        f_x = vec(trx(self.kin_x), nu)
-        if self.loss:
-            vals_l = dict(base)
-            for i, n in enumerate(self.neurons):
-                vals_l[n] = x[i]
-                vals_l[n + "_dot"] = xd[i]
-            trl = Translator(vals_l)
-            li = [i for i, _ in self.loss]
-            lv = [vec(trl(e), 1) for _, e in self.loss]
-            sel = ca.DM(ca.Sparsity.triplet(nu, len(li), li, list(range(len(li)))), 1.0)
-            f_x = f_x + ca.mtimes(sel, ca.vertcat(*lv))
+        f_x = _vec(trx(self.kin_x), nu) + _loss_forcing(self.loss, self.neurons, base, x, xd)
         q["f_x"] = f_x
         if ne:
             wvals = base | {XI.name: w, XI.name + "_dot": wd}
             need = {s.name for s in self.kin_w.free_symbols}
             if need & {A_SYM.name, A_SYM.name + "_dot"}:
                 wvals |= {A_SYM.name: a[self.tg_l], A_SYM.name + "_dot": adot[self.tg_l]}
-            q["f_w"] = vec(Translator(wvals)(self.kin_w), ne)
+            q["f_w"] = _vec(Translator(wvals)(self.kin_w), ne)
             q["F"] = ca.MX(self.spW, q["f_w"][self.perm])
         else:
             q["f_w"], q["F"] = ca.MX(0, 1), ca.MX(nu, nu)

@@ -65,6 +65,7 @@ from cognitive_action.compile.simulate import (
     _z0,
     along_trajectory,
     method_options,
+    run_options,
 )
 from cognitive_action.compile.simulate import _grid as _time_grid
 from cognitive_action.compile.system import CompiledSystem, compile_system
@@ -669,18 +670,7 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         raise CompileError("signals were given for an already compiled system",
                            fix="pass signals to compile_system instead")
     spec = _spec(system, method, multistep, newton, rtol, atol, steps, max_steps, options)
-    if stabilization not in (None, "baumgarte", "projection", "both"):
-        raise CompileError(f"unknown stabilization {stabilization!r}",
-                           fix="use None, 'baumgarte', 'projection' or 'both'")
-    if stabilization and system.constraints is None:
-        raise CompileError(f"{system.name!r} has no constraints to stabilize",
-                           fix="drop the stabilization option")
-    if stability not in ("auto", "raise", "warn", "ignore"):
-        raise CompileError(f"unknown stability option {stability!r}",
-                           fix="use 'auto', 'raise', 'warn' or 'ignore'")
-    if int(project_every) != project_every or project_every < 1:
-        raise CompileError(f"project_every must be a positive integer, got {project_every!r}",
-                           fix="give a number of output intervals")
+    run_options(system, stabilization, stability, project_every)
     if isinstance(n_threads, bool) or int(n_threads) != n_threads or n_threads < 1:
         raise CompileError(f"n_threads must be a positive integer, got {n_threads!r}",
                            fix="e.g. n_threads=2")

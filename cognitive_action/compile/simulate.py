@@ -327,21 +327,10 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
         raise CompileError("signals were given for an already compiled system",
                            fix="pass signals to compile_system instead")
     method, multistep = method_options(method, multistep, newton)
-    if stabilization not in (None, "baumgarte", "projection", "both"):
-        raise CompileError(f"unknown stabilization {stabilization!r}",
-                           fix="use None, 'baumgarte', 'projection' or 'both'")
-    if stabilization and system.constraints is None:
-        raise CompileError(f"{system.name!r} has no constraints to stabilize",
-                           fix="drop the stabilization option")
-    if stability not in ("auto", "raise", "warn", "ignore"):
-        raise CompileError(f"unknown stability option {stability!r}",
-                           fix="use 'auto', 'raise', 'warn' or 'ignore'")
+    run_options(system, stabilization, stability, project_every)
     if steps is not None and (int(steps) != steps or steps < 1):
         raise CompileError(f"steps must be a positive integer, got {steps!r}",
                            fix="give the number of steps per output interval")
-    if int(project_every) != project_every or project_every < 1:
-        raise CompileError(f"project_every must be a positive integer, got {project_every!r}",
-                           fix="give a number of output intervals")
     grid = _grid(times, n_points)
     y0v = system.state_vector(y0)
     gains = baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
@@ -431,6 +420,24 @@ def method_options(method: str, multistep: str | None, newton: str) -> tuple[str
         raise CompileError(f"unknown Newton scheme {newton!r}",
                            fix="use 'auto', 'direct', 'gmres' or 'functional'")
     return method, multistep
+
+
+def run_options(system: CompiledSystem, stabilization: str | None, stability: str,
+                project_every: int) -> None:
+    """Validate ``stabilization``, ``stability`` and ``project_every`` for ``system``;
+    shared by :func:`simulate` and the batched runs."""
+    if stabilization not in (None, "baumgarte", "projection", "both"):
+        raise CompileError(f"unknown stabilization {stabilization!r}",
+                           fix="use None, 'baumgarte', 'projection' or 'both'")
+    if stabilization and system.constraints is None:
+        raise CompileError(f"{system.name!r} has no constraints to stabilize",
+                           fix="drop the stabilization option")
+    if stability not in ("auto", "raise", "warn", "ignore"):
+        raise CompileError(f"unknown stability option {stability!r}",
+                           fix="use 'auto', 'raise', 'warn' or 'ignore'")
+    if int(project_every) != project_every or project_every < 1:
+        raise CompileError(f"project_every must be a positive integer, got {project_every!r}",
+                           fix="give a number of output intervals")
 
 
 def _grid(times, n_points: int) -> np.ndarray:

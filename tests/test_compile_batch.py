@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from references import oscillator_solution
 from scipy.integrate import quad, solve_ivp
 
 import cognitive_action as ca_
@@ -24,19 +25,6 @@ from cognitive_action.errors import (
     InconsistentInitialConditionsError,
     SimulationError,
 )
-
-
-def oscillator_solution(t, m, k, theta, x0, v0):
-    """Closed form of ``m ẍ + θ m ẋ + k x = 0`` (under- or overdamped, not critical)."""
-    a = -theta / 2
-    disc = k / m - theta**2 / 4
-    if disc > 0:
-        w = np.sqrt(disc)
-        return np.exp(a * t) * (x0 * np.cos(w * t) + (v0 - a * x0) / w * np.sin(w * t))
-    s = np.sqrt(-disc)
-    r1, r2 = a + s, a - s
-    c1 = (v0 - r2 * x0) / (r1 - r2)
-    return c1 * np.exp(r1 * t) + (x0 - c1) * np.exp(r2 * t)
 
 
 @pytest.fixture(scope="module")

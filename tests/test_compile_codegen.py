@@ -17,6 +17,7 @@ import casadi as ca
 import numpy as np
 import pytest
 import sympy as sp
+from references import pendulum
 
 import cognitive_action as ca_
 from cognitive_action.compile import compile_system, simulate
@@ -27,20 +28,12 @@ from cognitive_action.compile.codegen import (
     generate_source,
 )
 from cognitive_action.declare import symbols as S
-from cognitive_action.declare.problem import Action, Constraint, Problem
 from cognitive_action.errors import CompileError
 
 pytestmark = pytest.mark.skipif(
     not any(os.access(os.path.join(d, c), os.X_OK) for d in os.environ.get("PATH", "").split(":")
             for c in ("cc", "gcc", "clang")),
     reason="no C compiler")
-
-
-def pendulum():
-    q1, q2 = S.coordinates("q1 q2")
-    m, g, L = S.parameters("m g L")
-    return Problem(Action([q1, q2], masses=m, lagrangian=m * g * q1),
-                   [Constraint(q1**2 + q2**2 - L**2, name="rod")], parameters=[m, g, L])
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import pytest
 import sympy as sp
+from references import G_ACC, oscillator, oscillator_solution, pendulum
 from scipy.integrate import quad, solve_ivp
 
 import cognitive_action as ca_
@@ -26,29 +27,6 @@ from cognitive_action.errors import (
     SimulationError,
     UnstableSystemError,
 )
-
-G_ACC = 9.81
-
-
-def oscillator():
-    x, = S.coordinates("x")
-    m, k, theta = S.parameters("m k theta")
-    w = sp.exp(theta * S.t)
-    return Problem(Action([x], masses=m, weight=w, lagrangian=-w * k * x**2 / 2),
-                   parameters=[m, k, theta], name="oscillator")
-
-
-def oscillator_solution(t, m, k, theta, x0, v0):
-    """Closed form of ``m ẍ + θ m ẋ + k x = 0`` (under- or overdamped)."""
-    a = -theta / 2
-    disc = k / m - theta**2 / 4
-    if disc > 0:
-        w = np.sqrt(disc)
-        return np.exp(a * t) * (x0 * np.cos(w * t) + (v0 - a * x0) / w * np.sin(w * t))
-    s = np.sqrt(-disc)
-    r1, r2 = a + s, a - s
-    c1 = (v0 - r2 * x0) / (r1 - r2)
-    return c1 * np.exp(r1 * t) + (x0 - c1) * np.exp(r2 * t)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +71,6 @@ def test_output_grid_and_result_access(osc_system):
 
 
 # -- the non-minimal pendulum ------------------------------------------------------------------
-def pendulum():
-    q1, q2 = S.coordinates("q1 q2")
-    m, g, L = S.parameters("m g L")
-    return Problem(Action([q1, q2], masses=m, lagrangian=m * g * q1),
-                   [Constraint(q1**2 + q2**2 - L**2, name="rod")], parameters=[m, g, L])
-
-
 @pytest.fixture(scope="module")
 def pendulum_runs():
     system = compile_system(pendulum())

@@ -141,7 +141,8 @@ class ReducedLayout:
 
 
 def _free(exprs: Sequence[sp.Expr]) -> set[sp.Symbol]:
-    return set().union(*(sp.sympify(e).free_symbols for e in exprs), set())  # safe: Expr
+    return set().union(*(sp.sympify(e, strict=True).free_symbols for e in exprs),
+                       set())  # safe: strict (no strings)
 
 
 def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
@@ -387,7 +388,8 @@ def compile_reduced(reduced: ReducedSystem, *,
     shim = types.SimpleNamespace(signals=tuple(sigs), parameters=tuple(params))
     sig_exprs, constants, described = _signal_values(shim, signals, ca.SX)
     used0 = {str(s) for s in layout.symbols if order(s) == 0}
-    used0 |= {str(s) for e in sig_exprs.values() for s in sp.sympify(e).free_symbols  # safe
+    used0 |= {str(s) for e in sig_exprs.values()  # safe: strict sympify refuses strings
+              for s in sp.sympify(e, strict=True).free_symbols
               if s != t and str(s) != "t"}
     const_set = set(constants)
     pnames = tuple([str(s) for s in params if str(s) in used0 and str(s) not in const_set]
@@ -423,9 +425,10 @@ def compile_reduced(reduced: ReducedSystem, *,
     f = [tr(e) for e in f_sym]
 
     # algebraic constraints G = 0 and their names; Baumgarte terms on the rows of G
-    names_by_expr = {sp.sympify(e): n for n, e in reduced.source_constraints.items()}  # safe
+    names_by_expr = {sp.sympify(e, strict=True): n  # safe: strict (no strings)
+                     for n, e in reduced.source_constraints.items()}
     alg = list(reduced.algebraic)
-    cnames = [names_by_expr.get(sp.sympify(e), f"algebraic_{k}")  # safe: Expr
+    cnames = [names_by_expr.get(sp.sympify(e, strict=True), f"algebraic_{k}")  # safe: strict
               for k, e in enumerate(alg)]
     G = [tr(e) for e in alg]
     # The level of a constraint row is the highest derivative of a coordinate in it:

@@ -5,8 +5,10 @@ The system is the finite-mass learning law of eq. (8)-(10) on a dense recurrent 
 arcs from all ``n`` neurons (self-loops included), ``tanh`` activations, time weight
 ``ϖ = exp(θ t)``, squared error on the last neuron. States: ``x, W, ẋ, Ẇ``, i.e.
 ``2 (n + n (n - 2))`` (4,704 at n = 50). (Issue 3's "learning system" with ``n + n + n²``
-states is the reduced ``x, δ, W`` system of eq. 20, which compile cannot build yet; the
-finite-mass system is the harder one: it has eq. (10)'s dense ``n × n`` solve inside.)
+states is a reduced ``x, δ, W`` system of eq. 20, which compiles through
+``compile.reduced`` or, with finite masses, the speed-c template route
+(``bench_speed_network.py``, no linear solve); the finite-mass system here is the harder
+one: it has eq. (10)'s dense ``n × n`` solve inside.)
 
 Side by side, in one process, at one random state:
 

@@ -94,6 +94,26 @@ def test_constant_input_estimate_is_exact_at_rest():
     np.testing.assert_allclose(run.estimate, run.reference, rtol=1e-8, atol=1e-12)
 
 
+def test_adjoint_sweep_estimate_converges_to_backprop_at_order_one(small):
+    """The derived eq. (20) run backward from mu(T) = 0 (compile.adjoint_sweep): the
+    multipliers meet their final condition, and away from both boundary layers the
+    estimate converges to the AD gradient at order 1 in 1/c (the neurons still lag
+    sigma(a) by O(omega/c); the multipliers now anticipate their equilibrium by
+    O(omega/c) instead of lagging it)."""
+    from cognitive_action.verify import metrics
+
+    speeds, errors = [10.0, 20.0, 40.0, 80.0], []
+    for c in speeds:
+        run = small.simulate(c, t_end=8.0, n_points=81, variant="adjoint")
+        assert run.variant == "adjoint"
+        assert np.abs(run.multipliers[-1]).max() < 1e-10
+        inner = (run.times >= 2.0) & (run.times <= 6.0)
+        errors.append(np.mean(metrics.relative_error(run.estimate[inner],
+                                                     run.reference[inner], axis=1)))
+    fit = metrics.convergence_order(1.0 / np.array(speeds), np.array(errors))
+    assert fit.order == pytest.approx(1.0, abs=0.1) and fit.r_squared > 0.99
+
+
 def test_forward_eq20_is_reported_as_a_blow_up(small):
     with pytest.raises(SimulationError) as info:
         small.simulate(20.0, t_end=6.0, n_points=31, variant="forward")
@@ -101,7 +121,7 @@ def test_forward_eq20_is_reported_as_a_blow_up(small):
 
 
 @pytest.mark.parametrize("kwargs", [dict(speed=-1.0), dict(speed=float("nan")),
-                                    dict(speed=10.0, variant="adjoint"),
+                                    dict(speed=10.0, variant="backward"),
                                     dict(speed=10.0, t_end=0.0)])
 def test_bad_simulation_settings(small, kwargs):
     with pytest.raises(DeclarationError):

@@ -141,8 +141,8 @@ class ReducedLayout:
 
 
 def _free(exprs: Sequence[sp.Expr]) -> set[sp.Symbol]:
-    return set().union(*(sp.sympify(e, strict=True).free_symbols for e in exprs),
-                       set())  # safe: strict (no strings)
+    free = (sp.sympify(e, strict=True).free_symbols for e in exprs)  # safe: strict, no str
+    return set().union(*free, set())
 
 
 def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
@@ -388,9 +388,9 @@ def compile_reduced(reduced: ReducedSystem, *,
     shim = types.SimpleNamespace(signals=tuple(sigs), parameters=tuple(params))
     sig_exprs, constants, described = _signal_values(shim, signals, ca.SX)
     used0 = {str(s) for s in layout.symbols if order(s) == 0}
-    used0 |= {str(s) for e in sig_exprs.values()  # safe: strict sympify refuses strings
-              for s in sp.sympify(e, strict=True).free_symbols
-              if s != t and str(s) != "t"}
+    for e in sig_exprs.values():
+        used0 |= {str(s) for s in sp.sympify(e, strict=True).free_symbols  # safe: strict
+                  if s != t and str(s) != "t"}
     const_set = set(constants)
     pnames = tuple([str(s) for s in params if str(s) in used0 and str(s) not in const_set]
                    + [c for c in constants if c in used0])

@@ -22,9 +22,7 @@ from cognitive_action.compile.reduced import compile_reduced, freeze, reduced_la
 from cognitive_action.compile.simulate import simulate
 from cognitive_action.declare import symbols as S
 from cognitive_action.derive.euler_lagrange import euler_lagrange
-from cognitive_action.errors import CompileError, InconsistentInitialConditionsError
-from cognitive_action.problem_files.loader import load_problem, problems_dir
-from cognitive_action.verify.limits import (
+from cognitive_action.derive.limits import (
     Limit,
     ReducedSystem,
     backprop,
@@ -33,6 +31,8 @@ from cognitive_action.verify.limits import (
     reduce,
     staged,
 )
+from cognitive_action.errors import CompileError, InconsistentInitialConditionsError
+from cognitive_action.problem_files.loader import load_problem, problems_dir
 from cognitive_action.verify.reference import casadi_gradients
 
 sym = S.symbol

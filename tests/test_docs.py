@@ -55,7 +55,7 @@ def test_tutorial_law_derives_the_backprop_deltas():
     import sympy as sp
 
     from cognitive_action import euler_lagrange
-    from cognitive_action.verify.limits import GAMMA, backprop, reduce
+    from cognitive_action.derive.limits import GAMMA, backprop, reduce
 
     spec = load_problem(TUTORIAL_FILE)
     net = spec.network

@@ -272,13 +272,13 @@ def test_predicate():
     assert not is_speed_network_problem(cam.chain(3).problem())
     p = cam.chain(3, speed=c).problem(parameters=[c])
     dalembert = Problem(p.action, p.constraints, signals=p.signals, parameters=p.parameters,
-                        nonholonomic="dalembert", metadata=p.metadata)
+                        nonholonomic="dalembert", network=p.network)
     assert not is_speed_network_problem(dalembert)
 
 
 def _modified(constraints, base: Problem, **kw) -> Problem:
     return Problem(base.action, constraints, signals=base.signals,
-                   parameters=base.parameters, metadata=base.metadata, **kw)
+                   parameters=base.parameters, network=base.network, **kw)
 
 
 def test_added_constraint_is_refused_and_the_generic_route_compiles_it():
@@ -323,7 +323,7 @@ def test_other_refusals_name_the_problem(case):
                             masses={**dict.fromkeys(net.neurons, 1),
                                     **dict.fromkeys(net.weights, m2)} | {net.neurons[1]: 2})
         problem = Problem(action, net.constraints(), signals=base.signals,
-                          parameters=[c, m2], metadata={"network": net})
+                          parameters=[c, m2], network=net)
         match = "masses differ"
     with pytest.raises(DerivationError, match=match) as info:
         compile_speed_network(problem)

@@ -55,7 +55,7 @@ def test_drift_check_sees_projection():
     vals = {"theta": 1.0, "m_W": 1.0, "m_x": 1e-2}
     y0 = ca.complete_initial_conditions(el, vals | {
         "w3_1": .3, "w3_2": -.2, "w4_1": .5, "w4_2": .1, "w5_3": -.4, "w5_4": .6},
-        free=list(p.metadata["network"].neurons))
+        free=list(p.network.neurons))
     system = compile_system(p)
     loose = simulate(system, (0, 5), y0, vals, rtol=1e-4, atol=1e-6)
     tight = simulate(system, (0, 5), y0, vals, rtol=1e-4, atol=1e-6,

@@ -91,7 +91,7 @@ def test_verify_report_chain_passes_with_table_json_and_exit_code():
 def test_verify_with_eq15_formula_fails_with_exit_code_one():
     x1, x2, w21, w32 = (S.symbol(n) for n in ("x1", "x2", "w2_1", "w3_2"))
     g = S.symbol("gamma")
-    from cognitive_action.verify.limits import GAMMA
+    from cognitive_action.derive.limits import GAMMA
     assert g.name == GAMMA.name
     printed = {S.dot(w21): -(1 - sp.tanh(w21 * x1) ** 2) * S.symbol("delta_G2") * x1 / GAMMA,
                S.dot(w32): -(1 - sp.tanh(w32 * x2) ** 2) * S.symbol("delta_G3") * x2 / GAMMA}

@@ -1,7 +1,7 @@
 """Compile the reduced systems of Section 3's limits into ``ẏ = f(t, y, p)``.
 
-:func:`~cognitive_action.verify.limits.reduce` (and ``staged``) turn a derived system into
-a :class:`~cognitive_action.verify.limits.ReducedSystem`: leading-order rows linear in
+:func:`~cognitive_action.derive.limits.reduce` (and ``staged``) turn a derived system into
+a :class:`~cognitive_action.derive.limits.ReducedSystem`: leading-order rows linear in
 their unknowns, ``M(t, y, p) · u = f(t, y, p)``. :func:`compile_reduced` compiles such a
 system into the same :class:`~cognitive_action.compile.system.CompiledSystem` as the
 full equations, so that ``simulate``, ``simulate_batch``, ``evaluate``, ``jacobian`` and
@@ -23,7 +23,7 @@ multiplier states.
 
 **Algebraic constraints.** When a neuron's mass vanishes, its constraint row is lowered
 to velocity level (``Ġ = 0``) and the reduced system keeps ``G = 0`` (the forward pass)
-in :attr:`~cognitive_action.verify.limits.ReducedSystem.algebraic`. The velocity rows
+in :attr:`~cognitive_action.derive.limits.ReducedSystem.algebraic`. The velocity rows
 determine the promoted velocities ``ẋ`` (the system is index 1 after one
 differentiation), so ``x`` is integrated and ``G`` is an invariant of the exact flow:
 the ``constraints`` function returns ``G`` and ``Ġ = ∂G/∂y · ẏ + ∂G/∂t`` (zero up to
@@ -49,7 +49,7 @@ The backprop limit (eq. 15-17) of the paper's 3-neuron chain: the output delta i
 >>> import sympy as sp
 >>> import cognitive_action as ca
 >>> from cognitive_action.declare import symbols as S
->>> from cognitive_action.verify.limits import backprop, reduce
+>>> from cognitive_action.derive.limits import backprop, reduce
 >>> theta, = S.parameters("theta")
 >>> p = ca.chain(3).problem(weight=sp.exp(theta * S.t), parameters=[theta])
 >>> sys = compile_reduced(reduce(ca.euler_lagrange(p), backprop(rate=theta)))
@@ -70,7 +70,6 @@ import dataclasses
 import time
 import types
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import casadi as ca
 import networkx as nx
@@ -93,17 +92,10 @@ from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange
+from cognitive_action.derive.limits import ReducedSystem
 from cognitive_action.errors import CompileError, DerivationError
 
-if TYPE_CHECKING:  # verify imports compile lazily; keep the reverse direction lazy too
-    from cognitive_action.verify.limits import ReducedSystem
-
 __all__ = ["compile_reduced", "freeze", "ReducedLayout", "reduced_layout"]
-
-#: Name prefixes of the multipliers the derivation introduces (``δ = λ/ϖ``, ``λ``, and
-#: the non-holonomic ``ν``/``μ``): never parameters, even without the problem at hand.
-_MULTIPLIER_PREFIXES = ("delta_", "lambda_", "nu_", "mu_")
-
 
 class ReducedLayout:
     """How the unknowns of a reduced system become a state vector.
@@ -160,7 +152,7 @@ def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
     --------
     >>> import sympy as sp
     >>> import cognitive_action as ca
-    >>> from cognitive_action.verify.limits import quasi_static, reduce
+    >>> from cognitive_action.derive.limits import quasi_static, reduce
     >>> red = reduce(ca.euler_lagrange(ca.chain(2).problem()), quasi_static())
     >>> lay = reduced_layout(red)
     >>> lay.states, lay.solved
@@ -215,7 +207,7 @@ def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
             "state nor an unknown", fix="the limit left a derivative that nothing "
             "determines; check its scalings")
     loose = sorted((str(s) for s in used if s not in dynamic
-                    and str(base(s)).startswith(_MULTIPLIER_PREFIXES)), key=str)
+                    and reduced.roles.is_multiplier(s)), key=str)
     if loose:
         raise CompileError(
             f"the reduced system of {lim!r} uses the multiplier(s) {_listing(loose)} but "
@@ -231,7 +223,7 @@ def freeze(reduced: ReducedSystem, coordinates: Sequence[sp.Symbol | str]) -> Re
 
     The rows labelled by the frozen coordinates are dropped, their rates
     (``q̇, q̈, …``) are set to zero in the other rows and removed from the unknowns, and
-    they leave :attr:`~cognitive_action.verify.limits.ReducedSystem.coordinates`, so that
+    they leave :attr:`~cognitive_action.derive.limits.ReducedSystem.coordinates`, so that
     :func:`compile_reduced` makes them runtime parameters. This is how Figures 1-3 read
     the weights: e.g. the continuous diffusion of eq. (18)-(20) with the weights frozen
     (what :func:`~cognitive_action.diffusion.continuous.derive_diffusion` compiles).
@@ -244,7 +236,7 @@ def freeze(reduced: ReducedSystem, coordinates: Sequence[sp.Symbol | str]) -> Re
     Examples
     --------
     >>> import cognitive_action as ca
-    >>> from cognitive_action.verify.limits import quasi_static, reduce
+    >>> from cognitive_action.derive.limits import quasi_static, reduce
     >>> red = reduce(ca.euler_lagrange(ca.chain(2).problem()), quasi_static())
     >>> sys = compile_reduced(freeze(red, ["w2_1"]))
     >>> sys.states, sys.parameters
@@ -302,8 +294,9 @@ def _check_square(reduced: ReducedSystem, M: sp.Matrix) -> None:
             "gradient_flow(theta)]), or use backprop(rate=theta)")
 
 
-def _roles(reduced: ReducedSystem, layout: ReducedLayout, problem: Problem | None
-           ) -> tuple[list[sp.Symbol], list[sp.Symbol]]:
+def _parameters_and_signals(reduced: ReducedSystem, layout: ReducedLayout,
+                            problem: Problem | None
+                            ) -> tuple[list[sp.Symbol], list[sp.Symbol]]:
     """``(parameters, signals)``: the problem's signals when it is given, otherwise every
     free symbol may be named as a signal (its derivatives are then taken)."""
     bases = {base(s) for s in layout.symbols}
@@ -325,7 +318,7 @@ def compile_reduced(reduced: ReducedSystem, *,
     Parameters
     ----------
     reduced
-        A :class:`~cognitive_action.verify.limits.ReducedSystem` from ``reduce`` or
+        A :class:`~cognitive_action.derive.limits.ReducedSystem` from ``reduce`` or
         ``staged``.
     signals
         Signals given as SymPy expressions of ``t`` (or numbers), by name; the others
@@ -360,8 +353,6 @@ def compile_reduced(reduced: ReducedSystem, *,
     TranslationError
         An expression outside the translator's whitelist.
     """
-    from cognitive_action.verify.limits import ReducedSystem
-
     if not isinstance(reduced, ReducedSystem):
         raise CompileError(f"compile_reduced needs a ReducedSystem, not a "
                            f"{type(reduced).__name__}",
@@ -384,7 +375,7 @@ def compile_reduced(reduced: ReducedSystem, *,
     if check_rank or M_sym.shape[0] != M_sym.shape[1]:
         _check_square(reduced, M_sym)
     layout = reduced_layout(reduced)
-    params, sigs = _roles(reduced, layout, problem)
+    params, sigs = _parameters_and_signals(reduced, layout, problem)
     shim = types.SimpleNamespace(signals=tuple(sigs), parameters=tuple(params))
     sig_exprs, constants, described = _signal_values(shim, signals, ca.SX)
     used0 = {str(s) for s in layout.symbols if order(s) == 0}

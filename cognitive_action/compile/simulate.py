@@ -113,7 +113,7 @@ STABLE_VARIANTS = {
                "costates in optimal control; runs: compile.adjoint_sweep)",
     "quasi-static": "the quasi-static reduction: solve the multiplier equilibrium "
                     "(T δ = -V_x, the backprop delta) at every instant (the limit taken by "
-                    "verify.limits.reduce)",
+                    "derive.limits.reduce)",
     "relaxation": "the stable relaxation c⁻¹ δ̇ = -(T δ + V_x), same equilibrium, the "
                   "backward diffusion wave (runs: compile.stable_variant)",
 }

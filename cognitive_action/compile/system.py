@@ -70,7 +70,7 @@ from cognitive_action.derive.network_speed import SpeedNetworkSystem, is_speed_n
 from cognitive_action.errors import CompileError, DerivationError
 
 if TYPE_CHECKING:  # verify imports compile: a runtime import would be a cycle
-    from cognitive_action.verify.limits import ReducedSystem
+    from cognitive_action.derive.limits import ReducedSystem
 
 __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINEAR_SOLVERS",
            "NETWORK_LINEAR_SOLVERS"]
@@ -343,7 +343,7 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
     system
         A problem (derived here), its :class:`EulerLagrange` system, a
         :class:`NetworkSystem` from :func:`~cognitive_action.derive.network.derive_network`,
-        or the leading-order system of a limit (``verify.limits.reduce``: gradient flow
+        or the leading-order system of a limit (``derive.limits.reduce``: gradient flow
         (14), backprop (15)-(17), the quasi-static diffusion (20)), compiled by
         :func:`~cognitive_action.compile.reduced.compile_reduced` (``route`` and
         ``blas`` do not apply).
@@ -424,14 +424,14 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
             out = _from_network(ns, signals, linear_solver, name, blas)
         else:
             out = _from_euler_lagrange(euler_lagrange(system), signals, linear_solver, name)
-    elif type(system).__name__ == "ReducedSystem":  # verify.limits (imported lazily: no cycle)
+    elif type(system).__name__ == "ReducedSystem":  # derive.limits (imported lazily: no cycle)
         from cognitive_action.compile.reduced import compile_reduced
 
         out = compile_reduced(system, signals=signals, linear_solver=linear_solver, name=name)
     else:
         raise CompileError(f"cannot compile a {type(system).__name__}",
                            fix="pass a Problem, an EulerLagrange, a NetworkSystem or a "
-                           "ReducedSystem (verify.limits.reduce)")
+                           "ReducedSystem (derive.limits.reduce)")
     out.build_time = time.perf_counter() - t0
     out.origin = (system, {"signals": signals, "route": route, "linear_solver": linear_solver,
                            "name": name, "blas": blas})

@@ -24,7 +24,7 @@ with ``q̈`` (the ``μ̇`` block of ``mass_matrix · unknowns = forcing``); only
 equation of ``μ`` changes, every other row is the derived one.
 
 The quasi-static reduction (``μ`` slaved to its equilibrium at every instant) is the
-``m_x → 0``, ``c → ∞`` limit of :func:`~cognitive_action.verify.limits.reduce`; the adjoint
+``m_x → 0``, ``c → ∞`` limit of :func:`~cognitive_action.derive.limits.reduce`; the adjoint
 sweep (multipliers backward in time from a final condition, primal states forward) is
 :func:`~cognitive_action.compile.adjoint.adjoint_sweep`, a solver rather than a changed
 right-hand side.
@@ -96,7 +96,7 @@ def stable_variant(system: CompiledSystem, variant: str = "relaxation", *,
     if variant not in VARIANTS:
         raise CompileError(f"unknown variant {variant!r}",
                            fix=f"use one of {', '.join(VARIANTS)} (quasi-static: "
-                           "verify.limits.reduce; adjoint: compile.adjoint_sweep)")
+                           "derive.limits.reduce; adjoint: compile.adjoint_sweep)")
     if not system.multiplier_states:
         raise CompileError(f"{system.name!r} has no multiplier states: its dynamics need no "
                            "stable variant", fix="simulate the system as it is")
@@ -130,6 +130,6 @@ def stable_variant(system: CompiledSystem, variant: str = "relaxation", *,
                 f"{out.name!r} is still unstable at t = {t0:g}: eigenvalue "
                 f"{eig[k].real:.4g}{eig[k].imag:+.3g}j (flipping the multiplier rate did not "
                 "stabilize it: T has eigenvalues of both signs)",
-                fix="use the quasi-static reduction (verify.limits.reduce) or a shorter "
+                fix="use the quasi-static reduction (derive.limits.reduce) or a shorter "
                 "horizon", time=float(t0), eigenvalue=complex(eig[k]))
     return out

@@ -34,6 +34,7 @@ from sympy.core.mul import _mulsort
 
 from cognitive_action.declare.activations import Activation, activation
 from cognitive_action.declare.problem import Action, Constraint, Problem
+from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import check_name, dot, substitute, symbol, t
 from cognitive_action.errors import DeclarationError, GraphError, ShapeError
 
@@ -279,9 +280,10 @@ class Network:
         params |= set(parameters)
         params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}
         params -= set(sigs)
+        roles = {self.speed: RoleKind.SPEED} if isinstance(self.speed, sp.Symbol) else {}
         return Problem(action, self.constraints(e), signals=sigs,
-                       parameters=sorted(params, key=str), name=name,
-                       metadata={"network": self})
+                       parameters=sorted(params, key=str), name=name, network=self,
+                       roles=roles)
 
 
 def _resolve(spec: str | Activation) -> Activation:

@@ -33,13 +33,19 @@ Fix: declare them as parameters, signals or coordinates (or correct the spelling
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
+from cognitive_action.declare.roles import Role, RoleKind, RoleMap, generated_names
 from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t, to_jet_form
 from cognitive_action.errors import DeclarationError, ShapeError
+
+if TYPE_CHECKING:
+    from cognitive_action.declare.network import Network
 
 __all__ = ["Action", "Constraint", "Problem", "NONHOLONOMIC_RULES"]
 
@@ -210,18 +216,31 @@ class Problem:
         Rule for non-holonomic constraints, one of :data:`NONHOLONOMIC_RULES`.
     name
         A name for reports.
+    network
+        The :class:`~cognitive_action.declare.network.Network` the problem was built
+        from (set by ``Network.problem``), or None.
+    roles
+        Refined kinds of parameters, ``{symbol: RoleKind}`` (``RoleKind.SPEED`` for
+        the speed ``c`` of eq. 18-19, ``RoleKind.MASS``, ``RoleKind.RATE``). Masses
+        (a parameter that is the mass of a coordinate) and the rate ``ϖ̇/ϖ`` of the time
+        weight (``θ`` in ``exp(θt)``) are recognised without being told.
+    metadata
+        Free-form information for reports.
 
     Raises
     ------
     DeclarationError
         For undeclared symbols (with a suggestion for misspellings), constraints that
         involve no coordinate or second derivatives, a time weight that depends on
-        coordinates, names declared twice.
+        coordinates, names declared twice, a declared name that the derivation gives to
+        a multiplier (``delta_G3`` beside a constraint ``G3``).
     """
 
     def __init__(self, action: Action, constraints: Iterable[Constraint | sp.Expr] = (), *,
                  signals: Iterable[sp.Symbol] = (), parameters: Iterable[sp.Symbol] = (),
                  nonholonomic: str = "vakonomic", name: str = "problem",
+                 network: Network | None = None,
+                 roles: Mapping[sp.Symbol, RoleKind | str] | None = None,
                  metadata: Mapping[str, object] | None = None) -> None:
         if not isinstance(action, Action):
             raise DeclarationError(f"action must be an Action, got {type(action).__name__}",
@@ -233,6 +252,9 @@ class Problem:
         self.name = name
         self.nonholonomic = nonholonomic
         self.metadata = dict(metadata or {})
+        if network is None and "network" in self.metadata:  # the older spelling
+            network = self.metadata.pop("network")
+        self.network = network
         self.coordinates: tuple[sp.Symbol, ...] = action.coordinates
         self.signals = tuple(to_jet_form(s) for s in signals)
         self.parameters = tuple(parameters)
@@ -250,6 +272,8 @@ class Problem:
         if len(set(names)) != len(names):
             raise DeclarationError("two constraints have the same name",
                                    fix="give each constraint a distinct name")
+        self._check_generated_names(names)
+        self._declared_roles = self._refined_roles(roles or {})
         self._check_expression(action.weight, "the time weight ϖ(t)", allow=self._constants)
         checked: set[int] = set()  # one mass object is usually shared by many coordinates
         for c, m in action.masses.items():
@@ -271,6 +295,52 @@ class Problem:
     def nonholonomic_constraints(self) -> tuple[Constraint, ...]:
         """The non-holonomic constraints ``G(t, q, q̇) = 0``."""
         return tuple(c for c in self.constraints if c.kind == "nonholonomic")
+
+    @functools.cached_property
+    def roles(self) -> RoleMap:
+        """The role of every declared symbol and of its time derivatives.
+
+        Coordinates and signals with their jets (``q``, ``q̇``, …), parameters,
+        masses (parameters that are the mass of a coordinate), the rate ``ϖ̇/ϖ`` of the
+        time weight when it is one parameter (``θ`` in ``exp(θt)``), and the kinds given
+        in ``roles=``.
+
+        >>> from cognitive_action.declare import symbols as S
+        >>> x, = S.coordinates("x")
+        >>> m, theta = S.parameters("m theta")
+        >>> p = Problem(Action([x], masses=m, weight=sp.exp(theta * S.t)),
+        ...             parameters=[m, theta])
+        >>> [(str(s), str(r.kind)) for s, r in p.roles.items() if r.order == 0]
+        [('x', 'coordinate'), ('m', 'mass'), ('theta', 'rate')]
+        """
+        out: dict[sp.Symbol, Role] = {}
+        for kind, group in ((RoleKind.COORDINATE, self.coordinates),
+                            (RoleKind.SIGNAL, self.signals)):
+            for s in group:
+                out[s] = Role(kind)
+                for k in range(1, MAX_ORDER + 1):
+                    out[dot(s, k)] = Role(kind, of=s, order=k)
+        weighs: dict[sp.Symbol, list[sp.Symbol]] = {}
+        for c, m in self.action.masses.items():
+            if isinstance(m, sp.Symbol):
+                weighs.setdefault(m, []).append(c)
+        for p in self.parameters:
+            kind = self._declared_roles.get(p)
+            if kind is None:
+                kind = RoleKind.MASS if p in weighs else \
+                    RoleKind.RATE if p == self._rate_parameter() else RoleKind.PARAMETER
+            out[p] = Role(kind, of=tuple(weighs[p]) if kind == RoleKind.MASS and p in weighs
+                          else None)
+        return RoleMap(out)
+
+    def _rate_parameter(self) -> sp.Symbol | None:
+        """``θ`` when ``ϖ̇/ϖ = θ`` is one declared parameter (``ϖ = exp(θ t)``)."""
+        w = self.action.weight
+        if w == 1 or not isinstance(w, sp.Basic) or w.free_symbols - set(self.parameters) \
+                - {t}:
+            return None
+        rate = sp.simplify(sp.diff(w, t) / w)
+        return rate if isinstance(rate, sp.Symbol) and rate in set(self.parameters) else None
 
     def __repr__(self) -> str:
         return (f"Problem({self.name!r}: {len(self.coordinates)} coordinates, "
@@ -296,7 +366,7 @@ class Problem:
         return expr.xreplace(repl) if repl else expr
 
     def _normalize_action(self) -> None:
-        self._by_name = {s.name: s for s in self._roles}
+        self._by_name = {s.name: s for s in self._declared}
         a = self.action
         a.weight = self._rename(a.weight)
         a.lagrangian = self._rename(a.lagrangian)
@@ -328,7 +398,39 @@ class Problem:
                              else f"{s} is declared both as {seen[s]} and as {what}")
                     raise DeclarationError(twice, fix="give each name one role, once")
                 seen[s] = what
-        self._roles = seen
+        self._declared = seen
+
+    def _check_generated_names(self, constraint_names: list[str]) -> None:
+        """Refuse declared names that the derivation gives to multipliers."""
+        generated = generated_names(constraint_names)
+        for s, what in self._declared.items():
+            if s.name in generated:
+                c = generated[s.name]
+                raise DeclarationError(
+                    f"the {what} {s.name!r} has the name the derivation gives a multiplier "
+                    f"of constraint {c} (lambda_, delta_, mu_, nu_ + the constraint's name)",
+                    fix=f"rename the {what} (e.g. {s.name.replace('_', '', 1)!r}) or the "
+                    f"constraint {c}")
+
+    def _refined_roles(self, roles: Mapping[sp.Symbol, RoleKind | str]
+                       ) -> dict[sp.Symbol, RoleKind]:
+        out = {}
+        params = set(self.parameters)
+        for s, k in roles.items():
+            try:
+                kind = RoleKind(k)
+            except ValueError:
+                raise DeclarationError(
+                    f"unknown role {k!r} for {s}",
+                    fix="use RoleKind.PARAMETER, MASS, RATE or SPEED") from None
+            if s not in params or kind not in (RoleKind.PARAMETER, RoleKind.MASS,
+                                                RoleKind.RATE, RoleKind.SPEED):
+                raise DeclarationError(
+                    f"roles= refines parameters only; {s} as {kind} is not one",
+                    fix="declare it under parameters= and give it a constant kind "
+                    "(parameter, mass, rate or speed)")
+            out[s] = kind
+        return out
 
     def _check_expression(self, expr: sp.Expr, what: str,
                           allow: set[sp.Symbol] | tuple[set[sp.Symbol], ...],
@@ -338,16 +440,16 @@ class Problem:
                if not any(s in a for a in allowed)}
         if not bad:
             return
-        known = [str(s) for s in self._roles] + ["t"]
+        known = [str(s) for s in self._declared] + ["t"]
         misplaced, undeclared = [], []
         for s in sorted(bad, key=str):
             b = base(s)
-            if b in self._roles and self._roles[b] == "coordinate":
+            if b in self._declared and self._declared[b] == "coordinate":
                 kind = "the coordinate" if order(s) == 0 else \
                     f"a derivative of order {order(s)} of the coordinate {b}:"
                 misplaced.append(f"{kind} {s} is not allowed in {what}")
-            elif b in self._roles:
-                misplaced.append(f"{b} is a {self._roles[b]} and cannot appear in {what} "
+            elif b in self._declared:
+                misplaced.append(f"{b} is a {self._declared[b]} and cannot appear in {what} "
                                  f"as {s}")
             else:
                 close = difflib.get_close_matches(str(s), known, n=1, cutoff=0.5)

@@ -1,6 +1,9 @@
 """Derive with SymPy: Euler-Lagrange (8)-(9), multipliers (10), initial conditions (11),
-Proposition 1, per-neuron templates for large networks."""
+Proposition 1, per-neuron templates for large networks, and the limits of Section 3
+(eq. 12-17, 20 with c → ∞). Every derived system keeps one contract
+(:class:`~cognitive_action.derive.contract.DerivedSystem`)."""
 
+from cognitive_action.derive.contract import DerivedSystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.initial import (
     check_initial_conditions,
@@ -8,11 +11,21 @@ from cognitive_action.derive.initial import (
     constraint_residuals,
 )
 from cognitive_action.derive.latex import latex
+from cognitive_action.derive.limits import (
+    Limit,
+    ReducedSystem,
+    backprop,
+    gradient_flow,
+    quasi_static,
+    reduce,
+    staged,
+)
 from cognitive_action.derive.multipliers import MultiplierEquation, multiplier_equation
 from cognitive_action.derive.network import NetworkState, NetworkSystem, derive_network
 from cognitive_action.derive.rank import RankReport, constraint_rank
 
-__all__ = ["EulerLagrange", "MultiplierEquation", "NetworkState", "NetworkSystem", "RankReport",
+__all__ = ["DerivedSystem", "EulerLagrange", "Limit", "MultiplierEquation", "NetworkState",
+           "NetworkSystem", "RankReport", "ReducedSystem", "backprop",
            "check_initial_conditions", "complete_initial_conditions", "constraint_rank",
-           "constraint_residuals", "derive_network", "euler_lagrange", "latex",
-           "multiplier_equation"]
+           "constraint_residuals", "derive_network", "euler_lagrange",
+           "gradient_flow", "latex", "multiplier_equation", "quasi_static", "reduce", "staged"]

@@ -38,13 +38,17 @@ k*x + m*theta*x_dot + m*x_ddot
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 
 from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.roles import RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
+from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
 from cognitive_action.derive.sparse import SparseRows, Walker
 from cognitive_action.errors import DerivationError
 
@@ -52,8 +56,9 @@ __all__ = ["EulerLagrange", "euler_lagrange"]
 
 
 @dataclass
-class EulerLagrange:
-    """The constrained Euler-Lagrange system of a problem.
+class EulerLagrange(DerivedSystem):
+    """The constrained Euler-Lagrange system of a problem (form ``"euler_lagrange"`` of
+    the :class:`~cognitive_action.derive.contract.DerivedSystem` contract).
 
     Attributes
     ----------
@@ -101,6 +106,16 @@ class EulerLagrange:
     forcing: list[sp.Expr]
     time_dependent: frozenset = field(repr=False)
 
+    form: ClassVar[str] = "euler_lagrange"
+
+    @functools.cached_property
+    def roles(self) -> RoleMap:
+        """The problem's roles and those of the multipliers this derivation created."""
+        return self.problem.roles.merged(multiplier_roles(
+            self.multipliers, tuple(c.name for c in self.problem.holonomic),
+            self.nonholonomic_multipliers,
+            tuple(c.name for c in self.problem.nonholonomic_constraints)))
+
     @property
     def weighted(self) -> bool:
         """Whether residuals were divided by a time weight ``ϖ ≠ 1``."""
@@ -119,10 +134,6 @@ class EulerLagrange:
     def time_derivative(self) -> TimeDerivative:
         """A total-derivative operator aware of every time-dependent symbol here."""
         return TimeDerivative(self.time_dependent)
-
-
-def _multiplier_symbol(prefix: str, name: str) -> sp.Symbol:
-    return symbol(f"{prefix}_{name}")
 
 
 def _divide(expr: sp.Expr, weight: sp.Expr) -> sp.Expr:
@@ -156,10 +167,12 @@ def euler_lagrange(problem: Problem) -> EulerLagrange:
     vel = tuple(dot(q) for q in coords)
     acc = tuple(dot(q, 2) for q in coords)
     weight = problem.action.weight
-    prefix = "lambda" if weight == 1 else "delta"
     hol, nonhol = problem.holonomic, problem.nonholonomic_constraints
-    lam = tuple(_multiplier_symbol(prefix, c.name) for c in hol)
-    mu = tuple(_multiplier_symbol("mu" if weight == 1 else "nu", c.name) for c in nonhol)
+    weighted = weight != 1
+    lam = tuple(symbol(multiplier_name(c.name, holonomic=True, weighted=weighted))
+                for c in hol)
+    mu = tuple(symbol(multiplier_name(c.name, holonomic=False, weighted=weighted))
+               for c in nonhol)
     vakonomic = problem.nonholonomic == "vakonomic"
 
     time_dependent = {dot(s, k) for s in coords + problem.signals for k in range(MAX_ORDER + 1)}

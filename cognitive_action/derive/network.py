@@ -47,8 +47,10 @@ from scipy import sparse
 
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Action, Problem
+from cognitive_action.declare.roles import RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, substitute, symbol, t
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
+from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.numeric import to_float
 from cognitive_action.derive.sparse import SparseRows, Walker
@@ -94,7 +96,7 @@ def neuron_template(net: Network) -> NeuronTemplate:
 
 def is_network_problem(problem: Problem) -> bool:
     """Whether ``problem`` was built by ``Network.problem`` with holonomic neurons."""
-    net = problem.metadata.get("network")
+    net = problem.network
     return isinstance(net, Network) and net.speed is None
 
 
@@ -154,8 +156,10 @@ class NetworkEvaluation:
     accelerations_w: np.ndarray
 
 
-class NetworkSystem:
-    """The derived system of a network problem, kept as templates plus the graph.
+class NetworkSystem(DerivedSystem):
+    """The derived system of a network problem, kept as templates plus the graph (form
+    ``"network"`` of the :class:`~cognitive_action.derive.contract.DerivedSystem`
+    contract).
 
     Build it with :func:`derive_network`.
 
@@ -181,7 +185,7 @@ class NetworkSystem:
             raise DerivationError(
                 "not a holonomic network problem",
                 fix="build it with Network(...).problem(); otherwise use euler_lagrange")
-        net: Network = problem.metadata["network"]
+        net: Network = problem.network
         action = problem.action
         xs, ws = net.neurons, net.weights
         if len(problem.constraints) != len(net.order) or \
@@ -210,15 +214,36 @@ class NetworkSystem:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
                     for q, v in loss.items()}
         self.loss_gradient = loss
-        prefix = "lambda" if weight == 1 else "delta"
         self.names = [c.name for c in problem.constraints]
-        self.multipliers = tuple(symbol(f"{prefix}_{n}") for n in self.names)
+        self.multipliers = tuple(symbol(multiplier_name(n, holonomic=True,
+                                                        weighted=weight != 1))
+                                 for n in self.names)
         idx = {n: i for i, n in enumerate(net.order)}
         edges = [(idx[j], idx[k]) for (j, k) in net.w]
         self.targets = np.array([e[0] for e in edges], dtype=np.int64)
         self.sources = np.array([e[1] for e in edges], dtype=np.int64)
         self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
         self._numeric: dict[str, object] = {}
+
+    form = "network"
+
+    @functools.cached_property
+    def roles(self) -> RoleMap:
+        """The problem's roles and those of the multipliers ``δ`` (one per neuron)."""
+        return self.problem.roles.merged(multiplier_roles(self.multipliers,
+                                                          tuple(self.names)))
+
+    @property
+    def states(self) -> tuple[sp.Symbol, ...]:
+        """``x, W`` then their velocities."""
+        coords = self.network.neurons + self.network.weights
+        return coords + tuple(dot(q) for q in coords)
+
+    @property
+    def unknowns(self) -> tuple[sp.Symbol, ...]:
+        """``ẍ, Ẅ`` then the multipliers (eq. 10)."""
+        coords = self.network.neurons + self.network.weights
+        return tuple(dot(q, 2) for q in coords) + self.multipliers
 
     def __repr__(self) -> str:
         return (f"NetworkSystem({len(self.network.order)} neurons, "

@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,8 +54,10 @@ import sympy as sp
 
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.roles import RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
+from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
 from cognitive_action.derive.network import XI, A, _class_residual, _second_derivative_of_input
 from cognitive_action.derive.sparse import Walker
 from cognitive_action.errors import DerivationError
@@ -117,17 +120,17 @@ def is_speed_network_problem(problem: Problem) -> bool:
     """Whether ``problem`` was built by ``Network.problem`` with a speed ``c`` (eq. 19)
     and uses the vakonomic rule (multipliers as states, eq. 20).
 
-    Cheap: it looks at the metadata and the rule only. :func:`derive_speed_network`
+    Cheap: it looks at the problem's network and rule only. :func:`derive_speed_network`
     checks the rest (unchanged constraints and coordinates, one mass per class, a loss
     of the outputs) and raises :class:`~cognitive_action.errors.DerivationError`
     otherwise.
     """
-    net = problem.metadata.get("network")
+    net = problem.network
     return isinstance(net, Network) and net.speed is not None and \
         problem.nonholonomic == "vakonomic"
 
 
-class SpeedNetworkSystem:
+class SpeedNetworkSystem(DerivedSystem):
     """The derived system of a speed-``c`` network problem, kept as templates plus graph.
 
     Build it with :func:`derive_speed_network`.
@@ -160,7 +163,7 @@ class SpeedNetworkSystem:
     """
 
     def __init__(self, problem: Problem) -> None:
-        net = problem.metadata.get("network")
+        net = problem.network
         if not isinstance(net, Network):
             raise DerivationError("not a network problem",
                                   fix="build it with Network(..., speed=c).problem(); "
@@ -207,9 +210,12 @@ class SpeedNetworkSystem:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
                     for q, v in loss.items()}
         self.loss_gradient = loss
-        hol_prefix, mu_prefix = ("lambda", "mu") if weight == 1 else ("delta", "nu")
-        self.multipliers = tuple(symbol(f"{hol_prefix}_{c.name}") for c in problem.holonomic)
-        self.multiplier_states = tuple(symbol(f"{mu_prefix}_{c.name}")
+        weighted = weight != 1
+        self.multipliers = tuple(symbol(multiplier_name(c.name, holonomic=True,
+                                                        weighted=weighted))
+                                 for c in problem.holonomic)
+        self.multiplier_states = tuple(symbol(multiplier_name(c.name, holonomic=False,
+                                                              weighted=weighted))
                                        for c in problem.nonholonomic_constraints)
         idx = {n: i for i, n in enumerate(net.order)}
         in_set = set(net.inputs)
@@ -221,6 +227,30 @@ class SpeedNetworkSystem:
         self.sources = np.array([e[1] for e in edges], dtype=np.int64).reshape(-1)
         self.input_accelerations = {int(i): _second_derivative_of_input(problem, int(i))
                                     for i in self.input_index}
+
+    form = "speed_network"
+
+    @functools.cached_property
+    def roles(self) -> RoleMap:
+        """The problem's roles and those of the multipliers ``λ`` (inputs) and ``μ``
+        (neurons, eq. 19-20)."""
+        p = self.problem
+        return p.roles.merged(multiplier_roles(
+            self.multipliers, tuple(c.name for c in p.holonomic), self.multiplier_states,
+            tuple(c.name for c in p.nonholonomic_constraints)))
+
+    @property
+    def states(self) -> tuple[sp.Symbol, ...]:
+        """``x, W``, their velocities, then the multiplier states ``μ`` of eq. (20)."""
+        coords = self.network.neurons + self.network.weights
+        return coords + tuple(dot(q) for q in coords) + self.multiplier_states
+
+    @property
+    def unknowns(self) -> tuple[sp.Symbol, ...]:
+        """``ẍ, Ẅ``, the input multipliers, then ``μ̇``."""
+        coords = self.network.neurons + self.network.weights
+        return (tuple(dot(q, 2) for q in coords) + self.multipliers
+                + tuple(dot(m) for m in self.multiplier_states))
 
     def __repr__(self) -> str:
         return (f"SpeedNetworkSystem({len(self.network.order)} neurons, "

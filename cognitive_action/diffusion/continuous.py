@@ -9,8 +9,8 @@ backprop's. This module measures that convergence, with everything derived:
 
 1. :func:`derive_diffusion` declares a layered network of neurons (19) with a symbolic
    speed ``c``, derives its Euler-Lagrange equations (:mod:`~cognitive_action.derive`),
-   takes the leading-order ``m_x → 0`` limit (:func:`~cognitive_action.verify.limits.reduce`
-   with :func:`~cognitive_action.verify.limits.quasi_static`: the neuron rows become the
+   takes the leading-order ``m_x → 0`` limit (:func:`~cognitive_action.derive.limits.reduce`
+   with :func:`~cognitive_action.derive.limits.quasi_static`: the neuron rows become the
    multiplier dynamics, the constraint rows the forward dynamics ``ẋ = c(σ(a) − x)``), and
    freezes the weights (``ẇ = ẅ = 0``: the weights are read, not learned, as in Figures
    1-3). The multiplier rates ``μ̇`` it derives are eq. (20) (with ``ϖ = 1``), which is
@@ -290,7 +290,7 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
     from cognitive_action.compile.reduced import compile_reduced, freeze
     from cognitive_action.compile.translate import to_casadi
     from cognitive_action.derive.euler_lagrange import euler_lagrange
-    from cognitive_action.verify.limits import quasi_static, reduce
+    from cognitive_action.derive.limits import quasi_static, reduce
 
     if not (np.isfinite(frequency) and frequency >= 0):
         raise DeclarationError(f"frequency {frequency} must be a non-negative number",
@@ -315,8 +315,9 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
     system = compile_reduced(freeze(red, list(net.weights)), problem=problem)
     neurons = tuple(str(x) for x in net.neurons)
     mults = system.states[len(neurons):]
-    if system.states[:len(neurons)] != neurons or not all(
-            m.startswith(("mu_", "nu_")) for m in mults):  # pragma: no cover
+    expected = tuple(str(red.multiplier_of(c.name))
+                     for c in problem.nonholonomic_constraints)
+    if system.states[:len(neurons)] != neurons or tuple(mults) != expected:  # pragma: no cover
         raise DeclarationError(f"unexpected states of the reduced system: {system.states}",
                                fix="report this: the m_x -> 0 reduction changed")
     tt = casadi.MX.sym("t")

@@ -3,15 +3,7 @@
 >>> from cognitive_action.verify import verify, backprop, reduce, Report
 """
 
-from cognitive_action.verify.checks import verify
-from cognitive_action.verify.convergence import (
-    check_convergence_delta,
-    check_convergence_velocity,
-    check_drift_rate,
-    check_learning_drift,
-    simulate_learning,
-)
-from cognitive_action.verify.limits import (
+from cognitive_action.derive.limits import (
     Limit,
     ReducedSystem,
     backprop,
@@ -19,6 +11,14 @@ from cognitive_action.verify.limits import (
     quasi_static,
     reduce,
     staged,
+)
+from cognitive_action.verify.checks import verify
+from cognitive_action.verify.convergence import (
+    check_convergence_delta,
+    check_convergence_velocity,
+    check_drift_rate,
+    check_learning_drift,
+    simulate_learning,
 )
 from cognitive_action.verify.pytest_helpers import (
     VerificationError,

@@ -5,7 +5,7 @@
 ``rank``
     Proposition 1: full rank of ``G_ξ`` (network problems) or of ``G_q``.
 ``backprop.symbolic``
-    The reduced system of the backprop limit (:func:`~cognitive_action.verify.limits.reduce`,
+    The reduced system of the backprop limit (:func:`~cognitive_action.derive.limits.reduce`,
     eq. 15-17) against ``sympy.diff`` of the composed loss ``V(f_W(e))``: every
     difference must simplify to 0 (small networks, ``ϖ = exp(θt)``).
 ``backprop.numeric.*``
@@ -48,7 +48,8 @@ import numpy as np
 import sympy as sp
 
 from cognitive_action.declare.problem import Problem
-from cognitive_action.declare.symbols import dot, symbol, t
+from cognitive_action.declare.roles import RoleKind
+from cognitive_action.declare.symbols import dot, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.initial import (
     check_initial_conditions as _check_ic,
@@ -56,6 +57,7 @@ from cognitive_action.derive.initial import (
 from cognitive_action.derive.initial import (
     complete_initial_conditions,
 )
+from cognitive_action.derive.limits import GAMMA, Limit, backprop, reduce
 from cognitive_action.derive.network import NetworkState, derive_network, is_network_problem
 from cognitive_action.derive.rank import constraint_rank
 from cognitive_action.errors import (
@@ -65,7 +67,6 @@ from cognitive_action.errors import (
 )
 from cognitive_action.verify import metrics
 from cognitive_action.verify.laws import LearningLaw, derived_limit, evaluate_at_ratio
-from cognitive_action.verify.limits import GAMMA, Limit, backprop, reduce
 from cognitive_action.verify.reference import (
     casadi_gradients,
     composed_loss,
@@ -87,7 +88,7 @@ __all__ = ["verify", "random_state", "check_rank", "check_backprop_symbolic",
 ANTI_STABLE_VARIANTS = (
     "integrate the multipliers backward in time (an adjoint sweep, as for costates: "
     "compile.adjoint_sweep)",
-    "the quasi-static reduction (c -> oo: T delta = -V_x, verify.limits.backprop(speed=c))",
+    "the quasi-static reduction (c -> oo: T delta = -V_x, derive.limits.backprop(speed=c))",
     "the stable relaxation c^-1 delta_dot = -(T delta + V_x), same equilibrium "
     "(the backward diffusion wave)",
 )
@@ -138,7 +139,7 @@ def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
     cyclic 4-neuron network took minutes).
     """
     if is_network_problem(problem):
-        net = problem.metadata["network"]
+        net = problem.network
         if len(net.order) <= symbolic_max and net.is_feedforward:
             r = constraint_rank(problem, wrt=list(net.neurons), method="symbolic")
             sv = None
@@ -223,7 +224,7 @@ def check_backprop_symbolic(problem: Problem, *, el: EulerLagrange | None = None
         if not zero:
             diffs[str(dot(w))] = str(d)
     for c, p in zip(problem.constraints, ps):
-        lam = symbol(f"delta_{c.name}")
+        lam = red.multiplier_of(c.name)
         d = sol[lam].xreplace(fwd) + sp.diff(Vp, p).xreplace(at0)
         zero, val = _is_zero(d, rng)
         worst = max(worst, val)
@@ -391,7 +392,7 @@ def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | No
     if initial is None:
         if not is_network_problem(problem):
             return Check(name, "skip", message="no initial conditions given")
-        net = problem.metadata["network"]
+        net = problem.network
         el = el or derive_network(problem).euler_lagrange()
         st = random_state(problem, seed=seed, values=values)
         given = {str(w): float(v) for w, v in zip(net.weights, st.state.w)}
@@ -416,7 +417,7 @@ def check_formula(problem: Problem | EulerLagrange, expected: Mapping[sp.Symbol,
                   limit: Limit | None = None, name: str = "formula", seed: int = 0) -> Check:
     """Compare user formulas ``{unknown: expression}`` with the derived reduced system.
 
-    ``limit`` defaults to :func:`~cognitive_action.verify.limits.backprop` with the
+    ``limit`` defaults to :func:`~cognitive_action.derive.limits.backprop` with the
     problem's rate. Unknowns of the reduced system that occur in a user expression (the
     multipliers ``δ`` in eq. 15) are replaced by their derived values, so both sides are
     functions of the state. The check reports each difference and whether the user
@@ -426,7 +427,7 @@ def check_formula(problem: Problem | EulerLagrange, expected: Mapping[sp.Symbol,
     if limit is None:
         if not isinstance(el.rate, sp.Symbol):
             raise DeclarationError("no limit given and the problem has no exp(theta t) weight",
-                                   fix="pass limit=... (a verify.limits.Limit)")
+                                   fix="pass limit=... (a derive.limits.Limit)")
         limit = backprop(rate=el.rate)
     red = reduce(el, limit)
     sol = red.solve()
@@ -531,8 +532,8 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         report.checks.extend(out if isinstance(out, list) else [out])
 
     network = is_network_problem(problem)
-    feedforward = network and problem.metadata["network"].is_feedforward
-    small = network and len(problem.metadata["network"].order) <= symbolic_max
+    feedforward = network and problem.network.is_feedforward
+    small = network and len(problem.network.order) <= symbolic_max
     el = euler_lagrange(problem) if (not network or small) else None
     run("rank", lambda: check_rank(problem, seed=seed, symbolic_max=symbolic_max,
                                    values=values))
@@ -544,7 +545,7 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
             values=values))
         run("convergence", lambda: check_convergence(problem, gamma=gamma, seed=seed,
                                                      values=values))
-    if not network or (problem.metadata["network"].speed is not None and small):
+    if not network or (problem.network.speed is not None and small):
         run("stability", lambda: check_stability(problem, values=values, seed=seed, el=el))
     if initial is not None:
         initial = {str(k): float(v) for k, v in (values or {}).items()} | dict(initial)
@@ -552,7 +553,7 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         run("initial_conditions", lambda: check_initial_conditions(
             problem, initial, el=el if initial is not None else None, seed=seed,
             symbolic_max=symbolic_max, values=values))
-    if simulate and feedforward and isinstance(euler_lagrange(problem).rate, sp.Symbol):
+    if simulate and feedforward and problem.roles.symbols(RoleKind.RATE):
         from cognitive_action.verify.simulated_limits import (
             check_convergence_mass_x,
             check_convergence_theta,

@@ -31,6 +31,7 @@ import sympy as sp
 from scipy.integrate import solve_ivp
 
 from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.roles import multiplier_name
 from cognitive_action.errors import DeclarationError
 from cognitive_action.verify import metrics
 from cognitive_action.verify.report import Check
@@ -48,15 +49,12 @@ def _network(problem: Problem):
     return network_of(problem)
 
 
-def _rate_name(problem: Problem) -> str:
-    from cognitive_action.derive.euler_lagrange import euler_lagrange
+def _learning_parameters(problem: Problem) -> tuple[str, str, str]:
+    """Names of ``θ``, ``m_x`` and ``m_W`` by their roles (``verify.reference``, imported
+    here: it pulls CasADi)."""
+    from cognitive_action.verify.reference import learning_parameters
 
-    rate = euler_lagrange(problem).rate
-    if not isinstance(rate, sp.Symbol):
-        raise DeclarationError("the problem has no time weight exp(theta*t) with a symbolic "
-                               "theta", fix="declare weight=sp.exp(theta*t), "
-                               "parameters=[theta]")
-    return str(rate)
+    return learning_parameters(problem)
 
 
 def _initial_weights(net, w0: Mapping[str, float] | None, seed: int) -> np.ndarray:
@@ -270,7 +268,7 @@ def check_convergence_velocity(problem: Problem, *,
         errors per ``θ``, the errors at ``t = 0``, the weights' errors, CI and R².
     """
     net = _network(problem)
-    rate = _rate_name(problem)
+    rate, mass_x, mass_W = _learning_parameters(problem)
     ths = _sequence(thetas, "theta", "thetas=(10, 20, 40, 80)")
     if start not in ("rest", "flow"):
         raise DeclarationError(f"unknown start {start!r}", fix="use 'rest' or 'flow'")
@@ -291,7 +289,7 @@ def check_convergence_velocity(problem: Problem, *,
     errors, initial, weights = [], [], []
     for th in ths:
         m_w = gamma / th
-        vals = base | {rate: float(th), "m_W": m_w, "m_x": mass_ratio * m_w}
+        vals = base | {rate: float(th), mass_W: m_w, mass_x: mass_ratio * m_w}
         run = simulate_learning(problem, vals, w_init, w_dot0, grid)
         v = np.column_stack([run[f"{n}_dot"] for n in names])
         w = np.column_stack([run[n] for n in names])
@@ -333,7 +331,7 @@ def check_convergence_delta(problem: Problem, *,
         ``m_x``, the largest ``|G|`` and ``|Ġ|`` of each run, CI and R².
     """
     net = _network(problem)
-    rate = _rate_name(problem)
+    rate, mass_x, mass_W = _learning_parameters(problem)
     ms = _sequence(masses, "m_x", "masses=(0.1, 0.05, 0.025)")
     base = dict(values or {})
     backprop = gradient_function(problem, base)
@@ -342,10 +340,11 @@ def check_convergence_delta(problem: Problem, *,
     names = [str(w) for w in net.weights]
     errors, drifts, rates = [], [], []
     for m in ms:
-        vals = base | {rate: theta, "m_W": m_W, "m_x": float(m)}
+        vals = base | {rate: theta, mass_W: m_W, mass_x: float(m)}
         run = simulate_learning(problem, vals, w_init, None, grid)
         mult = run.multipliers()
-        keys = [f"delta_G{j}" for j in net.order]
+        keys = [multiplier_name(c.name, holonomic=True, weighted=True)
+                for c in problem.constraints]
         missing = [k for k in keys if k not in mult]
         if missing:
             raise DeclarationError(f"the simulation has no multipliers {', '.join(missing)}",
@@ -414,7 +413,8 @@ def check_learning_drift(problem: Problem, *, theta: float = 2.0, m_W: float = 1
         ``details``.
     """
     net = _network(problem)
-    vals = dict(values or {}) | {_rate_name(problem): theta, "m_W": m_W, "m_x": m_x}
+    rate, mass_x, mass_W = _learning_parameters(problem)
+    vals = dict(values or {}) | {rate: theta, mass_W: m_W, mass_x: m_x}
     run = simulate_learning(problem, vals, _initial_weights(net, w0, seed), None,
                             (0.0, t_end), stabilization=stabilization)
     check = check_drift_rate(run, tol=tol)

@@ -95,7 +95,7 @@ def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: floa
     checks = check_backprop_numeric(problem, law=law, gamma=gamma, rtol=rtol, fd_rtol=fd_rtol,
                                     seed=seed, values=values)
     if symbolic is None:
-        symbolic = law is None and len(problem.metadata["network"].order) <= 12
+        symbolic = law is None and len(problem.network.order) <= 12
     if symbolic:
         checks.append(check_backprop_symbolic(problem, seed=seed))
     if any(c.status == "fail" for c in checks):

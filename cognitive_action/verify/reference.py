@@ -42,6 +42,7 @@ import sympy as sp
 
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import t
 from cognitive_action.errors import DeclarationError
 
@@ -63,7 +64,7 @@ def network_of(problem: Problem) -> Network:
     DeclarationError
         If the problem was not built by ``Network.problem`` or the graph has cycles.
     """
-    net = problem.metadata.get("network")
+    net = problem.network
     if not isinstance(net, Network):
         raise DeclarationError("the problem was not built from a Network",
                                fix="build it with Network(...).problem() or layered(...)")
@@ -71,6 +72,44 @@ def network_of(problem: Problem) -> Network:
         raise DeclarationError("the network has cycles: there is no forward pass f_W(e)",
                                fix="the backprop limit (eq. 15-17) is for feedforward graphs")
     return net
+
+
+def learning_parameters(problem: Problem) -> tuple[str, str, str]:
+    """Names of the rate ``θ`` (``ϖ = exp(θt)``), the neuron mass ``m_x`` and the weight
+    mass ``m_W`` of a network problem, found by their roles (never by their names).
+
+    Raises
+    ------
+    DeclarationError
+        Without a time weight whose rate is one parameter, or with a mass of the
+        neurons or the weights that is not a parameter symbol.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> import cognitive_action as ca
+    >>> from cognitive_action.declare import symbols as S
+    >>> th, mx, mw = S.parameters("th mass_neuron mass_weight", positive=True)
+    >>> p = ca.xor().problem(weight=sp.exp(th * S.t), mass_x=mx, mass_W=mw, parameters=[th])
+    >>> learning_parameters(p)
+    ('th', 'mass_neuron', 'mass_weight')
+    """
+    net = network_of(problem)
+    rates = problem.roles.symbols(RoleKind.RATE)
+    if len(rates) != 1:
+        raise DeclarationError("the problem has no time weight exp(theta*t) with a symbolic "
+                               "theta", fix="declare weight=sp.exp(theta*t), "
+                               "parameters=[theta]")
+    masses = problem.action.masses
+    out = [str(rates[0])]
+    for what, coords in (("neurons", net.neurons), ("weights", net.weights)):
+        m = masses[coords[0]] if coords else None
+        if problem.roles.kind(m) != RoleKind.MASS:
+            raise DeclarationError(f"the mass of the network's {what} is {m}, not a parameter",
+                                   fix="leave Network.problem's mass_x and mass_W symbolic "
+                                   "(the checks set them)")
+        out.append(str(m))
+    return out[0], out[1], out[2]
 
 
 def loss_of(problem: Problem) -> sp.Expr:

@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import sympy as sp
 from scipy.integrate import solve_ivp
 
 from cognitive_action.declare.problem import Problem
@@ -40,22 +39,31 @@ def _network(problem: Problem):
     if not isinstance(problem, Problem) or not is_network_problem(problem):
         raise DeclarationError("a simulated limit check needs a network problem",
                                fix="declare it with Network(...).problem(...)")
-    net = problem.metadata["network"]
+    net = problem.network
     if not net.is_feedforward:
         raise DeclarationError("the forward-pass reference needs a feedforward network",
                                fix="use a DAG (no cycles)")
     return net
 
 
-def _rate(problem: Problem) -> sp.Symbol:
-    from cognitive_action.derive.euler_lagrange import euler_lagrange
+def _learning_parameters(problem: Problem) -> tuple[str, str, str]:
+    """Names of ``θ``, ``m_x`` and ``m_W`` by their roles (``verify.reference``, imported
+    here: it pulls CasADi)."""
+    from cognitive_action.verify.reference import learning_parameters
 
-    rate = euler_lagrange(problem).rate
-    if not isinstance(rate, sp.Symbol):
-        raise DeclarationError("the problem has no time weight exp(theta*t) with a symbolic "
-                               "theta", fix="declare weight=sp.exp(theta*t), "
-                               "parameters=[theta]")
-    return rate
+    return learning_parameters(problem)
+
+
+def _setup(problem: Problem, net, values: Mapping[str, float] | None,
+           w0: Mapping[str, float] | None, seed: int, t_end: float, n_points: int) -> tuple:
+    """What both checks start from: given values, initial weights (by name and as an
+    array in network order), the AD gradient of the composed loss, the output grid."""
+    base = dict(values or {})
+    weights = _weights(net, w0, seed)
+    names = [str(w) for w in net.weights]
+    grad = _gradient(problem, base)
+    w_init = np.array([weights[n] for n in names])
+    return base, weights, names, grad, w_init, np.linspace(0.0, t_end, n_points)
 
 
 def _weights(net, w0: Mapping[str, float] | None, seed: int) -> dict[str, float]:
@@ -108,24 +116,20 @@ def check_convergence_theta(problem: Problem, *, thetas: Sequence[float] = (10, 
         ``convergence.theta`` with the fitted order as value.
     """
     net = _network(problem)
-    rate = _rate(problem)
+    rate, mass_x, mass_W = _learning_parameters(problem)
     ths = np.asarray(list(thetas), dtype=float)
     if ths.size < 3 or np.any(ths <= 0):
         raise DeclarationError("need at least three positive values of theta",
                                fix="pass e.g. thetas=(10, 20, 40, 80)")
-    base = dict(values or {})
-    weights = _weights(net, w0, seed)
-    names = [str(w) for w in net.weights]
-    grad = _gradient(problem, base)
-    w_init = np.array([weights[n] for n in names])
-    grid = np.linspace(0.0, t_end, n_points)
+    base, weights, names, grad, w_init, grid = _setup(problem, net, values, w0, seed, t_end,
+                                                      n_points)
     ref = solve_ivp(lambda t, w: -grad(t, w) / gamma, (0.0, t_end), w_init, t_eval=grid,
                     method="DOP853", rtol=1e-11, atol=1e-13).y.T
     scale = float(np.linalg.norm(ref - ref[0], axis=1).max()) or 1.0
     errors = []
     for th in ths:
         m_w = gamma / th
-        vals = base | {str(rate): float(th), "m_W": m_w, "m_x": mass_ratio * m_w}
+        vals = base | {rate: float(th), mass_W: m_w, mass_x: mass_ratio * m_w}
         W, _ = _simulate(problem, net, vals, weights, -grad(0.0, w_init) / gamma, grid)
         errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
     return _fit_check("convergence.theta", 1.0 / ths, np.array(errors), expected, order_tol,
@@ -147,17 +151,13 @@ def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-
     multipliers and so of the weights' forcing.
     """
     net = _network(problem)
-    rate = _rate(problem)
+    rate, mass_x, mass_W = _learning_parameters(problem)
     ms = np.asarray(list(masses), dtype=float)
     if ms.size < 3 or np.any(ms <= 0):
         raise DeclarationError("need at least three positive masses m_x",
                                fix="pass e.g. masses=(0.1, 0.05, 0.025)")
-    base = dict(values or {})
-    weights = _weights(net, w0, seed)
-    names = [str(w) for w in net.weights]
-    grad = _gradient(problem, base)
-    w_init = np.array([weights[n] for n in names])
-    grid = np.linspace(0.0, t_end, n_points)
+    base, weights, names, grad, w_init, grid = _setup(problem, net, values, w0, seed, t_end,
+                                                      n_points)
     k = len(names)
 
     def second_order(t, z):
@@ -168,7 +168,7 @@ def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-
     scale = float(np.linalg.norm(ref - ref[0], axis=1).max()) or 1.0
     errors = []
     for m in ms:
-        vals = base | {str(rate): theta, "m_W": m_W, "m_x": float(m)}
+        vals = base | {rate: theta, mass_W: m_W, mass_x: float(m)}
         W, _ = _simulate(problem, net, vals, weights, np.zeros(k), grid)
         errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
     return _fit_check("convergence.mass_x", ms, np.array(errors), expected, order_tol,

@@ -13,10 +13,7 @@ import sympy as sp
 import cognitive_action as ca
 from cognitive_action.declare import Action, Constraint, Problem
 from cognitive_action.declare import symbols as S
-from cognitive_action.errors import DeclarationError, DerivationError
-from cognitive_action.verify import metrics
-from cognitive_action.verify.checks import check_formula
-from cognitive_action.verify.limits import (
+from cognitive_action.derive.limits import (
     EPSILON,
     GAMMA,
     Limit,
@@ -27,6 +24,9 @@ from cognitive_action.verify.limits import (
     reduce,
     staged,
 )
+from cognitive_action.errors import DeclarationError, DerivationError
+from cognitive_action.verify import metrics
+from cognitive_action.verify.checks import check_formula
 
 theta, c = S.parameters("theta c")
 sym = S.symbol

@@ -49,11 +49,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 
 from cognitive_action.declare.network import MASS_W, MASS_X
+from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.roles import RoleMap
 from cognitive_action.declare.symbols import base, dot, order
+from cognitive_action.derive.contract import DerivedSystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.errors import DeclarationError, DerivationError
 
@@ -194,8 +198,9 @@ def _leading_term(term: sp.Expr, eps: sp.Symbol) -> sp.Expr:
 
 
 @dataclass
-class ReducedSystem:
-    """The leading-order system of a limit, linear in its unknowns.
+class ReducedSystem(DerivedSystem):
+    """The leading-order system of a limit, linear in its unknowns (form ``"reduced"`` of
+    the :class:`~cognitive_action.derive.contract.DerivedSystem` contract).
 
     Attributes
     ----------
@@ -225,6 +230,11 @@ class ReducedSystem:
     rates
         The unknowns that are still rates of states (``q̈``, ``ν̇``), as opposed to
         multipliers and promoted states.
+    problem
+        The problem the limit was taken of (None for a hand-built system).
+    roles
+        The roles of the source system's symbols (multipliers stay multipliers, a
+        promoted ``q̇`` stays the velocity of ``q``).
     """
 
     limit: Limit
@@ -239,6 +249,21 @@ class ReducedSystem:
     source_constraints: dict[str, sp.Expr]
     velocity_constraints: dict[str, sp.Expr]
     rates: tuple[sp.Symbol, ...] = ()
+    problem: Problem | None = field(default=None, repr=False)
+    roles: RoleMap = field(default_factory=RoleMap, repr=False)
+
+    form: ClassVar[str] = "reduced"
+
+    @property
+    def states(self) -> tuple[sp.Symbol, ...]:
+        """What is integrated: coordinates that have a rate among the unknowns, their
+        velocities below that rate, then multiplier states (``ν`` whose ``ν̇`` is an
+        unknown)."""
+        top = {base(u): u for u in self.unknowns if order(u) >= 1}
+        coords = [q for q in self.coordinates if q in top]
+        others = [b for b in top if b not in set(self.coordinates)]
+        return (tuple(coords) + tuple(dot(q, j) for q in coords for j in range(1, order(top[q])))
+                + tuple(dot(b, j) for b in others for j in range(order(top[b]))))
 
     def linear_form(self) -> tuple[sp.Matrix, sp.Matrix]:
         """``(M, f)`` with ``M · unknowns = f`` equivalent to :attr:`equations`."""
@@ -302,12 +327,13 @@ def _rows_of(system: EulerLagrange | ReducedSystem) -> tuple:
                  for c in system.problem.constraints}
         rates = tuple(u for u in system.unknowns if _integral(u) is not None)
         return (labels, kinds, system.unknowns, system.mass_matrix.rows, system.forcing,
-                coords, cons, vcons, rates)
+                coords, cons, vcons, rates, system.problem, system.roles)
     M, f = system.linear_form()
     rows = [{u: M[i, j] for j, u in enumerate(system.unknowns) if M[i, j] != 0}
             for i in range(M.shape[0])]
     return (system.labels, system.kinds, system.unknowns, rows, list(f), system.coordinates,
-            system.source_constraints, system.velocity_constraints, system.rates)
+            system.source_constraints, system.velocity_constraints, system.rates,
+            system.problem, system.roles)
 
 
 def reduce(system: EulerLagrange | ReducedSystem, limit: Limit) -> ReducedSystem:
@@ -330,7 +356,8 @@ def reduce(system: EulerLagrange | ReducedSystem, limit: Limit) -> ReducedSystem
     DeclarationError
         If a scaled parameter does not occur in the system.
     """
-    labels, kinds, unknowns, rows, forcing, coords, cons, vcons, rates = _rows_of(system)
+    (labels, kinds, unknowns, rows, forcing, coords, cons, vcons, rates, problem,
+     roles) = _rows_of(system)
     present = set().union(*(sp.Add(*r.values(), f).free_symbols for r, f in zip(rows, forcing)))
     present |= set().union(*(c.free_symbols for c in cons.values()), set())
     limit = limit.matched(present)
@@ -384,7 +411,8 @@ def reduce(system: EulerLagrange | ReducedSystem, limit: Limit) -> ReducedSystem
                          orders=tuple(out_orders), equations=out_eqs, unknowns=new_unknowns,
                          promoted=promoted, algebraic=algebraic, coordinates=tuple(coords),
                          source_constraints=new_cons, velocity_constraints=new_vcons,
-                         rates=tuple(u for u in rates if u not in degenerate))
+                         rates=tuple(u for u in rates if u not in degenerate),
+                         problem=problem, roles=roles)
 
 
 def staged(system: EulerLagrange, limits: Sequence[Limit]) -> ReducedSystem:

@@ -7,18 +7,23 @@ pass, and the problem's own declarations.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import sympy as sp
 
 import cognitive_action as ca
+from cognitive_action.compile import compile_system
 from cognitive_action.compile.reduced import compile_reduced, reduced_layout
+from cognitive_action.compile.routes import ROUTES, register_route, route_for
 from cognitive_action.declare import symbols as S
 from cognitive_action.declare.roles import RoleKind, RoleMap, generated_names
 from cognitive_action.derive.contract import DerivedSystem
+from cognitive_action.derive.forms import derive_system
 from cognitive_action.derive.limits import backprop, quasi_static, reduce
 from cognitive_action.derive.network_speed import derive_speed_network
-from cognitive_action.errors import DeclarationError
+from cognitive_action.errors import CompileError, DeclarationError
 
 
 # -- the two defects -----------------------------------------------------------------------
@@ -135,3 +140,36 @@ def test_roles_refine_parameters_only():
         ca.Problem(ca.Action([x], masses=m), parameters=[m], roles={x: RoleKind.MASS})
     with pytest.raises(DeclarationError, match="unknown role"):
         ca.Problem(ca.Action([x], masses=m), parameters=[m], roles={m: "heaviness"})
+
+
+# -- the route registry --------------------------------------------------------------------
+def test_compile_system_picks_the_route_by_form():
+    p = ca.xor().problem()
+    assert compile_system(p).route == "network"
+    assert compile_system(p, route="generic").route == "generic"
+    assert derive_system(p).form == "network"
+    assert derive_system(p, "generic").form == "euler_lagrange"
+
+
+def test_a_new_form_plugs_in_by_registering_one_builder():
+    class Toy(DerivedSystem):
+        form = "toy_for_test"
+        problem = None
+
+    calls = []
+
+    def build(system, options):
+        calls.append((system, options))
+        return types.SimpleNamespace(route="toy")
+
+    register_route("toy_for_test")(build)
+    try:
+        toy = Toy()
+        out = compile_system(toy, name="mine")
+        assert out.route == "toy" and route_for(toy) is build
+        assert calls[0][0] is toy and calls[0][1].name == "mine"
+    finally:
+        del ROUTES["toy_for_test"]
+    with pytest.raises(CompileError, match="cannot compile a Toy") as info:
+        compile_system(Toy())
+    assert "euler_lagrange" in info.value.fix

@@ -3,8 +3,10 @@
 - :mod:`~cognitive_action.compile.translate`: a memoized SymPy → CasADi tree walker with
   a whitelist of functions (:func:`to_casadi`).
 - :mod:`~cognitive_action.compile.system`: :func:`compile_system` assembles ``ẏ = f(t, y, p)``
-  from an ``EulerLagrange`` (scalar SX graph, unknowns by a linear-solve node) or a
-  ``NetworkSystem`` (MX matrix operations from per-neuron templates).
+  from any derived system, by the compiler registered for its form
+  (:mod:`~cognitive_action.compile.routes`): an ``EulerLagrange`` (scalar SX graph,
+  unknowns by a linear-solve node), a ``NetworkSystem`` or ``SpeedNetworkSystem`` (MX
+  matrix operations from per-neuron templates), a ``ReducedSystem`` (a limit).
 - :mod:`~cognitive_action.compile.simulate`: :func:`simulate` over CasADi's integrators
   (cvodes, idas, erk, rk, collocation) with drift monitoring, Baumgarte stabilization or
   projection, and typed errors.
@@ -19,12 +21,14 @@ from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate
 from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.network_speed import compile_speed_network
 from cognitive_action.compile.reduced import compile_reduced
+from cognitive_action.compile.routes import ROUTES, BuildOptions, register_route
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.compile.translate import Translator, to_casadi
 from cognitive_action.compile.variants import stable_variant
 
-__all__ = ["METHODS", "STABLE_VARIANTS", "BatchSimulation", "CompiledSystem", "NamedArray",
+__all__ = ["METHODS", "ROUTES", "STABLE_VARIANTS", "BatchSimulation", "BuildOptions",
+           "CompiledSystem", "NamedArray",
            "Simulation", "Translator", "adjoint_sweep", "codegen_system", "compile_reduced",
-           "compile_speed_network", "compile_system",
+           "compile_speed_network", "compile_system", "register_route",
            "simulate", "simulate_batch", "stable_variant", "to_casadi"]

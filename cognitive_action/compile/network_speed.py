@@ -44,6 +44,7 @@ import casadi as ca
 import numpy as np
 import sympy as sp
 
+from cognitive_action.compile.routes import BuildOptions, register_route
 from cognitive_action.compile.system import (
     CompiledSystem,
     _bind_parameters,
@@ -183,6 +184,11 @@ def _as_system(system: Problem | EulerLagrange | SpeedNetworkSystem) -> SpeedNet
                        "template route",
                        fix="pass a Problem made by Network(..., speed=c).problem(), its "
                        "EulerLagrange, or a SpeedNetworkSystem")
+
+
+@register_route("speed_network")
+def _speed_network_route(system: SpeedNetworkSystem, options: BuildOptions) -> CompiledSystem:
+    return compile_speed_network(system, signals=options.signals, name=options.name)
 
 
 def compile_speed_network(system: Problem | EulerLagrange | SpeedNetworkSystem, *,

@@ -76,6 +76,7 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
+from cognitive_action.compile.routes import BuildOptions, register_route
 from cognitive_action.compile.system import (
     LINEAR_SOLVERS,
     STABILIZATION_PARAMETERS,
@@ -306,6 +307,12 @@ def _parameters_and_signals(reduced: ReducedSystem, layout: ReducedLayout,
     sig = list(problem.signals)
     params = sorted((b for b in bases if b not in set(sig)), key=str)
     return params, sig
+
+
+@register_route("reduced")
+def _reduced_route(reduced: ReducedSystem, options: BuildOptions) -> CompiledSystem:
+    return compile_reduced(reduced, signals=options.signals,
+                           linear_solver=options.linear_solver, name=options.name)
 
 
 def compile_reduced(reduced: ReducedSystem, *,

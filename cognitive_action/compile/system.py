@@ -54,22 +54,21 @@ import casadi as ca
 import numpy as np
 import sympy as sp
 
+from cognitive_action.compile.routes import BuildOptions, register_route, route_for
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, dot, t
 from cognitive_action.derive.calculus import TimeDerivative
-from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
+from cognitive_action.derive.euler_lagrange import EulerLagrange
+from cognitive_action.derive.forms import derived
 from cognitive_action.derive.network import (
     XI,
     NetworkSystem,
-    derive_network,
-    is_network_problem,
 )
 from cognitive_action.derive.network import A as A_SYM
-from cognitive_action.derive.network_speed import SpeedNetworkSystem, is_speed_network_problem
-from cognitive_action.errors import CompileError, DerivationError
+from cognitive_action.errors import CompileError
 
-if TYPE_CHECKING:  # verify imports compile: a runtime import would be a cycle
+if TYPE_CHECKING:
     from cognitive_action.derive.limits import ReducedSystem
 
 __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINEAR_SOLVERS",
@@ -332,6 +331,10 @@ class CompiledSystem:
 
 
 # -- entry point -------------------------------------------------------------------------
+#: How ``compile_system``'s ``route`` asks for a form (``derive.forms.FORMS``).
+_FORM_OF_ROUTE = {"auto": "auto", "generic": "generic", "network": "template"}
+
+
 def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSystem, *,
                    signals: Mapping[str | sp.Symbol, object] | None = None,
                    route: str = "auto", linear_solver: str | None = None,
@@ -343,7 +346,8 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
     system
         A problem (derived here), its :class:`EulerLagrange` system, a
         :class:`NetworkSystem` from :func:`~cognitive_action.derive.network.derive_network`,
-        or the leading-order system of a limit (``derive.limits.reduce``: gradient flow
+        a :class:`~cognitive_action.derive.network_speed.SpeedNetworkSystem`, or the
+        leading-order system of a limit (``derive.limits.reduce``: gradient flow
         (14), backprop (15)-(17), the quasi-static diffusion (20)), compiled by
         :func:`~cognitive_action.compile.reduced.compile_reduced` (``route`` and
         ``blas`` do not apply).
@@ -382,56 +386,9 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
         raise CompileError(f"unknown linear solver {linear_solver!r}",
                            fix=f"use one of {', '.join(NETWORK_LINEAR_SOLVERS)}")
     t0 = time.perf_counter()
-    speed_problem = (system.problem if isinstance(system, (EulerLagrange, SpeedNetworkSystem))
-                     else system if isinstance(system, Problem) else None)
-    if speed_problem is not None and is_speed_network_problem(speed_problem) and (
-            route == "network" or (route == "auto" and not isinstance(system, EulerLagrange))):
-        # eq. (19)-(20): the speed-c template route (compile/network_speed.py, imported
-        # lazily: it imports this module)
-        from cognitive_action.compile.network_speed import compile_speed_network
-
-        try:
-            out = compile_speed_network(system, signals=signals, name=name)
-        except DerivationError:
-            if route == "network" or isinstance(system, SpeedNetworkSystem):
-                raise
-            el = system if isinstance(system, EulerLagrange) else euler_lagrange(system)
-            out = _from_euler_lagrange(el, signals, linear_solver, name)
-    elif isinstance(system, SpeedNetworkSystem):  # route="generic"
-        out = _from_euler_lagrange(euler_lagrange(system.problem), signals, linear_solver,
-                                   name)
-    elif isinstance(system, NetworkSystem):
-        if route == "generic":
-            out = _from_euler_lagrange(system.euler_lagrange(), signals, linear_solver, name)
-        else:
-            out = _from_network(system, signals, linear_solver, name, blas)
-    elif isinstance(system, EulerLagrange):
-        if route == "network":
-            out = _from_network(derive_network(system.problem), signals, linear_solver, name,
-                                blas)
-        else:
-            out = _from_euler_lagrange(system, signals, linear_solver, name)
-    elif isinstance(system, Problem):
-        use_network = route == "network" or (route == "auto" and is_network_problem(system))
-        ns = None
-        if use_network:
-            try:
-                ns = derive_network(system)
-            except DerivationError:
-                if route == "network":
-                    raise
-        if ns is not None:
-            out = _from_network(ns, signals, linear_solver, name, blas)
-        else:
-            out = _from_euler_lagrange(euler_lagrange(system), signals, linear_solver, name)
-    elif type(system).__name__ == "ReducedSystem":  # derive.limits (imported lazily: no cycle)
-        from cognitive_action.compile.reduced import compile_reduced
-
-        out = compile_reduced(system, signals=signals, linear_solver=linear_solver, name=name)
-    else:
-        raise CompileError(f"cannot compile a {type(system).__name__}",
-                           fix="pass a Problem, an EulerLagrange, a NetworkSystem or a "
-                           "ReducedSystem (derive.limits.reduce)")
+    derived_system = derived(system, _FORM_OF_ROUTE[route])
+    options = BuildOptions(signals=signals, linear_solver=linear_solver, name=name, blas=blas)
+    out = route_for(derived_system)(derived_system, options)
     out.build_time = time.perf_counter() - t0
     out.origin = (system, {"signals": signals, "route": route, "linear_solver": linear_solver,
                            "name": name, "blas": blas})
@@ -509,6 +466,17 @@ def _bind_signals(values: dict, tr_exprs: dict[str, sp.Expr], tr: Translator) ->
 
 
 # -- the generic route ---------------------------------------------------------------------
+@register_route("euler_lagrange")
+def _euler_lagrange_route(el: EulerLagrange, options: BuildOptions) -> CompiledSystem:
+    return _from_euler_lagrange(el, options.signals, options.linear_solver, options.name)
+
+
+@register_route("network")
+def _network_route(ns: NetworkSystem, options: BuildOptions) -> CompiledSystem:
+    return _from_network(ns, options.signals, options.linear_solver, options.name,
+                         options.blas)
+
+
 def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> CompiledSystem:
     problem = el.problem
     lsolver = linear_solver or "qr"

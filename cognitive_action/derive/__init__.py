@@ -5,6 +5,7 @@ Proposition 1, per-neuron templates for large networks, and the limits of Sectio
 
 from cognitive_action.derive.contract import DerivedSystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
+from cognitive_action.derive.forms import derive_system
 from cognitive_action.derive.initial import (
     check_initial_conditions,
     complete_initial_conditions,
@@ -27,5 +28,5 @@ from cognitive_action.derive.rank import RankReport, constraint_rank
 __all__ = ["DerivedSystem", "EulerLagrange", "Limit", "MultiplierEquation", "NetworkState",
            "NetworkSystem", "RankReport", "ReducedSystem", "backprop",
            "check_initial_conditions", "complete_initial_conditions", "constraint_rank",
-           "constraint_residuals", "derive_network", "euler_lagrange",
+           "constraint_residuals", "derive_network", "derive_system", "euler_lagrange",
            "gradient_flow", "latex", "multiplier_equation", "quasi_static", "reduce", "staged"]

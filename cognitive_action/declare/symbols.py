@@ -34,6 +34,7 @@ from cognitive_action.errors import DeclarationError
 __all__ = [
     "t",
     "MAX_ORDER",
+    "SUFFIXES",
     "symbol",
     "dot",
     "base",
@@ -54,8 +55,10 @@ t = sp.Symbol("t")
 #: (``d²/dt² F_q̈`` of eq. 8-9 gives fourth derivatives).
 MAX_ORDER = 4
 
-_SUFFIX = {1: "_dot", 2: "_ddot", 3: "_d3", 4: "_d4"}
-_ORDER_RE = re.compile(r"^(?P<base>.+?)(?P<suf>_dot|_ddot|_d3|_d4)$")
+#: Name suffix of the jet symbol of each time-derivative order (the one list of them).
+SUFFIXES = {1: "_dot", 2: "_ddot", 3: "_d3", 4: "_d4"}
+_ORDER_RE = re.compile(r"^(?P<base>.+?)(?P<suf>" + "|".join(map(re.escape, SUFFIXES.values()))
+                       + ")$")
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -110,7 +113,7 @@ def order(symbol_: sp.Symbol) -> int:
     m = _ORDER_RE.match(symbol_.name)
     if not m:
         return 0
-    return {v: k for k, v in _SUFFIX.items()}[m.group("suf")]
+    return {v: k for k, v in SUFFIXES.items()}[m.group("suf")]
 
 
 def base(symbol_: sp.Symbol) -> sp.Symbol:
@@ -148,7 +151,7 @@ def dot(symbol_: sp.Symbol, k: int = 1) -> sp.Symbol:
             fix=f"Lagrangians may depend on derivatives up to order 2 (jets up to {MAX_ORDER})",
         )
     b = base(symbol_)
-    return b if n == 0 else symbol(b.name + _SUFFIX[n])
+    return b if n == 0 else symbol(b.name + SUFFIXES[n])
 
 
 def _names(names: str | Iterable[str]) -> list[str]:

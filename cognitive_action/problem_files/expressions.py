@@ -79,6 +79,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import sympy as sp
 
+from cognitive_action.declare.symbols import SUFFIXES
 from cognitive_action.errors import ProblemFileError, UnsafeExpressionError
 
 __all__ = [
@@ -128,8 +129,9 @@ MAX_CONSTANT_DEPTH = 4
 #: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``, so it is generous).
 MAX_SECONDS = 10.0
 
-#: Suffixes of the names that denote first and second time derivatives.
-DERIVATIVE_SUFFIXES = ("_dot", "_ddot")
+#: Suffixes of the names that denote first and second time derivatives (the jet
+#: symbols' own suffixes, :data:`cognitive_action.declare.symbols.SUFFIXES`).
+DERIVATIVE_SUFFIXES = (SUFFIXES[1], SUFFIXES[2])
 
 #: A value in the ``names`` mapping: a SymPy expression, a Python number, or a callable
 #: (a SymPy function class or a Python function returning a SymPy expression).

@@ -85,7 +85,7 @@ def test_masses_rate_and_speed_are_recognised_whatever_their_names():
     k, a, b, c = S.parameters("k heavy light c")
     net = ca.chain(3, speed=c)
     p = net.problem(weight=sp.exp(k * S.t), mass_x=a, mass_W=b, parameters=[k, c])
-    kinds = {str(s): r.kind for s, r in p.roles.items() if r.order == 0}
+    kinds = {str(s): r.kind for s, r in p.roles.items()}
     assert kinds["k"] == RoleKind.RATE
     assert kinds["heavy"] == kinds["light"] == RoleKind.MASS
     assert kinds["c"] == RoleKind.SPEED

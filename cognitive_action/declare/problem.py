@@ -310,16 +310,16 @@ class Problem:
         >>> m, theta = S.parameters("m theta")
         >>> p = Problem(Action([x], masses=m, weight=sp.exp(theta * S.t)),
         ...             parameters=[m, theta])
-        >>> [(str(s), str(r.kind)) for s, r in p.roles.items() if r.order == 0]
+        >>> [(str(s), str(r.kind)) for s, r in p.roles.items()]
         [('x', 'coordinate'), ('m', 'mass'), ('theta', 'rate')]
+        >>> p.roles[S.dot(x)].describe()
+        'velocity of x'
         """
         out: dict[sp.Symbol, Role] = {}
         for kind, group in ((RoleKind.COORDINATE, self.coordinates),
                             (RoleKind.SIGNAL, self.signals)):
             for s in group:
                 out[s] = Role(kind)
-                for k in range(1, MAX_ORDER + 1):
-                    out[dot(s, k)] = Role(kind, of=s, order=k)
         weighs: dict[sp.Symbol, list[sp.Symbol]] = {}
         for c, m in self.action.masses.items():
             if isinstance(m, sp.Symbol):

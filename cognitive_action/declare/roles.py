@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from cognitive_action.declare.symbols import base, order
+
 __all__ = ["Role", "RoleKind", "RoleMap", "MULTIPLIER_KINDS", "generated_names",
            "multiplier_name"]
 
@@ -118,10 +120,21 @@ class Role:
 class RoleMap(Mapping):
     """An immutable map ``symbol → Role`` in the order symbols were born.
 
+    Time derivatives are resolved on lookup: ``q̇`` (the jet symbol ``q_dot``, see
+    :mod:`cognitive_action.declare.symbols`) has the role of ``q`` at order 1, so a map
+    stores one entry per declared quantity however many derivatives appear.
+    Iteration and ``len`` cover the stored entries.
+
     Parameters
     ----------
     roles
         ``{symbol: Role}``.
+
+    Examples
+    --------
+    >>> x = sp.Symbol("x", real=True)
+    >>> RoleMap({x: Role(RoleKind.COORDINATE)})[sp.Symbol("x_ddot", real=True)].describe()
+    'acceleration of x'
     """
 
     __slots__ = ("_roles", "_by_name")
@@ -132,7 +145,25 @@ class RoleMap(Mapping):
         self._by_name = {s.name: s for s in self._roles}
 
     def __getitem__(self, symbol: sp.Symbol) -> Role:
-        return self._roles[symbol]
+        hit = self._roles.get(symbol)
+        if hit is not None:
+            return hit
+        k = order(symbol) if isinstance(symbol, sp.Symbol) else 0
+        if k:
+            root = self._roles.get(base(symbol))
+            if root is None:  # base() drops assumptions: match by name
+                root_symbol = self._by_name.get(base(symbol).name)
+                root = self._roles.get(root_symbol) if root_symbol is not None else None
+            if root is not None and root.order == 0:
+                of = root.of if root.is_multiplier else base(symbol)
+                return Role(root.kind, of=of, order=k)
+        raise KeyError(symbol)
+
+    def get(self, symbol: sp.Basic, default: object = None) -> object:
+        try:
+            return self[symbol]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[sp.Symbol]:
         return iter(self._roles)
@@ -149,15 +180,13 @@ class RoleMap(Mapping):
     # -- queries -------------------------------------------------------------------------
     def kind(self, symbol: sp.Basic) -> RoleKind | None:
         """The kind of ``symbol``, or None for a symbol this map does not know."""
-        r = self._roles.get(symbol)
+        r = self.get(symbol)
         return r.kind if r is not None else None
 
-    def symbols(self, *kinds: RoleKind, order: int | None = 0) -> tuple[sp.Symbol, ...]:
-        """Symbols of the given kinds (every kind if none given), of one derivative order
-        (``None``: every order)."""
+    def symbols(self, *kinds: RoleKind) -> tuple[sp.Symbol, ...]:
+        """The stored symbols of the given kinds (every kind if none given)."""
         wanted = set(kinds)
-        return tuple(s for s, r in self._roles.items()
-                     if (not wanted or r.kind in wanted) and (order is None or r.order == order))
+        return tuple(s for s, r in self._roles.items() if not wanted or r.kind in wanted)
 
     def named(self, name: str) -> sp.Symbol | None:
         """The symbol called ``name``, or None."""
@@ -178,12 +207,12 @@ class RoleMap(Mapping):
 
     def is_multiplier(self, symbol: sp.Basic) -> bool:
         """Whether ``symbol`` is a multiplier or one of its time derivatives."""
-        r = self._roles.get(symbol)
+        r = self.get(symbol)
         return r is not None and r.is_multiplier
 
     def is_constant(self, symbol: sp.Basic) -> bool:
         """Whether ``symbol`` is a parameter, mass, rate or speed."""
-        r = self._roles.get(symbol)
+        r = self.get(symbol)
         return r is not None and r.is_constant
 
     def masses_of(self, coordinates: Iterable[sp.Symbol]) -> tuple[sp.Symbol, ...]:

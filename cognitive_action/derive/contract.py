@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, ClassVar
 import sympy as sp
 
 from cognitive_action.declare.roles import CONSTANT_KINDS, Role, RoleKind
-from cognitive_action.declare.symbols import MAX_ORDER, dot
 
 if TYPE_CHECKING:
     from cognitive_action.declare.problem import Constraint, Problem
@@ -88,14 +87,12 @@ class DerivedSystem:
 def multiplier_roles(holonomic: tuple[sp.Symbol, ...], holonomic_names: tuple[str, ...],
                      nonholonomic: tuple[sp.Symbol, ...] = (),
                      nonholonomic_names: tuple[str, ...] = ()) -> dict[sp.Symbol, Role]:
-    """Roles of multipliers and their time derivatives, set where a derivation creates
-    them: ``{λ_k: multiplier of G_k, λ̇_k: its derivative, ...}``."""
+    """Roles of multipliers, set where a derivation creates them: ``{λ_k: multiplier of
+    G_k, ...}`` (their time derivatives resolve through the role map)."""
     out: dict[sp.Symbol, Role] = {}
     for kind, syms, names in ((RoleKind.MULTIPLIER, holonomic, holonomic_names),
                               (RoleKind.NONHOLONOMIC_MULTIPLIER, nonholonomic,
                                nonholonomic_names)):
         for s, n in zip(syms, names):
             out[s] = Role(kind, of=n)
-            for k in range(1, MAX_ORDER - 1):
-                out[dot(s, k)] = Role(kind, of=n, order=k)
     return out

@@ -54,7 +54,7 @@ import sympy as sp
 
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
-from cognitive_action.declare.roles import RoleMap, multiplier_name
+from cognitive_action.declare.roles import RoleKind, RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
 from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
@@ -188,7 +188,7 @@ class SpeedNetworkSystem(DerivedSystem):
         _check_constraints(problem, net, self.template)
         action = problem.action
         F = action.lagrangian
-        if _depends_on_weights_or_velocities(F, xs, ws):
+        if _depends_on_weights_or_velocities(F, problem, ws):
             raise DerivationError("F depends on weights or velocities",
                                   fix="use compile_system(problem, route='generic') for "
                                   "such Lagrangians")
@@ -317,15 +317,14 @@ def _differs(a: sp.Expr, b: sp.Expr) -> bool:
     return a is not b and a != b
 
 
-def _depends_on_weights_or_velocities(F: sp.Expr, xs, ws) -> bool:
+def _depends_on_weights_or_velocities(F: sp.Expr, problem: Problem, ws) -> bool:
     """Whether ``F`` has a weight, or a velocity or acceleration of a coordinate, among
-    its (few) free symbols."""
-    names = {q.name for q in xs + ws}
+    its (few) free symbols (by their roles)."""
     wset = set(ws)
     for s in F.free_symbols:
-        n = str(s)
-        stem = n[:-5] if n.endswith("_ddot") else n[:-4] if n.endswith("_dot") else None
-        if s in wset or (stem is not None and stem in names):
+        role = problem.roles.get(s)
+        if s in wset or (role is not None and role.kind == RoleKind.COORDINATE
+                         and role.order >= 1):
             return True
     return False
 

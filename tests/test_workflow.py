@@ -171,3 +171,30 @@ def test_bad_settings_are_typed_errors():
         workflow.compiled(wf.spec, wf.derived, wf.initial, "backward")
     with pytest.raises(ProblemFileError, match="cannot load a problem from a int"):
         workflow.load(3)
+
+
+def test_paper_problem_records_derive_verify_and_simulation(tmp_path):
+    spec = workflow.as_spec("pendulum")
+    spec.simulate.update(t_end=0.5, points=11)
+    entry = workflow.paper_problem(spec, tmp_path)
+    assert entry["passed"] and entry["coordinates"] == 2
+    assert entry["outcome"] == workflow.verify_spec(spec).outcome
+    assert entry["simulation"]["status"].startswith("ok (forward), max |G| = ")
+    assert (tmp_path / "pendulum_equations.tex").read_text(encoding="utf-8").strip()
+    assert (tmp_path / "pendulum_trajectory.png").stat().st_size > 0
+
+
+def test_paper_simulation_records_a_documented_instability(tmp_path):
+    """rate_network lists stability.multipliers in expect_fail: run forward (eq. 20 is
+    anti-stable), the main job records it instead of failing; without the listing the
+    error propagates."""
+    from cognitive_action.errors import UnstableSystemError
+
+    spec = workflow.as_spec("rate_network")
+    spec.simulate["variant"] = "forward"
+    el = workflow.derive_spec(spec)
+    got = workflow.paper_simulation(spec, el, tmp_path)
+    assert got["status"].startswith("not run: anti-stable multipliers")
+    spec.verify["expect_fail"] = []
+    with pytest.raises(UnstableSystemError):
+        workflow.paper_simulation(spec, el, tmp_path)

@@ -102,19 +102,7 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
     spec = _load(problem)
     el = workflow.derive_spec(spec)
     if as_json:
-        out: dict[str, Any] = {
-            "problem": spec.name,
-            "coordinates": [str(q) for q in el.coordinates],
-            "multipliers": [str(m) for m in el.multipliers + el.nonholonomic_multipliers],
-            "rate": str(el.rate),
-            "residuals": {str(q): str(r) for q, r in zip(el.coordinates, el.residuals)},
-            "constraints": {c.name: {"kind": c.kind, "expr": str(c.expr)}
-                            for c in spec.problem.constraints},
-            "unknowns": [str(u) for u in el.unknowns],
-            "mass_matrix": [{str(k): str(v) for k, v in r.items()}
-                            for r in el.mass_matrix.rows],
-            "forcing": [str(f) for f in el.forcing],
-        }
+        out = workflow.equations_dict(spec, el)
         click.echo(json.dumps(out, indent=2))
         return
     if as_latex:

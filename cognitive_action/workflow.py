@@ -50,9 +50,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.verify.report import Report
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derive_spec", "initial_state", "load", "paper_problem",
-           "paper_simulation", "plot_trajectory", "save_trajectory", "simulate_spec",
-           "verify_spec", "waves"]
+           "as_spec", "compiled", "derive_spec", "equations_dict", "initial_state", "load",
+           "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
+           "simulate_spec", "verify_spec", "waves"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -124,6 +124,44 @@ def derive_spec(spec: ProblemSpec) -> Any:
     if is_network_problem(spec.problem):
         return derive_network(spec.problem).euler_lagrange()
     return euler_lagrange(spec.problem)
+
+
+def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
+    """The derived equations as JSON-ready data (``cognitive-action derive --json``).
+
+    Every expression is a SymPy-parsable string (``sympy.sympify`` reads it back).
+
+    Returns
+    -------
+    dict
+        ``problem``, ``coordinates``, ``multipliers`` (holonomic, then non-holonomic),
+        ``rate`` (``ϖ̇/ϖ``), ``residuals`` of eq. (8)-(9) by coordinate, ``constraints``
+        by name (``kind``, ``expr``), ``unknowns``, and the linear system
+        ``mass_matrix`` (sparse rows) · unknowns = ``forcing``.
+
+    Examples
+    --------
+    >>> spec = as_spec("pendulum")
+    >>> d = equations_dict(spec, derive_spec(spec))
+    >>> d["coordinates"]
+    ['q1', 'q2']
+    >>> import sympy as sp
+    >>> q1, q2, L = sp.symbols("q1 q2 L")
+    >>> sp.sympify(d["constraints"]["rod"]["expr"]) == q1**2 + q2**2 - L**2
+    True
+    """
+    return {
+        "problem": spec.name,
+        "coordinates": [str(q) for q in el.coordinates],
+        "multipliers": [str(m) for m in el.multipliers + el.nonholonomic_multipliers],
+        "rate": str(el.rate),
+        "residuals": {str(q): str(r) for q, r in zip(el.coordinates, el.residuals)},
+        "constraints": {c.name: {"kind": c.kind, "expr": str(c.expr)}
+                        for c in spec.problem.constraints},
+        "unknowns": [str(u) for u in el.unknowns],
+        "mass_matrix": [{str(k): str(v) for k, v in r.items()} for r in el.mass_matrix.rows],
+        "forcing": [str(f) for f in el.forcing],
+    }
 
 
 # -- initial state -------------------------------------------------------------------------
@@ -239,6 +277,18 @@ class SimulateSettings:
         Show a progress bar on stderr (the grid runs in chunks,
         see :func:`cognitive_action.compile.simulate`); ``None``: only for long runs on
         a terminal.
+
+    Examples
+    --------
+    >>> s = SimulateSettings(t_end=2.0)
+    >>> s.replace(points=11, method=None)
+    SimulateSettings(t_end=2.0, points=11, method='cvodes', variant='forward', \
+stabilization=None, rtol=1e-08, atol=1e-10, progress=None)
+    >>> s.replace(variant="adjoint", method="dopri").check()
+    Traceback (most recent call last):
+    ...
+    cognitive_action.errors.CompileError: the adjoint sweep runs with cvodes, rk, \
+collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
     """
 
     t_end: float = 1.0

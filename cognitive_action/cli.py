@@ -12,6 +12,9 @@ Commands
 ``simulate``   simulate the compiled system, write the trajectory and a plot
 ``waves``      Figures 1-3 of Section 2 and the error-against-speed table
 ``paper``      the main job: derive, verify and waves on the shipped problems
+
+The commands parse arguments and print; what they run is :mod:`cognitive_action.workflow`,
+the same calls with the same defaults for a Python user.
 """
 
 from __future__ import annotations

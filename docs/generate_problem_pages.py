@@ -145,8 +145,8 @@ PROSE: dict[str, dict[str, str]] = {
 
 
 def _derive(name: str):
-    from cognitive_action.cli import derive_spec
     from cognitive_action.problem_files.loader import load_problem
+    from cognitive_action.workflow import derive_spec
 
     spec = load_problem(name)
     return spec, derive_spec(spec)
@@ -178,10 +178,11 @@ def _cell(value: object) -> str:
 
 def verifier_table(name: str) -> str:
     """The verifier's report of a shipped problem as a Markdown table."""
-    from cognitive_action.cli import run_verify
     from cognitive_action.problem_files.loader import load_problem
+    from cognitive_action.workflow import verify_spec
 
-    report, outcome = run_verify(load_problem(name))
+    result = verify_spec(load_problem(name))
+    report, outcome = result.report, result.outcome
     n = report.counts()
     lines = [f"`cognitive-action verify {name}`: {n['pass']} passed, {n['fail']} failed, "
              f"{n['skip']} skipped.", "",

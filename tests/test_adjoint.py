@@ -17,7 +17,6 @@ from scipy.integrate import solve_bvp, solve_ivp
 from scipy.linalg import expm
 
 import cognitive_action as cog
-from cognitive_action.cli import derive_spec
 from cognitive_action.compile import compile_system, simulate, stable_variant
 from cognitive_action.compile.adjoint import adjoint_sweep
 from cognitive_action.declare import symbols as S
@@ -25,6 +24,7 @@ from cognitive_action.derive import complete_initial_conditions
 from cognitive_action.errors import CompileError, SimulationError
 from cognitive_action.problem_files.loader import load_problem
 from cognitive_action.verify.reference import casadi_gradients
+from cognitive_action.workflow import derive_spec
 
 c, = S.parameters("c")
 W21, W32, TARGET = 0.8, -1.1, 0.5

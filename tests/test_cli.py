@@ -134,12 +134,12 @@ def test_simulate_runs_the_rate_network_relaxed_as_its_file_asks(tmp_path):
 
 
 def test_unexpected_exception_is_reported_as_a_bug_without_traceback(monkeypatch):
-    import cognitive_action.cli as cli
+    import cognitive_action.workflow as workflow
 
     def boom(spec):
         raise ZeroDivisionError("simulated internal failure")
 
-    monkeypatch.setattr(cli, "derive_spec", boom)
+    monkeypatch.setattr(workflow, "derive_spec", boom)
     res = CliRunner().invoke(main, ["derive", "chain3"])
     assert res.exit_code == 3
     assert "internal error: ZeroDivisionError" in res.output and "--debug" in res.output
@@ -154,23 +154,19 @@ def test_simulate_with_progress_bar_matches_one_run(tmp_path):
     rtol 1e-12."""
     import numpy as np
 
-    from cognitive_action.cli import compiled, derive_spec, initial_state, run_in_chunks
-    from cognitive_action.problem_files.loader import load_problem
+    from cognitive_action import workflow
 
-    spec = load_problem("pendulum")
-    el = derive_spec(spec)
-    y0 = initial_state(spec, el)
-    system = compiled(spec, el, y0)
-    span, n = (0.0, float(spec.simulate.get("t_end", 1.0))), 201
-    tight = run_in_chunks(system, span, y0, spec.values, n_points=n, rtol=1e-12, atol=1e-14)
-    one = run_in_chunks(system, span, y0, spec.values, n_points=n)
-    many = run_in_chunks(system, span, y0, spec.values, n_points=n, chunks=20)
+    wf = workflow.load("pendulum")
+    n = 201
+    tight = wf.simulate(points=n, rtol=1e-12, atol=1e-14, progress=False)
+    one = wf.simulate(points=n, progress=False)
+    many = wf.simulate(points=n, progress=True)
     np.testing.assert_array_equal(one.times, many.times)
     err_one = np.abs(one.y - tight.y).max()
     err_many = np.abs(many.y - tight.y).max()
     assert err_many <= 10 * err_one + 1e-9, (err_one, err_many)
     assert many.constraint_values.shape == one.constraint_values.shape
-    assert many.stats["chunks"] == 20
+    assert many.stats["chunks"] == 20 and "chunks" not in one.stats
     res = run("simulate", "pendulum", "--progress", "--points", "50", "--out", str(tmp_path))
     assert res.exit_code == 0, res.output
 

@@ -8,13 +8,13 @@ import pytest
 import sympy as sp
 
 import cognitive_action as ca
-from cognitive_action.cli import derive_spec, initial_state
 from cognitive_action.compile import compile_system, simulate, stable_variant
 from cognitive_action.declare import symbols as S
 from cognitive_action.derive import complete_initial_conditions
 from cognitive_action.errors import CompileError, UnstableSystemError
 from cognitive_action.problem_files.loader import load_problem
 from cognitive_action.verify.reference import casadi_gradients
+from cognitive_action.workflow import derive_spec, initial_state
 
 c, = S.parameters("c")
 

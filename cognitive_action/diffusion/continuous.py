@@ -49,6 +49,7 @@ import numpy as np
 import sympy as sp
 
 from cognitive_action.declare import symbols as S
+from cognitive_action.declare.initializers import initialize
 from cognitive_action.declare.network import Network, layered
 from cognitive_action.errors import DeclarationError, SimulationError
 from cognitive_action.verify import metrics
@@ -265,8 +266,8 @@ class ContinuousDiffusion:
 
 def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
                      amplitude: float = 1.0, target: float = 0.5,
-                     activation: str = "tanh", seed: int = 0, weight_scale: float = 1.0
-                     ) -> ContinuousDiffusion:
+                     activation: str = "tanh", seed: int = 0, weight_scale: float = 1.0,
+                     init: str = "normal_fan_in") -> ContinuousDiffusion:
     """Derive the reduced dynamics of a layered network of neurons (18)-(19).
 
     Parameters
@@ -280,8 +281,9 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
         ``A`` and the constant target of every output.
     activation
         ``tanh``, ``logistic``, ``identity`` or ``softplus``.
-    seed, weight_scale
-        Frozen weights ``w ~ N(0, scale²/fan_in)``.
+    seed, weight_scale, init
+        Frozen weights drawn by the initialiser ``init`` of
+        :mod:`cognitive_action.declare.initializers` (default ``w ~ N(0, scale²/fan_in)``).
 
     Returns
     -------
@@ -305,10 +307,9 @@ def derive_diffusion(sizes: Sequence[int], *, frequency: float = 0.5,
     el = euler_lagrange(problem)
     red = reduce(el, quasi_static())
 
-    rng = np.random.default_rng(seed)
-    wvals = {str(w): float(rng.standard_normal() * weight_scale
-                           / np.sqrt(max(1, net.graph.in_degree(j))))
-             for (j, _k), w in net.w.items()}
+    drawn = initialize([net.graph.in_degree(j) for (j, _k) in net.w], init,
+                       scale=weight_scale, rng=seed)
+    wvals = {str(w): float(v) for w, v in zip(net.w.values(), drawn)}
     weights = set(net.weights)
     frozen = {S.dot(w): 0 for w in weights} | {S.dot(w, 2): 0 for w in weights}
     # the reduced rows with the weights read, not learned, compiled like any reduction

@@ -41,7 +41,9 @@ A **mechanical** (general) problem::
     name = "rod"
     expr = "q1**2 + q2**2 - L**2"
 
-Optional tables for both: ``[initial]`` (``values = {...}``, ``seed``, ``weight_scale``),
+Optional tables for both: ``[initial]`` (``values = {...}``, ``seed``, ``weight_scale``,
+``init``: the name of a weight initialiser in
+:mod:`cognitive_action.declare.initializers`, default ``"normal_fan_in"``),
 ``[simulate]`` (``t_end``, ``points``, ``method``, ``rtol``, ``atol``) and
 ``[verify]`` (``rtol``, ``fd_rtol``, ``gamma``, ``seed``; ``skip``: checks not to run;
 ``law``: ``"derived"``, ``"sign_flipped"`` or ``"feedback_alignment"``, the learning law the
@@ -72,6 +74,7 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
+from cognitive_action.declare.initializers import available_initializers
 from cognitive_action.declare.network import Network, layered
 from cognitive_action.declare.problem import Action, Constraint, Problem
 from cognitive_action.declare.symbols import dot, symbol, t
@@ -96,7 +99,7 @@ _NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "speed", "node
 _ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
 _ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
 _CONSTRAINT = {"name", "expr"}
-_INITIAL = {"values", "seed", "weight_scale"}
+_INITIAL = {"values", "seed", "weight_scale", "init"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
 _VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
            "drift_tol"}
@@ -264,9 +267,30 @@ class _Reader:
         return ProblemSpec(
             name=name, description=description, path=self.path, problem=problem,
             values=values, network=net,
-            initial=self.table(d.get("initial"), "initial", _INITIAL),
+            initial=self.initial_settings(d.get("initial")),
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
             verify=self.verify_settings(d.get("verify"), problem))
+
+    def initial_settings(self, data: Any) -> dict[str, Any]:
+        """The ``[initial]`` table, validated: ``seed`` a non-negative integer,
+        ``weight_scale`` a number >= 0, ``init`` a registered weight initialiser."""
+        v = self.table(data, "initial", _INITIAL)
+        if "seed" in v and (isinstance(v["seed"], bool) or not isinstance(v["seed"], int)
+                            or v["seed"] < 0):
+            self.fail("initial.seed", f"must be a non-negative integer, got {v['seed']!r}",
+                      "e.g. seed = 0")
+        if "weight_scale" in v:
+            x = v["weight_scale"]
+            if isinstance(x, bool) or not isinstance(x, (int, float)) or not (
+                    0 <= float(x) < float("inf")):
+                self.fail("initial.weight_scale", f"must be a number >= 0, got {x!r}",
+                          "e.g. weight_scale = 1.0")
+        if "init" in v:
+            known = available_initializers()
+            if not isinstance(v["init"], str) or v["init"] not in known:
+                self.fail("initial.init", f"unknown weight initialiser {v['init']!r}",
+                          f"use one of {', '.join(known)}")
+        return v
 
     def verify_settings(self, data: Any, problem: Problem) -> dict[str, Any]:
         """The ``[verify]`` table, validated; formulas parsed against the problem's names.

@@ -109,9 +109,10 @@ def random_state(problem: Problem, *, seed: int = 0, scale: float = 1.0,
     the forward pass, zero velocities (consistent: ``G = 0``, ``Ġ = 0`` with ``ė = 0``).
     """
     net = network_of(problem)
-    rng = np.random.default_rng(seed)
-    fan = {j: max(1, net.graph.in_degree(j)) for j in net.order}
-    w = np.array([rng.standard_normal() * scale / np.sqrt(fan[j]) for (j, _k) in net.w])
+    from cognitive_action.declare.initializers import initialize
+
+    rng = np.random.default_rng(seed)  # the weights first, then t and signals from rng
+    w = initialize([net.graph.in_degree(j) for (j, _k) in net.w], scale=scale, rng=rng)
     # a generic time (time-dependent inputs such as sin(t) vanish at t = 0)
     vals: dict[str, float] = {"t": float(rng.uniform(0.5, 1.5))}
     for s in problem.signals:

@@ -60,7 +60,9 @@ def _learning_parameters(problem: Problem) -> tuple[str, str, str]:
 def _initial_weights(net, w0: Mapping[str, float] | None, seed: int) -> np.ndarray:
     names = [str(w) for w in net.weights]
     if w0 is None:
-        return np.random.default_rng(seed).normal(0.0, 0.5, len(names))
+        from cognitive_action.declare.initializers import initialize
+
+        return initialize([1] * len(names), "normal", scale=0.5, rng=seed)
     missing = [n for n in names if n not in w0]
     if missing:
         raise DeclarationError(f"no initial value for the weights {', '.join(missing)}",

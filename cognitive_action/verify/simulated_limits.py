@@ -69,8 +69,10 @@ def _setup(problem: Problem, net, values: Mapping[str, float] | None,
 def _weights(net, w0: Mapping[str, float] | None, seed: int) -> dict[str, float]:
     names = [str(w) for w in net.weights]
     if w0 is None:
-        rng = np.random.default_rng(seed)
-        return {n: float(rng.normal(0.0, 0.5)) for n in names}
+        from cognitive_action.declare.initializers import initialize
+
+        return dict(zip(names, initialize([1] * len(names), "normal", scale=0.5,
+                                          rng=seed).tolist()))
     missing = [n for n in names if n not in w0]
     if missing:
         raise DeclarationError(f"no initial value for the weights {', '.join(missing)}",

@@ -89,7 +89,7 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
     elif isinstance(problem, Problem):
         spec = ProblemSpec(name=problem.name, description="", path=f"<{problem.name}>",
                            problem=problem, values={},
-                           network=problem.metadata.get("network"))
+                           network=problem.network)
     elif isinstance(problem, (str, os.PathLike)):
         spec = load_problem(problem)
     else:

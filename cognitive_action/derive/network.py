@@ -100,7 +100,7 @@ def is_network_problem(problem: Problem) -> bool:
     return isinstance(net, Network) and net.speed is None
 
 
-def _class_residual(coordinate_mass: sp.Expr, weight: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+def class_residual(coordinate_mass: sp.Expr, weight: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
     """Kinetic residual template of one coordinate: ``(E(ξ, ξ̇, ξ̈), ϖ̇/ϖ)``."""
     p = Problem(Action([XI], masses=coordinate_mass, weight=weight),
                 parameters=sorted((coordinate_mass.free_symbols | weight.free_symbols) - {t},
@@ -207,8 +207,8 @@ class NetworkSystem(DerivedSystem):
         self.problem, self.network = problem, net
         weight = action.weight
         self.template = neuron_template(net)
-        self.kinetic_x, self.rate = _class_residual(self.mass_x, weight)
-        self.kinetic_w, _ = _class_residual(self.mass_w, weight)
+        self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
+        self.kinetic_w, _ = class_residual(self.mass_w, weight)
         loss = Differentiator(xs).gradient(F)
         if weight != 1:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
@@ -399,7 +399,7 @@ class NetworkSystem(DerivedSystem):
     def input_accelerations(self) -> dict[int, sp.Expr]:
         """``ë_j`` of each input constraint ``x_j - e_j(t)``, by neuron index, derived
         once (``h = -ë`` in eq. 10)."""
-        return {int(i): _second_derivative_of_input(self.problem, int(i))
+        return {int(i): second_derivative_of_input(self.problem, int(i))
                 for i in self.input_index}
 
     @functools.cached_property
@@ -429,7 +429,7 @@ class NetworkSystem(DerivedSystem):
         return out
 
 
-def _second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
+def second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
     """``ë`` of the input constraint ``x - e(t)`` number ``i`` (a derivative operator
     over that constraint's own symbols only)."""
     expr = problem.constraints[i].expr

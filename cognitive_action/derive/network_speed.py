@@ -58,7 +58,7 @@ from cognitive_action.declare.roles import RoleKind, RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, symbol
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
 from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
-from cognitive_action.derive.network import XI, A, _class_residual, _second_derivative_of_input
+from cognitive_action.derive.network import XI, A, class_residual, second_derivative_of_input
 from cognitive_action.derive.sparse import Walker
 from cognitive_action.errors import DerivationError
 
@@ -201,8 +201,8 @@ class SpeedNetworkSystem(DerivedSystem):
                                   "per-coordinate masses")
         self.problem, self.network = problem, net
         weight = action.weight
-        self.kinetic_x, self.rate = _class_residual(mass_x, weight)
-        self.kinetic_w, _ = _class_residual(mass_w, weight)
+        self.kinetic_x, self.rate = class_residual(mass_x, weight)
+        self.kinetic_w, _ = class_residual(mass_w, weight)
         self.mass_x = -self.kinetic_x.coeff(dot(XI, 2))
         self.mass_w = -self.kinetic_w.coeff(dot(XI, 2))
         loss = Differentiator(xs).gradient(F)
@@ -225,7 +225,7 @@ class SpeedNetworkSystem(DerivedSystem):
         edges = [(idx[j], idx[k]) for (j, k) in net.w]
         self.targets = np.array([e[0] for e in edges], dtype=np.int64).reshape(-1)
         self.sources = np.array([e[1] for e in edges], dtype=np.int64).reshape(-1)
-        self.input_accelerations = {int(i): _second_derivative_of_input(problem, int(i))
+        self.input_accelerations = {int(i): second_derivative_of_input(problem, int(i))
                                     for i in self.input_index}
 
     form = "speed_network"

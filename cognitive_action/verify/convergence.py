@@ -211,8 +211,11 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
     return grad
 
 
-def _fit_check(name: str, params: np.ndarray, errors: np.ndarray, expected: float,
-               order_tol: float, what: str, details: dict) -> Check:
+def fit_check(name: str, params: np.ndarray, errors: np.ndarray, expected: float,
+              order_tol: float, what: str, details: dict) -> Check:
+    """A check that passes when the fitted convergence order of ``errors`` against
+    ``params`` (:func:`~cognitive_action.verify.metrics.convergence_order`) is within
+    ``order_tol`` of ``expected``. Shared by the simulated-limit checks."""
     fit = metrics.convergence_order(params, errors)
     ok = abs(fit.order - expected) <= order_tol
     return Check(name, "pass" if ok else "fail", fit.order, expected,
@@ -299,7 +302,7 @@ def check_convergence_velocity(problem: Problem, *,
         errors.append(float(dv[late].max()))
         initial.append(float(dv[0]))
         weights.append(float(np.linalg.norm(w - ref, axis=1).max()))
-    return _fit_check(
+    return fit_check(
         "convergence.theta.velocity", 1.0 / ths, np.array(errors), expected, order_tol,
         f"simulated W'(t), t >= {t_skip:g}, -> gradient flow (14) as theta -> oo "
         f"(theta m_W = gamma, start at {start})",
@@ -358,7 +361,7 @@ def check_convergence_delta(problem: Problem, *,
         drifts.append(run.max_drift)
         dr = run.drift_rate
         rates.append(0.0 if dr is None else float(dr.max()))
-    return _fit_check("convergence.delta", ms, np.array(errors), expected, order_tol,
+    return fit_check("convergence.delta", ms, np.array(errors), expected, order_tol,
                       "simulated multipliers delta(t) -> backprop deltas (17) as m_x -> 0",
                       {"masses": ms, "theta": theta, "m_W": m_W,
                        "max_drift": np.array(drifts), "max_drift_rate": np.array(rates)})

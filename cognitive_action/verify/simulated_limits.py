@@ -27,7 +27,7 @@ from scipy.integrate import solve_ivp
 
 from cognitive_action.declare.problem import Problem
 from cognitive_action.errors import DeclarationError
-from cognitive_action.verify.convergence import _fit_check
+from cognitive_action.verify.convergence import fit_check
 from cognitive_action.verify.report import Check
 
 __all__ = ["check_convergence_mass_x", "check_convergence_theta", "check_drift"]
@@ -134,7 +134,7 @@ def check_convergence_theta(problem: Problem, *, thetas: Sequence[float] = (10, 
         vals = base | {rate: float(th), mass_W: m_w, mass_x: mass_ratio * m_w}
         W, _ = _simulate(problem, net, vals, weights, -grad(0.0, w_init) / gamma, grid)
         errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
-    return _fit_check("convergence.theta", 1.0 / ths, np.array(errors), expected, order_tol,
+    return fit_check("convergence.theta", 1.0 / ths, np.array(errors), expected, order_tol,
                       "simulated W(t) -> gradient flow (14) as theta -> oo, theta m_W = gamma",
                       {"thetas": ths, "gamma": gamma, "mass_ratio": mass_ratio})
 
@@ -173,7 +173,7 @@ def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-
         vals = base | {rate: theta, mass_W: m_W, mass_x: float(m)}
         W, _ = _simulate(problem, net, vals, weights, np.zeros(k), grid)
         errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
-    return _fit_check("convergence.mass_x", ms, np.array(errors), expected, order_tol,
+    return fit_check("convergence.mass_x", ms, np.array(errors), expected, order_tol,
                       "simulated W(t) -> eq. (12)-(13) as m_x -> 0",
                       {"masses": ms, "theta": theta, "m_W": m_W})
 

@@ -260,8 +260,11 @@ class Network:
             allowed = self.inputs if label == "inputs" else self.outputs
             for k in mapping:
                 if k not in allowed:
+                    fix = (f"use neurons {allowed}" if label == "inputs" else
+                           f"use neurons {allowed}, or make {k!r} an output: "
+                           f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
                     raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
-                                     f"the network's {label}", fix=f"use neurons {allowed}")
+                                     f"the network's {label}", fix=fix)
         if loss is None and not self.outputs:
             warnings.warn(
                 "the network has no output neurons (every neuron has outgoing arcs), so the "

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         check_learning_drift,
         simulate_learning,
     )
+    from cognitive_action.verify.laws import BackpropRates, backprop_rates
     from cognitive_action.verify.limits import (
         Limit,
         ReducedSystem,
@@ -37,8 +38,9 @@ if TYPE_CHECKING:
     )
     from cognitive_action.verify.report import Check, Report
 
-__all__ = ["Check", "Limit", "ReducedSystem", "Report", "VerificationError",
+__all__ = ["BackpropRates", "Check", "Limit", "ReducedSystem", "Report", "VerificationError",
            "assert_backprop_limit", "assert_full_rank", "assert_simulated_limits", "backprop",
+           "backprop_rates",
            "check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
            "check_learning_drift", "gradient_flow", "quasi_static", "reduce",
            "simulate_learning", "staged", "verify"]
@@ -51,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "check_drift_rate": "cognitive_action.verify.convergence",
     "check_learning_drift": "cognitive_action.verify.convergence",
     "simulate_learning": "cognitive_action.verify.convergence",
+    "BackpropRates": "cognitive_action.verify.laws",
+    "backprop_rates": "cognitive_action.verify.laws",
     "Limit": "cognitive_action.verify.limits",
     "ReducedSystem": "cognitive_action.verify.limits",
     "backprop": "cognitive_action.verify.limits",

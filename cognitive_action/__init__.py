@@ -38,21 +38,21 @@ if TYPE_CHECKING:
         xor,
     )
     from cognitive_action.derive import (
-        check_initial_conditions,
         complete_initial_conditions,
         constraint_rank,
         derive_network,
         euler_lagrange,
         latex,
         multiplier_equation,
+        validate_initial_conditions,
     )
 
 __version__ = "0.1.0"
 __all__ = ["Action", "Activation", "Constraint", "Network", "Problem", "__version__", "chain",
-           "check_initial_conditions", "complete_initial_conditions", "constraint_rank",
-           "coordinates", "derive_network", "dot", "errors", "euler_lagrange", "latex",
-           "layered", "multiplier_equation", "parameters", "register_activation", "signals",
-           "t", "xor"]
+           "complete_initial_conditions", "constraint_rank", "coordinates", "derive_network",
+           "dot", "errors", "euler_lagrange", "latex", "layered", "multiplier_equation",
+           "parameters", "register_activation", "signals", "t", "validate_initial_conditions",
+           "xor"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "errors": "cognitive_action",
@@ -61,5 +61,6 @@ __getattr__, __dir__ = lazy_exports(__name__, {
                      "signals", "t", "xor"], "cognitive_action.declare"),
     **dict.fromkeys(["check_initial_conditions", "complete_initial_conditions",
                      "constraint_rank", "derive_network", "euler_lagrange", "latex",
-                     "multiplier_equation"], "cognitive_action.derive"),
+                     "multiplier_equation", "validate_initial_conditions"],
+                    "cognitive_action.derive"),
 })

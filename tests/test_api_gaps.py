@@ -114,3 +114,38 @@ def test_target_on_a_hidden_neuron_names_outputs_as_the_fix():
     # the fix works
     p = Network([(1, 2), (2, 3)], [1], outputs=[3, 2]).problem(targets={2: 0.0})
     assert p is not None
+
+
+def test_initial_condition_checks_have_distinct_names():
+    """derive's validator raises; the verifier's check returns a Check. The old derive
+    name still works, with a DeprecationWarning."""
+    import cognitive_action as ca
+    from cognitive_action.errors import InconsistentInitialConditionsError
+    from cognitive_action.verify.checks import check_initial_conditions
+
+    net = ca.chain(3)
+    el = ca.euler_lagrange(net.problem())
+    given = {"w2_1": 0.4, "w3_2": -0.7, "e1": 0.3, "e1_dot": 0.0}
+    ic = ca.complete_initial_conditions(el, given)
+    bad = dict(ic, x3=ic["x3"] + 0.1)
+    assert ca.validate_initial_conditions is not check_initial_conditions
+    assert ca.validate_initial_conditions(el, ic) is None
+    assert check_initial_conditions(net.problem(), ic).status == "pass"
+    assert check_initial_conditions(net.problem(), bad).status == "fail"
+    with pytest.warns(DeprecationWarning, match="validate_initial_conditions"), \
+            pytest.raises(InconsistentInitialConditionsError, match="G3"):
+        ca.check_initial_conditions(el, bad)
+
+
+def test_the_weight_mass_has_one_name():
+    import sympy as sp
+
+    from cognitive_action.derive.network import derive_network
+    from cognitive_action.derive.network_speed import derive_speed_network
+
+    mW = sp.Symbol("M", positive=True)
+    for net, derive in ((chain(3), derive_network), (chain(3, speed=2), derive_speed_network)):
+        ns = derive(net.problem(mass_W=mW))
+        assert ns.mass_W == mW
+        with pytest.warns(DeprecationWarning, match="mass_W"):
+            assert ns.mass_w == mW

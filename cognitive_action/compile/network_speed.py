@@ -135,7 +135,7 @@ class _SpeedGraph:
         tr0 = Translator(base)
         q: dict[str, object] = {"x": x, "w": w, "xd": xd, "wd": wd, "mu": mu, "W": W}
         q["g_xidot"] = tr0(tpl.g_xidot)
-        q["m_x"], q["m_w"], q["rate"] = tr0(self.ns.mass_x), tr0(self.ns.mass_w), \
+        q["m_x"], q["m_w"], q["rate"] = tr0(self.ns.mass_x), tr0(self.ns.mass_W), \
             tr0(self.ns.rate)
         if nh:
             trh = Translator(base | {XI.name: _take(x, hidden),

@@ -714,7 +714,7 @@ class _NetworkGraph:
             self.input_exprs.append((c.expr, D(c.expr), ns.input_accelerations[i]))
         acc = dot(XI, 2)
         self.mass_x = -ns.kinetic_x.coeff(acc)
-        self.mass_w = -ns.kinetic_w.coeff(acc)
+        self.mass_W = -ns.kinetic_w.coeff(acc)
         self.kin_x, self.kin_w = ns.kinetic_forcing
         idx = {s: i for i, s in enumerate(net.neurons)}
         self.loss = [(idx[q], e) for q, e in ns.loss_gradient.items()]
@@ -769,7 +769,7 @@ class _NetworkGraph:
         h_hidden = h0_h + 2 * ga_h * _take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
         q["h"] = assemble(h_i, h_hidden)
         tr0 = Translator(base)
-        q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_w)
+        q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_W)
         trx = Translator(base | {XI.name: x, XI.name + "_dot": xd, A_SYM.name: a,
                                  A_SYM.name + "_dot": adot})
         f_x = _vec(trx(self.kin_x), nu) + _loss_forcing(self.loss, self.neurons, base, x, xd)

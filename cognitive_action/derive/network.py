@@ -38,6 +38,7 @@ Matrix([
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -168,8 +169,8 @@ class NetworkSystem:
     kinetic_x, kinetic_w
         Euler-Lagrange residual templates of one neuron output and one weight
         (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
-    mass_x, mass_w, rate
-        The masses and ``ϖ̇/ϖ``.
+    mass_x, mass_W, rate
+        The masses and ``ϖ̇/ϖ`` (``mass_w`` is a deprecated alias of ``mass_W``).
     loss_gradient
         ``F_x/ϖ`` by neuron (the ``L_F`` of eq. 8; ``-V_x`` for ``F = -ϖV``).
     multipliers
@@ -194,9 +195,9 @@ class NetworkSystem:
             raise DerivationError("F depends on weights or velocities",
                                   fix="use the generic euler_lagrange for such Lagrangians")
         self.mass_x = action.masses[xs[0]]
-        self.mass_w = action.masses[ws[0]] if ws else sp.S.One
+        self.mass_W = action.masses[ws[0]] if ws else sp.S.One
         if any(action.masses[x] != self.mass_x for x in xs) or \
-                any(action.masses[w] != self.mass_w for w in ws):
+                any(action.masses[w] != self.mass_W for w in ws):
             raise DerivationError("masses differ within neurons or weights",
                                   fix="use the generic euler_lagrange for per-coordinate "
                                   "masses")
@@ -204,7 +205,7 @@ class NetworkSystem:
         weight = action.weight
         self.template = neuron_template(net)
         self.kinetic_x, self.rate = _class_residual(self.mass_x, weight)
-        self.kinetic_w, _ = _class_residual(self.mass_w, weight)
+        self.kinetic_w, _ = _class_residual(self.mass_W, weight)
         loss = Differentiator(xs).gradient(F)
         if weight != 1:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
@@ -291,6 +292,12 @@ class NetworkSystem:
             mass_matrix=SparseRows(tuple(coords) + tuple(self.names), acc + lam, mm_rows),
             forcing=forcing, time_dependent=frozenset(time_dependent))
 
+    @property
+    def mass_w(self) -> sp.Expr:
+        """Deprecated alias of :attr:`mass_W` (one name, as in ``Network.problem(mass_W=)``)."""
+        warnings.warn("mass_w is now mass_W", DeprecationWarning, stacklevel=2)
+        return self.mass_W
+
     # -- numeric evaluation --------------------------------------------------------------
     def _functions(self, parameters: tuple[sp.Symbol, ...]) -> dict[str, object]:
         key = tuple(map(str, parameters))
@@ -303,7 +310,7 @@ class NetworkSystem:
                 "neuron": sp.lambdify(args, [tpl.g_xi, tpl.g_a, tpl.h0], "numpy"),
                 "kin_x": sp.lambdify(args, kx, "numpy"),
                 "kin_w": sp.lambdify(args, kw, "numpy"),
-                "masses": sp.lambdify([t, *parameters], [self.mass_x, self.mass_w], "numpy"),
+                "masses": sp.lambdify([t, *parameters], [self.mass_x, self.mass_W], "numpy"),
             }
             self._numeric[key] = hit
         return hit
@@ -393,7 +400,7 @@ class NetworkSystem:
         local = {XI, dot(XI), dot(XI, 2), A, dot(A), t}
         out: set[sp.Symbol] = set()
         for e in (self.template.h0, self.template.g_a, self.template.g_xi, self.kinetic_x,
-                  self.kinetic_w, self.mass_x, self.mass_w):
+                  self.kinetic_w, self.mass_x, self.mass_W):
             out |= e.free_symbols - local
         coords = set(self.problem.coordinates)
         for e in self.loss_gradient.values():

@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,7 +142,7 @@ class SpeedNetworkSystem:
     kinetic_x, kinetic_w
         Euler-Lagrange residual templates of one neuron output and one weight
         (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
-    mass_x, mass_w, rate
+    mass_x, mass_W, rate
         The masses (coefficients of ``ξ̈`` in the kinetic residuals) and ``ρ = ϖ̇/ϖ``.
     loss_gradient
         ``F_x/ϖ`` by neuron symbol (``L_F`` of eq. 8).
@@ -201,7 +202,7 @@ class SpeedNetworkSystem:
         self.kinetic_x, self.rate = _class_residual(mass_x, weight)
         self.kinetic_w, _ = _class_residual(mass_w, weight)
         self.mass_x = -self.kinetic_x.coeff(dot(XI, 2))
-        self.mass_w = -self.kinetic_w.coeff(dot(XI, 2))
+        self.mass_W = -self.kinetic_w.coeff(dot(XI, 2))
         loss = Differentiator(xs).gradient(F)
         if weight != 1:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
@@ -221,6 +222,12 @@ class SpeedNetworkSystem:
         self.sources = np.array([e[1] for e in edges], dtype=np.int64).reshape(-1)
         self.input_accelerations = {int(i): _second_derivative_of_input(problem, int(i))
                                     for i in self.input_index}
+
+    @property
+    def mass_w(self) -> sp.Expr:
+        """Deprecated alias of :attr:`mass_W` (one name, as in ``Network.problem(mass_W=)``)."""
+        warnings.warn("mass_w is now mass_W", DeprecationWarning, stacklevel=2)
+        return self.mass_W
 
     def __repr__(self) -> str:
         return (f"SpeedNetworkSystem({len(self.network.order)} neurons, "

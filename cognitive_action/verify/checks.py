@@ -51,10 +51,10 @@ from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import dot, symbol, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.initial import (
-    check_initial_conditions as _check_ic,
+    complete_initial_conditions,
 )
 from cognitive_action.derive.initial import (
-    complete_initial_conditions,
+    validate_initial_conditions as _check_ic,
 )
 from cognitive_action.derive.network import NetworkState, derive_network, is_network_problem
 from cognitive_action.derive.rank import constraint_rank

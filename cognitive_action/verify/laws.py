@@ -56,7 +56,7 @@ LearningLaw = Callable[[NetworkSystem, NetworkState, Mapping[str, float], float]
 def _limit_values(system: NetworkSystem, values: Mapping[str, float], ratio: float,
                   gamma: float) -> dict[str, float]:
     out = dict(values)
-    mx, mw = system.mass_x, system.mass_w
+    mx, mw = system.mass_x, system.mass_W
     if not (isinstance(mx, sp.Symbol) and isinstance(mw, sp.Symbol)):
         raise DeclarationError("the masses are fixed numbers, so no mass limit can be taken",
                                fix="declare the problem with symbolic masses (the default)")
@@ -72,7 +72,7 @@ def evaluate_at_ratio(system: NetworkSystem, state: NetworkState, values: Mappin
     """``δ`` and ``Ẇ = m_W Ẅ|_{Ẇ=0}/γ`` from eq. (10) at ``m_x/m_W = ratio``."""
     vals = _limit_values(system, values, ratio, gamma)
     ev = system.evaluate(state, vals)
-    return LawOutput(delta=ev.multipliers, w_dot=vals[str(system.mass_w)]
+    return LawOutput(delta=ev.multipliers, w_dot=vals[str(system.mass_W)]
                      * ev.accelerations_w / gamma)
 
 

@@ -149,3 +149,14 @@ def test_the_weight_mass_has_one_name():
         assert ns.mass_W == mW
         with pytest.warns(DeprecationWarning, match="mass_W"):
             assert ns.mass_w == mW
+
+
+def test_verification_error_joins_the_other_errors():
+    from cognitive_action import errors, verify
+    from cognitive_action.verify import pytest_helpers
+
+    assert verify.VerificationError is errors.VerificationError
+    assert pytest_helpers.VerificationError is errors.VerificationError
+    assert issubclass(errors.VerificationError, errors.CognitiveActionError)
+    assert issubclass(errors.VerificationError, AssertionError)
+    assert "VerificationError" in errors.__all__

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from cognitive_action.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
+    from cognitive_action.errors import VerificationError
     from cognitive_action.verify.checks import verify
     from cognitive_action.verify.convergence import (
         check_convergence_delta,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
         staged,
     )
     from cognitive_action.verify.pytest_helpers import (
-        VerificationError,
         assert_backprop_limit,
         assert_full_rank,
         assert_simulated_limits,
@@ -62,7 +62,7 @@ _EXPORTS: dict[str, str] = {
     "quasi_static": "cognitive_action.verify.limits",
     "reduce": "cognitive_action.verify.limits",
     "staged": "cognitive_action.verify.limits",
-    "VerificationError": "cognitive_action.verify.pytest_helpers",
+    "VerificationError": "cognitive_action.errors",
     "assert_backprop_limit": "cognitive_action.verify.pytest_helpers",
     "assert_full_rank": "cognitive_action.verify.pytest_helpers",
     "assert_simulated_limits": "cognitive_action.verify.pytest_helpers",

@@ -16,7 +16,7 @@ Two routes lead to the same :class:`CompiledSystem`:
   weight matrix (``a = W x``, ``J_x = diag(g_ξ) + diag(g_a) W``, eq. 10 as
   ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node). The
   graph's size grows with the number of distinct templates, not with the number of
-  weights: a dense 200-neuron system (40,000 weights) builds in milliseconds.
+  weights, so dense networks build quickly (docs/performance.md).
 
 Signals (inputs ``e``, targets ``y``) are either given as SymPy expressions of ``t``
 (their time derivatives are taken symbolically) or left as constant runtime parameters
@@ -86,9 +86,7 @@ LINEAR_SOLVERS = ("qr", "csparse", "lapacklu", "lapackqr", "mumps")
 
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
 #: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
-#: Forming ``J_x J_xᵀ`` and solving, 200 neurons, one BLAS thread: lapacklu 1.5 ms,
-#: lapackqr 2.1 ms, ldl 2.3 ms, csparsecholesky 3.0 ms, qr 6.7 ms (lapacklu was 10 ms
-#: when OpenBLAS ran two threads on the loaded 2-core machine).
+#: Measured times of forming ``J_x J_xᵀ`` and solving with each: docs/performance.md.
 NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky") + LINEAR_SOLVERS
 
 _ORDERS = range(MAX_ORDER + 1)
@@ -800,9 +798,9 @@ class _NetworkGraph:
 
 
 #: Neurons from which the network route solves eq. (10) with LAPACK's LU by default: the
-#: dense factorization beats the sparse LDLᵀ there (per right-hand side of the dense
-#: learning system, one BLAS thread: n = 100 0.44 ms against 0.52 ms, n = 200 2.8 ms
-#: against 3.7 ms; below, LDLᵀ is as fast and its C is self-contained).
+#: dense factorization beats the sparse LDLᵀ there (measured per right-hand side of the
+#: dense learning system: docs/performance.md); below, LDLᵀ is as fast and its C is
+#: self-contained.
 _LAPACK_FROM = 100
 
 

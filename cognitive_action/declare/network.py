@@ -65,8 +65,9 @@ def _check_unique_names(named: Mapping, what: str, prefix: str) -> None:
 
 
 def _product(w: sp.Symbol, x: sp.Symbol) -> sp.Expr:
-    """``w*x`` for two symbols without ``Mul``'s general flattening (10× faster; the same
-    canonical object, since the arguments are sorted as ``Mul`` sorts them)."""
+    """``w*x`` for two symbols without ``Mul``'s general flattening (which dominates
+    declaring a dense network; docs/performance.md); the same canonical object, since the
+    arguments are sorted as ``Mul`` sorts them."""
     if w == x:
         return w**2
     args = [w, x]

@@ -16,9 +16,9 @@ no ``ν × ν²`` matrix is expanded. The result is the same
 :class:`~cognitive_action.derive.euler_lagrange.EulerLagrange` object as the generic
 route produces (a test checks that the two agree symbolically).
 
-:func:`derive_network` does only the symbolic work on templates (milliseconds, whatever
-the size); :meth:`NetworkSystem.euler_lagrange` materializes every entry as a SymPy
-expression (linear in the number of arcs, for inspection and small networks), and
+:func:`derive_network` does only the symbolic work on templates (its cost does not grow
+with the size of the network); :meth:`NetworkSystem.euler_lagrange` materializes every
+entry as a SymPy expression (linear in the number of arcs, for inspection and small networks), and
 :meth:`NetworkSystem.evaluate` evaluates eq. (10) numerically from the templates,
 vectorized over arcs with NumPy and SciPy sparse matrices.
 
@@ -415,7 +415,7 @@ def _second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
     """``ë`` of the input constraint ``x - e(t)`` number ``i`` (a derivative operator
     over that constraint's own symbols only)."""
     expr = problem.constraints[i].expr
-    free = expr.free_symbols  # once: per coordinate it cost 0.3 s per input at 40k weights
+    free = expr.free_symbols  # once: not per coordinate (quadratic in the weights)
     coords = [s for s in problem.coordinates if s in free]
     D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
                         for k in range(MAX_ORDER + 1)})

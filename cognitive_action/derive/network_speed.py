@@ -29,8 +29,8 @@ No row is coupled to another through the unknowns, so no linear solve is needed:
 compiled system (:func:`~cognitive_action.compile.network_speed.compile_speed_network`)
 is a few MX matrix-vector products over the sparse weight matrix.
 
-:func:`derive_speed_network` does the symbolic work on templates only (milliseconds,
-whatever the size).
+:func:`derive_speed_network` does the symbolic work on templates only (its cost does
+not grow with the size of the network).
 
 Examples
 --------

@@ -125,8 +125,8 @@ MAX_CALL_DEPTH = 16
 MAX_CONSTANT_DEPTH = 4
 #: Default wall-clock budget for building one expression, in seconds: a safety net
 #: against inputs that stay within every other limit yet make SymPy's automatic
-#: evaluation slow (SymPy itself may take 0.1-0.5 s for a term like
-#: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``, so it is generous).
+#: evaluation slow (generous: well above what SymPy itself takes for a term like
+#: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``; docs/performance.md).
 MAX_SECONDS = 10.0
 
 #: Suffixes of the names that denote first and second time derivatives.

@@ -134,8 +134,8 @@ def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
     """Proposition 1: rank of ``G_ξ`` (networks) or ``G_q`` (other problems).
 
     Small feedforward networks are checked symbolically (``G_ξ`` is triangular); other
-    networks numerically at random states (exact elimination of ``tanh`` entries of a
-    cyclic 4-neuron network took minutes).
+    networks numerically at random states (exact elimination of ``tanh`` entries blows up
+    already for a cyclic 4-neuron network; docs/performance.md).
     """
     if is_network_problem(problem):
         net = problem.metadata["network"]

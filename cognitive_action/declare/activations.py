@@ -64,22 +64,14 @@ _CHECK_POINTS = np.linspace(-3.0, 3.0, 13)
 
 @dataclass(frozen=True)
 class NumericActivation:
-    """An elementwise NumPy activation with its derivative.
-
-    Attributes
-    ----------
-    name
-        Name used in reports.
-    f
-        ``σ(a)``, elementwise.
-    df
-        ``σ'(a)``, elementwise.
+    """An elementwise NumPy activation: ``f`` is ``σ(a)`` and ``df`` its derivative
+    ``σ'(a)``, both elementwise on arrays of floats; ``name`` is used in reports.
 
     Examples
     --------
     >>> import numpy as np
-    >>> relu2 = NumericActivation("square", lambda a: a * a, lambda a: 2 * a)
-    >>> relu2.df(np.array([1.0, -2.0]))
+    >>> square = NumericActivation("square", lambda a: a * a, lambda a: 2 * a)
+    >>> square.df(np.array([1.0, -2.0]))
     array([ 2., -4.])
     """
 

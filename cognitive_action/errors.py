@@ -32,6 +32,7 @@ __all__ = [
     "CompileError",
     "TranslationError",
     "UnstableSystemError",
+    "VerificationError",
 ]
 
 
@@ -164,3 +165,15 @@ class UnstableSystemError(SimulationError):
 
 class OptionalDependencyError(CognitiveActionError, ImportError):
     """An optional package (such as xarray or matplotlib) is needed and not installed."""
+
+
+class VerificationError(CognitiveActionError, AssertionError):
+    """A verification assertion failed (``verify.assert_*``); the message is a readable
+    table of the failed checks. An ``AssertionError``, so pytest reports it as a failed
+    assertion.
+
+    Examples
+    --------
+    >>> isinstance(VerificationError("backprop limit not reached"), AssertionError)
+    True
+    """

@@ -242,7 +242,7 @@ def test_inconsistent_initial_conditions():
                                                   "e2_dot": 0.0}
     ic = ca.complete_initial_conditions(el, given)
     with pytest.raises(InconsistentInitialConditionsError) as exc:
-        ca.check_initial_conditions(el, ic | {"x3": ic["x3"] + 0.5})
+        ca.validate_initial_conditions(el, ic | {"x3": ic["x3"] + 0.5})
     _check(exc, InconsistentInitialConditionsError, "violate", "G3", "complete_initial_conditions")
     assert "G3" in exc.value.violated
     with pytest.raises(InconsistentInitialConditionsError) as exc:

@@ -691,7 +691,7 @@ def test_xor_complete_initial_conditions(seed):
     s = 1e-6
     fwd = lambda s_: _xor_forward({k: W[k] + s_ * Wd[k] for k in W}, e + s_ * ed)  # noqa: E731
     assert np.allclose(xd0, (fwd(s) - fwd(-s)) / (2 * s), rtol=0, atol=1e-8)
-    ca.check_initial_conditions(el, ic)  # consistent: no error
+    ca.validate_initial_conditions(el, ic)  # consistent: no error
     for k, v in given.items():
         assert ic[k] == pytest.approx(v, abs=0)
 
@@ -711,13 +711,13 @@ def test_xor_inconsistent_initial_conditions_name_the_violated_constraints():
 
     bad = dict(ic, x4=ic["x4"] + 0.1)  # violates G4 and, through x4, G5
     with pytest.raises(InconsistentInitialConditionsError, match="G4") as exc:
-        ca.check_initial_conditions(el, bad)
+        ca.validate_initial_conditions(el, bad)
     assert {"G4", "G5"} <= set(exc.value.violated)
     assert "G1" not in exc.value.violated and "Fix:" in str(exc.value)
 
     bad = dict(ic, x3_dot=ic["x3_dot"] + 0.2)  # position fine, velocity level not
     with pytest.raises(InconsistentInitialConditionsError) as exc:
-        ca.check_initial_conditions(el, bad)
+        ca.validate_initial_conditions(el, bad)
     assert "dG3/dt" in exc.value.violated and "dG3/dt" in str(exc.value)
     assert not any(k in exc.value.violated for k in ("G1", "G2", "G3", "G4", "G5"))
 

@@ -17,8 +17,8 @@ with identical content).
 
 Design notes: scalar SX graphs give C that grows with the number of weights; the
 network route's MX matrix operations give C whose code grows with the number of
-templates (the arc index arrays are data: 180 kB of C at 50 neurons, 3 MB at 200, both
-compiled in under 2 s).
+templates (the arc index arrays are data: 180 kB of C at 50 neurons, 3 MB at 200; build
+times in docs/performance.md).
 
 BLAS: the network route's dense products (``J_x J_xᵀ`` of eq. 10) are emitted as calls
 to the Fortran ``dgemm_`` when the system was compiled with ``blas=True``; the library is

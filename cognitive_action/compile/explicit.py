@@ -2,13 +2,13 @@
 
 Why: every CasADi ``integrator`` object computes the Jacobian sparsity of its right-hand
 side when it is built. The finite-mass learning system (eq. 8-10) is densely coupled
-through the multiplier solve of eq. (10), so that pass alone took 20 s at n = 50
-(12 M nonzeros) and dominates the whole run (docs/compile.md). An explicit method needs
-no Jacobian: here one *attempted step* (the seven stages, the 5th-order solution, the
-scaled error norm and the coefficients of the 4th-order continuous extension) is one
-CasADi :class:`casadi.Function` built from ``system.rhs`` without any derivative or
-sparsity query, and a short Python loop drives it through preallocated buffers
-(``Function.buffer``: no conversion of inputs and outputs per call).
+through the multiplier solve of eq. (10), so that pass has millions of nonzeros to
+propagate and dominates the whole run (docs/compile.md, docs/performance.md). An
+explicit method needs no Jacobian: here one *attempted step* (the seven stages, the
+5th-order solution, the scaled error norm and the coefficients of the 4th-order
+continuous extension) is one CasADi :class:`casadi.Function` built from ``system.rhs``
+without any derivative or sparsity query, and a short Python loop drives it through
+preallocated buffers (``Function.buffer``: no conversion of inputs and outputs per call).
 
 The step-size control, error norm and dense output are those of Dormand & Prince (1980)
 as in Hairer, Nørsett & Wanner, *Solving ODEs I*, II.4-II.6 (and SciPy's ``RK45``):

@@ -2,8 +2,8 @@
 
 Every CasADi ``integrator`` computes the Jacobian sparsity of its DAE when it is built.
 For the finite-mass learning system (eq. 8-10) that pass propagates through eq. (10)'s
-dense multiplier solve: 20 s at n = 50 and out of reach at n = 200 (an 80k × 80k dense
-pattern), although CVODES' Newton iterations with GMRES and no preconditioner never
+dense multiplier solve, an 80k × 80k dense pattern at n = 200 that does not finish
+(docs/performance.md), although CVODES' Newton iterations with GMRES and no preconditioner never
 form the Jacobian: they only need Jacobian-vector products, which forward AD of the MX
 graph gives cheaply.
 

@@ -15,9 +15,9 @@ sparse weight matrix, from the per-neuron templates of
     δ_i = f_x,i − m_x ẍ_i                          (input multipliers, eq. 10)
 
 Every row is explicit: the graph has no linear-solve node, and its size grows with the
-number of distinct templates, not with the number of arcs (a dense 200-neuron network,
-39,600 weights, builds in a fraction of a second; the generic route translates every
-entry of the mass-matrix form instead).
+number of distinct templates, not with the number of arcs (build times in
+docs/performance.md; the generic route translates every entry of the mass-matrix form
+instead).
 
 The result is a :class:`~cognitive_action.compile.system.CompiledSystem` with the
 generic route's states (``q, q̇, μ``), names, parameters, unknowns (``q̈, λ, μ̇``),
@@ -136,7 +136,7 @@ class _SpeedGraph:
         tr0 = Translator(base)
         q: dict[str, object] = {"x": x, "w": w, "xd": xd, "wd": wd, "mu": mu, "W": W}
         q["g_xidot"] = tr0(tpl.g_xidot)
-        q["m_x"], q["m_w"], q["rate"] = tr0(self.ns.mass_x), tr0(self.ns.mass_w), \
+        q["m_x"], q["m_w"], q["rate"] = tr0(self.ns.mass_x), tr0(self.ns.mass_W), \
             tr0(self.ns.rate)
         if nh:
             trh = Translator(base | {XI.name: _take(x, hidden),

@@ -13,8 +13,8 @@ Adams-Moulton)
     direct sparse solve below 300 states and matrix-free GMRES above (design notes:
     dense Jacobians of thousands of states do not finish). With GMRES the right-hand
     side is wrapped in :class:`~cognitive_action.compile.matrix_free.MatrixFreeRHS`
-    (Jacobian-vector products by forward AD, no Jacobian sparsity pass at construction:
-    0.13 s instead of 230 s at 50 neurons).
+    (Jacobian-vector products by forward AD, no Jacobian sparsity pass at construction,
+    which dominates building the integrator otherwise; docs/performance.md).
 ``"idas"``
     SUNDIALS IDAS on the index-1 DAE: the unknowns (accelerations and multipliers,
     or eq. 10's ``δ`` on the network route) become algebraic states, and their
@@ -531,9 +531,8 @@ def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.nd
     -----
     Each time is one call through ``Function.buffer`` on views of ``Y`` and of the
     result arrays: nothing is converted. The obvious ``fn.map(n_t)(times, Y.T, p)`` builds
-    a mapped function and converts the whole trajectory to a ``DM``, which took 1.4 s for
-    1000 points of a 5100-state system where this takes 0.02 s (benchmarks/
-    bench_integrate.py's n = 50 learning system).
+    a mapped function and converts the whole trajectory to a ``DM``, which costs far more
+    than the evaluations (measured by benchmarks/bench_integrate.py; docs/performance.md).
 
     Examples
     --------

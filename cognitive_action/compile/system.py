@@ -16,7 +16,7 @@ Two routes lead to the same :class:`CompiledSystem`:
   weight matrix (``a = W x``, ``J_x = diag(g_ξ) + diag(g_a) W``, eq. 10 as
   ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node). The
   graph's size grows with the number of distinct templates, not with the number of
-  weights: a dense 200-neuron system (40,000 weights) builds in milliseconds.
+  weights, so dense networks build quickly (docs/performance.md).
 
 Signals (inputs ``e``, targets ``y``) are either given as SymPy expressions of ``t``
 (their time derivatives are taken symbolically) or left as constant runtime parameters
@@ -85,9 +85,7 @@ LINEAR_SOLVERS = ("qr", "csparse", "lapacklu", "lapackqr", "mumps")
 
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
 #: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
-#: Forming ``J_x J_xᵀ`` and solving, 200 neurons, one BLAS thread: lapacklu 1.5 ms,
-#: lapackqr 2.1 ms, ldl 2.3 ms, csparsecholesky 3.0 ms, qr 6.7 ms (lapacklu was 10 ms
-#: when OpenBLAS ran two threads on the loaded 2-core machine).
+#: Measured times of forming ``J_x J_xᵀ`` and solving with each: docs/performance.md.
 NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky") + LINEAR_SOLVERS
 
 _ORDERS = range(MAX_ORDER + 1)
@@ -682,7 +680,7 @@ class _NetworkGraph:
             self.input_exprs.append((c.expr, D(c.expr), ns.input_accelerations[i]))
         acc = dot(XI, 2)
         self.mass_x = -ns.kinetic_x.coeff(acc)
-        self.mass_w = -ns.kinetic_w.coeff(acc)
+        self.mass_W = -ns.kinetic_w.coeff(acc)
         self.kin_x, self.kin_w = ns.kinetic_forcing
         idx = {s: i for i, s in enumerate(net.neurons)}
         self.loss = [(idx[q], e) for q, e in ns.loss_gradient.items()]
@@ -737,7 +735,7 @@ class _NetworkGraph:
         h_hidden = h0_h + 2 * ga_h * _take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
         q["h"] = assemble(h_i, h_hidden)
         tr0 = Translator(base)
-        q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_w)
+        q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_W)
         trx = Translator(base | {XI.name: x, XI.name + "_dot": xd, A_SYM.name: a,
                                  A_SYM.name + "_dot": adot})
         f_x = _vec(trx(self.kin_x), nu) + _loss_forcing(self.loss, self.neurons, base, x, xd)
@@ -768,9 +766,9 @@ class _NetworkGraph:
 
 
 #: Neurons from which the network route solves eq. (10) with LAPACK's LU by default: the
-#: dense factorization beats the sparse LDLᵀ there (per right-hand side of the dense
-#: learning system, one BLAS thread: n = 100 0.44 ms against 0.52 ms, n = 200 2.8 ms
-#: against 3.7 ms; below, LDLᵀ is as fast and its C is self-contained).
+#: dense factorization beats the sparse LDLᵀ there (measured per right-hand side of the
+#: dense learning system: docs/performance.md); below, LDLᵀ is as fast and its C is
+#: self-contained.
 _LAPACK_FROM = 100
 
 

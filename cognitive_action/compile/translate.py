@@ -1,8 +1,8 @@
 """Translate SymPy expressions to CasADi SX or MX graphs with a memoized tree walker.
 
-``sympy.lambdify`` into CasADi prints an expression to Python source and executes it:
-for a 50-neuron learning system that took 52 s where this walker takes well under a
-second (issue 3). The walker visits every distinct subexpression once (SymPy
+``sympy.lambdify`` into CasADi prints an expression to Python source and executes it,
+which for a learning system of tens of neurons is orders of magnitude slower than this
+walker (issue 3; docs/performance.md). The walker visits every distinct subexpression once (SymPy
 expressions are hash-consed, so shared subexpressions such as ``σ'(a_j)`` become one
 CasADi node), maps symbols by *name* to given CasADi expressions, and accepts only a
 whitelist of nodes; anything else raises :class:`~cognitive_action.errors.TranslationError`

@@ -66,8 +66,9 @@ def _check_unique_names(named: Mapping, what: str, prefix: str) -> None:
 
 
 def _product(w: sp.Symbol, x: sp.Symbol) -> sp.Expr:
-    """``w*x`` for two symbols without ``Mul``'s general flattening (10× faster; the same
-    canonical object, since the arguments are sorted as ``Mul`` sorts them)."""
+    """``w*x`` for two symbols without ``Mul``'s general flattening (which dominates
+    declaring a dense network; docs/performance.md); the same canonical object, since the
+    arguments are sorted as ``Mul`` sorts them."""
     if w == x:
         return w**2
     args = [w, x]
@@ -261,8 +262,11 @@ class Network:
             allowed = self.inputs if label == "inputs" else self.outputs
             for k in mapping:
                 if k not in allowed:
+                    fix = (f"use neurons {allowed}" if label == "inputs" else
+                           f"use neurons {allowed}, or make {k!r} an output: "
+                           f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
                     raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
-                                     f"the network's {label}", fix=f"use neurons {allowed}")
+                                     f"the network's {label}", fix=fix)
         if loss is None and not self.outputs:
             warnings.warn(
                 "the network has no output neurons (every neuron has outgoing arcs), so the "

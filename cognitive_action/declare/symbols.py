@@ -68,7 +68,8 @@ def symbol(name: str) -> sp.Symbol:
 
     All time-dependent quantities are real; saying so keeps SymPy from expensive
     case analysis (``tanh(a).is_real`` on a complex ``a`` calls a polynomial gcd).
-    Cached: creating a symbol with assumptions costs about 30 µs.
+    Cached: creating a symbol with assumptions is slow compared with a dictionary
+    look-up, and the same names are asked for many times (docs/performance.md).
     """
     return sp.Symbol(name, real=True)
 
@@ -238,10 +239,10 @@ def substitute(expr: sp.Expr, mapping: dict[sp.Basic, sp.Basic]) -> sp.Expr:
     """``expr.xreplace(mapping)`` without re-evaluating function applications.
 
     ``xreplace`` rebuilds ``tanh(a)`` through ``tanh.eval``, which for a large net
-    input ``a`` looks for multiples of ``iπ`` with polynomial gcds (about 0.1 s for
-    a 50-term sum). Arithmetic nodes are still evaluated (so zeros drop out);
-    function nodes are rebuilt with ``evaluate=False``. Shared subexpressions are
-    substituted once.
+    input ``a`` looks for multiples of ``iπ`` with polynomial gcds, at a cost that grows
+    with the number of terms of ``a`` (docs/performance.md). Arithmetic nodes are still
+    evaluated (so zeros drop out); function nodes are rebuilt with ``evaluate=False``.
+    Shared subexpressions are substituted once.
 
     >>> z, a, b = sp.symbols("z a b")
     >>> substitute(1 - sp.tanh(z)**2, {z: a + b})

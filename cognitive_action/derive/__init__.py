@@ -7,9 +7,12 @@ from cognitive_action.derive.contract import DerivedSystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.forms import derive_system
 from cognitive_action.derive.initial import (
-    check_initial_conditions,
+    check_initial_conditions as check_initial_conditions,  # deprecated name
+)
+from cognitive_action.derive.initial import (
     complete_initial_conditions,
     constraint_residuals,
+    validate_initial_conditions,
 )
 from cognitive_action.derive.latex import latex
 from cognitive_action.derive.limits import (
@@ -27,6 +30,7 @@ from cognitive_action.derive.rank import RankReport, constraint_rank
 
 __all__ = ["DerivedSystem", "EulerLagrange", "Limit", "MultiplierEquation", "NetworkState",
            "NetworkSystem", "RankReport", "ReducedSystem", "backprop",
-           "check_initial_conditions", "complete_initial_conditions", "constraint_rank",
-           "constraint_residuals", "derive_network", "derive_system", "euler_lagrange",
-           "gradient_flow", "latex", "multiplier_equation", "quasi_static", "reduce", "staged"]
+           "complete_initial_conditions", "constraint_rank", "constraint_residuals",
+           "derive_network", "derive_system", "euler_lagrange", "gradient_flow", "latex",
+           "multiplier_equation", "quasi_static", "reduce", "staged",
+           "validate_initial_conditions"]

@@ -6,7 +6,7 @@ time derivative, ``G_τ + G_q q̇(0) = 0`` (design notes: the paper's (11), with
 ``N(0, q, q̇) = 0`` restrict the velocities. :func:`complete_initial_conditions`
 solves for the free coordinates (for a network: the outputs ``x(0)`` given ``W(0)`` and
 ``e(0)``, a forward pass) by Newton's method and for the free velocities (``ẋ(0)``
-given ``Ẇ(0)`` and ``ė(0)``) by a linear solve; :func:`check_initial_conditions`
+given ``Ẇ(0)`` and ``ė(0)``) by a linear solve; :func:`validate_initial_conditions`
 rejects inconsistent ones with the violated constraints named.
 
 Examples
@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -33,7 +34,8 @@ from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.derive.numeric import by_name, to_float
 from cognitive_action.errors import DeclarationError, InconsistentInitialConditionsError
 
-__all__ = ["complete_initial_conditions", "check_initial_conditions", "constraint_residuals"]
+__all__ = ["complete_initial_conditions", "validate_initial_conditions", "constraint_residuals",
+           "check_initial_conditions"]
 
 
 def constraint_residuals(system: EulerLagrange, values: Mapping[str | sp.Symbol, float]
@@ -58,8 +60,9 @@ def constraint_residuals(system: EulerLagrange, values: Mapping[str | sp.Symbol,
     return out
 
 
-def check_initial_conditions(system: EulerLagrange, values: Mapping[str | sp.Symbol, float],
-                             *, tol: float = 1e-9) -> None:
+def validate_initial_conditions(system: EulerLagrange,
+                                values: Mapping[str | sp.Symbol, float], *,
+                                tol: float = 1e-9) -> None:
     """Raise if ``G(0) = 0`` or ``dG/dt(0) = 0`` fails (the general form of eq. 11).
 
     Raises
@@ -79,6 +82,15 @@ def check_initial_conditions(system: EulerLagrange, values: Mapping[str | sp.Sym
             f"initial conditions violate {listing}",
             fix="complete them with complete_initial_conditions(system, given), which solves "
             "for the free coordinates and velocities", violated=bad)
+
+
+def check_initial_conditions(system: EulerLagrange, values: Mapping[str | sp.Symbol, float],
+                             *, tol: float = 1e-9) -> None:
+    """Deprecated name of :func:`validate_initial_conditions` (it raises; the verifier's
+    :func:`~cognitive_action.verify.checks.check_initial_conditions` returns a ``Check``)."""
+    warnings.warn("derive.check_initial_conditions is now validate_initial_conditions",
+                  DeprecationWarning, stacklevel=2)
+    validate_initial_conditions(system, values, tol=tol)
 
 
 def complete_initial_conditions(system: EulerLagrange,
@@ -150,7 +162,7 @@ def complete_initial_conditions(system: EulerLagrange,
     rows = [{to_v[q]: e for q, e in r.items()} for r in J.rows[:len(hol)]]
     rows += system.velocity_jacobian.rows
     _Newton(V, rows, vfree, vals).solve(tol, max_iter)
-    check_initial_conditions(system, vals, tol=max(tol, 1e-9))
+    validate_initial_conditions(system, vals, tol=max(tol, 1e-9))
     return vals
 
 

@@ -16,9 +16,9 @@ no ``ν × ν²`` matrix is expanded. The result is the same
 :class:`~cognitive_action.derive.euler_lagrange.EulerLagrange` object as the generic
 route produces (a test checks that the two agree symbolically).
 
-:func:`derive_network` does only the symbolic work on templates (milliseconds, whatever
-the size); :meth:`NetworkSystem.euler_lagrange` materializes every entry as a SymPy
-expression (linear in the number of arcs, for inspection and small networks), and
+:func:`derive_network` does only the symbolic work on templates (its cost does not grow
+with the size of the network); :meth:`NetworkSystem.euler_lagrange` materializes every
+entry as a SymPy expression (linear in the number of arcs, for inspection and small networks), and
 :meth:`NetworkSystem.evaluate` evaluates eq. (10) numerically from the templates,
 vectorized over arcs with NumPy and SciPy sparse matrices.
 
@@ -38,6 +38,7 @@ Matrix([
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -172,8 +173,8 @@ class NetworkSystem(DerivedSystem):
     kinetic_x, kinetic_w
         Euler-Lagrange residual templates of one neuron output and one weight
         (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
-    mass_x, mass_w, rate
-        The masses and ``ϖ̇/ϖ``.
+    mass_x, mass_W, rate
+        The masses and ``ϖ̇/ϖ`` (``mass_w`` is a deprecated alias of ``mass_W``).
     loss_gradient
         ``F_x/ϖ`` by neuron (the ``L_F`` of eq. 8; ``-V_x`` for ``F = -ϖV``).
     multipliers
@@ -198,9 +199,9 @@ class NetworkSystem(DerivedSystem):
             raise DerivationError("F depends on weights or velocities",
                                   fix="use the generic euler_lagrange for such Lagrangians")
         self.mass_x = action.masses[xs[0]]
-        self.mass_w = action.masses[ws[0]] if ws else sp.S.One
+        self.mass_W = action.masses[ws[0]] if ws else sp.S.One
         if any(action.masses[x] != self.mass_x for x in xs) or \
-                any(action.masses[w] != self.mass_w for w in ws):
+                any(action.masses[w] != self.mass_W for w in ws):
             raise DerivationError("masses differ within neurons or weights",
                                   fix="use the generic euler_lagrange for per-coordinate "
                                   "masses")
@@ -208,7 +209,7 @@ class NetworkSystem(DerivedSystem):
         weight = action.weight
         self.template = neuron_template(net)
         self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
-        self.kinetic_w, _ = class_residual(self.mass_w, weight)
+        self.kinetic_w, _ = class_residual(self.mass_W, weight)
         loss = Differentiator(xs).gradient(F)
         if weight != 1:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
@@ -316,6 +317,12 @@ class NetworkSystem(DerivedSystem):
             mass_matrix=SparseRows(tuple(coords) + tuple(self.names), acc + lam, mm_rows),
             forcing=forcing, time_dependent=frozenset(time_dependent))
 
+    @property
+    def mass_w(self) -> sp.Expr:
+        """Deprecated alias of :attr:`mass_W` (one name, as in ``Network.problem(mass_W=)``)."""
+        warnings.warn("mass_w is now mass_W", DeprecationWarning, stacklevel=2)
+        return self.mass_W
+
     # -- numeric evaluation --------------------------------------------------------------
     def _functions(self, parameters: tuple[sp.Symbol, ...]) -> dict[str, object]:
         key = tuple(map(str, parameters))
@@ -328,7 +335,7 @@ class NetworkSystem(DerivedSystem):
                 "neuron": sp.lambdify(args, [tpl.g_xi, tpl.g_a, tpl.h0], "numpy"),
                 "kin_x": sp.lambdify(args, kx, "numpy"),
                 "kin_w": sp.lambdify(args, kw, "numpy"),
-                "masses": sp.lambdify([t, *parameters], [self.mass_x, self.mass_w], "numpy"),
+                "masses": sp.lambdify([t, *parameters], [self.mass_x, self.mass_W], "numpy"),
             }
             self._numeric[key] = hit
         return hit
@@ -418,7 +425,7 @@ class NetworkSystem(DerivedSystem):
         local = {XI, dot(XI), dot(XI, 2), A, dot(A), t}
         out: set[sp.Symbol] = set()
         for e in (self.template.h0, self.template.g_a, self.template.g_xi, self.kinetic_x,
-                  self.kinetic_w, self.mass_x, self.mass_w):
+                  self.kinetic_w, self.mass_x, self.mass_W):
             out |= e.free_symbols - local
         coords = set(self.problem.coordinates)
         for e in self.loss_gradient.values():
@@ -433,7 +440,7 @@ def second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
     """``ë`` of the input constraint ``x - e(t)`` number ``i`` (a derivative operator
     over that constraint's own symbols only)."""
     expr = problem.constraints[i].expr
-    free = expr.free_symbols  # once: per coordinate it cost 0.3 s per input at 40k weights
+    free = expr.free_symbols  # once: not per coordinate (quadratic in the weights)
     coords = [s for s in problem.coordinates if s in free]
     D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
                         for k in range(MAX_ORDER + 1)})

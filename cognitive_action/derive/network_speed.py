@@ -29,8 +29,8 @@ No row is coupled to another through the unknowns, so no linear solve is needed:
 compiled system (:func:`~cognitive_action.compile.network_speed.compile_speed_network`)
 is a few MX matrix-vector products over the sparse weight matrix.
 
-:func:`derive_speed_network` does the symbolic work on templates only (milliseconds,
-whatever the size).
+:func:`derive_speed_network` does the symbolic work on templates only (its cost does
+not grow with the size of the network).
 
 Examples
 --------
@@ -47,6 +47,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,7 +145,7 @@ class SpeedNetworkSystem(DerivedSystem):
     kinetic_x, kinetic_w
         Euler-Lagrange residual templates of one neuron output and one weight
         (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
-    mass_x, mass_w, rate
+    mass_x, mass_W, rate
         The masses (coefficients of ``ξ̈`` in the kinetic residuals) and ``ρ = ϖ̇/ϖ``.
     loss_gradient
         ``F_x/ϖ`` by neuron symbol (``L_F`` of eq. 8).
@@ -204,7 +205,7 @@ class SpeedNetworkSystem(DerivedSystem):
         self.kinetic_x, self.rate = class_residual(mass_x, weight)
         self.kinetic_w, _ = class_residual(mass_w, weight)
         self.mass_x = -self.kinetic_x.coeff(dot(XI, 2))
-        self.mass_w = -self.kinetic_w.coeff(dot(XI, 2))
+        self.mass_W = -self.kinetic_w.coeff(dot(XI, 2))
         loss = Differentiator(xs).gradient(F)
         if weight != 1:
             loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
@@ -251,6 +252,11 @@ class SpeedNetworkSystem(DerivedSystem):
         coords = self.network.neurons + self.network.weights
         return (tuple(dot(q, 2) for q in coords) + self.multipliers
                 + tuple(dot(m) for m in self.multiplier_states))
+    @property
+    def mass_w(self) -> sp.Expr:
+        """Deprecated alias of :attr:`mass_W` (one name, as in ``Network.problem(mass_W=)``)."""
+        warnings.warn("mass_w is now mass_W", DeprecationWarning, stacklevel=2)
+        return self.mass_W
 
     def __repr__(self) -> str:
         return (f"SpeedNetworkSystem({len(self.network.order)} neurons, "

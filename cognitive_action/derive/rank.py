@@ -121,7 +121,7 @@ def constraint_rank(system: Problem | EulerLagrange, *, wrt: Sequence[sp.Symbol]
     names = tuple(str(n) for n in J.row_labels)
     if method == "auto":
         # Exact elimination with simplification is fast on polynomial entries only
-        # (tanh entries of a 4-neuron rate network took 260 s).
+        # (tanh entries make it blow up already at 4 neurons; docs/performance.md).
         polynomial = all(v.is_polynomial() for r in J.rows for v in r.values())
         method = "symbolic" if J.shape[0] <= 12 and polynomial else "numeric"
     if method == "symbolic":

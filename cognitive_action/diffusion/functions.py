@@ -2,8 +2,9 @@
 
 The time-delay model (1) applies ``σ`` elementwise; the backward wave (the system after
 eq. 2) multiplies by ``σ'``; the output delta needs ``∂V/∂x_L``. These are plain NumPy
-versions; the symbolic activations of the declare stage live in
-:mod:`cognitive_action.declare`.
+versions. Activations come from the one registry,
+:mod:`cognitive_action.declare.activations` (which does not load SymPy for them):
+:func:`get_activation` returns the NumPy half of an entry.
 
 Examples
 --------
@@ -23,52 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from cognitive_action.errors import ActivationError, DeclarationError
+from cognitive_action.declare.activations import Activation as _Activation
+from cognitive_action.declare.activations import NumericActivation, activation
+from cognitive_action.errors import DeclarationError
 
-__all__ = ["Activation", "Loss", "ACTIVATIONS", "LOSSES", "get_activation", "get_loss"]
+__all__ = ["NumericActivation", "Loss", "LOSSES", "get_activation", "get_loss"]
 
 Array = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An elementwise activation with its derivative.
-
-    Attributes
-    ----------
-    name
-        Name used in reports.
-    f
-        ``σ(a)``, elementwise.
-    df
-        ``σ'(a)``, elementwise.
-    """
-
-    name: str
-    f: Callable[[Array], Array]
-    df: Callable[[Array], Array]
-
-
-def _logistic(a: Array) -> Array:
-    return 0.5 * (1.0 + np.tanh(0.5 * a))  # overflow-free form of 1/(1+e^{-a})
-
-
-def _dlogistic(a: Array) -> Array:
-    s = _logistic(a)
-    return s * (1.0 - s)
-
-
-def _softplus(a: Array) -> Array:
-    return np.logaddexp(0.0, a)
-
-
-ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation("tanh", np.tanh, lambda a: 1.0 - np.tanh(a) ** 2),
-    "logistic": Activation("logistic", _logistic, _dlogistic),
-    "identity": Activation("identity", lambda a: np.asarray(a, dtype=float) * 1.0,
-                           lambda a: np.ones_like(a, dtype=float)),
-    "softplus": Activation("softplus", _softplus, _logistic),
-}
 
 
 @dataclass(frozen=True)
@@ -100,8 +62,10 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-def get_activation(activation: str | Activation) -> Activation:
-    """Look an activation up by name, or pass an :class:`Activation` through.
+def get_activation(activation_: str | NumericActivation | _Activation) -> NumericActivation:
+    """NumPy ``σ`` and ``σ'`` of a registered activation (by name), of an
+    :class:`~cognitive_action.declare.activations.Activation`, or pass a
+    :class:`NumericActivation` through.
 
     Raises
     ------
@@ -114,17 +78,12 @@ def get_activation(activation: str | Activation) -> Activation:
     Traceback (most recent call last):
     ...
     cognitive_action.errors.ActivationError: unknown activation 'relu'. Fix: use one of \
-identity, logistic, softplus, tanh, or pass Activation(name, f, df)
+identity, logistic, softplus, tanh, or pass Activation(name, function) for a C² function \
+of your own (register_activation makes it known by name)
     """
-    if isinstance(activation, Activation):
-        return activation
-    try:
-        return ACTIVATIONS[activation]
-    except KeyError:
-        raise ActivationError(
-            f"unknown activation {activation!r}",
-            fix=f"use one of {', '.join(sorted(ACTIVATIONS))}, or pass Activation(name, f, df)",
-        ) from None
+    if isinstance(activation_, NumericActivation):
+        return activation_
+    return activation(activation_).numeric()
 
 
 def get_loss(loss: str | Loss) -> Loss:
@@ -144,3 +103,17 @@ def get_loss(loss: str | Loss) -> Loss:
             f"unknown loss {loss!r}",
             fix=f"use one of {', '.join(sorted(LOSSES))}, or pass Loss(name, value, grad)",
         ) from None
+
+
+def __getattr__(name: str) -> object:
+    # Old names, kept working: the NumPy activation class and the name → activation table.
+    if name == "Activation":
+        import warnings
+        warnings.warn("cognitive_action.diffusion.functions.Activation is now NumericActivation "
+                      "(cognitive_action.declare.activations.Activation is the registry entry)",
+                      DeprecationWarning, stacklevel=2)
+        return NumericActivation
+    if name == "ACTIVATIONS":
+        from cognitive_action.declare.activations import ACTIVATIONS
+        return {k: a.numeric() for k, a in ACTIVATIONS.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

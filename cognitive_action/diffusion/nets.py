@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cognitive_action.diffusion.functions import Activation
+from cognitive_action.diffusion.functions import NumericActivation
 from cognitive_action.diffusion.reference import static_forward
 from cognitive_action.errors import ShapeError
 
@@ -44,6 +44,6 @@ def random_weights(widths: Sequence[int], *, gain: float = 1.3,
 
 
 def teacher_targets(teacher: Sequence[ArrayLike], inputs: ArrayLike, *,
-                    activation: str | Activation = "tanh") -> Array:
+                    activation: str | NumericActivation = "tanh") -> Array:
     """Supervision ``y_k = f_teacher(u_k)``, the teacher's static output for every frame."""
     return static_forward(teacher, inputs, activation=activation)[0][-1]

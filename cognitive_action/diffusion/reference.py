@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cognitive_action.diffusion.functions import Activation, Loss, get_activation, get_loss
+from cognitive_action.diffusion.functions import Loss, NumericActivation, get_activation, get_loss
 from cognitive_action.errors import DeclarationError, ShapeError
 
 __all__ = [
@@ -91,7 +91,7 @@ def check_weights(weights: Sequence[ArrayLike]) -> tuple[Array, ...]:
 
 
 def static_forward(weights: Sequence[ArrayLike], inputs: ArrayLike, *,
-                   activation: str | Activation = "tanh") -> tuple[list[Array], list[Array]]:
+                   activation: str | NumericActivation = "tanh") -> tuple[list[Array], list[Array]]:
     """Instantaneous forward pass of every frame.
 
     Parameters
@@ -148,7 +148,7 @@ class BackpropFactors:
 
 
 def backprop_factors(weights: Sequence[ArrayLike], inputs: ArrayLike, targets: ArrayLike, *,
-                     activation: str | Activation = "tanh",
+                     activation: str | NumericActivation = "tanh",
                      loss: str | Loss = "squared") -> BackpropFactors:
     """Exact per-frame backprop, returning ``x_l`` and ``δ_l`` for every frame.
 
@@ -181,7 +181,7 @@ def backprop_factors(weights: Sequence[ArrayLike], inputs: ArrayLike, targets: A
 
 
 def backprop_gradients(weights: Sequence[ArrayLike], inputs: ArrayLike, targets: ArrayLike, *,
-                       activation: str | Activation = "tanh",
+                       activation: str | NumericActivation = "tanh",
                        loss: str | Loss = "squared") -> tuple[Array, ...]:
     """Exact per-frame gradients ``∂V_k/∂W_{l-1}``.
 
@@ -196,7 +196,7 @@ def backprop_gradients(weights: Sequence[ArrayLike], inputs: ArrayLike, targets:
 
 
 def frame_loss(weights: Sequence[ArrayLike], inputs: ArrayLike, targets: ArrayLike, *,
-               activation: str | Activation = "tanh", loss: str | Loss = "squared") -> Array:
+               activation: str | NumericActivation = "tanh", loss: str | Loss = "squared") -> Array:
     """Per-frame loss ``V(x_L(u_k), y_k)``, shape ``(...)``."""
     xs, _ = static_forward(weights, inputs, activation=activation)
     return get_loss(loss).value(xs[-1], np.asarray(targets, dtype=float))

@@ -73,7 +73,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cognitive_action.diffusion.functions import Activation, Loss, get_activation, get_loss
+from cognitive_action.diffusion.functions import Loss, NumericActivation, get_activation, get_loss
 from cognitive_action.diffusion.reference import check_weights, supervision_delay
 from cognitive_action.errors import DeclarationError, ShapeError
 
@@ -118,7 +118,7 @@ class WaveResult:
     weights: tuple[Array, ...]
     inputs: Array
     targets: Array
-    activation: Activation
+    activation: NumericActivation
     loss: Loss
     derivative: str
     delay: int
@@ -189,7 +189,7 @@ def _prepare(weights, inputs, targets, activation, loss, derivative, supervision
 
 
 def simulate_waves(weights: Sequence[ArrayLike], inputs: ArrayLike, targets: ArrayLike, *,
-                   activation: str | Activation = "tanh", loss: str | Loss = "squared",
+                   activation: str | NumericActivation = "tanh", loss: str | Loss = "squared",
                    derivative: str = "incoming", supervision: str | int = "paper",
                    ) -> WaveResult:
     """Run the time-delay model (1) and its backward wave with fixed weights.
@@ -205,7 +205,7 @@ def simulate_waves(weights: Sequence[ArrayLike], inputs: ArrayLike, targets: Arr
         ``(T, B, n_L)`` or ``(T, n_L)``.
     activation
         ``"tanh"``, ``"logistic"``, ``"identity"``, ``"softplus"`` or an
-        :class:`~cognitive_action.diffusion.functions.Activation`.
+        :class:`~cognitive_action.diffusion.functions.NumericActivation`.
     loss
         ``"squared"`` (``½‖x-y‖²``), ``"linear"`` (``-yᵀx``) or a
         :class:`~cognitive_action.diffusion.functions.Loss`.
@@ -302,7 +302,7 @@ class WaveState:
 
 
 def init_state(widths: Sequence[int], batch: int = 1, *,
-               activation: str | Activation = "tanh") -> WaveState:
+               activation: str | NumericActivation = "tanh") -> WaveState:
     """The network at rest (``a_{0,l} = 0``, no delta in flight)."""
     act = get_activation(activation)
     L, n = len(widths) - 1, max(widths)
@@ -315,7 +315,7 @@ def init_state(widths: Sequence[int], batch: int = 1, *,
 
 
 def wave_step(state: WaveState, stacked: Array, u_t: ArrayLike, y_sup: ArrayLike | None, *,
-              activation: str | Activation = "tanh", loss: str | Loss = "squared",
+              activation: str | NumericActivation = "tanh", loss: str | Loss = "squared",
               derivative: str = "incoming") -> tuple[WaveState, Array]:
     """Advance every layer and every run by one tick.
 

@@ -79,6 +79,7 @@ from typing import Any, NoReturn, TypeAlias
 
 import sympy as sp
 
+from cognitive_action.declare.activations import BUILTIN_ACTIVATIONS
 from cognitive_action.declare.symbols import SUFFIXES
 from cognitive_action.errors import ProblemFileError, UnsafeExpressionError
 
@@ -125,8 +126,8 @@ MAX_CALL_DEPTH = 16
 MAX_CONSTANT_DEPTH = 4
 #: Default wall-clock budget for building one expression, in seconds: a safety net
 #: against inputs that stay within every other limit yet make SymPy's automatic
-#: evaluation slow (SymPy itself may take 0.1-0.5 s for a term like
-#: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``, so it is generous).
+#: evaluation slow (generous: well above what SymPy itself takes for a term like
+#: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``; docs/performance.md).
 MAX_SECONDS = 10.0
 
 #: Suffixes of the names that denote first and second time derivatives (the jet
@@ -153,14 +154,6 @@ class _Function:
     usage: str
 
 
-def _logistic(x: sp.Expr) -> sp.Expr:
-    return sp.Integer(1) / (sp.Integer(1) + sp.exp(-x))
-
-
-def _softplus(x: sp.Expr) -> sp.Expr:
-    return sp.log(sp.Integer(1) + sp.exp(x))
-
-
 def _unary(build: Callable[..., sp.Expr], name: str) -> _Function:
     return _Function(build, 1, 1, f"{name}(x)")
 
@@ -171,9 +164,11 @@ _BUILTIN_FUNCTIONS: dict[str, _Function] = {
         ("cos", sp.cos), ("tan", sp.tan), ("tanh", sp.tanh), ("sinh", sp.sinh),
         ("cosh", sp.cosh), ("sech", sp.sech), ("asin", sp.asin), ("acos", sp.acos),
         ("atan", sp.atan), ("sign", sp.sign), ("Abs", sp.Abs), ("abs", sp.Abs))},
-    "logistic": _unary(_logistic, "logistic"),
-    "sigmoid": _unary(_logistic, "sigmoid"),
-    "softplus": _unary(_softplus, "softplus"),
+    # the activations' symbolic forms, from the one registry (built-in entries only: the
+    # whitelist of problem files does not grow with user registrations)
+    "logistic": _unary(BUILTIN_ACTIVATIONS["logistic"].function, "logistic"),
+    "sigmoid": _unary(BUILTIN_ACTIVATIONS["logistic"].function, "sigmoid"),
+    "softplus": _unary(BUILTIN_ACTIVATIONS["softplus"].function, "softplus"),
     "atan2": _Function(sp.atan2, 2, 2, "atan2(y, x)"),
     "Max": _Function(sp.Max, 2, MAX_ARGS, "Max(a, b, ...)"),
     "Min": _Function(sp.Min, 2, MAX_ARGS, "Min(a, b, ...)"),

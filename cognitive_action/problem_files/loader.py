@@ -74,6 +74,7 @@ from typing import Any
 import networkx as nx
 import sympy as sp
 
+from cognitive_action.declare.activations import ACTIVATIONS
 from cognitive_action.declare.initializers import available_initializers
 from cognitive_action.declare.network import Network, layered
 from cognitive_action.declare.problem import Action, Constraint, Problem
@@ -371,9 +372,10 @@ class _Reader:
         d = self.data
         nt = self.table(d.get("network"), "network", _NETWORK, required=True)
         act = nt.get("activation", "tanh")
-        if act not in ("tanh", "logistic", "identity", "softplus"):
+        if not isinstance(act, str) or act not in ACTIVATIONS:
             self.fail("network.activation", f"unknown activation {act!r}",
-                      "use tanh, logistic, identity or softplus")
+                      f"use {', '.join(sorted(ACTIVATIONS))} (or register_activation "
+                      "one of your own before loading the file)")
         speed = None
         if "speed" in nt:
             speed = self.expr(nt["speed"], "network.speed", self.names)

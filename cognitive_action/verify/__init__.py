@@ -1,35 +1,73 @@
 """verify stage of cognitive_action: limits, the verifier, pytest helpers, metrics.
 
+Names are imported on first use (PEP 562, a name → module table): importing a light
+submodule such as :mod:`cognitive_action.verify.metrics` (NumPy and SciPy only) does
+not load the verifier, SymPy or CasADi.
+
 >>> from cognitive_action.verify import verify, backprop, reduce, Report
 """
 
-from cognitive_action.derive.limits import (
-    Limit,
-    ReducedSystem,
-    backprop,
-    gradient_flow,
-    quasi_static,
-    reduce,
-    staged,
-)
-from cognitive_action.verify.checks import verify
-from cognitive_action.verify.convergence import (
-    check_convergence_delta,
-    check_convergence_velocity,
-    check_drift_rate,
-    check_learning_drift,
-    simulate_learning,
-)
-from cognitive_action.verify.pytest_helpers import (
-    VerificationError,
-    assert_backprop_limit,
-    assert_full_rank,
-    assert_simulated_limits,
-)
-from cognitive_action.verify.report import Check, Report
+from typing import TYPE_CHECKING
 
-__all__ = ["Check", "Limit", "ReducedSystem", "Report", "VerificationError",
+from cognitive_action.lazy_exports import lazy_exports
+
+if TYPE_CHECKING:
+    from cognitive_action.derive.limits import (
+        Limit,
+        ReducedSystem,
+        backprop,
+        gradient_flow,
+        quasi_static,
+        reduce,
+        staged,
+    )
+    from cognitive_action.errors import VerificationError
+    from cognitive_action.verify.checks import verify
+    from cognitive_action.verify.convergence import (
+        check_convergence_delta,
+        check_convergence_velocity,
+        check_drift_rate,
+        check_learning_drift,
+        simulate_learning,
+    )
+    from cognitive_action.verify.laws import BackpropRates, backprop_rates
+    from cognitive_action.verify.pytest_helpers import (
+        assert_backprop_limit,
+        assert_full_rank,
+        assert_simulated_limits,
+    )
+    from cognitive_action.verify.report import Check, Report
+
+__all__ = ["BackpropRates", "Check", "Limit", "ReducedSystem", "Report", "VerificationError",
            "assert_backprop_limit", "assert_full_rank", "assert_simulated_limits", "backprop",
+           "backprop_rates",
            "check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
            "check_learning_drift", "gradient_flow", "quasi_static", "reduce",
            "simulate_learning", "staged", "verify"]
+
+#: Where each public name lives (imported on first access).
+_EXPORTS: dict[str, str] = {
+    "verify": "cognitive_action.verify.checks",
+    "check_convergence_delta": "cognitive_action.verify.convergence",
+    "check_convergence_velocity": "cognitive_action.verify.convergence",
+    "check_drift_rate": "cognitive_action.verify.convergence",
+    "check_learning_drift": "cognitive_action.verify.convergence",
+    "simulate_learning": "cognitive_action.verify.convergence",
+    "BackpropRates": "cognitive_action.verify.laws",
+    "backprop_rates": "cognitive_action.verify.laws",
+    "Limit": "cognitive_action.derive.limits",
+    "ReducedSystem": "cognitive_action.derive.limits",
+    "backprop": "cognitive_action.derive.limits",
+    "gradient_flow": "cognitive_action.derive.limits",
+    "quasi_static": "cognitive_action.derive.limits",
+    "reduce": "cognitive_action.derive.limits",
+    "staged": "cognitive_action.derive.limits",
+    "VerificationError": "cognitive_action.errors",
+    "assert_backprop_limit": "cognitive_action.verify.pytest_helpers",
+    "assert_full_rank": "cognitive_action.verify.pytest_helpers",
+    "assert_simulated_limits": "cognitive_action.verify.pytest_helpers",
+    "Check": "cognitive_action.verify.report",
+    "Report": "cognitive_action.verify.report",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -52,10 +52,10 @@ from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import dot, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.initial import (
-    check_initial_conditions as _check_ic,
+    complete_initial_conditions,
 )
 from cognitive_action.derive.initial import (
-    complete_initial_conditions,
+    validate_initial_conditions as _check_ic,
 )
 from cognitive_action.derive.limits import GAMMA, Limit, backprop, reduce
 from cognitive_action.derive.network import NetworkState, derive_network, is_network_problem
@@ -136,8 +136,8 @@ def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
     """Proposition 1: rank of ``G_ξ`` (networks) or ``G_q`` (other problems).
 
     Small feedforward networks are checked symbolically (``G_ξ`` is triangular); other
-    networks numerically at random states (exact elimination of ``tanh`` entries of a
-    cyclic 4-neuron network took minutes).
+    networks numerically at random states (exact elimination of ``tanh`` entries blows up
+    already for a cyclic 4-neuron network; docs/performance.md).
     """
     if is_network_problem(problem):
         net = problem.network

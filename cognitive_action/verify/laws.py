@@ -23,7 +23,7 @@ computed by the engine, i.e. ``Ẇ = m_W Ẅ|_{Ẇ=0}/γ``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,10 +31,15 @@ import sympy as sp
 from scipy import sparse
 from scipy.sparse.linalg import spsolve_triangular
 
-from cognitive_action.derive.network import NetworkState, NetworkSystem
-from cognitive_action.errors import DeclarationError
+from cognitive_action.declare.network import Network
+from cognitive_action.declare.problem import Problem
+from cognitive_action.declare.symbols import dot
+from cognitive_action.derive.network import NetworkState, NetworkSystem, derive_network
+from cognitive_action.errors import DeclarationError, ShapeError
+from cognitive_action.verify.reference import network_of, numpy_forward
 
-__all__ = ["LawOutput", "LearningLaw", "derived_limit", "sign_flipped", "feedback_alignment"]
+__all__ = ["LawOutput", "LearningLaw", "BackpropRates", "backprop_rates", "derived_limit",
+           "sign_flipped", "feedback_alignment"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ LearningLaw = Callable[[NetworkSystem, NetworkState, Mapping[str, float], float]
 def _limit_values(system: NetworkSystem, values: Mapping[str, float], ratio: float,
                   gamma: float) -> dict[str, float]:
     out = dict(values)
-    mx, mw = system.mass_x, system.mass_w
+    mx, mw = system.mass_x, system.mass_W
     if not (isinstance(mx, sp.Symbol) and isinstance(mw, sp.Symbol)):
         raise DeclarationError("the masses are fixed numbers, so no mass limit can be taken",
                                fix="declare the problem with symbolic masses (the default)")
@@ -67,7 +72,7 @@ def evaluate_at_ratio(system: NetworkSystem, state: NetworkState, values: Mappin
     """``δ`` and ``Ẇ = m_W Ẅ|_{Ẇ=0}/γ`` from eq. (10) at ``m_x/m_W = ratio``."""
     vals = _limit_values(system, values, ratio, gamma)
     ev = system.evaluate(state, vals)
-    return LawOutput(delta=ev.multipliers, w_dot=vals[str(system.mass_w)]
+    return LawOutput(delta=ev.multipliers, w_dot=vals[str(system.mass_W)]
                      * ev.accelerations_w / gamma)
 
 
@@ -133,3 +138,117 @@ def feedback_alignment(seed: int = 0, scale: float = 1.0) -> LearningLaw:
         return LawOutput(delta=delta, w_dot=-(ev.J_W.T @ delta) / gamma)
     law.__name__ = f"feedback_alignment(seed={seed})"
     return law
+
+
+# -- the public call ---------------------------------------------------------------------
+Arc = tuple[Hashable, Hashable]
+
+
+@dataclass(frozen=True)
+class BackpropRates:
+    """The derived law in the backprop limit at one state, keyed by neuron and by arc.
+
+    Attributes
+    ----------
+    x
+        Outputs of the forward pass ``x = f_W(e)`` by neuron.
+    delta
+        The multipliers ``δ_j`` by neuron: the backprop deltas ``-∂V̄/∂x_j`` (eq. 17).
+    w_dot
+        Weight rates ``Ẇ = -∂V̄/∂w / γ`` (eq. 14-16) by arc ``(source, target)``, in the
+        order the weights were given (``graph.edges`` order for an array).
+    gamma
+        The ``γ`` of ``θ m_W = γ``.
+    """
+
+    x: dict[Hashable, float]
+    delta: dict[Hashable, float]
+    w_dot: dict[Arc, float]
+    gamma: float
+
+
+def backprop_rates(model: Network | Problem, weights: Mapping[Arc, float] | np.ndarray,
+                   values: Mapping[str, float] | None = None, *, gamma: float = 1.0,
+                   system: NetworkSystem | None = None, law: LearningLaw | None = None
+                   ) -> BackpropRates:
+    """Deltas and weight rates of a feedforward network at given weights and signals.
+
+    Evaluates the derived law (eq. 8-10) in the backprop limit (:func:`derived_limit`)
+    at the consistent state with these weights: ``x`` from the forward pass, zero
+    velocities, static signals.
+
+    Parameters
+    ----------
+    model
+        A feedforward :class:`~cognitive_action.declare.network.Network` (its default
+        problem) or a problem built by ``Network.problem``.
+    weights
+        ``{(source, target): w}`` for every arc, in any order (the result follows it),
+        or an array in the order of ``network.graph.edges`` (networkx's order: by source
+        neuron, in the order neurons were added).
+    values
+        Inputs ``e<label>``, targets ``y<label>``, parameters of the loss and ``t``, by
+        name; derivatives of the signals default to 0.
+    gamma
+        ``γ`` of the weight law ``γ Ẇ = -δ_j G^j_M``.
+    system
+        The derived system, if already derived (``derive_network(problem)``).
+    law
+        Another :data:`LearningLaw` to evaluate (default ``derived_limit()``).
+
+    Returns
+    -------
+    BackpropRates
+
+    Raises
+    ------
+    ShapeError
+        If the weights do not name every arc exactly once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cognitive_action.declare.network import chain
+    >>> r = backprop_rates(chain(3), {(2, 3): -1.0, (1, 2): 0.5}, {"e1": 1.0, "y3": 0.0})
+    >>> list(r.w_dot)                                 # the order the weights were given
+    [(2, 3), (1, 2)]
+    >>> x2 = np.tanh(0.5); x3 = np.tanh(-x2)          # independent: V = x3²/2
+    >>> bool(np.isclose(r.delta[3], -x3))
+    True
+    >>> bool(np.isclose(r.w_dot[2, 3], -x3 * (1 - x3**2) * x2))
+    True
+    """
+    problem = model.problem() if isinstance(model, Network) else model
+    net = network_of(problem)
+    arcs = list(net.graph.edges)
+    if isinstance(weights, Mapping):
+        order = [tuple(k) for k in weights]
+        missing = [a for a in arcs if a not in weights]
+        extra = [a for a in order if a not in net.graph.edges]
+        if missing or extra or len(set(order)) != len(order):
+            raise ShapeError(
+                f"weights must name every arc (source, target) once: missing {missing[:5]}, "
+                f"not arcs {extra[:5]}",
+                fix="key the weights by the graph's arcs, e.g. {(1, 3): 0.1, ...}")
+        by_arc = {a: float(weights[a]) for a in order}
+    else:
+        w_arr = np.asarray(weights, dtype=float).ravel()
+        if w_arr.shape != (len(arcs),):
+            raise ShapeError(f"{w_arr.size} weights for {len(arcs)} arcs",
+                             fix="give one weight per arc, in the order of graph.edges")
+        order = arcs
+        by_arc = dict(zip(arcs, w_arr.tolist()))
+    w = np.array([by_arc[k, j] for (j, k) in net.w])       # net.w is keyed (target, source)
+    vals: dict[str, float] = {"t": 0.0}
+    for s in problem.signals:
+        vals[str(dot(s))] = 0.0
+        vals[str(dot(s, 2))] = 0.0
+    vals.update({str(k): float(v) for k, v in (values or {}).items()})
+    x, _ = numpy_forward(problem, w, vals)
+    state = NetworkState(x=x, x_dot=np.zeros_like(x), w=w, w_dot=np.zeros_like(w),
+                         t=vals["t"])
+    out = (law or derived_limit())(system or derive_network(problem), state, vals, gamma)
+    w_dot = dict(zip(((k, j) for (j, k) in net.w), out.w_dot.tolist()))
+    return BackpropRates(x=dict(zip(net.order, x.tolist())),
+                         delta=dict(zip(net.order, np.asarray(out.delta).tolist())),
+                         w_dot={a: w_dot[a] for a in order}, gamma=gamma)

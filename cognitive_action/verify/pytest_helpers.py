@@ -28,6 +28,7 @@ from collections.abc import Mapping
 
 from cognitive_action.declare.problem import Problem
 from cognitive_action.derive.network import is_network_problem
+from cognitive_action.errors import VerificationError
 from cognitive_action.verify.checks import (
     check_backprop_numeric,
     check_backprop_symbolic,
@@ -38,10 +39,6 @@ from cognitive_action.verify.report import Check, Report
 
 __all__ = ["VerificationError", "assert_backprop_limit", "assert_full_rank",
            "assert_simulated_limits", "explain"]
-
-
-class VerificationError(AssertionError):
-    """A verification assertion failed; the message is a readable diff."""
 
 
 def explain(checks: list[Check]) -> str:

@@ -40,6 +40,7 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
+from cognitive_action.compile.translate import SUPPORTED_FUNCTIONS
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import RoleKind
@@ -50,10 +51,10 @@ __all__ = ["network_of", "loss_of", "forward_pass", "composed_loss", "CasadiRefe
            "casadi_gradients", "numpy_forward", "finite_differences", "random_feedforward",
            "depths"]
 
-_CASADI_FUNCS = {name: getattr(casadi, name) for name in (
-    "tanh", "exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "atan", "asinh",
-    "erf", "fabs")}
-_CASADI_FUNCS["Abs"] = casadi.fabs
+#: ``lambdify`` namespace: the translator's whitelist of functions (one CasADi table),
+#: by the names SymPy prints, plus ``sqrt`` (a power node for the translator).
+_CASADI_FUNCS = {cls.__name__: fn for cls, fn in SUPPORTED_FUNCTIONS.items()}
+_CASADI_FUNCS["sqrt"] = casadi.sqrt
 
 
 def network_of(problem: Problem) -> Network:

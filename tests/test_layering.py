@@ -14,7 +14,8 @@ import pathlib
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "cognitive_action"
 
 RANK = {"errors": 0, "lazy_exports": 0, "declare": 1, "derive": 2, "problem_files": 2,
-        "compile": 3, "data": 3, "verify": 4, "learn": 5, "diffusion": 5, "sweeps": 6, "workflow": 6, "cli": 7}
+        "compile": 3, "data": 3, "verify": 4, "learn": 5, "diffusion": 5, "sweeps": 6,
+        "workflow": 6, "cli": 7}
 
 
 def _layer(module: str) -> str | None:

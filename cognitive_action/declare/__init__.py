@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from cognitive_action.declare.symbols import coordinates, dot, parameters, signals, t
 
 __all__ = ["Action", "Activation", "Constraint", "Network", "NumericActivation", "Problem",
-           "Role", "RoleKind", "RoleMap", "activation", "chain", "coordinates", "dot", "layered", "parameters",
-           "register_activation", "signals", "squared_error", "t", "xor"]
+           "Role", "RoleKind", "RoleMap", "activation", "chain", "coordinates", "dot",
+           "layered", "parameters", "register_activation", "signals", "squared_error", "t", "xor"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(["Activation", "NumericActivation", "activation", "register_activation"],

@@ -5,6 +5,8 @@
 - :mod:`~cognitive_action.compile.system`: :func:`compile_system` assembles ``ẏ = f(t, y, p)``
   from an ``EulerLagrange`` (scalar SX graph, unknowns by a linear-solve node) or a
   ``NetworkSystem`` (MX matrix operations from per-neuron templates).
+- :mod:`~cognitive_action.compile.options`: :class:`SolverOptions`, the validated solver
+  options that :func:`simulate`, :func:`simulate_batch` and :func:`adjoint_sweep` share.
 - :mod:`~cognitive_action.compile.simulate`: :func:`simulate` over CasADi's integrators
   (cvodes, idas, erk, rk, collocation) with drift monitoring, Baumgarte stabilization or
   projection, and typed errors.
@@ -18,6 +20,7 @@ from cognitive_action.compile.adjoint import adjoint_sweep
 from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate_batch
 from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.network_speed import compile_speed_network
+from cognitive_action.compile.options import SolverOptions
 from cognitive_action.compile.reduced import compile_reduced
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
 from cognitive_action.compile.system import CompiledSystem, compile_system
@@ -25,6 +28,6 @@ from cognitive_action.compile.translate import Translator, to_casadi
 from cognitive_action.compile.variants import stable_variant
 
 __all__ = ["METHODS", "STABLE_VARIANTS", "BatchSimulation", "CompiledSystem", "NamedArray",
-           "Simulation", "Translator", "adjoint_sweep", "codegen_system", "compile_reduced",
-           "compile_speed_network", "compile_system",
+           "Simulation", "SolverOptions", "Translator", "adjoint_sweep", "codegen_system",
+           "compile_reduced", "compile_speed_network", "compile_system",
            "simulate", "simulate_batch", "stable_variant", "to_casadi"]

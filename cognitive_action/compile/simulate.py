@@ -87,12 +87,19 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import casadi as ca
 import numpy as np
 
 from cognitive_action.compile.explicit import dopri_step_function, integrate_dopri
 from cognitive_action.compile.matrix_free import MatrixFreeRHS
+from cognitive_action.compile.options import (
+    METHODS,
+    SolverOptions,
+    check_for_system,
+    resolve_options,
+)
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.errors import (
     CompileError,
@@ -102,9 +109,6 @@ from cognitive_action.errors import (
 )
 
 __all__ = ["Simulation", "simulate", "METHODS", "STABLE_VARIANTS"]
-
-#: Integration methods accepted by :func:`simulate`.
-METHODS = ("cvodes", "bdf", "adams", "idas", "dopri", "erk", "rk", "collocation")
 
 #: The ways to run anti-stable multiplier dynamics named in the design notes (eq. 20).
 STABLE_VARIANTS = {
@@ -238,14 +242,8 @@ class Simulation:
 
 # -- the interface ---------------------------------------------------------------------------
 def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
-             method: str = "cvodes", rtol: float = 1e-8, atol: float = 1e-10,
-             n_points: int = 101, multistep: str | None = None, newton: str = "auto",
-             steps: int | None = None, max_steps: int = 100_000,
-             stabilization: str | None = None, baumgarte: tuple[float, float] = (10.0, 10.0),
-             project_every: int = 1, stability: str = "auto", max_norm: float = 1e12,
-             check_initial: bool = True, initial_tol: float = 1e-6,
-             signals: Mapping | None = None, options: Mapping | None = None,
-             progress: bool | None = None) -> Simulation:
+             n_points: int = 101, signals: Mapping | None = None,
+             options: SolverOptions | None = None, **overrides: Any) -> Simulation:
     """Integrate a compiled system on an output grid.
 
     Parameters
@@ -263,47 +261,19 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     params
         Values of ``system.parameters`` by name. Names missing here are looked up in
         ``y0`` when it is a mapping.
-    method
-        One of :data:`METHODS`.
-    rtol, atol
-        Tolerances of the adaptive methods.
-    multistep
-        ``"bdf"`` or ``"adams"`` for CVODES (default ``"bdf"``, ``"adams"`` for the
-        method alias ``"adams"``).
-    newton
-        CVODES/IDAS nonlinear iterations: ``"direct"`` (Newton, sparse direct solve),
-        ``"gmres"`` (Newton, matrix-free GMRES), ``"functional"`` (fixed-point, CVODES
-        only), or ``"auto"``: functional for Adams, else direct up to 300 states and GMRES
-        above.
-    steps
-        Fixed steps (``rk``, ``erk`` with fixed steps) or finite elements
-        (``collocation``) per output interval; default 10 for ``rk`` and 4 for
-        ``collocation``, adaptive for ``erk``.
-    max_steps
-        Step limit of the adaptive methods.
-    stabilization
-        ``None``, ``"baumgarte"``, ``"projection"`` or ``"both"``.
-    baumgarte
-        The gains ``(α, β)`` of Baumgarte stabilization.
-    project_every
-        With projection, the number of output intervals between projections.
-    stability
-        For systems with multiplier states: ``"auto"``/``"raise"`` raise
-        :class:`UnstableSystemError` if the linearization at ``y0`` predicts a growth
-        above ``e^18`` over the run, ``"warn"`` warns, ``"ignore"`` skips the check.
-        ``"raise"`` also checks systems without multiplier states.
-    max_norm
-        A state norm above this counts as a blow-up.
-    check_initial, initial_tol
-        Reject initial states with ``|G|`` or ``|Ġ|`` above ``initial_tol``.
+    n_points
+        Number of output times when ``times`` is ``(t0, tf)``.
     signals
         Signals as expressions of ``t`` when ``system`` still has to be compiled.
     options
-        Extra CasADi integrator options (override the ones set here).
-    progress
-        Show a tqdm progress bar over the output grid on stderr; ``None``: only when
-        stderr is a terminal and ``n_states × n_points`` exceeds 10⁶. With the CasADi
-        methods the grid then runs in chunks (see Progress above).
+        How to integrate: a :class:`~cognitive_action.compile.options.SolverOptions`
+        (method, tolerances, stabilization, checks, progress, ...); ``None``: its
+        defaults. With ``progress`` (``None``: only when stderr is a terminal and
+        ``n_states × n_points`` exceeds 10⁶) the CasADi methods run the grid in chunks
+        (see Progress above).
+    **overrides
+        Fields of :class:`~cognitive_action.compile.options.SolverOptions` that replace
+        those of ``options``, e.g. ``method="dopri", rtol=1e-9``.
 
     Returns
     -------
@@ -311,61 +281,57 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
 
     Raises
     ------
+    TypeError
+        A keyword that is not a solver option (the message lists them).
     CompileError
-        Bad input: unknown method, missing parameter values, a wrong state length, an
-        invalid grid.
+        Bad input: an option out of its domain (named), missing parameter values, a
+        wrong state length, an invalid grid.
     InconsistentInitialConditionsError
         ``y0`` violates the constraints or their time derivatives.
     UnstableSystemError
-        Anti-stable multiplier dynamics (see ``stability``).
+        Anti-stable multiplier dynamics (see ``SolverOptions.stability``).
     SimulationError
         Integrator failure, NaN or blow-up, with ``time`` and ``state_norm``.
     """
+    opts = resolve_options("simulate", options, overrides)
     if not isinstance(system, CompiledSystem):
         system = compile_system(system, signals=signals)
     elif signals is not None:
         raise CompileError("signals were given for an already compiled system",
                            fix="pass signals to compile_system instead")
-    method, multistep = method_options(method, multistep, newton)
-    run_options(system, stabilization, stability, project_every)
-    if steps is not None and (int(steps) != steps or steps < 1):
-        raise CompileError(f"steps must be a positive integer, got {steps!r}",
-                           fix="give the number of steps per output interval")
+    check_for_system(opts, system)
+    spec = integrator_spec(system, opts)
     grid = _grid(times, n_points)
     y0v = system.state_vector(y0)
-    gains = baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
+    stabilization, project_every, max_norm = (opts.stabilization, opts.project_every,
+                                              opts.max_norm)
+    gains = opts.baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None,
                                  baumgarte=gains)
-    if check_initial and system.constraints is not None:
-        _check_initial(system, grid[0], y0v, pv, initial_tol)
-    if stability != "ignore" and (system.vakonomic or stability == "raise"):
-        _check_stability(system, grid, y0v, pv, stability)
+    if opts.check_initial and system.constraints is not None:
+        _check_initial(system, grid[0], y0v, pv, opts.initial_tol)
+    if opts.stability != "ignore" and (system.vakonomic or opts.stability == "raise"):
+        _check_stability(system, grid, y0v, pv, opts.stability)
 
-    if newton != "auto":
-        newton_ = newton
-    elif method == "cvodes" and multistep == "adams":
-        newton_ = "functional"  # non-stiff: fixed-point iterations, no Jacobian at all
-    else:
-        newton_ = "direct" if system.n_states <= _DIRECT_LIMIT else "gmres"
-    spec = _Spec(method, multistep, newton_, rtol, atol, steps, max_steps,
-                 dict(options or {}))
     project = stabilization in ("projection", "both")
     n_t = len(grid)
+    progress = opts.progress
     if progress is None:
         progress = _isatty(sys.stderr) and system.n_states * n_t > _LONG_RUN
-    if method == "dopri":
+    if spec.method == "dopri":
         t_build = time.perf_counter()
         fn = _dopri_function(system)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
         with _progress_bar(progress, n_t, system.name) as bar:
             res = integrate_dopri(
-                fn, system.rhs, grid, y0v, pv, rtol=rtol, atol=atol, max_steps=max_steps,
-                max_norm=max_norm, projection=system.projection if project else None,
+                fn, system.rhs, grid, y0v, pv, rtol=opts.rtol, atol=opts.atol,
+                max_steps=opts.max_steps, max_norm=max_norm,
+                projection=system.projection if project else None,
                 project_every=int(project_every), on_output=bar)
         Y, z_traj, stats = res.y, None, res.stats
     else:
-        segmented = project or (method == "collocation" and n_t > _SEGMENTED_COLLOCATION)
+        segmented = project or (spec.method == "collocation" and n_t > _SEGMENTED_COLLOCATION)
         t_build = time.perf_counter()
         chunks = _chunks(n_t, int(project_every) if project else 1) if progress else None
         if chunks is not None and not segmented:
@@ -388,7 +354,7 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     run_time = time.perf_counter() - t_run
     stats = dict(stats) | {"build_time": build_time, "run_time": run_time,
                            "output_points": n_t}
-    if method != "dopri":  # integrate_dopri checks every accepted step itself
+    if spec.method != "dopri":  # integrate_dopri checks every accepted step itself
         _check_finite(Y, grid, max_norm, spec.label)
 
     G = Gd = None
@@ -404,40 +370,24 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
 
 
 # -- inputs -----------------------------------------------------------------------------------
-def method_options(method: str, multistep: str | None, newton: str) -> tuple[str, str]:
-    """Validate and normalize ``method``/``multistep``/``newton`` (aliases ``adams`` and
-    ``bdf`` become ``cvodes``); shared by :func:`simulate` and the batched runs."""
-    if method not in METHODS:
-        raise CompileError(f"unknown method {method!r}", fix=f"use one of {', '.join(METHODS)}")
+def integrator_spec(system: CompiledSystem, opts: SolverOptions) -> _Spec:
+    """The integrator description for ``system`` under ``opts``: the aliases ``adams`` and
+    ``bdf`` become ``cvodes``, ``newton="auto"`` is resolved (functional for Adams, direct
+    up to 300 states, GMRES above); shared by :func:`simulate` and the batched runs."""
+    method, multistep = opts.method, opts.multistep
     if method == "adams":
         method, multistep = "cvodes", multistep or "adams"
     elif method == "bdf":
         method = "cvodes"
     multistep = (multistep or "bdf").lower()
-    if multistep not in ("bdf", "adams"):
-        raise CompileError(f"unknown multistep method {multistep!r}", fix="use 'bdf' or 'adams'")
-    if newton not in ("auto", "direct", "gmres", "functional"):
-        raise CompileError(f"unknown Newton scheme {newton!r}",
-                           fix="use 'auto', 'direct', 'gmres' or 'functional'")
-    return method, multistep
-
-
-def run_options(system: CompiledSystem, stabilization: str | None, stability: str,
-                project_every: int) -> None:
-    """Validate ``stabilization``, ``stability`` and ``project_every`` for ``system``;
-    shared by :func:`simulate` and the batched runs."""
-    if stabilization not in (None, "baumgarte", "projection", "both"):
-        raise CompileError(f"unknown stabilization {stabilization!r}",
-                           fix="use None, 'baumgarte', 'projection' or 'both'")
-    if stabilization and system.constraints is None:
-        raise CompileError(f"{system.name!r} has no constraints to stabilize",
-                           fix="drop the stabilization option")
-    if stability not in ("auto", "raise", "warn", "ignore"):
-        raise CompileError(f"unknown stability option {stability!r}",
-                           fix="use 'auto', 'raise', 'warn' or 'ignore'")
-    if int(project_every) != project_every or project_every < 1:
-        raise CompileError(f"project_every must be a positive integer, got {project_every!r}",
-                           fix="give a number of output intervals")
+    if opts.newton != "auto":
+        newton = opts.newton
+    elif method == "cvodes" and multistep == "adams":
+        newton = "functional"  # non-stiff: fixed-point iterations, no Jacobian at all
+    else:
+        newton = "direct" if system.n_states <= _DIRECT_LIMIT else "gmres"
+    return _Spec(method, multistep, newton, opts.rtol, opts.atol, opts.steps, opts.max_steps,
+                 dict(opts.integrator_options or {}))
 
 
 def _grid(times, n_points: int) -> np.ndarray:

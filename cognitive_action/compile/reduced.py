@@ -77,18 +77,15 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
-from cognitive_action.compile.system import (
-    LINEAR_SOLVERS,
-    STABILIZATION_PARAMETERS,
-    CompiledSystem,
-    _bind_parameters,
-    _bind_signals,
-    _listing,
-    _projection,
-    _signal_values,
-    _sparse_sx,
-    _symbols,
-)
+from cognitive_action.compile.assembly import LINEAR_SOLVERS, STABILIZATION_PARAMETERS
+from cognitive_action.compile.assembly import argument_symbols as _symbols
+from cognitive_action.compile.assembly import bind_parameters as _bind_parameters
+from cognitive_action.compile.assembly import bind_signals as _bind_signals
+from cognitive_action.compile.assembly import constraint_projection as _projection
+from cognitive_action.compile.assembly import listing as _listing
+from cognitive_action.compile.assembly import signal_values as _signal_values
+from cognitive_action.compile.assembly import sparse_sx as _sparse_sx
+from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t

@@ -47,13 +47,13 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
-from cognitive_action.compile.options import SolverOptions, resolve_options
-from cognitive_action.compile.simulate import (
-    Simulation,
-    _check_initial,
-    _grid,
+from cognitive_action.compile.integration import (
     along_trajectory,
+    check_initial_state,
+    output_grid,
 )
+from cognitive_action.compile.options import SolverOptions, resolve_options
+from cognitive_action.compile.simulate import Simulation
 from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.errors import CompileError, SimulationError
 
@@ -189,14 +189,14 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     _check_solver_options(opts)
     _check_options(iterations, tol, damping, substeps)
     method, max_norm = opts.method, opts.max_norm
-    grid = _grid(times, n_points)
+    grid = output_grid(times, n_points)
     y0v = system.state_vector(y0)
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None)
     mu_idx = np.array([system.states.index(m) for m in system.multiplier_states])
     primal_idx = np.setdiff1d(np.arange(system.n_states), mu_idx)
     mu_final = _final_vector(system, final)
     if opts.check_initial and system.constraints is not None:
-        _check_initial(system, float(grid[0]), y0v, pv, opts.initial_tol)
+        check_initial_state(system, float(grid[0]), y0v, pv, opts.initial_tol)
     if substeps is None:
         substeps = _default_substeps(system, grid, y0v, pv)
     fine = _refine(grid, substeps)

@@ -51,23 +51,23 @@ from typing import Any
 import casadi as ca
 import numpy as np
 
-from cognitive_action.compile.options import SolverOptions, check_for_system, resolve_options
-from cognitive_action.compile.simulate import (
-    _SEGMENTED_COLLOCATION,
-    Simulation,
-    _check_finite,
-    _check_initial,
-    _check_stability,
-    _direct_function,
-    _locate_failure,
-    _quiet,
-    _segmented_function,
-    _Spec,
-    _z0,
+from cognitive_action.compile.integration import (
+    SEGMENTED_COLLOCATION,
+    IntegratorSpec,
     along_trajectory,
+    check_finite,
+    check_initial_state,
+    check_stability,
+    direct_function,
+    initial_algebraic,
     integrator_spec,
+    locate_failure,
+    output_grid,
+    quiet,
+    segmented_function,
 )
-from cognitive_action.compile.simulate import _grid as _time_grid
+from cognitive_action.compile.options import SolverOptions, check_for_system, resolve_options
+from cognitive_action.compile.simulate import Simulation
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.errors import (
     CognitiveActionError,
@@ -531,10 +531,10 @@ def _describe(system: CompiledSystem, grid, table, table_axis: str) -> _Batch:
 
 
 # -- the compiled trajectory --------------------------------------------------------------------
-def _trajectory_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray,
+def _trajectory_function(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarray,
                          project: bool, every: int) -> ca.Function:
     """``(y0, p) → Y`` (``n_states × n_t``), the whole run as one CasADi function."""
-    segmented = project or (spec.method == "collocation" and len(grid) > _SEGMENTED_COLLOCATION)
+    segmented = project or (spec.method == "collocation" and len(grid) > SEGMENTED_COLLOCATION)
     key = ("batch-trajectory", spec.key(), grid.tobytes(), project, every)
     hit = system._cache.get(key)
     if hit is not None:
@@ -542,15 +542,15 @@ def _trajectory_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray,
     y0 = ca.MX.sym("y0", system.n_states)
     p = ca.MX.sym("p", system.n_parameters)
     if segmented:
-        fn = _segmented_function(system, spec, grid, project, every)
+        fn = segmented_function(system, spec, grid, project, every)
         n = len(grid) - 1
         Y = fn(y0, ca.DM(grid[:-1]).T, ca.DM(np.diff(grid)).T, ca.repmat(p, 1, n))
         out = ca.horzcat(y0, Y)
     else:
-        integ = _direct_function(system, spec, grid)
+        integ = direct_function(system, spec, grid)
         args = {"x0": y0, "p": p}
         if spec.method == "idas":
-            args["z0"] = _z0(system, float(grid[0]), y0, p)
+            args["z0"] = initial_algebraic(system, float(grid[0]), y0, p)
         out = integ(**args)["xf"]
     hit = ca.Function("trajectory", [y0, p], [out], ["y0", "p"], ["y"])
     system._cache[key] = hit
@@ -662,7 +662,7 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
                                    or chunk_size < 1):
         raise CompileError(f"chunk_size must be a positive integer, got {chunk_size!r}",
                            fix="give a number of runs per mapped call, or None")
-    tgrid = _time_grid(times, n_points)
+    tgrid = output_grid(times, n_points)
     batch = _describe(system, grid, table, table_axis)
     points = batch.points()
     gains = opts.baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
@@ -691,9 +691,9 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         Y0[j], P[j] = yv, pv
         try:
             if opts.check_initial and system.constraints is not None:
-                _check_initial(system, tgrid[0], yv, pv, opts.initial_tol)
+                check_initial_state(system, tgrid[0], yv, pv, opts.initial_tol)
             if stability != "ignore" and (system.vakonomic or stability == "raise"):
-                _check_stability(system, tgrid, yv, pv, stability)
+                check_stability(system, tgrid, yv, pv, stability)
         except CognitiveActionError as exc:
             errors[j] = exc
 
@@ -720,18 +720,18 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         for idx in chunks:
             fm = _mapped(fn, len(idx), int(n_threads), maps)
             try:
-                with _quiet():
+                with quiet():
                     out = np.asarray(fm(Y0[idx].T, P[idx].T).full())
                 values[idx] = out.reshape(n_y, len(idx), n_t).transpose(1, 2, 0)
             except RuntimeError:  # a run of this chunk failed: repeat them one by one
                 for j in idx:
                     reruns += 1
                     try:
-                        with _quiet():
+                        with quiet():
                             values[j] = np.asarray(fn(Y0[j], P[j]).full()).T
                     except RuntimeError as exc:
-                        with _quiet():
-                            errors[j] = _locate_failure(system, spec, tgrid, Y0[j], P[j], exc)
+                        with quiet():
+                            errors[j] = locate_failure(system, spec, tgrid, Y0[j], P[j], exc)
             bar.update(len(idx))
     finally:
         bar.close()
@@ -741,7 +741,7 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         if j in errors:
             continue
         try:
-            _check_finite(values[j], tgrid, opts.max_norm, spec.label)
+            check_finite(values[j], tgrid, opts.max_norm, spec.label)
         except SimulationError as exc:
             errors[j] = exc
     for j in errors:

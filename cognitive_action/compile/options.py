@@ -35,6 +35,8 @@ import types
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+import numpy as np
+
 from cognitive_action.errors import CompileError
 
 __all__ = ["METHODS", "SolverOptions", "check_for_system", "resolve_options"]
@@ -144,16 +146,19 @@ class SolverOptions:
         if not (_real(self.max_norm) and self.max_norm > 0):
             _fail("max_norm", self.max_norm, "must be a positive number",
                   "e.g. max_norm=1e12 (math.inf disables the check)")
-        if not isinstance(self.check_initial, bool):
+        if not _boolean(self.check_initial):
             _fail("check_initial", self.check_initial, "must be True or False",
                   "pass check_initial=False to skip the check")
+        object.__setattr__(self, "check_initial", bool(self.check_initial))
         if not (_real(self.initial_tol) and math.isfinite(self.initial_tol)
                 and self.initial_tol >= 0):
             _fail("initial_tol", self.initial_tol, "must be a finite number >= 0",
                   "e.g. initial_tol=1e-6")
-        if self.progress is not None and not isinstance(self.progress, bool):
-            _fail("progress", self.progress, "must be True, False or None",
-                  "None shows a bar only on a terminal")
+        if self.progress is not None:
+            if not _boolean(self.progress):
+                _fail("progress", self.progress, "must be True, False or None",
+                      "None shows a bar only on a terminal")
+            object.__setattr__(self, "progress", bool(self.progress))
         extra = self.integrator_options
         if extra is not None:
             if not isinstance(extra, Mapping) or not all(isinstance(k, str) for k in extra):
@@ -174,6 +179,10 @@ def _same(a, b) -> bool:
     if isinstance(a, Mapping) or isinstance(b, Mapping):
         return dict(a or {}) == dict(b or {})
     return a == b
+
+
+def _boolean(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
 
 
 def _real(v) -> bool:

@@ -65,6 +65,9 @@ def test_options_are_frozen_and_replace_friendly():
     new = dataclasses.replace(opts, rtol=1e-9)
     assert (new.rtol, new.integrator_options["max_order"], opts.rtol) == (1e-9, 3, 1e-8)
     assert new.changed() == ("rtol", "integrator_options")
+    same = SolverOptions(integrator_options={"max_order": 3})
+    assert same == opts and hash(same) == hash(opts)  # usable as a cache key
+    assert len({opts, same, new}) == 2
     flags = SolverOptions(check_initial=np.bool_(False), progress=np.bool_(True))
     assert (flags.check_initial, flags.progress) == (False, True)
     assert type(flags.check_initial) is bool and type(flags.progress) is bool

@@ -168,6 +168,13 @@ class SolverOptions:
             object.__setattr__(self, "integrator_options",
                                types.MappingProxyType(dict(extra)))
 
+    def __hash__(self) -> int:
+        # the generated hash would fail on the read-only mapping of integrator_options
+        return hash(tuple(
+            tuple(sorted((k, repr(v)) for k, v in value.items()))
+            if isinstance(value, Mapping) else value
+            for value in (getattr(self, f.name) for f in fields(self))))
+
     def changed(self) -> tuple[str, ...]:
         """Names of the fields whose values differ from the defaults."""
         default = _DEFAULT

@@ -74,8 +74,8 @@ def test_gmres_network_matches_the_direct_solve_and_dopri(xor_run):
 def test_explicit_and_functional_methods_through_the_wrapper(method, newton, monkeypatch):
     """Above ``_MATRIX_FREE_LIMIT`` states erk and Adams (functional iterations) run on
     the wrapper; lowered to 0 here so that the oscillator takes that path."""
-    sim_mod = importlib.import_module("cognitive_action.compile.simulate")
-    monkeypatch.setattr(sim_mod, "_MATRIX_FREE_LIMIT", 0)
+    integration = importlib.import_module("cognitive_action.compile.integration")
+    monkeypatch.setattr(integration, "_MATRIX_FREE_LIMIT", 0)
     system = compile_system(oscillator())
     params = {"m": 1.5, "k": 6.0, "theta": 0.4}
     run = simulate(system, (0.0, 10.0), {"x": 1.0, "x_dot": -0.5}, params, method=method,

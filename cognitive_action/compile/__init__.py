@@ -7,6 +7,8 @@
   (:mod:`~cognitive_action.compile.routes`): an ``EulerLagrange`` (scalar SX graph,
   unknowns by a linear-solve node), a ``NetworkSystem`` or ``SpeedNetworkSystem`` (MX
   matrix operations from per-neuron templates), a ``ReducedSystem`` (a limit).
+- :mod:`~cognitive_action.compile.options`: :class:`SolverOptions`, the validated solver
+  options that :func:`simulate`, :func:`simulate_batch` and :func:`adjoint_sweep` share.
 - :mod:`~cognitive_action.compile.simulate`: :func:`simulate` over CasADi's integrators
   (cvodes, idas, erk, rk, collocation) with drift monitoring, Baumgarte stabilization or
   projection, and typed errors.
@@ -20,6 +22,7 @@ from cognitive_action.compile.adjoint import adjoint_sweep
 from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate_batch
 from cognitive_action.compile.codegen import codegen_system
 from cognitive_action.compile.network_speed import compile_speed_network
+from cognitive_action.compile.options import SolverOptions
 from cognitive_action.compile.reduced import compile_reduced
 from cognitive_action.compile.routes import ROUTES, BuildOptions, register_route
 from cognitive_action.compile.simulate import METHODS, STABLE_VARIANTS, Simulation, simulate
@@ -28,7 +31,7 @@ from cognitive_action.compile.translate import Translator, to_casadi
 from cognitive_action.compile.variants import stable_variant
 
 __all__ = ["METHODS", "ROUTES", "STABLE_VARIANTS", "BatchSimulation", "BuildOptions",
-           "CompiledSystem", "NamedArray",
-           "Simulation", "Translator", "adjoint_sweep", "codegen_system", "compile_reduced",
-           "compile_speed_network", "compile_system", "register_route",
+           "CompiledSystem", "NamedArray", "Simulation", "SolverOptions", "Translator",
+           "adjoint_sweep", "codegen_system", "compile_reduced", "compile_speed_network",
+           "compile_system", "register_route",
            "simulate", "simulate_batch", "stable_variant", "to_casadi"]

@@ -42,23 +42,33 @@ from __future__ import annotations
 import math
 import time as _time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import casadi as ca
 import numpy as np
 
-from cognitive_action.compile.simulate import (
-    Simulation,
-    _check_initial,
-    _grid,
+from cognitive_action.compile.integration import (
     along_trajectory,
+    check_initial_state,
+    output_grid,
 )
+from cognitive_action.compile.options import SolverOptions, resolve_options
+from cognitive_action.compile.simulate import Simulation
 from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.errors import CompileError, SimulationError
 
-__all__ = ["ADJOINT_METHODS", "adjoint_sweep"]
+__all__ = ["ADJOINT_DEFAULTS", "ADJOINT_METHODS", "adjoint_sweep"]
 
 #: Integration methods of one sweep pass.
 ADJOINT_METHODS = ("cvodes", "rk", "collocation")
+
+#: The solver options of :func:`adjoint_sweep` when none are given (tighter tolerances
+#: than a forward run: the sweep's error compounds over its iterations).
+ADJOINT_DEFAULTS = SolverOptions(rtol=1e-10, atol=1e-12)
+
+#: Solver options without meaning for a sweep: they must keep their defaults.
+_NOT_FOR_SWEEPS = ("multistep", "newton", "stabilization", "baumgarte", "project_every",
+                   "stability", "progress")
 
 _RATE_STEP = 0.05  # default h·ρ on the internal grid (Hermite error ~ (hρ)⁴/384)
 _DENSE_JACOBIAN_LIMIT = 300  # states above which the default substeps skip the spectrum
@@ -69,10 +79,9 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
                   y0: Mapping[str, float] | Sequence[float] | np.ndarray,
                   params: Mapping[str, float] | None = None, *,
                   final: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
-                  method: str = "cvodes", rtol: float = 1e-10, atol: float = 1e-12,
                   n_points: int = 101, substeps: int | None = None, iterations: int = 50,
-                  tol: float = 1e-9, damping: float = 0.0, max_norm: float = 1e12,
-                  check_initial: bool = True, initial_tol: float = 1e-6) -> Simulation:
+                  tol: float = 1e-9, damping: float = 0.0,
+                  options: SolverOptions | None = None, **overrides: Any) -> Simulation:
     """Run a system with multiplier states as a two-point problem: primal states forward
     from ``y0``, multipliers backward from their final condition (eq. 20).
 
@@ -95,11 +104,6 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     final
         The multipliers at ``t_end``: ``None`` (all 0), a mapping by name (names not
         given are 0) or an array in the order of ``system.multiplier_states``.
-    method
-        One of :data:`ADJOINT_METHODS`: CasADi's ``cvodes`` (BDF, adaptive), ``rk``
-        (RK4, 10 steps per internal interval) or ``collocation`` (Radau, 4 elements).
-    rtol, atol
-        Tolerances of ``cvodes``.
     n_points
         Number of output times when ``times`` is ``(t0, tf)``.
     substeps
@@ -113,11 +117,23 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     damping
         In ``[0, 1)``: the next multiplier iterate is ``damping · μ_old + (1 − damping) ·
         μ_new`` (0: the plain sweep; e.g. 0.5 for sweeps that oscillate).
-    max_norm
-        A state norm above this counts as a blow-up.
-    check_initial, initial_tol
-        Reject initial states whose constraints (``G``, ``Ġ``, ``N``) exceed
-        ``initial_tol``.
+    options
+        How each pass integrates, a
+        :class:`~cognitive_action.compile.options.SolverOptions` (the same object
+        :func:`~cognitive_action.compile.simulate.simulate` takes); ``None``:
+        :data:`ADJOINT_DEFAULTS` (``rtol=1e-10``, ``atol=1e-12``). Its ``method`` is one
+        of :data:`ADJOINT_METHODS`: CasADi's ``cvodes`` (BDF, adaptive, at ``rtol`` and
+        ``atol``, at most ``max_steps`` steps per internal interval), ``rk`` (RK4) or
+        ``collocation`` (Radau), with ``steps`` steps or elements per internal interval
+        (default 10 and 4). ``max_norm`` bounds the state norm, ``check_initial`` and
+        ``initial_tol`` reject initial states whose constraints (``G``, ``Ġ``, ``N``)
+        exceed ``initial_tol``, and ``integrator_options`` go to CasADi. The fields that
+        do not apply to a sweep (``multistep``, ``newton``, ``stabilization``,
+        ``baumgarte``, ``project_every``, ``stability``, ``progress``) must keep their
+        defaults.
+    **overrides
+        Fields of :class:`~cognitive_action.compile.options.SolverOptions` that replace
+        those of ``options`` (or of :data:`ADJOINT_DEFAULTS`), e.g. ``method="rk"``.
 
     Returns
     -------
@@ -128,11 +144,13 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
 
     Raises
     ------
+    TypeError
+        A keyword that is not a solver option (the message lists them).
     CompileError
         Bad input: a system without multiplier states, a stable variant instead of the
         derived system, ``times`` not increasing, ``final`` of the wrong size or with
-        unknown names, an unknown method, bad ``substeps``/``iterations``/``tol``/
-        ``damping``.
+        unknown names, an unknown method, an option that does not apply to the sweep,
+        bad ``substeps``/``iterations``/``tol``/``damping``.
     InconsistentInitialConditionsError
         ``y0`` violates the constraints.
     SimulationError
@@ -166,25 +184,25 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     True
     """
     t_build = _time.perf_counter()
+    opts = resolve_options("adjoint_sweep", options, overrides, ADJOINT_DEFAULTS)
     _check_system(system)
-    if method not in ADJOINT_METHODS:
-        raise CompileError(f"unknown method {method!r} for the adjoint sweep",
-                           fix=f"use one of {', '.join(ADJOINT_METHODS)}")
+    _check_solver_options(opts)
     _check_options(iterations, tol, damping, substeps)
-    grid = _grid(times, n_points)
+    method, max_norm = opts.method, opts.max_norm
+    grid = output_grid(times, n_points)
     y0v = system.state_vector(y0)
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None)
     mu_idx = np.array([system.states.index(m) for m in system.multiplier_states])
     primal_idx = np.setdiff1d(np.arange(system.n_states), mu_idx)
     mu_final = _final_vector(system, final)
-    if check_initial and system.constraints is not None:
-        _check_initial(system, float(grid[0]), y0v, pv, initial_tol)
+    if opts.check_initial and system.constraints is not None:
+        check_initial_state(system, float(grid[0]), y0v, pv, opts.initial_tol)
     if substeps is None:
         substeps = _default_substeps(system, grid, y0v, pv)
     fine = _refine(grid, substeps)
     n_fine = len(fine)
-    forward = _pass_function(system, primal_idx, mu_idx, method, rtol, atol, n_fine - 1)
-    backward = _pass_function(system, mu_idx, primal_idx, method, rtol, atol, n_fine - 1)
+    forward = _pass_function(system, primal_idx, mu_idx, opts, n_fine - 1)
+    backward = _pass_function(system, mu_idx, primal_idx, opts, n_fine - 1)
     build_time = _time.perf_counter() - t_build
 
     t_run = _time.perf_counter()
@@ -257,6 +275,22 @@ def _check_system(system) -> None:
             fix="pass the system as compiled (variant 'forward') to adjoint_sweep")
 
 
+def _check_solver_options(opts: SolverOptions) -> None:
+    if opts.method not in ADJOINT_METHODS:
+        raise CompileError(f"unknown method {opts.method!r} for the adjoint sweep",
+                           fix=f"use one of {', '.join(ADJOINT_METHODS)}")
+    refused = [f for f in opts.changed() if f in _NOT_FOR_SWEEPS]
+    if refused:
+        listing = ", ".join(f"{f}={getattr(opts, f)!r}" for f in refused)
+        raise CompileError(
+            f"the solver option(s) {listing} do not apply to the adjoint sweep (each pass "
+            "integrates one block of states over an internal grid, without stabilization, "
+            "stability check or progress bar)",
+            fix=f"leave {', '.join(refused)} at the default(s) of SolverOptions, or run "
+            "the forward system with simulate() or its relaxation, "
+            "compile.stable_variant(system, 'relaxation')")
+
+
 def _check_options(iterations, tol, damping, substeps) -> None:
     if int(iterations) != iterations or iterations < 1:
         raise CompileError(f"iterations must be a positive integer, got {iterations!r}",
@@ -314,7 +348,7 @@ def _refine(grid: np.ndarray, substeps: int) -> np.ndarray:
 
 # -- one pass -----------------------------------------------------------------------------------
 def _pass_function(system: CompiledSystem, active: np.ndarray, passive: np.ndarray,
-                   method: str, rtol: float, atol: float, n_int: int) -> ca.Function:
+                   opts: SolverOptions, n_int: int) -> ca.Function:
     """All intervals of one pass: the ``active`` block integrated over each interval with
     the ``passive`` block a cubic Hermite polynomial, chained by ``mapaccum``.
 
@@ -322,7 +356,9 @@ def _pass_function(system: CompiledSystem, active: np.ndarray, passive: np.ndarr
     interval runs from ``t_a`` to ``t_a + σh`` (``σ = +1`` forward, ``−1`` backward) in
     the normalized time ``τ ∈ [0, 1]``.
     """
-    key = ("adjoint_pass", tuple(active), method, rtol, atol, n_int)
+    method, extra = opts.method, dict(opts.integrator_options or {})
+    key = ("adjoint_pass", tuple(active), method, opts.rtol, opts.atol, opts.steps,
+           opts.max_steps, tuple(sorted((k, repr(v)) for k, v in extra.items())), n_int)
     cached = system._cache.get(key)
     if cached is not None:
         return cached
@@ -347,14 +383,15 @@ def _pass_function(system: CompiledSystem, active: np.ndarray, passive: np.ndarr
     f = system.rhs(t_a + sh * tau, y, p)
     ode = sh * f[active.tolist()]
     if method == "cvodes":
-        opts = {"abstol": atol, "reltol": rtol, "max_num_steps": 100_000}
+        casadi_opts = {"abstol": opts.atol, "reltol": opts.rtol,
+                       "max_num_steps": int(opts.max_steps)}
     elif method == "rk":
-        opts = {"number_of_finite_elements": 10}
+        casadi_opts = {"number_of_finite_elements": int(opts.steps or 10)}
     else:
-        opts = {"number_of_finite_elements": 4, "collocation_scheme": "radau",
-                "interpolation_order": 3}
+        casadi_opts = {"number_of_finite_elements": int(opts.steps or 4),
+                       "collocation_scheme": "radau", "interpolation_order": 3}
     integ = ca.integrator("adjoint_interval", method, {"x": a, "p": data, "t": tau, "ode": ode},
-                          0.0, 1.0, opts)
+                          0.0, 1.0, casadi_opts | extra)
     x0, pd = ca.MX.sym("x0", n_a), ca.MX.sym("d", data.size1())
     step = ca.Function("adjoint_step", [x0, pd], [integ(x0=x0, p=pd)["xf"]])
     fn = step.mapaccum("adjoint_pass", n_int)

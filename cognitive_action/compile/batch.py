@@ -46,28 +46,28 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import casadi as ca
 import numpy as np
 
-from cognitive_action.compile.simulate import (
-    _DIRECT_LIMIT,
-    _SEGMENTED_COLLOCATION,
-    Simulation,
-    _check_finite,
-    _check_initial,
-    _check_stability,
-    _direct_function,
-    _locate_failure,
-    _quiet,
-    _segmented_function,
-    _Spec,
-    _z0,
+from cognitive_action.compile.integration import (
+    SEGMENTED_COLLOCATION,
+    IntegratorSpec,
     along_trajectory,
-    method_options,
-    run_options,
+    check_finite,
+    check_initial_state,
+    check_stability,
+    direct_function,
+    initial_algebraic,
+    integrator_spec,
+    locate_failure,
+    output_grid,
+    quiet,
+    segmented_function,
 )
-from cognitive_action.compile.simulate import _grid as _time_grid
+from cognitive_action.compile.options import SolverOptions, check_for_system, resolve_options
+from cognitive_action.compile.simulate import Simulation
 from cognitive_action.compile.system import CompiledSystem, compile_system
 from cognitive_action.errors import (
     CognitiveActionError,
@@ -531,30 +531,10 @@ def _describe(system: CompiledSystem, grid, table, table_axis: str) -> _Batch:
 
 
 # -- the compiled trajectory --------------------------------------------------------------------
-def _spec(system: CompiledSystem, method: str, multistep, newton: str, rtol, atol, steps,
-          max_steps, options) -> _Spec:
-    """The integrator description, chosen as :func:`simulate` chooses it."""
-    if method == "dopri":
-        raise CompileError("method 'dopri' (a Python-driven step loop) cannot be mapped over "
-                           "a batch", fix="use 'erk', 'rk', 'cvodes' or 'adams' for batches, "
-                           "or loop over simulate(..., method='dopri')")
-    method, multistep = method_options(method, multistep, newton)
-    if steps is not None and (int(steps) != steps or steps < 1):
-        raise CompileError(f"steps must be a positive integer, got {steps!r}",
-                           fix="give the number of steps per output interval")
-    if newton != "auto":
-        chosen = newton
-    elif method == "cvodes" and multistep == "adams":
-        chosen = "functional"
-    else:
-        chosen = "direct" if system.n_states <= _DIRECT_LIMIT else "gmres"
-    return _Spec(method, multistep, chosen, rtol, atol, steps, max_steps, dict(options or {}))
-
-
-def _trajectory_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray,
+def _trajectory_function(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarray,
                          project: bool, every: int) -> ca.Function:
     """``(y0, p) → Y`` (``n_states × n_t``), the whole run as one CasADi function."""
-    segmented = project or (spec.method == "collocation" and len(grid) > _SEGMENTED_COLLOCATION)
+    segmented = project or (spec.method == "collocation" and len(grid) > SEGMENTED_COLLOCATION)
     key = ("batch-trajectory", spec.key(), grid.tobytes(), project, every)
     hit = system._cache.get(key)
     if hit is not None:
@@ -562,15 +542,15 @@ def _trajectory_function(system: CompiledSystem, spec: _Spec, grid: np.ndarray,
     y0 = ca.MX.sym("y0", system.n_states)
     p = ca.MX.sym("p", system.n_parameters)
     if segmented:
-        fn = _segmented_function(system, spec, grid, project, every)
+        fn = segmented_function(system, spec, grid, project, every)
         n = len(grid) - 1
         Y = fn(y0, ca.DM(grid[:-1]).T, ca.DM(np.diff(grid)).T, ca.repmat(p, 1, n))
         out = ca.horzcat(y0, Y)
     else:
-        integ = _direct_function(system, spec, grid)
+        integ = direct_function(system, spec, grid)
         args = {"x0": y0, "p": p}
         if spec.method == "idas":
-            args["z0"] = _z0(system, float(grid[0]), y0, p)
+            args["z0"] = initial_algebraic(system, float(grid[0]), y0, p)
         out = integ(**args)["xf"]
     hit = ca.Function("trajectory", [y0, p], [out], ["y0", "p"], ["y"])
     system._cache[key] = hit
@@ -597,16 +577,9 @@ def _show_progress(progress: bool | None) -> bool:
 def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None, *,
                    grid: Mapping[str, Sequence[float]] | None = None,
                    table: Mapping[str, Sequence[float]] | None = None,
-                   table_axis: str = "run", method: str = "cvodes", rtol: float = 1e-8,
-                   atol: float = 1e-10, n_points: int = 101, multistep: str | None = None,
-                   newton: str = "auto", steps: int | None = None, max_steps: int = 100_000,
-                   stabilization: str | None = None,
-                   baumgarte: tuple[float, float] = (10.0, 10.0), project_every: int = 1,
-                   stability: str = "auto", max_norm: float = 1e12,
-                   check_initial: bool = True, initial_tol: float = 1e-6,
-                   n_threads: int = 2, chunk_size: int | None = None,
-                   progress: bool | None = None, signals: Mapping | None = None,
-                   options: Mapping | None = None) -> BatchSimulation:
+                   table_axis: str = "run", n_points: int = 101, n_threads: int = 2,
+                   chunk_size: int | None = None, signals: Mapping | None = None,
+                   options: SolverOptions | None = None, **overrides: Any) -> BatchSimulation:
     """Run one compiled system over a grid of parameters and/or initial states.
 
     Parameters
@@ -630,25 +603,29 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
     table
         ``name → values`` of one common length: zipped runs on one axis ``table_axis``;
         the columns are coordinates on that axis (``sel(m=2.0)`` works).
-    method, rtol, atol, n_points, multistep, newton, steps, max_steps
-        As in :func:`~cognitive_action.compile.simulate.simulate`; the integrator is
-        built exactly as there, once for the whole batch.
-    stabilization, baumgarte, project_every, max_norm, check_initial, initial_tol, options
-        As in :func:`~cognitive_action.compile.simulate.simulate`; the integrator is
-        built exactly as there, once for the whole batch.
-    stability
-        As in :func:`simulate`, checked per run: an anti-stable run is a failed run
-        (:class:`UnstableSystemError` in :attr:`BatchSimulation.errors`).
+    table_axis
+        The name of the table's axis.
+    n_points
+        Number of output times when ``times`` is ``(t0, tf)``.
     n_threads
         Threads of CasADi's ``map`` (``1``: a serial map).
     chunk_size
         Runs per mapped call. Default: the whole batch in one call, or about 20
         chunks (a multiple of ``n_threads``) when a progress bar is shown. A chunk in
         which a run fails is repeated run by run, so smaller chunks cost less then.
-    progress
-        Show a tqdm progress bar (one step per chunk); ``None``: only on a terminal.
     signals
         Signals as expressions of ``t`` when ``system`` still has to be compiled.
+    options
+        How to integrate, a :class:`~cognitive_action.compile.options.SolverOptions`, as
+        in :func:`~cognitive_action.compile.simulate.simulate`: the integrator is built
+        exactly as there, once for the whole batch (``method="dopri"`` is refused: its
+        step loop runs in Python). ``stability`` is checked per run: an anti-stable run
+        is a failed run (:class:`UnstableSystemError` in :attr:`BatchSimulation.errors`).
+        ``progress`` shows a tqdm bar with one step per chunk (``None``: only on a
+        terminal).
+    **overrides
+        Fields of :class:`~cognitive_action.compile.options.SolverOptions` that replace
+        those of ``options``.
 
     Returns
     -------
@@ -664,13 +641,20 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         values, unknown method or options.
     """
     t_build = time.perf_counter()
+    opts = resolve_options("simulate_batch", options, overrides)
+    if opts.method == "dopri":
+        raise CompileError("method 'dopri' (a Python-driven step loop) cannot be mapped over "
+                           "a batch", fix="use 'erk', 'rk', 'cvodes' or 'adams' for batches, "
+                           "or loop over simulate(..., method='dopri')")
     if not isinstance(system, CompiledSystem):
         system = compile_system(system, signals=signals)
     elif signals is not None:
         raise CompileError("signals were given for an already compiled system",
                            fix="pass signals to compile_system instead")
-    spec = _spec(system, method, multistep, newton, rtol, atol, steps, max_steps, options)
-    run_options(system, stabilization, stability, project_every)
+    check_for_system(opts, system)
+    spec = integrator_spec(system, opts)
+    stabilization, stability, project_every = (opts.stabilization, opts.stability,
+                                               opts.project_every)
     if isinstance(n_threads, bool) or int(n_threads) != n_threads or n_threads < 1:
         raise CompileError(f"n_threads must be a positive integer, got {n_threads!r}",
                            fix="e.g. n_threads=2")
@@ -678,10 +662,10 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
                                    or chunk_size < 1):
         raise CompileError(f"chunk_size must be a positive integer, got {chunk_size!r}",
                            fix="give a number of runs per mapped call, or None")
-    tgrid = _time_grid(times, n_points)
+    tgrid = output_grid(times, n_points)
     batch = _describe(system, grid, table, table_axis)
     points = batch.points()
-    gains = baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
+    gains = opts.baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
     state_index = {s: i for i, s in enumerate(system.states)}
     params = dict(params or {})
 
@@ -706,10 +690,10 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
                                      else None, baumgarte=gains)
         Y0[j], P[j] = yv, pv
         try:
-            if check_initial and system.constraints is not None:
-                _check_initial(system, tgrid[0], yv, pv, initial_tol)
+            if opts.check_initial and system.constraints is not None:
+                check_initial_state(system, tgrid[0], yv, pv, opts.initial_tol)
             if stability != "ignore" and (system.vakonomic or stability == "raise"):
-                _check_stability(system, tgrid, yv, pv, stability)
+                check_stability(system, tgrid, yv, pv, stability)
         except CognitiveActionError as exc:
             errors[j] = exc
 
@@ -718,7 +702,7 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
     build_time = time.perf_counter() - t_build
 
     todo = [j for j in range(n_runs) if j not in errors]
-    show = _show_progress(progress)
+    show = _show_progress(opts.progress)
     if chunk_size is None:
         chunk = max(1, len(todo))
         if show:
@@ -736,18 +720,18 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         for idx in chunks:
             fm = _mapped(fn, len(idx), int(n_threads), maps)
             try:
-                with _quiet():
+                with quiet():
                     out = np.asarray(fm(Y0[idx].T, P[idx].T).full())
                 values[idx] = out.reshape(n_y, len(idx), n_t).transpose(1, 2, 0)
             except RuntimeError:  # a run of this chunk failed: repeat them one by one
                 for j in idx:
                     reruns += 1
                     try:
-                        with _quiet():
+                        with quiet():
                             values[j] = np.asarray(fn(Y0[j], P[j]).full()).T
                     except RuntimeError as exc:
-                        with _quiet():
-                            errors[j] = _locate_failure(system, spec, tgrid, Y0[j], P[j], exc)
+                        with quiet():
+                            errors[j] = locate_failure(system, spec, tgrid, Y0[j], P[j], exc)
             bar.update(len(idx))
     finally:
         bar.close()
@@ -757,7 +741,7 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         if j in errors:
             continue
         try:
-            _check_finite(values[j], tgrid, max_norm, spec.label)
+            check_finite(values[j], tgrid, opts.max_norm, spec.label)
         except SimulationError as exc:
             errors[j] = exc
     for j in errors:

@@ -44,19 +44,19 @@ import casadi as ca
 import numpy as np
 import sympy as sp
 
-from cognitive_action.compile.routes import BuildOptions, register_route
-from cognitive_action.compile.system import (
-    CompiledSystem,
-    _bind_parameters,
-    _bind_signals,
-    _loss_forcing,
-    _parameter_names,
-    _projection,
-    _signal_values,
-    _symbols,
-    _take,
-    _vec,
+from cognitive_action.compile.assembly import (
+    argument_symbols,
+    bind_parameters,
+    bind_signals,
+    column,
+    constraint_projection,
+    loss_forcing,
+    parameter_names,
+    signal_values,
+    take,
 )
+from cognitive_action.compile.routes import BuildOptions, register_route
+from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, dot
@@ -112,7 +112,7 @@ class _SpeedGraph:
 
     def assemble(self, v_in: list, v_h):
         """A vector over all neurons (network order) from input and hidden parts."""
-        parts = [_vec(v, 1) for v in v_in] + ([v_h] if self.hidden else [])
+        parts = [column(v, 1) for v in v_in] + ([v_h] if self.hidden else [])
         full = ca.vertcat(*parts)
         return full if self.inv is None else full[self.inv]
 
@@ -120,8 +120,8 @@ class _SpeedGraph:
         nu, ne, hidden, inputs = self.nu, self.ne, self.hidden, self.inputs
         nh = len(hidden)
         base: dict[str, object] = {"t": tt}
-        _bind_parameters(base, self.pnames, p)
-        _bind_signals(base, self.sig_exprs, Translator(base))
+        bind_parameters(base, self.pnames, p)
+        bind_signals(base, self.sig_exprs, Translator(base))
         n_q = nu + ne
         x, w = y[:nu], y[nu:n_q]
         xd, wd = y[n_q:n_q + nu], y[n_q + nu:2 * n_q]
@@ -139,11 +139,11 @@ class _SpeedGraph:
         q["m_x"], q["m_w"], q["rate"] = tr0(self.ns.mass_x), tr0(self.ns.mass_W), \
             tr0(self.ns.rate)
         if nh:
-            trh = Translator(base | {XI.name: _take(x, hidden),
-                                     XI.name + "_dot": _take(xd, hidden),
-                                     A.name: _take(a, hidden),
-                                     A.name + "_dot": _take(adot, hidden)})
-            N, gxi_h, ga_h, h1 = (_vec(trh(e), nh) for e in (tpl.g, tpl.g_xi, tpl.g_a, tpl.h1))
+            trh = Translator(base | {XI.name: take(x, hidden),
+                                     XI.name + "_dot": take(xd, hidden),
+                                     A.name: take(a, hidden),
+                                     A.name + "_dot": take(adot, hidden)})
+            N, gxi_h, ga_h, h1 = (column(trh(e), nh) for e in (tpl.g, tpl.g_xi, tpl.g_a, tpl.h1))
         else:
             N = gxi_h = ga_h = h1 = ca.MX(0, 1)
         q["N"], q["h1"] = N, h1
@@ -152,9 +152,9 @@ class _SpeedGraph:
             vals_i[self.neurons[i]] = x[i]
             vals_i[self.neurons[i] + "_dot"] = xd[i]
         tri = Translator(vals_i)
-        q["G_in"] = [_vec(tri(e[0]), 1) for e in self.input_exprs]
-        q["Gd_in"] = [_vec(tri(e[1]), 1) for e in self.input_exprs]
-        q["acc_in"] = [_vec(tri(e[2]), 1) for e in self.input_exprs]
+        q["G_in"] = [column(tri(e[0]), 1) for e in self.input_exprs]
+        q["Gd_in"] = [column(tri(e[1]), 1) for e in self.input_exprs]
+        q["acc_in"] = [column(tri(e[2]), 1) for e in self.input_exprs]
         n_in = len(inputs)
         mu_full = self.assemble([0.0] * n_in, mu)
         ga_full = self.assemble([0.0] * n_in, ga_h)
@@ -162,12 +162,12 @@ class _SpeedGraph:
         s = ga_full * mu_full
         # f_x = K_x + L_F − Σ_j μ_j N^j_x + ρ g_ξ̇ μ  with  Σ_j μ_j N^j_x = g_ξ ∘ μ + Wᵀ s
         trx = Translator(base | {XI.name: x, XI.name + "_dot": xd})
-        f_x = _vec(trx(self.kin_x), nu) + _loss_forcing(self.loss, self.neurons, base, x, xd)
+        f_x = column(trx(self.kin_x), nu) + loss_forcing(self.loss, self.neurons, base, x, xd)
         f_x = f_x - gxi_full * mu_full - ca.mtimes(W.T, s) + q["rate"] * q["g_xidot"] * mu_full
         q["f_x"] = f_x
         if ne:
             trw = Translator(base | {XI.name: w, XI.name + "_dot": wd})
-            q["f_w"] = _vec(trw(self.kin_w), ne) - s[self.tg_l] * x[self.sc_l]
+            q["f_w"] = column(trw(self.kin_w), ne) - s[self.tg_l] * x[self.sc_l]
         else:
             q["f_w"] = ca.MX(0, 1)
         return q
@@ -226,15 +226,15 @@ def compile_speed_network(system: Problem | EulerLagrange | SpeedNetworkSystem, 
     t0 = time.perf_counter()
     ns = _as_system(system)
     problem = ns.problem
-    sig_exprs, constants, described = _signal_values(problem, signals, ca.MX)
-    pnames = _parameter_names(problem, constants)
+    sig_exprs, constants, described = signal_values(problem, signals, ca.MX)
+    pnames = parameter_names(problem, constants)
     graph = _SpeedGraph(ns, pnames, sig_exprs)
     nu, ne = graph.nu, graph.ne
     nh = len(graph.hidden)
     coords = graph.neurons + [w.name for w in ns.network.weights]
     mu_names = [str(m) for m in ns.multiplier_states]
     states = coords + [c + "_dot" for c in coords] + mu_names
-    tt, y, p = _symbols(ca.MX, len(states), len(pnames) + 2)
+    tt, y, p = argument_symbols(ca.MX, len(states), len(pnames) + 2)
     alpha, beta = p[len(pnames)], p[len(pnames) + 1]
     q = graph.build(tt, y, p)
     m_x, m_w, gv = q["m_x"], q["m_w"], q["g_xidot"]
@@ -245,7 +245,7 @@ def compile_speed_network(system: Problem | EulerLagrange | SpeedNetworkSystem, 
     xdd = graph.assemble(acc_in, xdd_h)
     wdd = q["f_w"] / m_w
     f_x = q["f_x"]
-    mudot = (m_x * xdd_h - _take(f_x, hidden)) / gv if nh else ca.MX(0, 1)
+    mudot = (m_x * xdd_h - take(f_x, hidden)) / gv if nh else ca.MX(0, 1)
     lam = [f_x[i] - m_x * xdd[i] for i in inputs]
     ydot = ca.vertcat(q["xd"], q["wd"], xdd, wdd, mudot)
     rhs = ca.Function("rhs", [tt, y, p], [ydot], ["t", "y", "p"], ["ydot"])
@@ -267,7 +267,7 @@ def compile_speed_network(system: Problem | EulerLagrange | SpeedNetworkSystem, 
     alg = ca.vertcat(m_x * z_xdd + lam_full - gv * mud_full - f_x,
                      m_w * z_wdd - q["f_w"],
                      *[z_xdd[i] - e for i, e in zip(inputs, acc_in)],
-                     gv * _take(z_xdd, hidden) + q["h1"] + alpha * q["N"] if nh
+                     gv * take(z_xdd, hidden) + q["h1"] + alpha * q["N"] if nh
                      else ca.MX(0, 1))
     dae_fn = ca.Function("dae", [tt, y, z, p],
                          [ca.vertcat(q["xd"], q["wd"], z_xdd, z_wdd, z_mud), alg],
@@ -276,7 +276,7 @@ def compile_speed_network(system: Problem | EulerLagrange | SpeedNetworkSystem, 
     Vv = ca.vertcat(*q["Gd_in"], q["N"]) if n_in + nh else None
 
     def projection() -> ca.Function:
-        return _projection(tt, y, p, nq, Gh, Vv, _PROJECTION_SOLVER)
+        return constraint_projection(tt, y, p, nq, Gh, Vv, _PROJECTION_SOLVER)
 
     cons = ns.problem.holonomic + ns.problem.nonholonomic_constraints
     out = CompiledSystem(

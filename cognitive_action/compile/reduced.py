@@ -76,19 +76,19 @@ import networkx as nx
 import numpy as np
 import sympy as sp
 
-from cognitive_action.compile.routes import BuildOptions, register_route
-from cognitive_action.compile.system import (
+from cognitive_action.compile.assembly import (
     LINEAR_SOLVERS,
     STABILIZATION_PARAMETERS,
-    CompiledSystem,
-    _bind_parameters,
-    _bind_signals,
-    _listing,
-    _projection,
-    _signal_values,
-    _sparse_sx,
-    _symbols,
+    argument_symbols,
+    bind_parameters,
+    bind_signals,
+    constraint_projection,
+    listing,
+    signal_values,
+    sparse_sx,
 )
+from cognitive_action.compile.routes import BuildOptions, register_route
+from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t
@@ -180,7 +180,7 @@ def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
                     if base(s) in coord_set and base(s) not in top}, key=str)
     if stuck:
         raise CompileError(
-            f"the reduced system of {lim!r} uses {_listing(stuck)} but determines none of "
+            f"the reduced system of {lim!r} uses {listing(stuck)} but determines none of "
             "their rates (no q_ddot or promoted q_dot among its unknowns)",
             fix="take a limit that keeps these coordinates' rows (e.g. m_x -> 0 before "
             "theta -> oo), or substitute the frozen values into the rows before compiling")
@@ -204,14 +204,14 @@ def reduced_layout(reduced: ReducedSystem) -> ReducedLayout:
                     and (base(s) in top or base(s) in coord_set)), key=str)
     if stray:
         raise CompileError(
-            f"the reduced system of {lim!r} uses {_listing(stray)}, which is neither a "
+            f"the reduced system of {lim!r} uses {listing(stray)}, which is neither a "
             "state nor an unknown", fix="the limit left a derivative that nothing "
             "determines; check its scalings")
     loose = sorted((str(s) for s in used if s not in dynamic
                     and reduced.roles.is_multiplier(s)), key=str)
     if loose:
         raise CompileError(
-            f"the reduced system of {lim!r} uses the multiplier(s) {_listing(loose)} but "
+            f"the reduced system of {lim!r} uses the multiplier(s) {listing(loose)} but "
             "neither solves for them nor integrates them", fix="check the limit's scalings "
             "(e.g. declare unknown_scalings for multipliers of another order)")
     solved = [u for u in unknowns if order(u) == 0 or base(u) not in top or top[base(u)] != u]
@@ -246,9 +246,9 @@ def freeze(reduced: ReducedSystem, coordinates: Sequence[sp.Symbol | str]) -> Re
     by_name = {str(q): q for q in reduced.coordinates}
     bad = [str(q) for q in coordinates if str(q) not in by_name]
     if bad:
-        raise CompileError(f"{_listing(bad)} {'is' if len(bad) == 1 else 'are'} not a "
+        raise CompileError(f"{listing(bad)} {'is' if len(bad) == 1 else 'are'} not a "
                            f"coordinate of the reduced system of {reduced.limit.name!r}",
-                           fix=f"freeze coordinates among {_listing(list(by_name))}")
+                           fix=f"freeze coordinates among {listing(list(by_name))}")
     frozen = {by_name[str(q)] for q in coordinates}
     rates = {dot(q, k): sp.S.Zero for q in frozen for k in range(1, MAX_ORDER + 1)}
     keep = [i for i, lab in enumerate(reduced.labels) if lab not in frozen]
@@ -289,7 +289,7 @@ def _check_square(reduced: ReducedSystem, M: sp.Matrix) -> None:
     if missing:
         raise CompileError(
             f"the reduced system of {lim!r} is singular: its rows do not determine "
-            f"{_listing(missing)} (structural rank {n_u - len(missing)} of {n_u})",
+            f"{listing(missing)} (structural rank {n_u - len(missing)} of {n_u})",
             fix="the limit is not regular as declared (e.g. theta -> oo at finite neuron "
             "mass); take limits in stages, staged(el, [quasi_static(), "
             "gradient_flow(theta)]), or use backprop(rate=theta)")
@@ -384,7 +384,7 @@ def compile_reduced(reduced: ReducedSystem, *,
     layout = reduced_layout(reduced)
     params, sigs = _parameters_and_signals(reduced, layout, problem)
     shim = types.SimpleNamespace(signals=tuple(sigs), parameters=tuple(params))
-    sig_exprs, constants, described = _signal_values(shim, signals, ca.SX)
+    sig_exprs, constants, described = signal_values(shim, signals, ca.SX)
     used0 = {str(s) for s in layout.symbols if order(s) == 0}
     for e in sig_exprs.values():
         used0 |= {str(s) for s in sp.sympify(e, strict=True).free_symbols  # safe: strict
@@ -396,18 +396,18 @@ def compile_reduced(reduced: ReducedSystem, *,
         described = {k: v for k, v in described.items() if v != "constant parameter"}
     states = [str(s) for s in layout.states]
     n_y, n_p = len(states), len(pnames) + len(STABILIZATION_PARAMETERS)
-    tt, y, p = _symbols(ca.SX, n_y, n_p)
+    tt, y, p = argument_symbols(ca.SX, n_y, n_p)
     alpha, beta = p[len(pnames)], p[len(pnames) + 1]
     values: dict[str, object] = {"t": tt}
     for i, s in enumerate(states):
         values[s] = y[i]
-    _bind_parameters(values, pnames, p)
-    _bind_signals(values, sig_exprs, Translator(values))
+    bind_parameters(values, pnames, p)
+    bind_signals(values, sig_exprs, Translator(values))
     for s in layout.symbols:  # derivatives of symbols given neither way: constants
         values.setdefault(str(s), 0.0 if order(s) >= 1 else None)
     missing = sorted(n for n, v in values.items() if v is None)
     if missing:
-        raise CompileError(f"no value for {_listing(missing)} in the reduced system of {lim!r}",
+        raise CompileError(f"no value for {listing(missing)} in the reduced system of {lim!r}",
                            fix="pass problem= so that signals and parameters are known")
     tr = Translator(values)
 
@@ -419,7 +419,7 @@ def compile_reduced(reduced: ReducedSystem, *,
                 rows.append(i)
                 cols.append(j)
                 vals.append(tr(M_sym[i, j]))
-    M = _sparse_sx(M_sym.shape[0], n_u, rows, cols, vals)
+    M = sparse_sx(M_sym.shape[0], n_u, rows, cols, vals)
     f = [tr(e) for e in f_sym]
 
     # algebraic constraints G = 0 and their names; Baumgarte terms on the rows of G
@@ -458,7 +458,7 @@ def compile_reduced(reduced: ReducedSystem, *,
                  for src, i in (layout.rates[s] for s in layout.states)]
         return ca.vertcat(*parts) if parts else ca.SX(0, 1)
 
-    tm, ym, pm = _symbols(ca.MX, n_y, n_p)
+    tm, ym, pm = argument_symbols(ca.MX, n_y, n_p)
     Mm, fm = mf(tm, ym, pm)
     u = ca.solve(Mm, fm, lsolver)
     parts = [ym[i] if src == "state" else u[i]
@@ -483,7 +483,7 @@ def compile_reduced(reduced: ReducedSystem, *,
         nq = len(layout.coordinates)
 
         def projection() -> ca.Function:
-            return _projection(tt, y, p, nq, Gv, None, lsolver)
+            return constraint_projection(tt, y, p, nq, Gv, None, lsolver)
 
     out = CompiledSystem(
         name=name or lim, route="reduced", states=tuple(states),
@@ -521,6 +521,6 @@ def _check_numeric_rank(system: CompiledSystem, reduced: ReducedSystem, mf: ca.F
         raise CompileError(
             f"the reduced system of {reduced.limit.name!r} is singular at a random point "
             f"(smallest singular value {s[-1]:.3g} of {s[0]:.3g}): its rows do not determine "
-            f"the unknowns {_listing([str(u) for u in reduced.unknowns])}",
+            f"the unknowns {listing([str(u) for u in reduced.unknowns])}",
             fix="the limit is not regular as declared, or the constraint Jacobian is rank "
             "deficient; take limits in stages or check the constraints")

@@ -44,7 +44,6 @@ Examples
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,10 +53,26 @@ import casadi as ca
 import numpy as np
 import sympy as sp
 
+from cognitive_action.compile.assembly import (
+    LINEAR_SOLVERS,
+    STABILIZATION_PARAMETERS,
+    argument_symbols,
+    bind_parameters,
+    bind_signals,
+    column,
+    constraint_projection,
+    listing,
+    loss_forcing,
+    parameter_names,
+    signal_values,
+    sparse_sx,
+    suggest,
+    take,
+)
 from cognitive_action.compile.routes import BuildOptions, register_route, route_for
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
-from cognitive_action.declare.symbols import MAX_ORDER, dot, t
+from cognitive_action.declare.symbols import MAX_ORDER, dot
 from cognitive_action.derive.calculus import TimeDerivative
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.derive.forms import derived
@@ -73,15 +88,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINEAR_SOLVERS",
            "NETWORK_LINEAR_SOLVERS"]
-
-#: Hidden parameters appended to every parameter vector: the Baumgarte gains.
-STABILIZATION_PARAMETERS = ("_baumgarte_alpha", "_baumgarte_beta")
-
-#: Linear solvers accepted for the linear-solve node (CasADi ``Linsol`` plugins that
-#: handle the indefinite saddle-point matrix of the mass-matrix form). ``ldl`` is left
-#: out on purpose: it returns NaN (with only a warning) on a zero pivot, which every
-#: constrained mass matrix has.
-LINEAR_SOLVERS = ("qr", "csparse", "lapacklu", "lapackqr", "mumps")
 
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
 #: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
@@ -220,14 +226,14 @@ class CompiledSystem:
                 if self.multiplier_states and set(missing) <= set(self.multiplier_states):
                     hint = " (the vakonomic multipliers μ are states: give their initial values)"
                 raise CompileError(
-                    f"no initial value for the state(s) {_listing(missing)}{hint}",
+                    f"no initial value for the state(s) {listing(missing)}{hint}",
                     fix="give every state of system.states, e.g. with "
                     "complete_initial_conditions(el, given) for consistent values")
             if strict:
                 extra = sorted(set(vals) - set(self.states))
                 if extra:
-                    raise CompileError(f"{_listing(extra)} are not states",
-                                       fix=_suggest(extra[0], self.states))
+                    raise CompileError(f"{listing(extra)} are not states",
+                                       fix=suggest(extra[0], self.states))
             y = np.array([float(vals[s]) for s in self.states], dtype=float)
         else:
             y = np.asarray(values, dtype=float).reshape(-1)
@@ -236,10 +242,10 @@ class CompiledSystem:
                     f"the state vector has length {y.size}, but the system has "
                     f"{self.n_states} states",
                     fix=f"give {self.n_states} values in the order of system.states "
-                    f"({_listing(self.states, 6)}), or a mapping by name")
+                    f"({listing(self.states, 6)}), or a mapping by name")
         if not np.all(np.isfinite(y)):
             bad = [s for s, v in zip(self.states, y) if not np.isfinite(v)]
-            raise CompileError(f"non-finite initial value for {_listing(bad)}",
+            raise CompileError(f"non-finite initial value for {listing(bad)}",
                                fix="give finite numbers")
         return y
 
@@ -269,14 +275,14 @@ class CompiledSystem:
         extra = sorted(set(vals) - known)
         if extra:
             raise CompileError(
-                f"{_listing(extra)} {'is' if len(extra) == 1 else 'are'} not a parameter "
-                f"of {self.name!r} (parameters: {_listing(self.parameters)})",
-                fix=_suggest(extra[0], self.parameters + self.states))
+                f"{listing(extra)} {'is' if len(extra) == 1 else 'are'} not a parameter "
+                f"of {self.name!r} (parameters: {listing(self.parameters)})",
+                fix=suggest(extra[0], self.parameters + self.states))
         fb = {str(k): v for k, v in (fallback or {}).items()}
         missing = [n for n in self.parameters if n not in vals and n not in fb]
         if missing:
             raise CompileError(
-                f"no value given for the parameter(s) {_listing(missing)}",
+                f"no value given for the parameter(s) {listing(missing)}",
                 fix="pass params={name: value} for every name in system.parameters "
                 "(constant signals such as inputs and targets are parameters too)")
         out = [float(vals[n]) if n in vals else float(fb[n]) for n in self.parameters]
@@ -393,76 +399,6 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
     return out
 
 
-# -- signals and parameters ----------------------------------------------------------------
-def _signal_values(problem: Problem, signals: Mapping | None, kind: type
-                   ) -> tuple[dict[str, object], list[str], dict[str, str]]:
-    """Translated values of every signal jet, and the constant signals (parameters).
-
-    Returns ``(values, constant_names, described)``: ``values`` maps jet names to CasADi
-    expressions of ``t`` (given signals, filled in later by the caller's translator) or
-    to ``0.0`` for derivatives of constant signals.
-    """
-    given = {str(k): v for k, v in (signals or {}).items()}
-    names = [str(s) for s in problem.signals]
-    unknown = sorted(set(given) - set(names))
-    if unknown:
-        raise CompileError(f"{_listing(unknown)} {'is' if len(unknown) == 1 else 'are'} not "
-                           f"a signal of the problem (signals: {_listing(names)})",
-                           fix=_suggest(unknown[0], names))
-    allowed = {str(p) for p in problem.parameters} | {"t"}
-    exprs: dict[str, sp.Expr] = {}
-    constants: list[str] = []
-    described: dict[str, str] = {}
-    for s in problem.signals:
-        n = str(s)
-        if n not in given:
-            constants.append(n)
-            for k in _ORDERS[1:]:
-                exprs[str(dot(s, k))] = sp.S.Zero
-            described[n] = "constant parameter"
-            continue
-        v = given[n]
-        if isinstance(v, str):
-            raise CompileError(f"signal {n} is given as the string {v!r}",
-                               fix="give a SymPy expression of t or a number")
-        try:
-            e = sp.sympify(v, strict=True)  # safe: strict, non-string input only
-        except (sp.SympifyError, TypeError) as exc:
-            raise CompileError(f"signal {n} = {v!r} is not an expression",
-                               fix="give a SymPy expression of t or a number") from exc
-        bad = sorted(str(x) for x in e.free_symbols if str(x) not in allowed)
-        if bad:
-            raise CompileError(f"signal {n} = {e} uses {_listing(bad)}",
-                               fix="signals may depend on t and the problem's parameters only")
-        ts = [x for x in e.free_symbols if str(x) == "t"]
-        tt = ts[0] if ts else t
-        d = e
-        for k in _ORDERS:
-            exprs[str(dot(s, k))] = d
-            d = sp.diff(d, tt)
-        described[n] = str(e)
-    return exprs, constants, described
-
-
-def _parameter_names(problem: Problem, constants: list[str]) -> tuple[str, ...]:
-    names = tuple(sorted({str(p) for p in problem.parameters}) + constants)
-    return names
-
-
-def _symbols(kind: type, n_y: int, n_p: int):
-    return kind.sym("t"), kind.sym("y", n_y), kind.sym("p", n_p)
-
-
-def _bind_parameters(values: dict, names: Sequence[str], p) -> None:
-    for i, n in enumerate(names):
-        values[n] = p[i]
-
-
-def _bind_signals(values: dict, tr_exprs: dict[str, sp.Expr], tr: Translator) -> None:
-    for n, e in tr_exprs.items():
-        values[n] = tr(e)
-
-
 # -- the generic route ---------------------------------------------------------------------
 @register_route("euler_lagrange")
 def _euler_lagrange_route(el: EulerLagrange, options: BuildOptions) -> CompiledSystem:
@@ -486,16 +422,16 @@ def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> Com
     vakonomic = problem.nonholonomic == "vakonomic" and bool(el.nonholonomic_multipliers)
     states = [str(s) for s in el.states]
     nq = len(el.coordinates)
-    sig_exprs, constants, described = _signal_values(problem, signals, ca.SX)
-    pnames = _parameter_names(problem, constants)
-    tt, y, p = _symbols(ca.SX, len(states), len(pnames) + 2)
+    sig_exprs, constants, described = signal_values(problem, signals, ca.SX)
+    pnames = parameter_names(problem, constants)
+    tt, y, p = argument_symbols(ca.SX, len(states), len(pnames) + 2)
     alpha, beta = p[len(pnames)], p[len(pnames) + 1]
     values: dict[str, object] = {"t": tt}
     for i, s in enumerate(states):
         values[s] = y[i]
-    _bind_parameters(values, pnames, p)
+    bind_parameters(values, pnames, p)
     tr = Translator(values)
-    _bind_signals(values, sig_exprs, tr)
+    bind_signals(values, sig_exprs, tr)
     tr = Translator(values)  # fresh memo now that every symbol has a value
 
     n_u = len(el.unknowns)
@@ -506,7 +442,7 @@ def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> Com
             rows.append(i)
             cols.append(col[u])
             vals.append(tr(e))
-    M = _sparse_sx(len(el.mass_matrix.rows), n_u, rows, cols, vals)
+    M = sparse_sx(len(el.mass_matrix.rows), n_u, rows, cols, vals)
     f = [tr(e) for e in el.forcing]
 
     # constraints, their time derivatives, Baumgarte terms on the constraint rows
@@ -526,7 +462,7 @@ def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> Com
     mf = ca.Function("mass_forcing", [tt, y, p], [M, f_vec], ["t", "y", "p"], ["M", "f"])
 
     # MX wrapper with the linear-solve node
-    tm, ym, pm = _symbols(ca.MX, len(states), len(pnames) + 2)
+    tm, ym, pm = argument_symbols(ca.MX, len(states), len(pnames) + 2)
     Mm, fm = mf(tm, ym, pm)
     u = ca.solve(Mm, fm, lsolver)
     nlam = len(el.multipliers)
@@ -556,7 +492,7 @@ def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> Com
         Vv = ca.vertcat(*vel) if vel else None
 
         def projection() -> ca.Function:
-            return _projection(tt, y, p, nq, Gh, Vv, lsolver)
+            return constraint_projection(tt, y, p, nq, Gh, Vv, lsolver)
     return CompiledSystem(
         name=name or problem.name, route="generic", states=tuple(states),
         coordinates=tuple(states[:nq]), velocities=tuple(states[nq:2 * nq]),
@@ -566,35 +502,6 @@ def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> Com
         constraint_kinds=tuple(c.kind for c in cons), projection_builder=projection,
         dae={"function": dae_fn, "z_names": tuple(str(x) for x in el.unknowns)},
         vakonomic=vakonomic, linear_solver=lsolver, build_time=0.0, signals=described)
-
-
-def _sparse_sx(n: int, m: int, rows: list[int], cols: list[int], vals: list) -> ca.SX:
-    """An SX matrix with the given triplets (column-major nonzero order)."""
-    if not rows:
-        return ca.SX(n, m)
-    order = sorted(range(len(rows)), key=lambda k: (cols[k], rows[k]))
-    spy = ca.Sparsity.triplet(n, m, [rows[k] for k in order], [cols[k] for k in order])
-    return ca.SX(spy, ca.vertcat(*[vals[k] for k in order]))
-
-
-def _projection(tt, y, p, nq: int, G, V, lsolver: str, iterations: int = 5) -> ca.Function:
-    """``y ↦ y`` projected onto ``G(q) = 0`` then ``V(q, q̇) = 0`` (minimum-norm steps)."""
-    fns = []
-    if G is not None:
-        fns.append(ca.Function("pos", [tt, y, p], [G, ca.jacobian(G, y)[:, :nq]]))
-    if V is not None:
-        fns.append(ca.Function("vel", [tt, y, p], [V, ca.jacobian(V, y)[:, nq:2 * nq]]))
-    tm, ym = ca.MX.sym("t"), ca.MX.sym("y", y.shape[0])
-    pm = ca.MX.sym("p", p.shape[0])
-    cur = ym
-    for k, fn in enumerate(fns):
-        lo = 0 if (G is not None and k == 0) else nq
-        for _ in range(iterations if lo == 0 else 2):
-            r, J = fn(tm, cur, pm)
-            step = ca.mtimes(J.T, ca.solve(ca.mtimes(J, J.T), r, lsolver))
-            cur = ca.vertcat(cur[:lo], cur[lo:lo + nq] - step, cur[lo + nq:]) if lo else \
-                ca.vertcat(cur[:nq] - step, cur[nq:])
-    return ca.Function("projection", [tm, ym, pm], [cur], ["t", "y", "p"], ["y_projected"])
 
 
 # -- the network route ---------------------------------------------------------------------
@@ -614,33 +521,6 @@ def _mtimes(a, b, blas: bool = True):
     if blas and _BLAS is not None and a.is_dense() and b.is_dense():
         return ca.mtimes(a, b, _BLAS)
     return ca.mtimes(a, b)
-
-
-def _vec(v, n: int):
-    """A column of length ``n`` from a translated template (a number or a 1×1 value is
-    broadcast: templates such as ``g_ξ = 1`` translate to constants)."""
-    if isinstance(v, (int, float)):
-        return ca.MX(ca.DM.ones(n) * float(v))
-    if v.shape[0] == 1 and n != 1:
-        return ca.repmat(v, n, 1)
-    return v
-
-
-def _loss_forcing(loss: Sequence[tuple[int, sp.Expr]], neurons: Sequence[str], base: dict,
-                  x, xd):
-    """The loss gradient's part of the neuron forcing ``f_x`` (zero on neurons without a
-    loss term): ``loss`` pairs a neuron index with its ``∂V/∂x`` expression."""
-    nu = len(neurons)
-    if not loss:
-        return ca.MX(nu, 1)
-    vals = dict(base)
-    for i, n in enumerate(neurons):
-        vals[n] = x[i]
-        vals[n + "_dot"] = xd[i]
-    tr = Translator(vals)
-    rows = [i for i, _ in loss]
-    sel = ca.DM(ca.Sparsity.triplet(nu, len(rows), rows, list(range(len(rows)))), 1.0)
-    return ca.mtimes(sel, ca.vertcat(*(_vec(tr(e), 1) for _, e in loss)))
 
 
 class _NetworkGraph:
@@ -689,8 +569,8 @@ class _NetworkGraph:
         nu, ne, hidden, inputs = self.nu, self.ne, self.hidden, self.inputs
         nh = len(hidden)
         base: dict[str, object] = {"t": tt}
-        _bind_parameters(base, self.pnames, p)
-        _bind_signals(base, self.sig_exprs, Translator(base))
+        bind_parameters(base, self.pnames, p)
+        bind_signals(base, self.sig_exprs, Translator(base))
         x, w = y[:nu], y[nu:nu + ne]
         xd, wd = y[nu + ne:2 * nu + ne], y[2 * nu + ne:2 * (nu + ne)]
         if ne:
@@ -703,11 +583,11 @@ class _NetworkGraph:
         a = ca.mtimes(W, x)
         adot = ca.mtimes(Wd, x) + ca.mtimes(W, xd)
 
-        trh = Translator(base | {XI.name: _take(x, hidden), XI.name + "_dot": _take(xd, hidden),
-                                 A_SYM.name: _take(a, hidden),
-                                 A_SYM.name + "_dot": _take(adot, hidden)})
+        trh = Translator(base | {XI.name: take(x, hidden), XI.name + "_dot": take(xd, hidden),
+                                 A_SYM.name: take(a, hidden),
+                                 A_SYM.name + "_dot": take(adot, hidden)})
         tpl = self.tpl
-        g_h, gd_h, gxi_h, ga_h, h0_h = (_vec(trh(e), nh) for e in
+        g_h, gd_h, gxi_h, ga_h, h0_h = (column(trh(e), nh) for e in
                                         (tpl.g, self.gdot_tpl, tpl.g_xi, tpl.g_a, tpl.h0)) \
             if nh else (ca.MX(0, 1),) * 5
         vals_i = dict(base)
@@ -722,7 +602,7 @@ class _NetworkGraph:
         inv = None if order == list(range(nu)) else np.argsort(order).tolist()
 
         def assemble(v_in, v_h):
-            full = ca.vertcat(*([_vec(v, 1) for v in v_in] + ([v_h] if nh else [])))
+            full = ca.vertcat(*([column(v, 1) for v in v_in] + ([v_h] if nh else [])))
             return full if inv is None else full[inv]
 
         n_in = len(inputs)
@@ -732,20 +612,20 @@ class _NetworkGraph:
         q["g_a"] = assemble([0.0] * n_in, ga_h)
         q["G"] = assemble(g_i, g_h)
         q["Gd"] = assemble(gd_i, gd_h)
-        h_hidden = h0_h + 2 * ga_h * _take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
+        h_hidden = h0_h + 2 * ga_h * take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
         q["h"] = assemble(h_i, h_hidden)
         tr0 = Translator(base)
         q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_W)
         trx = Translator(base | {XI.name: x, XI.name + "_dot": xd, A_SYM.name: a,
                                  A_SYM.name + "_dot": adot})
-        f_x = _vec(trx(self.kin_x), nu) + _loss_forcing(self.loss, self.neurons, base, x, xd)
+        f_x = column(trx(self.kin_x), nu) + loss_forcing(self.loss, self.neurons, base, x, xd)
         q["f_x"] = f_x
         if ne:
             wvals = base | {XI.name: w, XI.name + "_dot": wd}
             need = {s.name for s in self.kin_w.free_symbols}
             if need & {A_SYM.name, A_SYM.name + "_dot"}:
                 wvals |= {A_SYM.name: a[self.tg_l], A_SYM.name + "_dot": adot[self.tg_l]}
-            q["f_w"] = _vec(Translator(wvals)(self.kin_w), ne)
+            q["f_w"] = column(Translator(wvals)(self.kin_w), ne)
             q["F"] = ca.MX(self.spW, q["f_w"][self.perm])
         else:
             q["f_w"], q["F"] = ca.MX(0, 1), ca.MX(nu, nu)
@@ -786,13 +666,13 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
                   ) -> CompiledSystem:
     problem = ns.problem
     lsolver = linear_solver or _network_solver(len(ns.network.order), blas)
-    sig_exprs, constants, described = _signal_values(problem, signals, ca.MX)
-    pnames = _parameter_names(problem, constants)
+    sig_exprs, constants, described = signal_values(problem, signals, ca.MX)
+    pnames = parameter_names(problem, constants)
     graph = _NetworkGraph(ns, pnames, sig_exprs, blas)
     nu, ne = graph.nu, graph.ne
     coords = graph.neurons + [str(w) for w in ns.network.weights]
     states = coords + [c + "_dot" for c in coords]
-    tt, y, p = _symbols(ca.MX, len(states), len(pnames) + 2)
+    tt, y, p = argument_symbols(ca.MX, len(states), len(pnames) + 2)
     alpha, beta = p[len(pnames)], p[len(pnames) + 1]
     q = graph.build(tt, y, p)
     m_x, m_w = q["m_x"], q["m_w"]
@@ -834,14 +714,6 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
         vakonomic=False, linear_solver=lsolver, build_time=0.0, signals=described)
 
 
-def _take(v, idx: list[int]):
-    if not idx:
-        return v[0:0]
-    if idx == list(range(idx[0], idx[0] + len(idx))):
-        return v[idx[0]:idx[0] + len(idx)]
-    return v[idx]
-
-
 def _network_projection(graph: _NetworkGraph, n_y: int, n_p: int, lsolver: str
                         ) -> ca.Function:
     """Projection of a network state onto ``G = 0``, ``Ġ = 0`` with the structured ``J``."""
@@ -863,14 +735,3 @@ def _network_projection(graph: _NetworkGraph, n_y: int, n_p: int, lsolver: str
 
 
 # -- messages ------------------------------------------------------------------------------
-def _listing(names: Sequence[str], k: int = 8) -> str:
-    names = list(names)
-    s = ", ".join(names[:k])
-    return s + (f", … ({len(names)} in all)" if len(names) > k else "")
-
-
-def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"use names among {_listing(known)}"

@@ -166,8 +166,8 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
 
     from cognitive_action.declare.symbols import t as time
     from cognitive_action.verify.reference import (
-        _CASADI_FUNCS,
-        _casadi_sigma,
+        CASADI_FUNCTIONS,
+        casadi_activation,
         input_expressions,
         loss_of,
     )
@@ -188,17 +188,17 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
     W = casadi.SX.sym("W", len(net.weights))
     P = casadi.SX.sym("p", len(net.order))  # perturbations: -dV/dp_j is the delta
     widx = {key: i for i, key in enumerate(net.w)}
-    sigma = _casadi_sigma(net)
+    sigma = casadi_activation(net)
     x = {}
     for i, j in enumerate(net.order):
         if j in net.inputs:
             x[j] = sp.lambdify([time], inputs[j].xreplace(consts),
-                               modules=[_CASADI_FUNCS])(T) + P[i]
+                               modules=[CASADI_FUNCTIONS])(T) + P[i]
         else:
             x[j] = sigma(sum((W[widx[j, k]] * x[k] for k in net.graph.predecessors(j)),
                              casadi.SX(0))) + P[i]
     xs = [net.x[j] for j in net.order]
-    V = sp.lambdify(xs + [time], loss.xreplace(consts), modules=[_CASADI_FUNCS])(
+    V = sp.lambdify(xs + [time], loss.xreplace(consts), modules=[CASADI_FUNCTIONS])(
         *(x[j] for j in net.order), T)
     grad_w, grad_p = casadi.substitute([casadi.gradient(V, W), casadi.gradient(V, P)],
                                        [P], [casadi.SX.zeros(P.shape)])

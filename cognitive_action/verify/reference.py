@@ -53,8 +53,8 @@ __all__ = ["network_of", "loss_of", "forward_pass", "composed_loss", "CasadiRefe
 
 #: ``lambdify`` namespace: the translator's whitelist of functions (one CasADi table),
 #: by the names SymPy prints, plus ``sqrt`` (a power node for the translator).
-_CASADI_FUNCS = {cls.__name__: fn for cls, fn in SUPPORTED_FUNCTIONS.items()}
-_CASADI_FUNCS["sqrt"] = casadi.sqrt
+CASADI_FUNCTIONS = {cls.__name__: fn for cls, fn in SUPPORTED_FUNCTIONS.items()}
+CASADI_FUNCTIONS["sqrt"] = casadi.sqrt
 
 
 def network_of(problem: Problem) -> Network:
@@ -194,9 +194,11 @@ class CasadiReference:
     loss: float
 
 
-def _casadi_sigma(net: Network):
+def casadi_activation(net: Network):
+    """The network's activation as a function of CasADi expressions (its SymPy form
+    lambdified over :data:`CASADI_FUNCTIONS`)."""
     z = sp.Symbol("z", real=True)
-    return sp.lambdify([z], net.activation(z), modules=[_CASADI_FUNCS])
+    return sp.lambdify([z], net.activation(z), modules=[CASADI_FUNCTIONS])
 
 
 def _numeric_values(problem: Problem, values: Mapping[str, float]) -> dict[sp.Symbol, float]:
@@ -222,7 +224,7 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
         Inputs ``e<i>``, targets ``y<o>``, parameters of the loss, ``t``, by name.
     """
     net = network_of(problem)
-    sigma = _casadi_sigma(net)
+    sigma = casadi_activation(net)
     W = casadi.SX.sym("W", len(net.weights))
     P = casadi.SX.sym("p", len(net.order))
     widx = {key: i for i, key in enumerate(net.w)}
@@ -239,7 +241,7 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
     V = loss_of(problem)
     consts = _numeric_values(problem, values)
     xs = list(net.neurons)
-    fV = sp.lambdify(xs, V.xreplace(consts), modules=[_CASADI_FUNCS])
+    fV = sp.lambdify(xs, V.xreplace(consts), modules=[CASADI_FUNCTIONS])
     Vx = fV(*(x[j] for j in net.order))
     f = casadi.Function("backprop_reference", [W, P],
                         [Vx, casadi.gradient(Vx, W), casadi.gradient(Vx, P),

@@ -173,3 +173,24 @@ def test_a_new_form_plugs_in_by_registering_one_builder():
     with pytest.raises(CompileError, match="cannot compile a Toy") as info:
         compile_system(Toy())
     assert "euler_lagrange" in info.value.fix
+
+
+def test_simulated_multipliers_are_found_by_role_not_by_name():
+    """A constraint named ``rod_dot`` has the multiplier ``lambda_rod_dot``: a name that
+    ends like a velocity's. The simulation still lists it among the multipliers, with
+    the pendulum's value at rest ``λ = m g/(2L)`` (sympy.physics.mechanics, design notes)
+    at the start of a run from rest at the bottom, and nothing else."""
+    q1, q2 = S.coordinates("q1 q2")
+    m, g, L = S.parameters("m g L")
+    p = ca.Problem(ca.Action([q1, q2], masses=m, lagrangian=m * g * q1),
+                   [ca.Constraint(q1 ** 2 + q2 ** 2 - L ** 2, name="rod_dot")],
+                   parameters=[m, g, L])
+    system = compile_system(p)
+    assert system.multipliers == ("lambda_rod_dot",)
+    from cognitive_action.compile import simulate
+
+    run = simulate(system, (0.0, 0.1), {"q1": 2.0, "q2": 0.0, "q1_dot": 0.0, "q2_dot": 0.0},
+                   {"m": 3.0, "g": 9.81, "L": 2.0}, n_points=3)
+    mult = run.multipliers()
+    assert list(mult) == ["lambda_rod_dot"]
+    assert mult["lambda_rod_dot"][0] == pytest.approx(3.0 * 9.81 / (2 * 2.0), rel=1e-9)

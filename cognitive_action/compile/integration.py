@@ -208,9 +208,8 @@ def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.nd
     -----
     Each time is one call through ``Function.buffer`` on views of ``Y`` and of the
     result arrays: nothing is converted. The obvious ``fn.map(n_t)(times, Y.T, p)`` builds
-    a mapped function and converts the whole trajectory to a ``DM``, which took 1.4 s for
-    1000 points of a 5100-state system where this takes 0.02 s (benchmarks/
-    bench_integrate.py's n = 50 learning system).
+    a mapped function and converts the whole trajectory to a ``DM``, about seventy times
+    slower (``docs/performance.md``, "Numbers behind choices in the code").
 
     Examples
     --------

@@ -222,8 +222,7 @@ class Simulation:
         Under the vakonomic rule the multipliers ``μ`` are states; they are included.
         """
         u = self.unknowns()
-        acc = {c + "_ddot" for c in self.system.coordinates}
-        out = {k: v for k, v in u.items() if k not in acc and not k.endswith("_dot")}
+        out = {k: u[k] for k in self.system.multipliers}
         for m in self.system.multiplier_states:
             out[m] = self[m]
         return out

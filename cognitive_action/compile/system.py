@@ -149,6 +149,9 @@ class CompiledSystem:
     variant
         How the multiplier dynamics run: ``"forward"`` (as derived) or a stable variant
         of :func:`~cognitive_action.compile.variants.stable_variant`.
+    multipliers
+        The names among ``unknown_names`` that are multipliers (by the derived system's
+        roles), as opposed to rates and promoted velocities.
     """
 
     name: str
@@ -172,6 +175,7 @@ class CompiledSystem:
     signals: dict[str, str] = field(default_factory=dict)
     library: object = None
     variant: str = "forward"
+    multipliers: tuple[str, ...] = ()
     origin: tuple | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -498,6 +502,7 @@ def _from_euler_lagrange(el: EulerLagrange, signals, linear_solver, name) -> Com
         coordinates=tuple(states[:nq]), velocities=tuple(states[nq:2 * nq]),
         multiplier_states=tuple(states[2 * nq:]), parameters=pnames, rhs=rhs,
         unknowns=unknowns, unknown_names=tuple(str(x) for x in el.unknowns),
+        multipliers=tuple(str(m) for m in el.multiplier_unknowns()),
         constraints=constraints, constraint_names=tuple(c.name for c in cons),
         constraint_kinds=tuple(c.kind for c in cons), projection_builder=projection,
         dae={"function": dae_fn, "z_names": tuple(str(x) for x in el.unknowns)},
@@ -708,6 +713,7 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
         coordinates=tuple(coords), velocities=tuple(states[len(coords):]),
         multiplier_states=(), parameters=pnames, rhs=rhs, unknowns=unknowns,
         unknown_names=unknown_names, constraints=constraints,
+        multipliers=tuple(str(m) for m in ns.multipliers),
         constraint_names=tuple(ns.names), constraint_kinds=("holonomic",) * nu,
         projection_builder=projection,
         dae={"function": dae_fn, "z_names": unknown_names[n_acc:], "z_offset": n_acc},

@@ -78,6 +78,16 @@ class DerivedSystem:
         """The declared constraints (holonomic, then non-holonomic, as declared)."""
         return self.problem.constraints if self.problem is not None else ()
 
+    def multiplier_unknowns(self) -> tuple[sp.Symbol, ...]:
+        """The unknowns that are multipliers (``λ``, ``δ``; ``μ`` under d'Alembert's
+        rule), as opposed to rates (``q̈``, ``μ̇``) and promoted velocities."""
+        out = []
+        for u in self.unknowns:
+            role = self.roles.get(u)
+            if role is not None and role.is_multiplier and role.order == 0:
+                out.append(u)
+        return tuple(out)
+
     def multiplier_of(self, constraint: str) -> sp.Symbol:
         """The multiplier (``λ``, ``δ``, ``μ`` or ``ν``) of the constraint named
         ``constraint``."""

@@ -387,19 +387,8 @@ def _ode_function(system: CompiledSystem, spec: IntegratorSpec):
 def direct_function(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarray
                     ) -> ca.Function:
     """CasADi's integrator over the whole output grid (cached on ``system``)."""
-    key = ("direct", spec.key(), grid.tobytes())
-    hit = system._cache.get(key)
-    if hit is None:
-        opts = spec.options(len(grid) - 1, float(np.min(np.diff(grid))))
-        try:
-            hit = ca.integrator("integrator", spec.plugin, _dae(system, spec, segment=False),
-                                float(grid[0]), grid.tolist(), opts)
-        except RuntimeError as exc:
-            raise CompileError(f"CasADi could not build the {spec.label} integrator: "
-                               f"{_last_line(exc)}",
-                               fix="check the integrator options") from None
-        _remember(system, key, hit)
-    return hit
+    return _cached_integrator(system, spec, ("direct", spec.key(), grid.tobytes()), grid,
+                              float(grid[0]), grid, shift=False)
 
 
 def chunk_function(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarray
@@ -407,14 +396,22 @@ def chunk_function(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarra
     """An integrator over ``grid - grid[0]`` in shifted time (parameters ``(p, t_c)``):
     one construction serves every chunk with the same relative grid."""
     rel = np.round(grid - grid[0], 12)
-    key = ("chunk", spec.key(), rel.tobytes())
+    return _cached_integrator(system, spec, ("chunk", spec.key(), rel.tobytes()), grid, 0.0,
+                              rel, shift=True)
+
+
+def _cached_integrator(system: CompiledSystem, spec: IntegratorSpec, key: tuple,
+                       grid: np.ndarray, t0: float, outputs: np.ndarray, shift: bool
+                       ) -> ca.Function:
+    """CasADi's integrator from ``t0`` to ``outputs``, built once per ``key`` and cached
+    on ``system``."""
     hit = system._cache.get(key)
     if hit is None:
         opts = spec.options(len(grid) - 1, float(np.min(np.diff(grid))))
+        dae = _dae(system, spec, segment=False, shift=True) if shift else \
+            _dae(system, spec, segment=False)
         try:
-            hit = ca.integrator("integrator", spec.plugin,
-                                _dae(system, spec, segment=False, shift=True), 0.0,
-                                rel.tolist(), opts)
+            hit = ca.integrator("integrator", spec.plugin, dae, t0, outputs.tolist(), opts)
         except RuntimeError as exc:
             raise CompileError(f"CasADi could not build the {spec.label} integrator: "
                                f"{_last_line(exc)}",

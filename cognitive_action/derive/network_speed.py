@@ -134,21 +134,15 @@ def is_speed_network_problem(problem: Problem) -> bool:
 class SpeedNetworkSystem(DerivedSystem):
     """The derived system of a speed-``c`` network problem, kept as templates plus graph.
 
-    Build it with :func:`derive_speed_network`.
+    Build it with :func:`derive_speed_network`. It holds what
+    :class:`~cognitive_action.derive.network.NetworkSystem` holds (``problem``,
+    ``network``, ``kinetic_x``, ``kinetic_w``, ``rate``, ``loss_gradient``, ``targets``,
+    ``sources``), with the hidden-neuron :class:`SpeedNeuronTemplate` as ``template``,
+    the masses ``mass_x``, ``mass_W`` read as the coefficients of ``ξ̈`` in the kinetic
+    residuals, and:
 
     Attributes
     ----------
-    problem, network
-        What was derived.
-    template
-        The hidden-neuron :class:`SpeedNeuronTemplate`.
-    kinetic_x, kinetic_w
-        Euler-Lagrange residual templates of one neuron output and one weight
-        (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
-    mass_x, mass_W, rate
-        The masses (coefficients of ``ξ̈`` in the kinetic residuals) and ``ρ = ϖ̇/ϖ``.
-    loss_gradient
-        ``F_x/ϖ`` by neuron symbol (``L_F`` of eq. 8).
     multipliers
         Multipliers of the input constraints (``λ``, or ``δ = λ/ϖ``), in input order.
     multiplier_states
@@ -156,9 +150,6 @@ class SpeedNetworkSystem(DerivedSystem):
         network order of the non-input neurons: the states of eq. (20).
     input_index, hidden_index
         Positions of input and non-input neurons in network order.
-    targets, sources
-        Arc ``k → j`` number ``e`` has ``targets[e] = j`` and ``sources[e] = k``
-        (positions in network order), in the order of ``Network.weights``.
     input_accelerations
         ``ë_i`` of each input constraint, by position.
     """

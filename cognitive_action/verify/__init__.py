@@ -1,4 +1,7 @@
-"""verify stage of cognitive_action: limits, the verifier, pytest helpers, metrics.
+"""verify stage of cognitive_action: the verifier, references, laws, pytest helpers, metrics.
+
+The limits it checks against (``reduce``, ``backprop``, ...) are derivations and live in
+:mod:`cognitive_action.derive.limits`; they are re-exported here for convenience.
 
 Names are imported on first use (PEP 562, a name → module table): importing a light
 submodule such as :mod:`cognitive_action.verify.metrics` (NumPy and SciPy only) does
@@ -12,15 +15,6 @@ from typing import TYPE_CHECKING
 from cognitive_action.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
-    from cognitive_action.derive.limits import (
-        Limit,
-        ReducedSystem,
-        backprop,
-        gradient_flow,
-        quasi_static,
-        reduce,
-        staged,
-    )
     from cognitive_action.errors import VerificationError
     from cognitive_action.verify.checks import verify
     from cognitive_action.verify.convergence import (

@@ -194,3 +194,16 @@ def test_simulated_multipliers_are_found_by_role_not_by_name():
     mult = run.multipliers()
     assert list(mult) == ["lambda_rod_dot"]
     assert mult["lambda_rod_dot"][0] == pytest.approx(3.0 * 9.81 / (2 * 2.0), rel=1e-9)
+
+
+def test_the_symbolic_backprop_check_finds_masses_and_rate_by_role():
+    """Masses named ``heavy``/``light`` and a rate ``k``: the backprop limit is taken
+    over the problem's own symbols (it used to look for ``m_x``/``m_W`` and refuse), and
+    the reduced law equals SymPy's gradient of the composed loss (the check's own
+    reference)."""
+    from cognitive_action.verify.checks import check_backprop_symbolic
+
+    k, a, b = S.parameters("k heavy light")
+    p = ca.chain(3).problem(weight=sp.exp(k * S.t), mass_x=a, mass_W=b, parameters=[k])
+    check = check_backprop_symbolic(p)
+    assert check.status == "pass", check.message

@@ -55,14 +55,14 @@ import sympy as sp
 
 from cognitive_action.declare.network import MASS_W, MASS_X
 from cognitive_action.declare.problem import Problem
-from cognitive_action.declare.roles import RoleMap
+from cognitive_action.declare.roles import RoleKind, RoleMap
 from cognitive_action.declare.symbols import base, dot, order
 from cognitive_action.derive.contract import DerivedSystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.errors import DeclarationError, DerivationError
 
 __all__ = ["EPSILON", "GAMMA", "Limit", "ReducedSystem", "reduce", "quasi_static",
-           "gradient_flow", "backprop", "leading_order"]
+           "gradient_flow", "backprop", "backprop_limit", "learning_symbols", "leading_order"]
 
 #: The small parameter of the asymptotic scalings.
 EPSILON = sp.Symbol("epsilon", positive=True)
@@ -151,6 +151,44 @@ def backprop(rate: sp.Symbol | None = None, mass_x: sp.Symbol = MASS_X,
     rel = {rate: gamma / mass_W} if rate is not None else {}
     return Limit("backprop: m_x, m_W, m_x/m_W -> 0" + (", c -> oo" if speed is not None else ""),
                  scal, rel, description="the backprop limit (eq. 15-17, 20 with c -> oo)")
+
+
+def learning_symbols(problem: Problem) -> tuple[sp.Symbol | None, sp.Expr, sp.Expr]:
+    """``(θ, m_x, m_W)`` of a network problem, found by their roles: the rate of
+    ``ϖ = exp(θt)`` (None without one), the mass of the neurons and of the weights.
+
+    Raises
+    ------
+    DeclarationError
+        For a problem not built from a network.
+
+    Examples
+    --------
+    >>> import cognitive_action as ca
+    >>> from cognitive_action.declare import symbols as S
+    >>> k, a, b = S.parameters("k heavy light")
+    >>> learning_symbols(ca.chain(2).problem(weight=sp.exp(k * S.t), mass_x=a, mass_W=b,
+    ...                                      parameters=[k]))
+    (k, heavy, light)
+    """
+    net = problem.network
+    if net is None:
+        raise DeclarationError("the problem was not built from a Network",
+                               fix="build it with Network(...).problem(); for other "
+                               "problems declare the Limit's scalings yourself")
+    rates = problem.roles.symbols(RoleKind.RATE)
+    masses = problem.action.masses
+    m_w = masses[net.weights[0]] if net.weights else sp.S.One
+    return (rates[0] if len(rates) == 1 else None), masses[net.neurons[0]], m_w
+
+
+def backprop_limit(problem: Problem, gamma: sp.Symbol = GAMMA) -> Limit:
+    """:func:`backprop` with the problem's own rate, masses (and speed ``c`` for the
+    neurons of eq. 18-19), found by their roles, whatever their names."""
+    rate, m_x, m_w = learning_symbols(problem)
+    speed = problem.roles.symbols(RoleKind.SPEED)
+    return backprop(rate=rate, mass_x=m_x, mass_W=m_w, gamma=gamma,
+                    speed=speed[0] if len(speed) == 1 else None)
 
 
 def leading_order(expr: sp.Expr, eps: sp.Symbol = EPSILON) -> tuple[sp.Rational, sp.Expr]:

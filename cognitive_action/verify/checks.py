@@ -57,7 +57,7 @@ from cognitive_action.derive.initial import (
 from cognitive_action.derive.initial import (
     validate_initial_conditions as _check_ic,
 )
-from cognitive_action.derive.limits import GAMMA, Limit, backprop, reduce
+from cognitive_action.derive.limits import GAMMA, Limit, backprop, backprop_limit, reduce
 from cognitive_action.derive.network import NetworkState, derive_network, is_network_problem
 from cognitive_action.derive.rank import constraint_rank
 from cognitive_action.errors import (
@@ -209,7 +209,7 @@ def check_backprop_symbolic(problem: Problem, *, el: EulerLagrange | None = None
     if not isinstance(el.rate, sp.Symbol):
         return Check(name, "skip", message="needs the time weight exp(theta t): the limit "
                      "takes theta = gamma/m_W")
-    red = reduce(el, backprop(rate=el.rate, gamma=gamma))
+    red = reduce(el, backprop_limit(problem, gamma=gamma))
     sol = red.solve()
     fwd = forward_pass(net, input_expressions(problem))
     Vbar = composed_loss(problem)
@@ -429,7 +429,8 @@ def check_formula(problem: Problem | EulerLagrange, expected: Mapping[sp.Symbol,
         if not isinstance(el.rate, sp.Symbol):
             raise DeclarationError("no limit given and the problem has no exp(theta t) weight",
                                    fix="pass limit=... (a derive.limits.Limit)")
-        limit = backprop(rate=el.rate)
+        limit = backprop_limit(el.problem) if el.problem.network is not None else \
+            backprop(rate=el.rate)
     red = reduce(el, limit)
     sol = red.solve()
     rng = np.random.default_rng(seed)

@@ -45,6 +45,7 @@ from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import t
+from cognitive_action.derive.limits import learning_symbols
 from cognitive_action.errors import DeclarationError
 
 __all__ = ["network_of", "loss_of", "forward_pass", "composed_loss", "CasadiReference",
@@ -95,22 +96,18 @@ def learning_parameters(problem: Problem) -> tuple[str, str, str]:
     >>> learning_parameters(p)
     ('th', 'mass_neuron', 'mass_weight')
     """
-    net = network_of(problem)
-    rates = problem.roles.symbols(RoleKind.RATE)
-    if len(rates) != 1:
+    network_of(problem)
+    rate, m_x, m_w = learning_symbols(problem)
+    if rate is None:
         raise DeclarationError("the problem has no time weight exp(theta*t) with a symbolic "
                                "theta", fix="declare weight=sp.exp(theta*t), "
                                "parameters=[theta]")
-    masses = problem.action.masses
-    out = [str(rates[0])]
-    for what, coords in (("neurons", net.neurons), ("weights", net.weights)):
-        m = masses[coords[0]] if coords else None
+    for what, m in (("neurons", m_x), ("weights", m_w)):
         if problem.roles.kind(m) != RoleKind.MASS:
             raise DeclarationError(f"the mass of the network's {what} is {m}, not a parameter",
                                    fix="leave Network.problem's mass_x and mass_W symbolic "
                                    "(the checks set them)")
-        out.append(str(m))
-    return out[0], out[1], out[2]
+    return str(rate), str(m_x), str(m_w)
 
 
 def loss_of(problem: Problem) -> sp.Expr:

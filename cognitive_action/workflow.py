@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from cognitive_action.errors import CompileError, ProblemFileError, UnstableSystemError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cognitive_action.compile.options import SolverOptions
     from cognitive_action.compile.simulate import Simulation
     from cognitive_action.compile.system import CompiledSystem
     from cognitive_action.declare.problem import Problem
@@ -265,25 +266,19 @@ class SimulateSettings:
     ----------
     t_end, points
         Final time (the run starts at 0) and number of output points.
-    method
-        A method of :func:`cognitive_action.compile.simulate` (``cvodes``, ``dopri``, ...).
     variant
         One of :data:`VARIANTS`.
-    stabilization
-        ``None``, ``"baumgarte"``, ``"projection"`` or ``"both"``.
-    rtol, atol
-        Tolerances of the adaptive methods.
-    progress
-        Show a progress bar on stderr (the grid runs in chunks,
-        see :func:`cognitive_action.compile.simulate`); ``None``: only for long runs on
-        a terminal.
+    solver
+        The :class:`~cognitive_action.compile.options.SolverOptions` of the run
+        (method, tolerances, stabilization, progress, ...); the file's ``method``,
+        ``rtol`` and ``atol`` land here.
 
     Examples
     --------
     >>> s = SimulateSettings(t_end=2.0)
-    >>> s.replace(points=11, method=None)
-    SimulateSettings(t_end=2.0, points=11, method='cvodes', variant='forward', \
-stabilization=None, rtol=1e-08, atol=1e-10, progress=None)
+    >>> r = s.replace(points=11, method="dopri", rtol=1e-6)
+    >>> r.points, r.solver.method, r.solver.rtol
+    (11, 'dopri', 1e-06)
     >>> s.replace(variant="adjoint", method="dopri").check()
     Traceback (most recent call last):
     ...
@@ -293,12 +288,8 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
 
     t_end: float = 1.0
     points: int = 101
-    method: str = "cvodes"
     variant: str = "forward"
-    stabilization: str | None = None
-    rtol: float = 1e-8
-    atol: float = 1e-10
-    progress: bool | None = None
+    solver: SolverOptions = dataclasses.field(default_factory=lambda: _solver_options())
 
     @classmethod
     def from_spec(cls, spec: ProblemSpec, **overrides: Any) -> SimulateSettings:
@@ -308,30 +299,36 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
         Raises
         ------
         CompileError
-            An unknown setting name.
+            An unknown setting name, or a solver option's bad value.
         """
         file = spec.simulate
+        solver = {k: file[k] for k in ("method", "rtol", "atol") if k in file}
         base = cls(t_end=float(file.get("t_end", 1.0)), points=int(file.get("points", 101)),
-                   method=str(file.get("method", "cvodes")),
-                   variant=str(file.get("variant", "forward")),
-                   rtol=float(file.get("rtol", 1e-8)), atol=float(file.get("atol", 1e-10)))
-        return base.replace(**overrides)
+                   variant=str(file.get("variant", "forward")))
+        return base.replace(**solver).replace(**overrides)
 
     def replace(self, **overrides: Any) -> SimulateSettings:
-        """A copy with the fields in ``overrides`` changed (``None`` keeps a value).
+        """A copy with the fields in ``overrides`` changed (``None`` keeps a value); names
+        of :class:`~cognitive_action.compile.options.SolverOptions` fields go to
+        :attr:`solver`.
 
         Raises
         ------
         CompileError
-            An unknown setting name.
+            An unknown setting name, or a solver option's bad value.
         """
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overrides) - names)
+        own = {f.name for f in dataclasses.fields(self)} - {"solver"}
+        solver_fields = {f.name for f in dataclasses.fields(self.solver)}
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = sorted(set(given) - own - solver_fields)
         if unknown:
             raise CompileError(f"unknown simulation setting {unknown[0]!r}",
-                               fix=f"use {', '.join(sorted(names))}")
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items()
-                                            if v is not None})
+                               fix=f"use {', '.join(sorted(own | solver_fields))}")
+        solver = {k: v for k, v in given.items() if k in solver_fields}
+        mine = {k: v for k, v in given.items() if k in own}
+        if solver:
+            mine["solver"] = dataclasses.replace(self.solver, **solver)
+        return dataclasses.replace(self, **mine)
 
     def check(self) -> None:
         """Refuse settings that do not go together.
@@ -346,14 +343,21 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
 
         if self.variant != "adjoint":
             return
-        if self.stabilization is not None:
+        if self.solver.stabilization is not None:
             raise CompileError("stabilization does not apply to the adjoint sweep",
                                fix="drop it (--stabilization) or use the variant "
                                "'relaxation' (--variant relaxation)")
-        if self.method not in ADJOINT_METHODS:
+        if self.solver.method not in ADJOINT_METHODS:
             raise CompileError(f"the adjoint sweep runs with {', '.join(ADJOINT_METHODS)}, "
-                               f"not {self.method!r}",
+                               f"not {self.solver.method!r}",
                                fix="pass method 'cvodes' (--method cvodes)")
+
+
+def _solver_options(**fields: Any) -> SolverOptions:
+    """``SolverOptions(**fields)``, imported on first use (``compile`` loads CasADi)."""
+    from cognitive_action.compile.options import SolverOptions
+
+    return SolverOptions(**fields)
 
 
 def simulate_spec(spec: ProblemSpec, el: Any | None = None,
@@ -396,13 +400,12 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
     el = derive_spec(spec) if el is None else el
     y0 = initial_state(spec, el) if y0 is None else y0
     system = compiled(spec, el, y0, s.variant) if system is None else system
-    tolerances = {"rtol": s.rtol, "atol": s.atol}
     if s.variant == "adjoint":
-        return adjoint_sweep(system, (0.0, s.t_end), y0, spec.values, method=s.method,
-                             n_points=s.points, **tolerances)
-    return integrate(system, (0.0, s.t_end), y0, spec.values, method=s.method,
-                     n_points=s.points, stabilization=s.stabilization,
-                     progress=s.progress, **tolerances)
+        # the sweep draws no progress bar: the CLI's --progress/--no-progress is moot here
+        return adjoint_sweep(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
+                             options=dataclasses.replace(s.solver, progress=None))
+    return integrate(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
+                     options=s.solver)
 
 
 # -- results -------------------------------------------------------------------------------

@@ -9,13 +9,14 @@ one function, not editing a dispatch chain.
 
 Examples
 --------
->>> import cognitive_action.compile  # registers the built-in routes
+>>> load_builtin_routes()
 >>> sorted(ROUTES)
 ['euler_lagrange', 'network', 'reduced', 'speed_network']
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
     from cognitive_action.compile.system import CompiledSystem
     from cognitive_action.derive.contract import DerivedSystem
 
-__all__ = ["BuildOptions", "ROUTES", "register_route", "route_for"]
+__all__ = ["BuildOptions", "ROUTES", "load_builtin_routes", "register_route", "route_for"]
+
+#: The modules whose import registers the built-in compilers.
+BUILTIN_ROUTE_MODULES = ("cognitive_action.compile.system",
+                         "cognitive_action.compile.network_speed",
+                         "cognitive_action.compile.reduced")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,12 @@ def register_route(form: str) -> Callable[[Builder], Builder]:
     return deco
 
 
+def load_builtin_routes() -> None:
+    """Import the modules that register the built-in compilers (done on first use)."""
+    for module in BUILTIN_ROUTE_MODULES:
+        importlib.import_module(module)
+
+
 def route_for(system: object) -> Builder:
     """The compiler registered for ``system.form``.
 
@@ -74,6 +86,8 @@ def route_for(system: object) -> Builder:
         For an object that is not a derived system, or a form nobody registered.
     """
     form = getattr(system, "form", None)
+    if form not in ROUTES:
+        load_builtin_routes()
     if form not in ROUTES:
         raise CompileError(f"cannot compile a {type(system).__name__}",
                            fix="pass a Problem or a derived system (euler_lagrange, "

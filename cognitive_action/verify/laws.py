@@ -39,7 +39,7 @@ from cognitive_action.errors import DeclarationError, ShapeError
 from cognitive_action.verify.reference import network_of, numpy_forward
 
 __all__ = ["LawOutput", "LearningLaw", "BackpropRates", "backprop_rates", "derived_limit",
-           "sign_flipped", "feedback_alignment"]
+           "sign_flipped", "feedback_alignment", "feedback_rng", "FEEDBACK_STREAM"]
 
 
 @dataclass(frozen=True)
@@ -110,13 +110,38 @@ def sign_flipped(law: LearningLaw | None = None) -> LearningLaw:
     return flipped
 
 
+#: ``spawn_key`` of the random stream of feedback matrices (an arbitrary constant that
+#: no other draw in the package uses).
+FEEDBACK_STREAM = 0xFEEDBAC
+
+
+def feedback_rng(seed: int, stream: int = FEEDBACK_STREAM) -> np.random.Generator:
+    """The random stream of fixed feedback matrices, derived from ``seed``.
+
+    ``numpy.random.default_rng(seed)`` (which draws the verifier's random weights) and
+    this generator are different children of the same :class:`numpy.random.SeedSequence`
+    entropy, so a feedback matrix is never a copy of the network's weights, whatever the
+    seed (feedback alignment with ``B = W`` is backprop and would pass as exact).
+
+    Examples
+    --------
+    >>> a = np.random.default_rng(3).standard_normal(4)
+    >>> b = feedback_rng(3).standard_normal(4)
+    >>> bool(np.allclose(a, b)), bool(np.allclose(b, feedback_rng(3).standard_normal(4)))
+    (False, True)
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
+
+
 def feedback_alignment(seed: int = 0, scale: float = 1.0) -> LearningLaw:
     """Feedback alignment (Lillicrap et al., the paper's ref. 11): ``δ`` travels back
     through fixed random weights ``B`` instead of ``W``.
 
     The multipliers solve ``T_B δ = -V_x`` with ``T_B`` the transpose of ``G_ξ`` in which
     every ``w_jk`` is replaced by ``b_jk ~ N(0, scale²/fan_in)``; the weight law is the
-    derived one, ``γ Ẇ = -δ_j G^j_M``, with these ``δ``.
+    derived one, ``γ Ẇ = -δ_j G^j_M``, with these ``δ``. ``B`` comes from
+    :func:`feedback_rng` (a stream derived from ``seed``, independent of the weights drawn
+    with the same seed).
     """
     exact = derived_limit()
 
@@ -128,8 +153,7 @@ def feedback_alignment(seed: int = 0, scale: float = 1.0) -> LearningLaw:
         w = np.asarray(state.w, dtype=float)
         g_arc = np.asarray(ev.J_x[tg, sc]).ravel() / w  # G^j_{x_k} = g_a(a_j) w_jk
         fan_in = np.bincount(tg, minlength=len(state.x))[tg]
-        rng = np.random.default_rng(seed)
-        b = rng.standard_normal(len(w)) * scale / np.sqrt(fan_in)
+        b = feedback_rng(seed).standard_normal(len(w)) * scale / np.sqrt(fan_in)
         nu = len(state.x)
         J_b = sparse.csr_matrix((g_arc * b, (tg, sc)), shape=(nu, nu)) \
             + sparse.diags(ev.J_x.diagonal())

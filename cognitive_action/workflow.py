@@ -510,9 +510,13 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
     from cognitive_action.verify import verify as run
 
     settings = spec.verify
-    law = {"derived": lambda: None, "sign_flipped": laws.sign_flipped,
-           "feedback_alignment": lambda: laws.feedback_alignment(
-               seed=int(settings.get("seed", 0)))}[settings.get("law", "derived")]()
+    name = settings.get("law", "derived")
+    try:  # the loader checked the name's form; the registry knows the names
+        law = None if name == "derived" else laws.make_law(name,
+                                                           seed=int(settings.get("seed", 0)))
+    except laws.UnknownLawError as exc:
+        raise ProblemFileError(exc.message, fix=exc.fix, path=spec.path,
+                               field="verify.law") from exc
     report = run(spec.problem, values=spec.values, initial=spec.initial.get("values"),
                  rtol=float(settings.get("rtol", 1e-9)),
                  fd_rtol=float(settings.get("fd_rtol", 1e-6)),

@@ -61,7 +61,7 @@ __all__ = ["LawInput", "LawRates", "Law", "chain_rule", "as_learning_law", "Engi
            "ENTRY_POINT_GROUP", "LawFactory", "derived", "sign_flipped", "feedback_alignment",
            "direct_feedback_alignment", "feedback_rng", "FEEDBACK_STREAM",
            "BackpropRates", "backprop_rates", "LawOutput", "LearningLaw", "derived_limit",
-           "evaluate_at_ratio"]
+           "evaluate_at_ratio", "derived_rates", "LawEvaluator"]
 
 
 @dataclass(frozen=True)
@@ -252,10 +252,26 @@ def chain_rule(given: LawInput, feedback: Mapping[Arc, float] | None = None
     return {j: delta[j] for j in net.order}
 
 
-class _Evaluator:
-    """Builds :class:`LawInput` from the engine's arrays and reads :class:`LawRates`
-    back into them, for one problem (activation, its slope and the loss's gradient
-    lambdified once)."""
+class LawEvaluator:
+    """Builds :class:`LawInput` from arrays and reads :class:`LawRates` back into them,
+    for one feedforward problem (its activation, slope, loss and loss gradient are
+    lambdified once).
+
+    Parameters
+    ----------
+    problem
+        A problem built by ``Network.problem``.
+
+    Attributes
+    ----------
+    sigma, dsigma
+        The activation and its derivative (NumPy).
+    loss, grad
+        ``V`` and ``[∂V/∂x_j]`` as functions of ``(x in net.order, others)``.
+    others
+        The loss's symbols other than the outputs (targets, parameters, weights, ``t``),
+        valued by :meth:`other_values`.
+    """
 
     def __init__(self, problem: Problem) -> None:
         net = network_of(problem)
@@ -280,6 +296,8 @@ class _Evaluator:
         self.loss = sp.lambdify([xs, self.others], V, "numpy")
 
     def other_values(self, w: np.ndarray, values: Mapping[str, float]) -> list[float]:
+        """Values of :attr:`others`: by name from ``values``, weights from ``w``
+        (``net.weights`` order), ``t`` default 0."""
         out, missing = [], []
         for s in self.others:
             name = str(s)
@@ -298,10 +316,13 @@ class _Evaluator:
         return out
 
     def slopes(self, a: np.ndarray) -> np.ndarray:
+        """``σ'(a)`` elementwise (a constant slope broadcast to ``a``'s shape)."""
         return np.asarray(self.dsigma(a), dtype=float) * np.ones_like(a)
 
     def given(self, w: np.ndarray, x: np.ndarray, values: Mapping[str, float], gamma: float,
               exact: Callable[[], BackpropRates]) -> LawInput:
+        """The :class:`LawInput` at weights ``w`` (``net.weights`` order) and outputs
+        ``x`` (``net.order``); ``exact`` computes :meth:`LawInput.backprop` on demand."""
         w = np.asarray(w, dtype=float)
         x = np.asarray(x, dtype=float)
         w_arc = w[self.arc_index]
@@ -319,6 +340,7 @@ class _Evaluator:
             _exact=exact)
 
     def output(self, rates: LawRates, name: str) -> LawOutput:
+        """``rates`` as engine arrays (raises ``ShapeError`` naming what is missing)."""
         net = self.net
         delta, w_dot = rates.delta, rates.w_dot
         missing_n = [j for j in net.order if j not in delta]
@@ -332,8 +354,10 @@ class _Evaluator:
                          w_dot=np.array([float(w_dot[k, j]) for (j, k) in net.w]))
 
 
-def _exact_rates(system: NetworkSystem, state: NetworkState, values: Mapping[str, float],
-                 gamma: float) -> BackpropRates:
+def derived_rates(system: NetworkSystem, state: NetworkState, values: Mapping[str, float],
+                  gamma: float) -> BackpropRates:
+    """The derived law (:func:`derived_limit`) at an engine state, keyed by neuron and
+    by arc: what :meth:`LawInput.backprop` returns."""
     net = network_of(system.problem)
     out = derived_limit()(system, state, values, gamma)
     return BackpropRates(x=dict(zip(net.order, np.asarray(state.x).tolist())),
@@ -357,15 +381,15 @@ class EngineLaw:
     def __init__(self, law: Law, name: str) -> None:
         self.law = law
         self.__name__ = name
-        self._evaluators: dict[int, tuple[Problem, _Evaluator]] = {}
+        self._evaluators: dict[int, tuple[Problem, LawEvaluator]] = {}
 
     def __repr__(self) -> str:
         return f"EngineLaw({self.__name__})"
 
-    def evaluator(self, problem: Problem) -> _Evaluator:
+    def evaluator(self, problem: Problem) -> LawEvaluator:
         hit = self._evaluators.get(id(problem))
         if hit is None or hit[0] is not problem:
-            hit = (problem, _Evaluator(problem))
+            hit = (problem, LawEvaluator(problem))
             self._evaluators = {id(problem): hit}      # keeps the problem alive
         return hit[1]
 
@@ -373,7 +397,7 @@ class EngineLaw:
                  values: Mapping[str, float], gamma: float) -> LawOutput:
         ev = self.evaluator(system.problem)
         given = ev.given(state.w, state.x, values, gamma,
-                         lambda: _exact_rates(system, state, values, gamma))
+                         lambda: derived_rates(system, state, values, gamma))
         return ev.output(self.law(given), self.__name__)
 
 

@@ -489,7 +489,10 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
 
     Checks Proposition 1 (rank), the backprop limit symbolically and numerically,
     convergence toward it, the stability of the multiplier dynamics (eq. 20) and the
-    consistency of the initial conditions (eq. 11).
+    consistency of the initial conditions (eq. 11). With ``[verify] law`` naming a law
+    other than ``"derived"``, also ``alignment.training``
+    (:func:`~cognitive_action.verify.alignment.check_alignment`: the law's update against
+    the gradient along a teacher-student run, per layer).
 
     Parameters
     ----------
@@ -523,6 +526,15 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
                  gamma=float(settings.get("gamma", 1.0)), seed=int(settings.get("seed", 0)),
                  skip=settings.get("skip", ()), law=law, formulas=settings.get("formulas"),
                  simulate=simulate)
+    skip = tuple(settings.get("skip", ()))
+    if law is not None and not any(c.name == "alignment.training" for c in report.checks) \
+            and not any("alignment.training".startswith(s) for s in skip):
+        # a law that is not the derived one: how it lines up with the gradient in training
+        from cognitive_action.verify.alignment import check_alignment
+
+        report.checks.append(check_alignment(
+            spec.problem, law, seed=int(settings.get("seed", 0)),
+            gamma=float(settings.get("gamma", 1.0)), values=spec.values))
     if simulate:
         from cognitive_action.verify.simulated_limits import check_drift
 

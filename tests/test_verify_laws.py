@@ -254,3 +254,19 @@ def test_direct_feedback_alignment_is_not_backprop_but_exact_at_the_output():
     assert layers[1]["relative_error"] > 0.1 and layers[2]["relative_error"] > 0.1
     assert make_law("direct_feedback_alignment", seed=2).__name__ == \
         "direct_feedback_alignment(seed=2)"
+
+
+def test_a_law_from_a_file_gets_the_alignment_over_training_check(tmp_path):
+    path = tmp_path / "fa.toml"
+    path.write_text(_FILE.replace("{seed}", "0").replace("[3, 4, 2]", "[4, 16, 16, 3]"))
+    res = CliRunner().invoke(main, ["verify", str(path), "--json"])
+    assert res.exit_code == 1, res.output                 # not backprop ...
+    data = json.loads(res.output)
+    align = next(c for c in data["checks"] if c["name"] == "alignment.training")
+    assert align["status"] == "pass" and align["value"] < 90   # ... but it learns
+    steps = sorted({r["step"] for r in align["details"]["layers"]})
+    assert steps[0] == 0 and steps[-1] == 240
+    path.write_text(_FILE.replace("{seed}", "0").replace(
+        '"initial_conditions"]', '"initial_conditions", "alignment"]'))
+    res = CliRunner().invoke(main, ["verify", str(path), "--json"])
+    assert "alignment.training" not in {c["name"] for c in json.loads(res.output)["checks"]}

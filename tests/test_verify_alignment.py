@@ -135,3 +135,6 @@ def test_check_alignment_skips_what_it_cannot_train():
     x5 = net.x[5]
     no_targets = check_alignment(net.problem(loss=x5 ** 2 / 2), feedback_alignment())
     assert no_targets.status == "skip" and "target" in no_targets.message
+    decay = (x5 - net.target_signals()[5]) ** 2 / 2 + sum(w ** 2 for w in net.weights) / 10
+    on_weights = check_alignment(net.problem(loss=decay), feedback_alignment())
+    assert on_weights.status == "skip" and "depends on the weights" in on_weights.message

@@ -165,6 +165,8 @@ def test_law_input_and_chain_rule_against_casadi_ad():
         assert given.error[j] == pytest.approx(want, abs=1e-14)
     exact = given.backprop()
     assert set(exact.w_dot) == set(given.weights)
+    assert given.inputs == {j: st.values[f"e{j}"] for j in net.inputs}
+    assert given.targets == {o: st.values[f"y{o}"] for o in net.outputs}
 
 
 def test_a_user_law_at_the_users_weights_keyed_in_their_order():

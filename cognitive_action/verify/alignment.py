@@ -62,7 +62,7 @@ from cognitive_action.verify.laws import (
 from cognitive_action.verify.reference import depths, network_of
 from cognitive_action.verify.report import Check
 
-__all__ = ["AlignmentHistory", "alignment_over_training", "check_alignment", "NoTargetsError"]
+__all__ = ["AlignmentHistory", "alignment_over_training", "check_alignment", "UntrainableError"]
 
 #: The four per-layer metrics of a history, by their names in tables.
 METRICS = ("angle_deg", "cosine", "relative_error", "sign_agreement")
@@ -189,8 +189,10 @@ class _Student:
         return g, loss
 
 
-class NoTargetsError(DeclarationError):
-    """The loss names no target signal ``y<o>``, so a teacher cannot set targets."""
+class UntrainableError(DeclarationError):
+    """The problem cannot be trained on a teacher-student stream: its loss names no
+    target signal ``y<o>`` (a teacher cannot set targets), or it depends on the weights
+    (the NumPy gradient reference covers ``V(x, y)`` only)."""
 
 
 def _fan_ins(net: Network) -> list[int]:
@@ -211,7 +213,7 @@ def alignment_over_training(model: Network | Problem, law: Law | LearningLaw | N
     model
         A feedforward network (its default problem: squared error of the outputs) or a
         problem built by ``Network.problem`` whose loss has the target signals
-        ``y<o>``.
+        ``y<o>``. The stream replaces the problem's own inputs and targets.
     law
         A :data:`~cognitive_action.verify.laws.Law` or
         :data:`~cognitive_action.verify.laws.LearningLaw` (default: the derived law).
@@ -242,8 +244,9 @@ def alignment_over_training(model: Network | Problem, law: Law | LearningLaw | N
     ------
     DeclarationError
         If the network has cycles.
-    NoTargetsError
-        If the loss names no target signal ``y<o>`` (a teacher could not set targets).
+    UntrainableError
+        If the loss names no target signal ``y<o>`` (a teacher could not set targets)
+        or depends on the weights (no gradient reference here yet).
     """
     problem = model.problem() if isinstance(model, Network) else model
     net = network_of(problem)
@@ -253,9 +256,14 @@ def alignment_over_training(model: Network | Problem, law: Law | LearningLaw | N
     named = {str(s) for s in ev.others}
     targets = {o: s for o, s in net.target_signals().items() if str(s) in named}
     if not targets:
-        raise NoTargetsError("the loss names no target signal y<o>: a teacher cannot "
+        raise UntrainableError("the loss names no target signal y<o>: a teacher cannot "
                                "set the targets", fix="keep the default squared error of "
                                "the outputs (targets y<o>) or write them in the loss")
+    on_weights = sorted(str(s) for s in ev.others if str(s) in ev.weight_index)
+    if on_weights:
+        raise UntrainableError(f"the loss depends on the weights ({', '.join(on_weights[:3])}"
+                               "...): the training reference differentiates V(x, y) only",
+                               fix="judge the law at one state with backprop.numeric")
     inputs = net.input_signals()
     derived: list = []                        # the derived system, when a law needs it
 
@@ -363,7 +371,7 @@ def check_alignment(model: Network | Problem, law: Law | LearningLaw | None = No
                      "train through)")
     try:
         h = alignment_over_training(problem, law, **training)
-    except NoTargetsError as exc:
+    except UntrainableError as exc:
         return Check(name, "skip", message=exc.message)
     final = h.angle[-1]
     defined = np.isfinite(final)

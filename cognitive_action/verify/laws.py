@@ -203,6 +203,17 @@ class LawInput:
     _exact: Callable[[], BackpropRates] = field(repr=False, compare=False)
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
+    @property
+    def inputs(self) -> dict[Hashable, float]:
+        """The input signals by input neuron (their outputs ``x``)."""
+        return {j: self.x[j] for j in self.network.inputs}
+
+    @property
+    def targets(self) -> dict[Hashable, float]:
+        """The targets ``y<o>`` by output neuron, for those given in :attr:`values`."""
+        sig = self.network.target_signals()
+        return {o: self.values[str(s)] for o, s in sig.items() if str(s) in self.values}
+
     def backprop(self) -> BackpropRates:
         """The derived law in the backprop limit at this state (eq. 8-10 through the
         engine, :func:`derived_limit`), computed once."""
@@ -609,7 +620,7 @@ def register_law(name: str, factory: LawFactory, *, replace: bool = False) -> La
     Returns
     -------
     LawFactory
-        ``factory``, so that the function can decorate.
+        ``factory``.
 
     Raises
     ------

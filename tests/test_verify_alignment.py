@@ -138,3 +138,12 @@ def test_check_alignment_skips_what_it_cannot_train():
     decay = (x5 - net.target_signals()[5]) ** 2 / 2 + sum(w ** 2 for w in net.weights) / 10
     on_weights = check_alignment(net.problem(loss=decay), feedback_alignment())
     assert on_weights.status == "skip" and "depends on the weights" in on_weights.message
+
+
+def test_a_law_that_blows_up_fails_with_the_step():
+    def exploding(given):
+        delta = chain_rule(given)
+        return LawRates(delta, {a: r * 1e308 for a, r in given.local_rates(delta).items()})
+    c = check_alignment(ca.layered([2, 3, 1]), exploding, steps=20, every=10, probe=8)
+    assert c.status == "fail" and "not finite" in c.message
+    assert c.details["settings"]["diverged_at"] is not None

@@ -88,7 +88,9 @@ class AlignmentHistory:
     loss
         Mean loss ``V`` of the student on the probe batch, shape ``(T,)``.
     settings
-        Seeds, step size, batch sizes and the network's layer sizes.
+        Seeds, step size, batch sizes, the network's size and ``diverged_at``: the step
+        at which the law's update or the weights stopped being finite (the run stops
+        there; ``None`` if they never did).
     """
 
     law: str
@@ -312,17 +314,26 @@ def alignment_over_training(model: Network | Problem, law: Law | LearningLaw | N
     marks = sorted({*range(0, steps, max(1, every)), steps})
     rows: list[list[metrics.LayerMetrics | None]] = []
     losses = []
-    for step in range(steps + 1):
-        if step in marks:
-            a = law_rates(w, e_probe, y_probe)
-            g, loss = student.gradient(w, e_probe, y_probe, gamma)
-            rows.append([metrics.layer_metrics(a[m], g[m])
-                         if np.any(g[m]) and np.any(a[m]) else None for m in masks])
-            losses.append(loss)
-        if step == steps:
-            break
-        e, y = draw(r_stream, batch)
-        w = w + lr * gamma * law_rates(w, e, y) / batch
+    diverged = None
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite: checked below
+        for step in range(steps + 1):
+            if step in marks:
+                a = law_rates(w, e_probe, y_probe)
+                g, loss = student.gradient(w, e_probe, y_probe, gamma)
+                if not (np.all(np.isfinite(a)) and np.all(np.isfinite(g))):
+                    diverged = step
+                    break
+                rows.append([metrics.layer_metrics(a[m], g[m])
+                             if np.any(g[m]) and np.any(a[m]) else None for m in masks])
+                losses.append(loss)
+            if step == steps:
+                break
+            e, y = draw(r_stream, batch)
+            w = w + lr * gamma * law_rates(w, e, y) / batch
+            if not np.all(np.isfinite(w)):
+                diverged = step + 1
+                break
+    marks = marks[:len(rows)]
 
     def stack(attr: str) -> np.ndarray:
         return np.array([[float(getattr(m, attr)) if m is not None else np.nan for m in r]
@@ -335,7 +346,7 @@ def alignment_over_training(model: Network | Problem, law: Law | LearningLaw | N
         sign_agreement=stack("sign_agreement"), loss=np.array(losses),
         settings={"seed": seed, "steps": steps, "every": every, "batch": batch, "lr": lr,
                   "probe": probe, "gamma": gamma, "teacher_scale": teacher_scale,
-                  "student_scale": student_scale,
+                  "student_scale": student_scale, "diverged_at": diverged,
                   "neurons": len(net.order), "weights": len(net.w)})
 
 
@@ -373,6 +384,12 @@ def check_alignment(model: Network | Problem, law: Law | LearningLaw | None = No
         h = alignment_over_training(problem, law, **training)
     except UntrainableError as exc:
         return Check(name, "skip", message=exc.message)
+    details = {"law": h.law, "layers": h.table(), "trend": h.trend() if len(h.steps) else [],
+               "settings": h.settings}
+    if h.settings["diverged_at"] is not None:
+        return Check(name, "fail", None, max_angle,
+                     f"{h.law}: the update or the weights are not finite at step "
+                     f"{h.settings['diverged_at']} of the teacher-student run", details)
     final = h.angle[-1]
     defined = np.isfinite(final)
     worst = float(np.max(final[defined])) if defined.any() else float("nan")
@@ -386,7 +403,5 @@ def check_alignment(model: Network | Problem, law: Law | LearningLaw | None = No
            f"{h.loss[0]:.3g} -> {h.loss[-1]:.3g}")
     if not ok:
         msg += f" (a layer ends at or beyond {max_angle:g} deg: not a descent direction)"
-    return Check(name, "pass" if ok else "fail", worst, max_angle, msg,
-                 {"law": h.law, "layers": h.table(), "trend": h.trend(),
-                  "settings": h.settings})
+    return Check(name, "pass" if ok else "fail", worst, max_angle, msg, details)
 

@@ -492,7 +492,10 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
 
     Checks Proposition 1 (rank), the backprop limit symbolically and numerically,
     convergence toward it, the stability of the multiplier dynamics (eq. 20) and the
-    consistency of the initial conditions (eq. 11).
+    consistency of the initial conditions (eq. 11). With ``[verify] law`` naming a law
+    other than ``"derived"``, also ``alignment.training``
+    (:func:`~cognitive_action.verify.alignment.check_alignment`: the law's update against
+    the gradient along a teacher-student run, per layer).
 
     Parameters
     ----------
@@ -513,15 +516,28 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
     from cognitive_action.verify import verify as run
 
     settings = spec.verify
-    law = {"derived": lambda: None, "sign_flipped": laws.sign_flipped,
-           "feedback_alignment": lambda: laws.feedback_alignment(
-               seed=int(settings.get("seed", 0)))}[settings.get("law", "derived")]()
+    name = settings.get("law", "derived")
+    try:  # the loader checked the name's form; the registry knows the names
+        law = None if name == "derived" else laws.make_law(name,
+                                                           seed=int(settings.get("seed", 0)))
+    except laws.UnknownLawError as exc:
+        raise ProblemFileError(exc.message, fix=exc.fix, path=spec.path,
+                               field="verify.law") from exc
     report = run(spec.problem, values=spec.values, initial=spec.initial.get("values"),
                  rtol=float(settings.get("rtol", 1e-9)),
                  fd_rtol=float(settings.get("fd_rtol", 1e-6)),
                  gamma=float(settings.get("gamma", 1.0)), seed=int(settings.get("seed", 0)),
                  skip=settings.get("skip", ()), law=law, formulas=settings.get("formulas"),
                  simulate=simulate)
+    skip = tuple(settings.get("skip", ()))
+    if law is not None and not any(c.name == "alignment.training" for c in report.checks) \
+            and not any("alignment.training".startswith(s) for s in skip):
+        # a law that is not the derived one: how it lines up with the gradient in training
+        from cognitive_action.verify.alignment import check_alignment
+
+        report.checks.append(check_alignment(
+            spec.problem, law, seed=int(settings.get("seed", 0)),
+            gamma=float(settings.get("gamma", 1.0)), values=spec.values))
     if simulate:
         from cognitive_action.verify.simulated_limits import check_drift
 

@@ -81,7 +81,8 @@ def test_skip_from_file_removes_checks(tmp_path):
 
 
 @pytest.mark.parametrize("table, field", [
-    ('law = "hebbian"', "verify.law"),
+    ('law = "mypkg.laws:my_law"', "verify.law"),
+    ("law = 3", "verify.law"),
     ("rtol = -1", "verify.rtol"),
     ('rtol = "1e-9"', "verify.rtol"),
     ("gamma = 0", "verify.gamma"),

@@ -46,10 +46,14 @@ Optional tables for both: ``[initial]`` (``values = {...}``, ``seed``, ``weight_
 :mod:`cognitive_action.declare.initializers`, default ``"normal_fan_in"``),
 ``[simulate]`` (``t_end``, ``points``, ``method``, ``rtol``, ``atol``) and
 ``[verify]`` (``rtol``, ``fd_rtol``, ``gamma``, ``seed``; ``skip``: checks not to run;
-``law``: ``"derived"``, ``"sign_flipped"`` or ``"feedback_alignment"``, the learning law the
-numeric backprop check judges; ``formulas``: named tables ``unknown = "expression"``
-compared with the derived reduced system, e.g. the printed eq. (15); ``expect_fail``:
-names of checks that document a known failure, such as the anti-stable multipliers of
+``law``: the name of a registered learning law the numeric backprop check judges,
+``"derived"`` (default), ``"sign_flipped"``, ``"feedback_alignment"``,
+``"direct_feedback_alignment"`` or one registered with
+:func:`cognitive_action.verify.laws.register_law` or an entry point (never a module
+path: nothing in a file is imported; the name is looked up when the file is verified);
+``formulas``: named tables ``unknown = "expression"`` compared with the derived reduced
+system, e.g. the printed eq. (15); ``expect_fail``: names of checks that document a
+known failure, such as the anti-stable multipliers of
 eq. 20), kept as settings for the commands that use them, and
 ``nonholonomic = "vakonomic" | "dalembert"``.
 
@@ -65,6 +69,7 @@ Problem('xor': 11 coordinates, 5 holonomic and 0 non-holonomic constraints)
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -104,7 +109,8 @@ _INITIAL = {"values", "seed", "weight_scale", "init"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
 _VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
            "drift_tol"}
-LAWS = ("derived", "sign_flipped", "feedback_alignment")
+#: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
+LAW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -319,9 +325,19 @@ class _Reader:
                              or not all(isinstance(x, str) for x in v[key])):
                 self.fail(f"verify.{key}", "must be a list of check names",
                           f'e.g. {key} = ["convergence"]')
-        if "law" in v and v["law"] not in LAWS:
-            self.fail("verify.law", f"unknown learning law {v['law']!r}",
-                      f"use one of {', '.join(LAWS)}")
+        if "law" in v:
+            # Only the form is checked here: the registry lives in the verify layer
+            # (which this one may not import) and laws registered at run time or by an
+            # entry point are known there; verify_spec looks the name up.
+            law = v["law"]
+            if not isinstance(law, str) or not LAW_NAME.match(law):
+                path_like = isinstance(law, str) and any(c in law for c in ".:/")
+                self.fail("verify.law", f"{law!r} is not the name of a learning law" + (
+                    ": a problem file names a registered law, never a module path to "
+                    "import" if path_like else ""),
+                    'write a registered name, e.g. law = "feedback_alignment"; register '
+                    "your own with cognitive_action.verify.laws.register_law or a "
+                    "'cognitive_action.laws' entry point")
         if "formulas" in v:
             v["formulas"] = self.formulas(v["formulas"], problem)
         return v

@@ -16,6 +16,11 @@ from cognitive_action.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from cognitive_action.errors import VerificationError
+    from cognitive_action.verify.alignment import (
+        AlignmentHistory,
+        alignment_over_training,
+        check_alignment,
+    )
     from cognitive_action.verify.checks import verify
     from cognitive_action.verify.convergence import (
         check_convergence_delta,
@@ -24,7 +29,15 @@ if TYPE_CHECKING:
         check_learning_drift,
         simulate_learning,
     )
-    from cognitive_action.verify.laws import BackpropRates, backprop_rates
+    from cognitive_action.verify.laws import (
+        BackpropRates,
+        LawInput,
+        LawRates,
+        available_laws,
+        backprop_rates,
+        make_law,
+        register_law,
+    )
     from cognitive_action.verify.pytest_helpers import (
         assert_backprop_limit,
         assert_full_rank,
@@ -32,7 +45,9 @@ if TYPE_CHECKING:
     )
     from cognitive_action.verify.report import Check, Report
 
-__all__ = ["BackpropRates", "Check", "Limit", "ReducedSystem", "Report", "VerificationError",
+__all__ = ["AlignmentHistory", "BackpropRates", "Check", "LawInput", "LawRates",
+           "alignment_over_training", "available_laws", "check_alignment", "make_law",
+           "register_law", "Limit", "ReducedSystem", "Report", "VerificationError",
            "assert_backprop_limit", "assert_full_rank", "assert_simulated_limits", "backprop",
            "backprop_rates",
            "check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
@@ -48,6 +63,14 @@ _EXPORTS: dict[str, str] = {
     "check_learning_drift": "cognitive_action.verify.convergence",
     "simulate_learning": "cognitive_action.verify.convergence",
     "BackpropRates": "cognitive_action.verify.laws",
+    "LawInput": "cognitive_action.verify.laws",
+    "LawRates": "cognitive_action.verify.laws",
+    "available_laws": "cognitive_action.verify.laws",
+    "make_law": "cognitive_action.verify.laws",
+    "register_law": "cognitive_action.verify.laws",
+    "AlignmentHistory": "cognitive_action.verify.alignment",
+    "alignment_over_training": "cognitive_action.verify.alignment",
+    "check_alignment": "cognitive_action.verify.alignment",
     "backprop_rates": "cognitive_action.verify.laws",
     "Limit": "cognitive_action.derive.limits",
     "ReducedSystem": "cognitive_action.derive.limits",

@@ -138,7 +138,8 @@ def simulate_learning(problem: Problem, values: Mapping[str, float],
                     stabilization=stabilization, n_points=n_points)
 
 
-def gradient_function(problem: Problem, values: Mapping[str, float] | None = None):
+def gradient_function(problem: Problem, values: Mapping[str, float] | None = None, *,
+                      signals: Mapping[str, sp.Expr] | None = None):
     """``(t, W) ↦ ∂V̄/∂W`` of the loss composed with the forward pass, built once.
 
     The same reference as :func:`~cognitive_action.verify.reference.casadi_gradients`
@@ -151,6 +152,9 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
         A feedforward network problem.
     values
         Numbers for the signals and parameters of the inputs and the loss, by name.
+    signals
+        Signals that move, by name: SymPy expressions of ``t``
+        (:data:`cognitive_action.declare.symbols.t`), substituted before ``values``.
 
     Returns
     -------
@@ -175,8 +179,10 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
 
     net = _network(problem)
     vals = {str(k): float(v) for k, v in (values or {}).items()}
-    inputs = input_expressions(problem)
-    loss = loss_of(problem)
+    moving = {s: sp.sympify(signals[str(s)])  # safe: SymPy expressions from the caller
+              for s in problem.signals if str(s) in (signals or {})}
+    inputs = {j: e.xreplace(moving) for j, e in input_expressions(problem).items()}
+    loss = loss_of(problem).xreplace(moving)
     free = set().union(loss.free_symbols, *(e.free_symbols for e in inputs.values()))
     free -= set(problem.coordinates) | {time}
     missing = sorted(str(s) for s in free if str(s) not in vals)

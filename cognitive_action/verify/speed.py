@@ -154,6 +154,7 @@ def speed_limit_setup(problem: Problem, *, frequency: float = 0.5, amplitude: fl
     from cognitive_action.derive.euler_lagrange import euler_lagrange
     from cognitive_action.derive.limits import quasi_static, reduce
     from cognitive_action.errors import DeclarationError
+    from cognitive_action.verify.convergence import gradient_function
     from cognitive_action.verify.reference import casadi_gradients
 
     why = _not_applicable(problem)
@@ -194,17 +195,13 @@ def speed_limit_setup(problem: Problem, *, frequency: float = 0.5, amplitude: fl
             mults.append(m)
             neurons.append(index[c.name])
     grid = np.linspace(0.0, float(t_end), int(n_points))
-    sig_f = {n: sp.lambdify([time], e, "numpy") for n, e in signals.items()}
-
-    def reference_at(tt: float):
-        vals = given | {n: float(f(tt)) for n, f in sig_f.items()} | {"t": float(tt)}
-        vals |= {k: v for k, v in params.items() if k not in vals}
-        return casadi_gradients(problem, w, vals)
-
-    refs = [reference_at(tt) for tt in grid]
-    reference = np.array([r.delta[neurons] for r in refs])
-    states = dict(zip([str(x) for x in (net.x[j] for j in net.order)], refs[0].x.tolist()))
-    states |= {m: float(refs[0].delta[i]) for m, i in zip(mults, neurons)}
+    const = given | {k: v for k, v in params.items() if k not in given}
+    ref0 = casadi_gradients(problem, w, const | {n: float(e.subs(time, 0.0))
+                                                 for n, e in signals.items()} | {"t": 0.0})
+    backprop = gradient_function(problem, const, signals=signals)
+    reference = np.array([backprop(tt, w, delta=True)[1][neurons] for tt in grid])
+    states = dict(zip([str(net.x[j]) for j in net.order], ref0.x.tolist()))
+    states |= {m: float(ref0.delta[i]) for m, i in zip(mults, neurons)}
     y0 = np.array([states[n] for n in system.states])
     relaxed = stable_variant(system, "relaxation")
     return SpeedLimitSetup(relaxed, params, speed, y0, grid, tuple(mults), tuple(neurons),

@@ -95,6 +95,9 @@ def test_when_the_check_does_not_apply_it_says_why():
                               values={"e1": 0.3, "y2": 0.1})
     assert still.status == "skip" and "moves in time" in still.message
     assert check_speed_limit("not a problem").status == "skip"
+    big = check_speed_limit(ca.layered([3, 3, 3], speed=c).problem(parameters=[c]),
+                            max_neurons=8)
+    assert big.status == "skip" and "9 neurons" in big.message
     with pytest.raises(DeclarationError, match="speeds"):
         check_speed_limit(ca.chain(2, speed=c).problem(parameters=[c]), speeds=(10, 5, 20))
     with pytest.raises(DeclarationError, match="t_from"):

@@ -212,7 +212,8 @@ def check_speed_limit(problem: Problem, *, speeds: Sequence[float] = (10, 20, 40
                       frequency: float = 0.5, amplitude: float = 0.5, t_end: float = 8.0,
                       t_from: float = 2.0, n_points: int = 81, seed: int = 0,
                       values: Mapping[str, float] | None = None, expected: float = 1.0,
-                      order_tol: float = 0.15, max_points: int | None = None) -> Check:
+                      order_tol: float = 0.15, max_points: int | None = None,
+                      max_neurons: int = 32) -> Check:
     """Order of convergence of speed-``c`` neurons' multipliers to backprop as ``c → ∞``.
 
     See the module docstring for the method. The error at ``c`` is the relative error
@@ -240,12 +241,16 @@ def check_speed_limit(problem: Problem, *, speeds: Sequence[float] = (10, 20, 40
     max_points
         Largest number of simulations (default
         :data:`~cognitive_action.verify.convergence.SIMULATED_SEARCH`).
+    max_neurons
+        Largest network run: the reduction is symbolic over the whole network and its
+        cost grows faster than the size; a larger network is ``skip`` with the reason.
 
     Returns
     -------
     Check
         ``convergence.speed``: ``skip`` (with the reason) when the problem has no
-        symbolic speed, is not a feedforward network or nothing in it moves in time;
+        symbolic speed, is not a feedforward network, has more than ``max_neurons``
+        neurons or nothing in it moves in time;
         otherwise value the fitted order in ``1/c``, ``pass``/``fail`` on a stable order,
         ``inconclusive`` when it never stabilised. ``details`` hold the speeds and errors,
         the range used, the CI, the signals used and the per-layer errors.
@@ -268,6 +273,11 @@ def check_speed_limit(problem: Problem, *, speeds: Sequence[float] = (10, 20, 40
     why = _not_applicable(problem)
     if why is not None:
         return Check(NAME, "skip", message=why)
+    n = len(problem.network.order)
+    if n > max_neurons:
+        return Check(NAME, "skip", message=f"{n} neurons > max_neurons = {max_neurons}: the "
+                     "symbolic m_x -> 0 reduction of the whole network is not run at this "
+                     "size (pass max_neurons to run it)", details={"neurons": n})
     cs = np.asarray(list(speeds), dtype=float)
     if cs.size < 3 or np.any(~np.isfinite(cs)) or np.any(cs <= 0) or np.any(np.diff(cs) <= 0):
         raise DeclarationError(f"speeds {cs.tolist()} are not three or more increasing "

@@ -265,5 +265,6 @@ def order_check(name: str, search: OrderSearch, *, expected: float, order_tol: f
         return Check(name, "pass" if ok else "fail", fit.order, expected,
                      f"{what}: {fit_txt}" + ("" if ok else
                                               f"; expected order {expected:g}"), data)
+    head = "never stabilised" if search.status == "never_stabilised" else "no stable order"
     return Check(name, "inconclusive", fit.order if fit else None, expected,
-                 f"{what}: never stabilised, {search.reason}; last {fit_txt}", data)
+                 f"{what}: {head}: {search.reason}; last {fit_txt}", data)

@@ -112,3 +112,66 @@ def test_time_weight_is_run_at_weight_one():
     assert setup.params.get("theta", 0.0) == 0.0
     check = check_speed_limit(p, seed=0)
     assert check.status == "pass", check.message
+
+
+@pytest.mark.parametrize("sizes, act", [([2, 3, 1], "tanh"), ([3, 2, 2], "logistic"),
+                                        ([1, 3, 2, 1], "softplus")])
+def test_the_c_to_infinity_limit_is_backprop_at_random_states(sizes, act):
+    """m_x -> 0 and c -> oo together: the reduced multipliers are the AD backprop deltas
+    and the weight rows m_W w'' = -dV/dW (eq. 12-13 with the deltas of eq. 17)."""
+    from cognitive_action.verify.speed import check_speed_backprop
+
+    p = ca.layered(sizes, act, speed=c).problem(parameters=[c])
+    check = check_speed_backprop(p, seed=sum(sizes))
+    assert check.status == "pass", check.message
+    assert check.value < 1e-12 and len(check.details["errors"]) == 3
+
+
+def test_the_c_to_infinity_limit_with_a_time_weight_and_hand_written_deltas():
+    """chain(3), weight exp(theta t): the reduced output multiplier is y3 - x3 and the
+    hidden one (1 - x3^2) w32 (y3 - x3), written by hand."""
+    from cognitive_action.derive.limits import reduce
+    from cognitive_action.verify.speed import check_speed_backprop, speed_backprop_limit
+
+    theta, = S.parameters("theta")
+    p = ca.chain(3, speed=c).problem(weight=sp.exp(theta * S.t), parameters=[c, theta])
+    assert check_speed_backprop(p).status == "pass"
+    red = reduce(ca.euler_lagrange(p), speed_backprop_limit(p))
+    sol = red.solve()
+    x2, x3, y3, w32 = (S.symbol(n) for n in ("x2", "x3", "y3", "w3_2"))
+    mu3, mu2 = red.multiplier_of("G3"), red.multiplier_of("G2")
+    assert sp.simplify(sol[mu3] - (y3 - x3)) == 0
+    on_forward = {x3: sp.tanh(w32 * x2)}
+    hand = ((1 - x3**2) * w32 * (y3 - x3)).xreplace(on_forward)
+    assert sp.simplify(sol[mu2].xreplace(on_forward) - hand) == 0
+
+
+def test_a_limit_that_is_not_backprop_fails(monkeypatch):
+    """Planted: the reference's hidden deltas halved: the check must see the difference
+    and say where."""
+    import cognitive_action.verify.reference as reference
+    from cognitive_action.verify.speed import check_speed_backprop
+
+    real = reference.casadi_gradients
+
+    def halved(problem, w, values):
+        r = real(problem, w, values)
+        d = r.delta.copy()
+        d[:-1] *= 0.5
+        return reference.CasadiReference(r.x, d, r.grad_w, r.loss)
+    monkeypatch.setattr(reference, "casadi_gradients", halved)
+    check = check_speed_backprop(ca.layered([2, 2, 1], speed=c).problem(parameters=[c]))
+    assert check.status == "fail" and "not backprop" in check.message
+    assert check.details["errors"][0]["weights"] < 1e-12
+    assert check.details["errors"][0]["multipliers"] > 0.1
+
+
+def test_speed_backprop_says_why_it_does_not_apply():
+    from cognitive_action.verify.speed import check_speed_backprop, speed_backprop_limit
+
+    assert check_speed_backprop(ca.chain(3).problem()).status == "skip"
+    big = check_speed_backprop(ca.layered([3, 3, 3], speed=c).problem(parameters=[c]),
+                               max_neurons=8)
+    assert big.status == "skip" and "9 neurons" in big.message
+    with pytest.raises(DeclarationError, match="number"):
+        speed_backprop_limit(ca.chain(2, speed=50.0).problem())

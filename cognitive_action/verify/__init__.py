@@ -37,13 +37,14 @@ if TYPE_CHECKING:
         assert_simulated_limits,
     )
     from cognitive_action.verify.report import Check, Report
-    from cognitive_action.verify.speed import check_speed_limit
+    from cognitive_action.verify.speed import check_speed_backprop, check_speed_limit
 
 __all__ = ["BackpropRates", "Check", "Limit", "ReducedSystem", "Report", "VerificationError",
            "assert_backprop_limit", "assert_full_rank", "assert_simulated_limits", "backprop",
            "backprop_rates",
            "check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
-           "check_learning_drift", "check_speed_limit", "gradient_flow", "quasi_static", "reduce",
+           "check_learning_drift", "check_speed_backprop", "check_speed_limit",
+           "gradient_flow", "quasi_static", "reduce",
            "simulate_learning", "staged", "verify"]
 
 #: Where each public name lives (imported on first access).
@@ -54,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "check_drift_rate": "cognitive_action.verify.convergence",
     "check_learning_drift": "cognitive_action.verify.convergence",
     "simulate_learning": "cognitive_action.verify.convergence",
+    "check_speed_backprop": "cognitive_action.verify.speed",
     "check_speed_limit": "cognitive_action.verify.speed",
     "BackpropRates": "cognitive_action.verify.laws",
     "backprop_rates": "cognitive_action.verify.laws",

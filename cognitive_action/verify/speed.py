@@ -23,6 +23,12 @@ measured):
    ``1/c`` on a range chosen until it is stable
    (:func:`~cognitive_action.verify.convergence.simulated_order_check`).
 
+:func:`check_speed_backprop` checks the limit itself: the derived system reduced to
+leading order as ``m_x → 0`` and ``c → ∞`` together (``m_x = ε² m_x``, ``c = ε⁻² c``,
+:func:`speed_backprop_limit`) has multipliers that are the backprop deltas and weight
+rows ``m_W ẅ = −∂V̄/∂w`` (eq. 12-13, 17); they are evaluated at random states on the
+forward pass and compared with CasADi AD.
+
 Expected order 1: each neuron lags ``σ(a)`` by ``O(ω/c)`` (a first-order relaxation at
 rate ``c`` of a signal moving at angular frequency ``ω``), and the relaxed multipliers lag
 their equilibrium by ``O(ω/c)`` likewise.
@@ -41,9 +47,11 @@ from cognitive_action.declare.symbols import t as time
 from cognitive_action.verify import metrics
 from cognitive_action.verify.report import Check
 
-__all__ = ["check_speed_limit", "SpeedLimitSetup", "speed_limit_setup"]
+__all__ = ["check_speed_limit", "check_speed_backprop", "SpeedLimitSetup",
+           "speed_limit_setup", "speed_backprop_limit"]
 
 NAME = "convergence.speed"
+LIMIT_NAME = "backprop.speed"
 
 
 class SpeedLimitSetup:
@@ -321,3 +329,121 @@ def _depths(problem: Problem) -> dict[int, int]:
     net = problem.network
     d = depths(net)
     return {i: d[j] for i, j in enumerate(net.order)}
+
+
+def speed_backprop_limit(problem: Problem):
+    """The :class:`~cognitive_action.derive.limits.Limit` ``m_x → 0, c → ∞`` of a
+    speed-``c`` network problem: ``m_x = ε² m_x``, ``c = ε⁻² c`` (the speed grows faster
+    than the neurons lose their mass, as in
+    :func:`~cognitive_action.derive.limits.backprop` with ``speed``).
+
+    Raises
+    ------
+    DeclarationError
+        When the problem has no symbolic speed or neuron mass (the reason).
+    """
+    from cognitive_action.derive.limits import Limit
+    from cognitive_action.errors import DeclarationError
+
+    why = _not_applicable(problem)
+    if why is not None:
+        raise DeclarationError(why, fix="declare Network(..., speed=c) with parameters=[c] "
+                               "and symbolic masses")
+    mx = problem.action.masses[problem.network.neurons[0]]
+    c = problem.roles.symbols(RoleKind.SPEED)[0]
+    return Limit("m_x -> 0, c -> oo", {mx: 2, c: -2},
+                 description="instantaneous neurons of infinite speed (eq. 20, c -> oo)")
+
+
+def check_speed_backprop(problem: Problem, *, seed: int = 0, states: int = 3,
+                         values: Mapping[str, float] | None = None, rtol: float = 1e-9,
+                         max_neurons: int = 32) -> Check:
+    """The ``c → ∞`` limit of speed-``c`` neurons against backprop by AD, at random states.
+
+    The Euler-Lagrange equations of the problem are reduced to leading order as
+    ``m_x → 0`` and ``c → ∞`` (:func:`speed_backprop_limit`) and solved for their
+    unknowns; at ``states`` random states (weights ``N(0, 1/fan_in)``, signals
+    ``N(0, 1)``, neurons on the forward pass, velocities 0) the multipliers of the
+    neuron constraints are compared with the backprop deltas ``−∂V̄/∂x_j`` and the
+    weight rows ``m_W ẅ`` with ``−∂V̄/∂w``, both by CasADi AD of an independent forward
+    pass (:func:`~cognitive_action.verify.reference.casadi_gradients`).
+
+    Parameters
+    ----------
+    problem
+        A feedforward network problem of neurons (19) with a symbolic speed.
+    seed, states
+        Seed and number of the random states.
+    values
+        Numbers for parameters and signals (others: parameters 1, signals random).
+    rtol
+        Largest relative error of the multipliers and of the weight rows.
+    max_neurons
+        Largest network run (the reduction is symbolic over the whole network).
+
+    Returns
+    -------
+    Check
+        ``backprop.speed``: value the largest relative error; ``details`` hold the error
+        of the multipliers and of the weight rows per state. ``skip`` with the reason
+        when the problem has no symbolic speed, is cyclic or too large.
+
+    Examples
+    --------
+    >>> import cognitive_action as ca
+    >>> from cognitive_action.declare import symbols as S
+    >>> c, = S.parameters("c")
+    >>> check = check_speed_backprop(ca.chain(3, speed=c).problem(parameters=[c]))
+    >>> check.status, check.value < 1e-12
+    ('pass', True)
+    """
+    from cognitive_action.declare.initializers import initialize
+    from cognitive_action.declare.symbols import dot
+    from cognitive_action.derive.euler_lagrange import euler_lagrange
+    from cognitive_action.derive.limits import reduce
+    from cognitive_action.verify.reference import casadi_gradients
+
+    why = _not_applicable(problem)
+    if why is not None:
+        return Check(LIMIT_NAME, "skip", message=why)
+    net = problem.network
+    if len(net.order) > max_neurons:
+        return Check(LIMIT_NAME, "skip", message=f"{len(net.order)} neurons > max_neurons = "
+                     f"{max_neurons}: the symbolic m_x -> 0, c -> oo reduction of the whole "
+                     "network is not run at this size (pass max_neurons to run it)")
+    limit = speed_backprop_limit(problem)
+    red = reduce(euler_lagrange(problem), limit)
+    sol = red.solve()
+    mults = [red.multiplier_of(con.name) for con in problem.constraints]
+    rows = [dot(w, 2) for w in net.weights]
+    exprs = [sol[m] for m in mults] + [sol[r] for r in rows]
+    syms = sorted(set().union(*(e.free_symbols for e in exprs)), key=str)
+    f = sp.lambdify(syms, exprs, "numpy", dummify=True)
+    m_W = problem.action.masses[net.weights[0]]
+    given = {str(k): float(v) for k, v in (values or {}).items()}
+    rng = np.random.default_rng(seed)
+    errors = []
+    for _ in range(states):
+        w = initialize([net.graph.in_degree(j) for (j, _k) in net.w], rng=rng)
+        vals = {str(p): 1.0 for p in problem.parameters}
+        vals |= {str(sg): float(rng.standard_normal()) for sg in problem.signals}
+        vals |= {"t": float(rng.uniform(0.5, 1.5))} | given
+        ref = casadi_gradients(problem, w, vals)
+        point = dict(vals) | {str(x): float(v) for x, v in zip(
+            (net.x[j] for j in net.order), ref.x)}
+        point |= {str(wk): float(v) for wk, v in zip(net.weights, w)}
+        out = np.asarray([float(v) for v in f(*[point.get(str(s), 0.0) for s in syms])])
+        n = len(mults)
+        delta, wdd = out[:n], out[n:] * point.get(str(m_W), 1.0)
+        e_d = float(metrics.relative_error(delta, ref.delta))
+        e_w = float(metrics.relative_error(wdd, -ref.grad_w)) if np.any(ref.grad_w) else 0.0
+        errors.append({"multipliers": e_d, "weights": e_w})
+    worst = max(max(e.values()) for e in errors)
+    ok = worst <= rtol
+    msg = (f"reduced {limit.name}: multipliers = backprop deltas and m_W w'' = -dV/dW (AD) "
+           f"at {states} random states" if ok else
+           f"the {limit.name} limit is not backprop: relative error {worst:.3g} against AD "
+           f"(multipliers {max(e['multipliers'] for e in errors):.3g}, weight rows "
+           f"{max(e['weights'] for e in errors):.3g})")
+    return Check(LIMIT_NAME, "pass" if ok else "fail", worst, rtol, msg,
+                 {"errors": errors, "limit": limit.name, "states": states})

@@ -37,6 +37,8 @@ their equilibrium by ``O(ω/c)`` likewise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
@@ -47,6 +49,10 @@ from cognitive_action.declare.symbols import t as time
 from cognitive_action.verify import metrics
 from cognitive_action.verify.report import Check
 
+if TYPE_CHECKING:
+    from cognitive_action.compile.system import CompiledSystem
+    from cognitive_action.derive.limits import Limit
+
 __all__ = ["check_speed_limit", "check_speed_backprop", "SpeedLimitSetup",
            "speed_limit_setup", "speed_backprop_limit"]
 
@@ -54,6 +60,7 @@ NAME = "convergence.speed"
 LIMIT_NAME = "backprop.speed"
 
 
+@dataclass(frozen=True)
 class SpeedLimitSetup:
     """What :func:`check_speed_limit` simulates: the compiled relaxation, its parameters,
     initial state, grid and the AD reference deltas on the grid.
@@ -80,17 +87,15 @@ class SpeedLimitSetup:
         The time-varying signals used, by name (as text).
     """
 
-    def __init__(self, system, params, speed, y0, grid, multipliers, neurons, reference,
-                 signals) -> None:
-        self.system = system
-        self.params = params
-        self.speed = speed
-        self.y0 = y0
-        self.grid = grid
-        self.multipliers = multipliers
-        self.neurons = neurons
-        self.reference = reference
-        self.signals = signals
+    system: CompiledSystem
+    params: dict[str, float]
+    speed: str
+    y0: np.ndarray
+    grid: np.ndarray
+    multipliers: tuple[str, ...]
+    neurons: tuple[int, ...]
+    reference: np.ndarray
+    signals: dict[str, str]
 
     def multipliers_at(self, c: float, *, rtol: float = 1e-10, atol: float = 1e-12
                        ) -> np.ndarray:
@@ -331,7 +336,7 @@ def _depths(problem: Problem) -> dict[int, int]:
     return {i: d[j] for i, j in enumerate(net.order)}
 
 
-def speed_backprop_limit(problem: Problem):
+def speed_backprop_limit(problem: Problem) -> Limit:
     """The :class:`~cognitive_action.derive.limits.Limit` ``m_x → 0, c → ∞`` of a
     speed-``c`` network problem: ``m_x = ε² m_x``, ``c = ε⁻² c`` (the speed grows faster
     than the neurons lose their mass, as in

@@ -80,3 +80,35 @@ def test_cli_verify_simulate_adds_the_simulated_checks():
     assert res.exit_code == 0, res.output
     names = {c["name"] for c in json.loads(res.output)["checks"]}
     assert {"convergence.theta", "convergence.mass_x", "drift"} <= names
+
+
+@pytest.mark.slow
+def test_at_a_fixed_mass_ratio_the_theta_error_levels_off():
+    """Why convergence.theta shrinks m_x/m_W with 1/theta: at a fixed ratio r the
+    multipliers keep an O(r) offset from backprop (eq. 10), so as theta -> oo the weights
+    follow a gradient flow perturbed at O(r) and the error stops falling; with r ~ 1/theta
+    it keeps falling at order 1. Reference: the AD gradient flow by DOP853."""
+    import numpy as np
+    from scipy.integrate import solve_ivp
+
+    from cognitive_action.verify.convergence import gradient_function, simulate_learning
+
+    p = _xor()
+    w0 = {"w3_1": .3, "w3_2": -.2, "w4_1": .5, "w4_2": .1, "w5_3": -.4, "w5_4": .6}
+    names = [str(w) for w in p.network.weights]
+    w_init = np.array([w0[n] for n in names])
+    grad = gradient_function(p)
+    grid = np.linspace(0.0, 3.0, 31)
+    ref = solve_ivp(lambda t, w: -grad(t, w), (0.0, 3.0), w_init, t_eval=grid,
+                    method="DOP853", rtol=1e-11, atol=1e-13).y.T
+
+    def error(theta_value: float, r: float) -> float:
+        vals = {"theta": theta_value, "m_W": 1 / theta_value, "m_x": r / theta_value}
+        run = simulate_learning(p, vals, w0, dict(zip(names, -grad(0.0, w_init))), grid)
+        W = np.column_stack([run[n] for n in names])
+        return float(np.linalg.norm(W - ref, axis=1).max())
+
+    fixed = [error(th, 1e-2) for th in (160.0, 640.0)]
+    scaled = [error(th, 1e-2 * 10 / th) for th in (160.0, 640.0)]
+    assert fixed[0] / fixed[1] < 1.5            # order 1 would divide it by 4
+    assert scaled[0] / scaled[1] == pytest.approx(4.0, rel=0.15)

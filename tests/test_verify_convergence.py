@@ -130,7 +130,10 @@ def test_simulated_multipliers_reach_backprop_deltas_at_order_one_in_m_x():
     assert fit.order == pytest.approx(1.0, abs=0.1), fit
     check = check_convergence_delta(p, masses=masses, w0=W0)
     assert check.status == "pass", check.message
-    assert np.allclose(check.details["errors"], errors, rtol=1e-6)
+    # the check starts at the same masses (and may halve m_x further until its fitted
+    # order is stable): its first errors are the ones computed here
+    assert np.allclose(check.details["errors"][:len(masses)], errors, rtol=1e-6)
+    assert np.allclose(check.details["parameters"][:len(masses)], masses)
     assert np.all(check.details["max_drift"] < 1e-8)
 
 

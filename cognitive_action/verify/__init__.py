@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         assert_simulated_limits,
     )
     from cognitive_action.verify.report import Check, Report
+    from cognitive_action.verify.speed import check_speed_backprop, check_speed_limit
 
 __all__ = ["AlignmentHistory", "BackpropRates", "Check", "LawInput", "LawRates",
            "alignment_over_training", "available_laws", "check_alignment", "make_law",
@@ -51,7 +52,8 @@ __all__ = ["AlignmentHistory", "BackpropRates", "Check", "LawInput", "LawRates",
            "assert_backprop_limit", "assert_full_rank", "assert_simulated_limits", "backprop",
            "backprop_rates",
            "check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
-           "check_learning_drift", "gradient_flow", "quasi_static", "reduce",
+           "check_learning_drift", "check_speed_backprop", "check_speed_limit",
+           "gradient_flow", "quasi_static", "reduce",
            "simulate_learning", "staged", "verify"]
 
 #: Where each public name lives (imported on first access).
@@ -62,6 +64,8 @@ _EXPORTS: dict[str, str] = {
     "check_drift_rate": "cognitive_action.verify.convergence",
     "check_learning_drift": "cognitive_action.verify.convergence",
     "simulate_learning": "cognitive_action.verify.convergence",
+    "check_speed_backprop": "cognitive_action.verify.speed",
+    "check_speed_limit": "cognitive_action.verify.speed",
     "BackpropRates": "cognitive_action.verify.laws",
     "LawInput": "cognitive_action.verify.laws",
     "LawRates": "cognitive_action.verify.laws",

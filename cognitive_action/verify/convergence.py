@@ -33,11 +33,12 @@ from scipy.integrate import solve_ivp
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import multiplier_name
 from cognitive_action.errors import DeclarationError
-from cognitive_action.verify import metrics
+from cognitive_action.verify.asymptotic import order_check, search_order
 from cognitive_action.verify.report import Check
 
 __all__ = ["check_convergence_delta", "check_convergence_velocity", "check_drift_rate",
-           "check_learning_drift", "gradient_function", "simulate_learning"]
+           "check_learning_drift", "gradient_function", "simulate_learning",
+           "simulated_order_check", "SIMULATED_SEARCH"]
 
 
 def _network(problem: Problem):
@@ -137,7 +138,8 @@ def simulate_learning(problem: Problem, values: Mapping[str, float],
                     stabilization=stabilization, n_points=n_points)
 
 
-def gradient_function(problem: Problem, values: Mapping[str, float] | None = None):
+def gradient_function(problem: Problem, values: Mapping[str, float] | None = None, *,
+                      signals: Mapping[str, sp.Expr] | None = None):
     """``(t, W) ↦ ∂V̄/∂W`` of the loss composed with the forward pass, built once.
 
     The same reference as :func:`~cognitive_action.verify.reference.casadi_gradients`
@@ -150,6 +152,9 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
         A feedforward network problem.
     values
         Numbers for the signals and parameters of the inputs and the loss, by name.
+    signals
+        Signals that move, by name: SymPy expressions of ``t``
+        (:data:`cognitive_action.declare.symbols.t`), substituted before ``values``.
 
     Returns
     -------
@@ -174,8 +179,10 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
 
     net = _network(problem)
     vals = {str(k): float(v) for k, v in (values or {}).items()}
-    inputs = input_expressions(problem)
-    loss = loss_of(problem)
+    moving = {s: sp.sympify(signals[str(s)])  # safe: SymPy expressions from the caller
+              for s in problem.signals if str(s) in (signals or {})}
+    inputs = {j: e.xreplace(moving) for j, e in input_expressions(problem).items()}
+    loss = loss_of(problem).xreplace(moving)
     free = set().union(loss.free_symbols, *(e.free_symbols for e in inputs.values()))
     free -= set(problem.coordinates) | {time}
     missing = sorted(str(s) for s in free if str(s) not in vals)
@@ -211,18 +218,27 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
     return grad
 
 
-def fit_check(name: str, params: np.ndarray, errors: np.ndarray, expected: float,
-              order_tol: float, what: str, details: dict) -> Check:
-    """A check that passes when the fitted convergence order of ``errors`` against
-    ``params`` (:func:`~cognitive_action.verify.metrics.convergence_order`) is within
-    ``order_tol`` of ``expected``. Shared by the simulated-limit checks."""
-    fit = metrics.convergence_order(params, errors)
-    ok = abs(fit.order - expected) <= order_tol
-    return Check(name, "pass" if ok else "fail", fit.order, expected,
-                 f"{what}: error ~ p^{fit.order:.3f}, {fit.confidence:.0%} CI "
-                 f"[{fit.ci[0]:.3f}, {fit.ci[1]:.3f}], R^2 = {fit.r_squared:.4f}",
-                 details | {"errors": errors, "ci": fit.ci, "r_squared": fit.r_squared,
-                            "order_tolerance": order_tol})
+#: Settings of the range search of the simulated checks (one simulation per point):
+#: three-point windows, so that the four default parameters already give two fits.
+SIMULATED_SEARCH = {"window": 3, "max_points": 7, "floor": 1e-8}
+
+
+def simulated_order_check(name: str, error_at, params: np.ndarray, expected: float,
+                          order_tol: float, what: str, parameter: str, details: dict,
+                          max_points: int | None = None) -> Check:
+    """The order check of a simulated limit, on a range chosen until the order is stable.
+
+    ``error_at(p)`` simulates at the parameter ``p → 0`` and returns the error; the range
+    starts at ``params`` and is continued geometrically
+    (:func:`~cognitive_action.verify.asymptotic.search_order` with
+    :data:`SIMULATED_SEARCH`). Shared by the simulated-limit checks.
+    """
+    opts = SIMULATED_SEARCH | ({"max_points": max_points} if max_points else {})
+    search = search_order(error_at, params, precision=order_tol, **opts)
+    # lists filled by error_at, one entry per simulated parameter
+    details = {k: np.asarray(v) if isinstance(v, list) else v for k, v in details.items()}
+    return order_check(name, search, expected=expected, order_tol=order_tol, what=what,
+                       parameter=parameter, details=details)
 
 
 def check_convergence_velocity(problem: Problem, *,
@@ -231,11 +247,15 @@ def check_convergence_velocity(problem: Problem, *,
                                start: str = "rest", t_skip: float = 1.0, t_end: float = 3.0,
                                n_points: int = 61, w0: Mapping[str, float] | None = None,
                                seed: int = 0, values: Mapping[str, float] | None = None,
-                               expected: float = 1.0, order_tol: float = 0.15) -> Check:
+                               expected: float = 1.0, order_tol: float = 0.15,
+                               max_points: int | None = None) -> Check:
     """Fit the order of convergence of simulated ``Ẇ(t)`` to the gradient flow (14).
 
-    At each ``θ`` the learning system runs with ``m_W = γ/θ`` and ``m_x = r m_W``; the
-    error is ``max_{t ≥ t_skip} |Ẇ(t) + ∇_W V̄(W_gf(t))/γ|`` relative to
+    At each ``θ`` the learning system runs with ``m_W = γ/θ`` and ``m_x = r m_W``, the
+    ratio ``r = mass_ratio · θ₀/θ`` shrinking with ``1/θ`` (``θ₀ = thetas[0]``: at a
+    fixed ratio the multipliers keep an ``O(r)`` offset from backprop, eq. 10, and the
+    error levels off at ``O(r)`` as ``θ → ∞``); the error is
+    ``max_{t ≥ t_skip} |Ẇ(t) + ∇_W V̄(W_gf(t))/γ|`` relative to
     ``max_t |∇_W V̄(W_gf(t))|/γ``, with ``W_gf`` the gradient flow ``γẆ = −∇_W V̄``
     integrated by SciPy (DOP853, rtol 1e-10) with CasADi AD gradients.
 
@@ -253,7 +273,7 @@ def check_convergence_velocity(problem: Problem, *,
     thetas
         At least three increasing values of ``θ``.
     gamma, mass_ratio
-        ``γ = θ m_W`` and ``r = m_x/m_W``.
+        ``γ = θ m_W`` and ``r = m_x/m_W`` at the first ``θ``.
     start
         ``"rest"`` (``Ẇ(0) = 0``: an initial layer) or ``"flow"``
         (``Ẇ(0) = −∇V̄/γ``: consistent with the limit, no layer at leading order).
@@ -264,13 +284,17 @@ def check_convergence_velocity(problem: Problem, *,
     values
         Other numbers (signal parameters).
     expected, order_tol
-        The check passes when ``|order − expected| ≤ order_tol``.
+        The check passes when the order is stable and ``|order − expected| ≤ order_tol``.
+    max_points
+        Largest number of simulations: ``θ`` is doubled beyond ``thetas`` (the ratio of
+        their last two) until the fitted order is stable (:func:`simulated_order_check`).
 
     Returns
     -------
     Check
-        ``convergence.theta.velocity``: value the fitted order; ``details`` hold the
-        errors per ``θ``, the errors at ``t = 0``, the weights' errors, CI and R².
+        ``convergence.theta.velocity``: value the fitted order (``inconclusive`` when it
+        never stabilised); ``details`` hold the errors per ``1/θ``, the range used, the
+        errors at ``t = 0``, the weights' errors, CI and R².
     """
     net = _network(problem)
     rate, mass_x, mass_W = _learning_parameters(problem)
@@ -291,24 +315,28 @@ def check_convergence_velocity(problem: Problem, *,
     w_dot0 = v_ref[0] if start == "flow" else np.zeros(len(w_init))
     names = [str(w) for w in net.weights]
     late = grid >= t_skip
-    errors, initial, weights = [], [], []
-    for th in ths:
+    initial, weights = [], []
+
+    def error_at(p: float) -> float:
+        th = 1.0 / p
         m_w = gamma / th
-        vals = base | {rate: float(th), mass_W: m_w, mass_x: mass_ratio * m_w}
+        r = mass_ratio * ths[0] / th
+        vals = base | {rate: float(th), mass_W: m_w, mass_x: r * m_w}
         run = simulate_learning(problem, vals, w_init, w_dot0, grid)
         v = np.column_stack([run[f"{n}_dot"] for n in names])
         w = np.column_stack([run[n] for n in names])
         dv = np.linalg.norm(v - v_ref, axis=1) / scale
-        errors.append(float(dv[late].max()))
         initial.append(float(dv[0]))
         weights.append(float(np.linalg.norm(w - ref, axis=1).max()))
-    return fit_check(
-        "convergence.theta.velocity", 1.0 / ths, np.array(errors), expected, order_tol,
+        return float(dv[late].max())
+
+    return simulated_order_check(
+        "convergence.theta.velocity", error_at, 1.0 / ths, expected, order_tol,
         f"simulated W'(t), t >= {t_skip:g}, -> gradient flow (14) as theta -> oo "
-        f"(theta m_W = gamma, start at {start})",
+        f"(theta m_W = gamma, start at {start})", "1/theta",
         {"thetas": ths, "gamma": gamma, "mass_ratio": mass_ratio, "start": start,
-         "t_skip": t_skip, "initial_errors": np.array(initial),
-         "weight_errors": np.array(weights)})
+         "t_skip": t_skip, "initial_errors": initial, "weight_errors": weights},
+        max_points)
 
 
 def check_convergence_delta(problem: Problem, *,
@@ -316,7 +344,8 @@ def check_convergence_delta(problem: Problem, *,
                             theta: float = 2.0, m_W: float = 1.0, t_end: float = 3.0,
                             n_points: int = 31, w0: Mapping[str, float] | None = None,
                             seed: int = 0, values: Mapping[str, float] | None = None,
-                            expected: float = 1.0, order_tol: float = 0.15) -> Check:
+                            expected: float = 1.0, order_tol: float = 0.15,
+                            max_points: int | None = None) -> Check:
     """Fit the order of convergence of simulated multipliers to the backprop deltas.
 
     At each ``m_x`` the learning system (eq. 8-10) runs from rest with the neurons on the
@@ -329,11 +358,15 @@ def check_convergence_delta(problem: Problem, *,
     ``δ`` from backprop (eq. 16-17, ``m_x = 0``) are all ``O(m_x)``, and the simulated
     trajectory itself is ``O(m_x)`` from the quasi-static one.
 
+    The range starts at ``masses`` and is continued geometrically until the fitted
+    order is stable, at most ``max_points`` simulations (:func:`simulated_order_check`).
+
     Returns
     -------
     Check
-        ``convergence.delta`` with the fitted order; ``details`` hold the errors per
-        ``m_x``, the largest ``|G|`` and ``|Ġ|`` of each run, CI and R².
+        ``convergence.delta`` with the fitted order (``inconclusive`` when it never
+        stabilised); ``details`` hold the errors per ``m_x``, the range used, the largest
+        ``|G|`` and ``|Ġ|`` of each run, CI and R².
     """
     net = _network(problem)
     rate, mass_x, mass_W = _learning_parameters(problem)
@@ -343,13 +376,14 @@ def check_convergence_delta(problem: Problem, *,
     w_init = _initial_weights(net, w0, seed)
     grid = np.linspace(0.0, t_end, n_points)
     names = [str(w) for w in net.weights]
-    errors, drifts, rates = [], [], []
-    for m in ms:
+    drifts, rates = [], []
+    keys = [multiplier_name(c.name, holonomic=True, weighted=True)
+            for c in problem.constraints]
+
+    def error_at(m: float) -> float:
         vals = base | {rate: theta, mass_W: m_W, mass_x: float(m)}
         run = simulate_learning(problem, vals, w_init, None, grid)
         mult = run.multipliers()
-        keys = [multiplier_name(c.name, holonomic=True, weighted=True)
-                for c in problem.constraints]
         missing = [k for k in keys if k not in mult]
         if missing:
             raise DeclarationError(f"the simulation has no multipliers {', '.join(missing)}",
@@ -357,14 +391,16 @@ def check_convergence_delta(problem: Problem, *,
         delta = np.column_stack([mult[k] for k in keys])
         w = np.column_stack([run[n] for n in names])
         bp = np.array([backprop(ti, wi, delta=True)[1] for ti, wi in zip(run.times, w)])
-        errors.append(float(np.abs(delta - bp).max() / (np.abs(bp).max() or 1.0)))
         drifts.append(run.max_drift)
         dr = run.drift_rate
         rates.append(0.0 if dr is None else float(dr.max()))
-    return fit_check("convergence.delta", ms, np.array(errors), expected, order_tol,
-                      "simulated multipliers delta(t) -> backprop deltas (17) as m_x -> 0",
-                      {"masses": ms, "theta": theta, "m_W": m_W,
-                       "max_drift": np.array(drifts), "max_drift_rate": np.array(rates)})
+        return float(np.abs(delta - bp).max() / (np.abs(bp).max() or 1.0))
+
+    return simulated_order_check(
+        "convergence.delta", error_at, ms, expected, order_tol,
+        "simulated multipliers delta(t) -> backprop deltas (17) as m_x -> 0", "m_x",
+        {"masses": ms, "theta": theta, "m_W": m_W, "max_drift": drifts,
+         "max_drift_rate": rates}, max_points)
 
 
 def check_drift_rate(simulation, *, tol: float = 1e-6) -> Check:

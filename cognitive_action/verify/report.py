@@ -26,8 +26,9 @@ import numpy as np
 
 __all__ = ["Check", "Report", "STATUSES"]
 
-#: Possible statuses of a check.
-STATUSES = ("pass", "fail", "skip")
+#: Possible statuses of a check (``inconclusive``: measured, but no verdict could be
+#: taken, e.g. a convergence order that never stabilised; it does not fail).
+STATUSES = ("pass", "fail", "skip", "inconclusive")
 
 
 def _jsonable(v: Any) -> Any:
@@ -63,7 +64,8 @@ class Check:
     name
         Dotted name (``rank``, ``backprop.numeric.multipliers``, …).
     status
-        ``"pass"``, ``"fail"`` or ``"skip"`` (not applicable to this problem).
+        ``"pass"``, ``"fail"``, ``"skip"`` (not applicable to this problem) or
+        ``"inconclusive"`` (measured without a verdict).
     value, tolerance
         The measured number (or short text) and what it was compared with.
     message

@@ -27,7 +27,7 @@ from scipy.integrate import solve_ivp
 
 from cognitive_action.declare.problem import Problem
 from cognitive_action.errors import DeclarationError
-from cognitive_action.verify.convergence import fit_check
+from cognitive_action.verify.convergence import simulated_order_check
 from cognitive_action.verify.report import Check
 
 __all__ = ["check_convergence_mass_x", "check_convergence_theta", "check_drift"]
@@ -103,19 +103,25 @@ def check_convergence_theta(problem: Problem, *, thetas: Sequence[float] = (10, 
                             t_end: float = 3.0, n_points: int = 31,
                             w0: Mapping[str, float] | None = None, seed: int = 0,
                             values: Mapping[str, float] | None = None,
-                            expected: float = 1.0, order_tol: float = 0.15) -> Check:
+                            expected: float = 1.0, order_tol: float = 0.15,
+                            max_points: int | None = None) -> Check:
     """Fit the order of convergence of simulated weights to the gradient flow (14).
 
-    At each ``θ`` the learning system runs with ``m_W = γ/θ``, ``m_x = r m_W``, ``x`` on
-    the forward pass and ``Ẇ(0) = −∇V̄/γ`` (no initial layer), and the error is
+    At each ``θ`` the learning system runs with ``m_W = γ/θ``, ``m_x = r m_W`` with
+    ``r = mass_ratio · θ₀/θ`` (``θ₀ = thetas[0]``; at a fixed ``r`` the multipliers keep
+    an ``O(r)`` offset from backprop, eq. 10, and the error levels off at ``O(r)``),
+    ``x`` on the forward pass and ``Ẇ(0) = −∇V̄/γ`` (no initial layer), and the error is
     ``max_t |W(t) − W_gf(t)| / max_t |W_gf(t) − W_gf(0)|``. Expected order 1 in ``1/θ``:
     the inertia ``m_W Ẅ = (γ/θ) Ẅ`` and the neurons' inertia ``m_x`` (also ``∝ 1/θ``)
-    are first-order perturbations of ``γ Ẇ = −∇V̄``.
+    are first-order perturbations of ``γ Ẇ = −∇V̄``. ``θ`` is doubled beyond ``thetas``
+    until the fitted order is stable, at most ``max_points`` simulations
+    (:func:`~cognitive_action.verify.convergence.simulated_order_check`).
 
     Returns
     -------
     Check
-        ``convergence.theta`` with the fitted order as value.
+        ``convergence.theta`` with the fitted order as value (``inconclusive`` when it
+        never stabilised), the range of ``1/θ`` used and its confidence interval.
     """
     net = _network(problem)
     rate, mass_x, mass_W = _learning_parameters(problem)
@@ -128,15 +134,18 @@ def check_convergence_theta(problem: Problem, *, thetas: Sequence[float] = (10, 
     ref = solve_ivp(lambda t, w: -grad(t, w) / gamma, (0.0, t_end), w_init, t_eval=grid,
                     method="DOP853", rtol=1e-11, atol=1e-13).y.T
     scale = float(np.linalg.norm(ref - ref[0], axis=1).max()) or 1.0
-    errors = []
-    for th in ths:
+    def error_at(p: float) -> float:
+        th = 1.0 / p
         m_w = gamma / th
-        vals = base | {rate: float(th), mass_W: m_w, mass_x: mass_ratio * m_w}
+        r = mass_ratio * ths[0] / th
+        vals = base | {rate: float(th), mass_W: m_w, mass_x: r * m_w}
         W, _ = _simulate(problem, net, vals, weights, -grad(0.0, w_init) / gamma, grid)
-        errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
-    return fit_check("convergence.theta", 1.0 / ths, np.array(errors), expected, order_tol,
-                      "simulated W(t) -> gradient flow (14) as theta -> oo, theta m_W = gamma",
-                      {"thetas": ths, "gamma": gamma, "mass_ratio": mass_ratio})
+        return float(np.linalg.norm(W - ref, axis=1).max()) / scale
+
+    return simulated_order_check(
+        "convergence.theta", error_at, 1.0 / ths, expected, order_tol,
+        "simulated W(t) -> gradient flow (14) as theta -> oo, theta m_W = gamma", "1/theta",
+        {"thetas": ths, "gamma": gamma, "mass_ratio": mass_ratio}, max_points)
 
 
 def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-1, 5e-2,
@@ -144,13 +153,17 @@ def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-
                              theta: float = 2.0, m_W: float = 1.0, t_end: float = 3.0,
                              n_points: int = 31, w0: Mapping[str, float] | None = None,
                              seed: int = 0, values: Mapping[str, float] | None = None,
-                             expected: float = 1.0, order_tol: float = 0.15) -> Check:
+                             expected: float = 1.0, order_tol: float = 0.15,
+                             max_points: int | None = None) -> Check:
     """Fit the order of convergence of simulated weights to eq. (12)-(13) as ``m_x → 0``.
 
     The reference integrates ``m_W (Ẅ + θ Ẇ) = −∇_W V̄(W)`` (``x`` on the forward pass,
     gradient by CasADi AD). Expected order 1 in ``m_x``: the neurons' inertia enters
     eq. (10) linearly, ``(J_x J_xᵀ/m_x + …)``, i.e. as an ``O(m_x)`` correction of the
-    multipliers and so of the weights' forcing.
+    multipliers and so of the weights' forcing. The range starts at ``masses`` and is
+    continued geometrically until the fitted order is stable, at most ``max_points``
+    simulations (:func:`~cognitive_action.verify.convergence.simulated_order_check`);
+    ``inconclusive`` if it never stabilises.
     """
     net = _network(problem)
     rate, mass_x, mass_W = _learning_parameters(problem)
@@ -168,14 +181,14 @@ def check_convergence_mass_x(problem: Problem, *, masses: Sequence[float] = (1e-
     ref = solve_ivp(second_order, (0.0, t_end), np.concatenate([w_init, np.zeros(k)]),
                     t_eval=grid, method="DOP853", rtol=1e-11, atol=1e-13).y.T[:, :k]
     scale = float(np.linalg.norm(ref - ref[0], axis=1).max()) or 1.0
-    errors = []
-    for m in ms:
+    def error_at(m: float) -> float:
         vals = base | {rate: theta, mass_W: m_W, mass_x: float(m)}
         W, _ = _simulate(problem, net, vals, weights, np.zeros(k), grid)
-        errors.append(float(np.linalg.norm(W - ref, axis=1).max()) / scale)
-    return fit_check("convergence.mass_x", ms, np.array(errors), expected, order_tol,
-                      "simulated W(t) -> eq. (12)-(13) as m_x -> 0",
-                      {"masses": ms, "theta": theta, "m_W": m_W})
+        return float(np.linalg.norm(W - ref, axis=1).max()) / scale
+
+    return simulated_order_check("convergence.mass_x", error_at, ms, expected, order_tol,
+                                 "simulated W(t) -> eq. (12)-(13) as m_x -> 0", "m_x",
+                                 {"masses": ms, "theta": theta, "m_W": m_W}, max_points)
 
 
 def check_drift(simulation, *, tol: float = 1e-6) -> Check:

@@ -1,7 +1,7 @@
 """Time budgets for checks that can run for minutes (SymPy row reduction, ``simplify``).
 
 SymPy cannot be interrupted from another thread, so :func:`run_with_budget` runs the
-work in a forked child process and kills it when the budget is spent: the child starts
+work in a forked child process (``os.fork``) and kills it when the budget is spent: the child starts
 with the parent's memory (the problem, SymPy's caches), only the result travels back
 through a pipe, and a child stuck anywhere (also inside a C extension) is terminated.
 Where ``fork`` does not exist (Windows, and macOS's default), it falls back to
@@ -21,7 +21,9 @@ Examples
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
+import select
 import signal
 import sys
 import threading
@@ -75,48 +77,72 @@ class _Timeout(BaseException):
     ``except Exception`` inside SymPy)."""
 
 
-def _child(fn: Callable[[], Any], conn: Any) -> None:
+def _payload(fn: Callable[[], Any]) -> bytes:
     try:
         msg: tuple[str, Any] = ("ok", fn())
     except BaseException as exc:  # report every failure to the parent
         msg = ("error", exc)
     try:
-        data = pickle.dumps(msg)
+        return pickle.dumps(msg)
     except Exception:  # an unpicklable result or exception: send its text
         kind, obj = msg
-        data = pickle.dumps(("error", RuntimeError(
+        return pickle.dumps(("error", RuntimeError(
             f"{type(obj).__name__}: {obj}" if kind == "error"
             else f"unpicklable result of type {type(obj).__name__}")))
-    conn.send_bytes(data)
-    conn.close()
 
 
 def _run_fork(fn: Callable[[], Any], budget: float) -> Outcome:
-    ctx = multiprocessing.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
+    # os.fork rather than multiprocessing: it works inside daemonic workers too (a pool
+    # worker, or a budgeted call that calls verify again)
     t0 = time.perf_counter()
-    proc = ctx.Process(target=_child, args=(fn, send), daemon=True)
-    proc.start()
-    send.close()
+    deadline = t0 + budget
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, write, leave without running any exit handlers
+        code = 0
+        try:
+            os.close(r)
+            data = _payload(fn)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(w, view):]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    timed_out = False
     try:
-        if recv.poll(budget):
-            try:
-                kind, obj = pickle.loads(recv.recv_bytes())
-            except EOFError:  # the child died without an answer (killed, out of memory)
-                proc.join()
-                return Outcome(error=RuntimeError(
-                    f"the check's process ended with exit code {proc.exitcode} and no "
-                    "result"), elapsed=time.perf_counter() - t0)
-            proc.join()
-            elapsed = time.perf_counter() - t0
-            return (Outcome(value=obj, elapsed=elapsed) if kind == "ok"
-                    else Outcome(error=obj, elapsed=elapsed))
-        return Outcome(timed_out=True, elapsed=time.perf_counter() - t0)
+        while True:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([r], [], [], left)
+            if not ready:
+                timed_out = True
+                break
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
     finally:
-        recv.close()
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+        os.close(r)
+        if timed_out:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - t0
+    if timed_out:
+        return Outcome(timed_out=True, elapsed=elapsed)
+    try:
+        kind, obj = pickle.loads(b"".join(chunks))
+    except Exception:  # the child died without an answer (killed, out of memory)
+        return Outcome(error=RuntimeError(
+            f"the check's process ended with status {status} and no result"),
+            elapsed=elapsed)
+    return (Outcome(value=obj, elapsed=elapsed) if kind == "ok"
+            else Outcome(error=obj, elapsed=elapsed))
 
 
 def _run_signal(fn: Callable[[], Any], budget: float) -> Outcome:

@@ -49,7 +49,7 @@ from cognitive_action.errors import DeclarationError, InconsistentInitialConditi
 
 __all__ = ["complete_initial_conditions", "validate_initial_conditions", "constraint_residuals",
            "check_initial_conditions", "complete_network_initial_conditions",
-           "network_constraint_residuals", "network_constraint_jacobian",
+           "network_constraint_residuals", "network_constraint_jacobian", "network_names",
            "is_plain_network"]
 
 
@@ -253,6 +253,15 @@ def is_plain_network(problem: Problem) -> bool:
 
 
 @functools.lru_cache(maxsize=32)
+def network_names(net: Network) -> tuple[tuple[str, ...], ...]:
+    """Names of the outputs, their velocities, the weights and theirs, in network order
+    (``Symbol.name``, cached: printing tens of thousands of symbols is slow)."""
+    xs, ws = net.neurons, net.weights
+    return (tuple(s.name for s in xs), tuple(dot(s).name for s in xs),
+            tuple(s.name for s in ws), tuple(dot(s).name for s in ws))
+
+
+@functools.lru_cache(maxsize=32)
 def _template_functions(net: Network, params: tuple[str, ...]):
     """``g, g_ξ, g_a, g_t`` of the hidden-neuron template, vectorized by NumPy."""
     tpl = neuron_template(net)
@@ -272,7 +281,8 @@ class _NetworkPoint:
     def __init__(self, problem: Problem, vals: dict[str, float]) -> None:
         net: Network = problem.network
         self.net, self.problem, self.vals = net, problem, vals
-        missing = [str(w) for w in net.weights if str(w) not in vals]
+        self.names = network_names(net)
+        missing = [w for w in self.names[2] if w not in vals]
         if missing:
             raise DeclarationError(f"no value given for the weights {', '.join(missing[:5])}"
                                    + (" ..." if len(missing) > 5 else ""),
@@ -281,8 +291,8 @@ class _NetworkPoint:
         self.idx = {n: i for i, n in enumerate(net.order)}
         self.tg = np.array([self.idx[j] for (j, _k) in net.w], dtype=np.int64)
         self.sc = np.array([self.idx[k] for (_j, k) in net.w], dtype=np.int64)
-        self.w = np.array([vals[str(w)] for w in net.weights], dtype=float)
-        self.wd = np.array([vals.get(str(dot(w)), 0.0) for w in net.weights], dtype=float)
+        self.w = np.array([vals[w] for w in self.names[2]], dtype=float)
+        self.wd = np.array([vals.get(w, 0.0) for w in self.names[3]], dtype=float)
         self.hidden = np.array([self.idx[j] for j in net.order if j not in net.inputs],
                                dtype=np.int64)
         self.inputs = np.array([self.idx[i] for i in net.inputs], dtype=np.int64)
@@ -343,9 +353,8 @@ def network_constraint_residuals(problem: Problem, values: Mapping[str | sp.Symb
     vals = by_name(values)
     vals.setdefault("t", 0.0)
     pt = _NetworkPoint(problem, vals)
-    net = problem.network
-    x = np.array([vals[str(s)] for s in net.neurons], dtype=float)
-    xd = np.array([vals.get(str(dot(s)), 0.0) for s in net.neurons], dtype=float)
+    x = np.array([vals[s] for s in pt.names[0]], dtype=float)
+    xd = np.array([vals.get(s, 0.0) for s in pt.names[1]], dtype=float)
     g, g_xi, g_a, g_t, ad = pt.template(x, xd)
     G, Gd = g, g_xi * xd + g_a * ad + g_t
     e, ed = pt.inputs_at()
@@ -367,7 +376,7 @@ def network_constraint_jacobian(problem: Problem, values: Mapping[str | sp.Symbo
     vals = by_name(values)
     vals.setdefault("t", 0.0)
     pt = _NetworkPoint(problem, vals)
-    x = np.array([vals[str(s)] for s in problem.network.neurons], dtype=float)
+    x = np.array([vals[s] for s in pt.names[0]], dtype=float)
     _, g_xi, g_a, _, _ = pt.template(x, np.zeros_like(x))
     return pt.jacobian(g_xi, g_a)
 
@@ -459,9 +468,9 @@ def complete_network_initial_conditions(problem: Problem,
             "G_xi is singular at x(0): no unique velocities x_dot(0)",
             fix="check the rank of the constraint Jacobian (Proposition 1)",
             violated={})
-    for s, v, vd in zip(net.neurons, x, xd):
-        vals[str(s)], vals[str(dot(s))] = float(v), float(vd)
-    for w, v in zip(net.weights, pt.wd):
-        vals.setdefault(str(dot(w)), float(v))
+    for s, sd, v, vd in zip(pt.names[0], pt.names[1], x, xd):
+        vals[s], vals[sd] = float(v), float(vd)
+    for wd, v in zip(pt.names[3], pt.wd):
+        vals.setdefault(wd, float(v))
     return vals
 

@@ -778,7 +778,9 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
     network = is_network_problem(problem)
     plain = network and is_plain_network(problem)
     feedforward = network and problem.network.is_feedforward
-    size = len(problem.network.order) if network else len(problem.constraints)
+    net = getattr(problem, "network", None)
+    leaky = net is not None and getattr(net, "speed", None) is not None
+    size = len(net.order) if net is not None else len(problem.constraints)
     small = size <= symbolic_max
     want_symbolic = symbolic if symbolic is not None else small
     el_cache: list[EulerLagrange] = []
@@ -799,24 +801,26 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
             label="convergence.mass_ratio")
     else:
         why = ("the network has cycles: no forward pass f_W(e) to take the gradient of"
-               if network else "not a network problem: no backprop limit to compare with")
+               if network else
+               "neurons with a speed c (eq. 18-19): backprop is their c -> oo limit, which "
+               "these checks do not take" if leaky else
+               "not a network problem: no backprop limit to compare with")
         for label in ("backprop.numeric", "convergence.mass_ratio"):
             skipped(label, why)
-    if not network:
-        run("stability", lambda: check_stability(problem, values=values, seed=seed,
-                                                 el=el_()), label="stability.multipliers")
-    elif problem.network.speed is not None:
-        if symbolic is not False and (small or symbolic):
-            run("stability", lambda: check_stability(problem, values=values, seed=seed),
-                label="stability.multipliers", timed=True)
-        else:
-            skipped("stability.multipliers",
-                    f"needs the symbolic derivation of eq. (20), run up to {symbolic_max} "
-                    f"neurons (this network has {size}): pass symbolic=True",
-                    "size" if symbolic is None else "request")
-    else:
+    if network:
         skipped("stability.multipliers", "holonomic neuron constraints: the multipliers "
                 "are algebraic (eq. 10), no multiplier dynamics")
+    elif symbolic is False and leaky:
+        skipped("stability.multipliers", "symbolic checks off (symbolic=False): it "
+                "evaluates the symbolic derivation of eq. (20)", "request")
+    elif leaky and not (small or symbolic):
+        skipped("stability.multipliers",
+                f"evaluates the symbolic derivation of eq. (20), run up to {symbolic_max} "
+                f"neurons by default (this network has {size}): pass symbolic=True",
+                "size")
+    else:  # derived symbolically, evaluated numerically: under the budget
+        run("stability", lambda: check_stability(problem, values=values, seed=seed),
+            label="stability.multipliers", timed=True)
     if initial is not None:
         initial = {str(k): float(v) for k, v in (values or {}).items()} | dict(initial)
     if initial is not None or network:
@@ -870,7 +874,8 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
             reduce_max=None if symbolic else symbolic_max), timed=True)
     if not feedforward:
         skipped("backprop.symbolic", "needs a feedforward network (a forward pass f_W(e))"
-                if network else "not a network problem: no backprop limit")
+                if network else "neurons with a speed c: the c -> oo limit is not taken "
+                "here" if leaky else "not a network problem: no backprop limit")
     elif not want_symbolic:
         skipped("backprop.symbolic", off if symbolic is False else large,
                 "request" if symbolic is False else "size")

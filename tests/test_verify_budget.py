@@ -50,3 +50,30 @@ def test_sympy_that_would_run_for_minutes_is_stopped_at_the_budget(method):
 def test_no_budget_runs_in_this_process():
     assert run_with_budget(lambda: 3, None).value == 3
     assert run_with_budget(lambda: 3, 0).timed_out
+
+
+@pytest.mark.skipif(BUDGET_METHOD != "fork", reason="the forked child exists only there")
+def test_an_interrupted_call_leaves_no_child_behind(tmp_path):
+    import os
+    import signal
+
+    pidfile = tmp_path / "pid"
+
+    def work():
+        pidfile.write_text(str(os.getpid()))
+        time.sleep(60)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_with_budget(work, 30.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)

@@ -112,7 +112,7 @@ def _run_fork(fn: Callable[[], Any], budget: float) -> Outcome:
             os._exit(code)
     os.close(w)
     chunks: list[bytes] = []
-    timed_out = False
+    timed_out = finished = False
     try:
         while True:
             left = deadline - time.perf_counter()
@@ -125,11 +125,12 @@ def _run_fork(fn: Callable[[], Any], budget: float) -> Outcome:
                 break
             chunk = os.read(r, 1 << 16)
             if not chunk:
+                finished = True
                 break
             chunks.append(chunk)
-    finally:
+    finally:  # out of time, or interrupted (Ctrl-C): the child must not outlive the call
         os.close(r)
-        if timed_out:
+        if not finished:
             os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
     elapsed = time.perf_counter() - t0

@@ -205,3 +205,31 @@ def test_64_32_10_in_seconds_with_numeric_initial_conditions():
     assert report["initial_conditions"].value < 1e-9
     assert report["rank"].value == report["rank.symbolic"].value == 106
     assert report["backprop.numeric.weights"].value < 1e-9
+
+
+def test_dense_recurrent_net_gets_verdicts_and_reasons_not_a_crash():
+    n_in, n = 3, 20
+    hidden = range(n_in + 1, n + 1)
+    edges = [(i, j) for i in range(1, n_in + 1) for j in hidden]
+    edges += [(k, j) for k in hidden for j in hidden]
+    p = ca.Network(edges, inputs=range(1, n_in + 1), outputs=[n]).problem()
+    report = verify(p)
+    assert report.exit_code == 0, str(report)
+    assert report["rank"].status == "pass" and report["rank"].value == n
+    ic = report["initial_conditions"]
+    assert ic.status == "pass" and ic.value < 1e-9 and "fixed point" in ic.message
+    sym = report["rank.symbolic"]
+    assert sym.status == "skip" and sym.details["skipped"] == "size"
+    assert all(c.message for c in report.checks if c.status == "skip")
+
+
+def test_progress_through_the_workflow(mylaw):
+    from cognitive_action.problem_files.loader import load_problem
+    from cognitive_action.workflow import verify_spec
+
+    out = io.StringIO()
+    res = verify_spec(load_problem(str(mylaw)), progress=out)
+    assert res.passed
+    text = out.getvalue()
+    assert "verify mylaw: rank ... pass" in text
+    assert "rank.symbolic (budget 20 s) ... pass" in text

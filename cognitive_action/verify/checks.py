@@ -173,14 +173,15 @@ def _rel(a: np.ndarray, g: np.ndarray) -> float:
 
 # -- Proposition 1 -----------------------------------------------------------------------
 def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
-               values: Mapping[str, float] | None = None, samples: int = 3) -> Check:
+               values: Mapping[str, float] | None = None, samples: int = 3,
+               symbolic_max: int | None = None) -> Check:
     """Proposition 1, numerically: rank of ``G_ξ`` (networks) or ``G_q`` by SVD.
 
     Networks: ``G_ξ`` from the per-neuron templates at ``samples`` random consistent
     states (the forward pass, or a fixed point for a graph with cycles); other problems:
     :func:`~cognitive_action.derive.rank.constraint_rank` at random points. The smallest
     rank found counts. Cost: one dense SVD per sample. :func:`check_rank_symbolic` is
-    the exact counterpart.
+    the exact counterpart (``symbolic_max`` is accepted for compatibility and unused).
     """
     what = "G_xi" if is_network_problem(problem) else "G_q"
     if is_network_problem(problem) and is_plain_network(problem):

@@ -139,17 +139,28 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
               help="Also simulate: convergence orders of weights, velocities and "
               "multipliers toward the limits (theta -> oo, m_x -> 0) and the constraint "
               "drift along a run (seconds).")
+@click.option("--symbolic/--no-symbolic", default=None,
+              help="Run the symbolic checks at any size, or none (default: the file's "
+              "[verify] symbolic, else up to 6 neurons).")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds each symbolic check may take before it is stopped and "
+              "reported as skipped (default: the file's [verify] budget, else 20).")
 @_guard
-def verify(problem: str, as_json: bool, simulate: bool) -> None:
+def verify(problem: str, as_json: bool, simulate: bool, symbolic: bool | None,
+           budget: float | None) -> None:
     """Run the verifier's checks; exit 0 if all pass, 1 if one fails.
 
     Checks: Proposition 1 (rank), the backprop limit symbolically and numerically
     (against CasADi AD and finite differences), convergence toward it, stability of the
-    multiplier dynamics, consistency of the initial conditions.
+    multiplier dynamics, consistency of the initial conditions. The numeric checks
+    decide; the symbolic ones run where cheap (or with --symbolic) under a time budget.
+    Skipped checks are listed with the reason. On a terminal, a line per check goes to
+    stderr as it runs.
     """
     from cognitive_action.workflow import verify_spec
 
-    result = verify_spec(_load(problem), simulate=simulate)
+    result = verify_spec(_load(problem), simulate=simulate, symbolic=symbolic, budget=budget,
+                         progress=sys.stderr.isatty())
     ok = result.passed
     if as_json:
         data = result.report.to_dict() | {"passed": ok, "exit_code": 0 if ok else EXIT_FAIL,

@@ -487,7 +487,8 @@ class Verification:
 
 
 def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
-                el: Any | None = None) -> Verification:
+                el: Any | None = None, symbolic: bool | None = None,
+                budget: float | None = None, progress: bool | Any = False) -> Verification:
     """Run the verifier on a loaded problem with the file's ``[verify]`` settings.
 
     Checks Proposition 1 (rank), the backprop limit symbolically and numerically,
@@ -507,6 +508,12 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
         file's ``[simulate]`` settings (tolerance ``[verify] drift_tol``, default 1e-6).
     el
         The derived system, for the drift check (derived here when ``None``).
+    symbolic, budget
+        Whether to run the symbolic checks at any size, and the seconds each may take
+        (default: the file's ``[verify] symbolic`` and ``budget``, else
+        :func:`~cognitive_action.verify.checks.verify`'s defaults).
+    progress
+        A line per check on stderr (``True``) or on a given stream.
 
     Returns
     -------
@@ -528,7 +535,11 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
                  fd_rtol=float(settings.get("fd_rtol", 1e-6)),
                  gamma=float(settings.get("gamma", 1.0)), seed=int(settings.get("seed", 0)),
                  skip=settings.get("skip", ()), law=law, formulas=settings.get("formulas"),
-                 simulate=simulate)
+                 simulate=simulate,
+                 symbolic=settings.get("symbolic") if symbolic is None else symbolic,
+                 progress=progress, **({"budget": b} if (b := budget if budget is not None
+                                                         else settings.get("budget"))
+                                       is not None else {}))
     skip = tuple(settings.get("skip", ()))
     if law is not None and not any(c.name == "alignment.training" for c in report.checks) \
             and not any("alignment.training".startswith(s) for s in skip):

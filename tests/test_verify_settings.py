@@ -72,12 +72,19 @@ def test_law_from_file_sign_flipped_fails_with_180_degrees(tmp_path):
     assert layers["status"] == "fail" and layers["value"] == pytest.approx(180.0, abs=1e-6)
 
 
-def test_skip_from_file_removes_checks(tmp_path):
+def test_skip_from_file_lists_the_checks_as_skipped_by_request(tmp_path):
     path = _file(tmp_path, '[verify]\nskip = ["convergence", "backprop.symbolic"]\n')
     res = CliRunner().invoke(main, ["verify", str(path), "--json"])
-    names = {c["name"] for c in json.loads(res.output)["checks"]}
-    assert res.exit_code == 0 and "rank" in names
-    assert not any(n.startswith(("convergence", "backprop.symbolic")) for n in names)
+    data = json.loads(res.output)
+    checks = {c["name"]: c for c in data["checks"]}
+    assert res.exit_code == 0 and checks["rank"]["status"] == "pass"
+    asked = {n: c for n, c in checks.items()
+             if n.startswith(("convergence", "backprop.symbolic"))}
+    # not run, but listed: skipped by request, and counted
+    assert set(asked) == {"convergence.mass_ratio", "backprop.symbolic"}
+    assert all(c["status"] == "skip" and "by request" in c["message"]
+               for c in asked.values())
+    assert data["counts"]["skip"] == sum(c["status"] == "skip" for c in checks.values()) >= 2
 
 
 @pytest.mark.parametrize("table, field", [

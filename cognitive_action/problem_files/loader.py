@@ -54,7 +54,9 @@ path: nothing in a file is imported; the name is looked up when the file is veri
 ``formulas``: named tables ``unknown = "expression"`` compared with the derived reduced
 system, e.g. the printed eq. (15); ``expect_fail``: names of checks that document a
 known failure, such as the anti-stable multipliers of
-eq. 20), kept as settings for the commands that use them, and
+eq. 20; ``symbolic``: run the symbolic checks at any size (true) or none (false);
+``budget``: seconds each symbolic check may take), kept as settings for the commands
+that use them, and
 ``nonholonomic = "vakonomic" | "dalembert"``.
 
 Examples
@@ -108,7 +110,7 @@ _CONSTRAINT = {"name", "expr"}
 _INITIAL = {"values", "seed", "weight_scale", "init"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
 _VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
-           "drift_tol"}
+           "drift_tol", "symbolic", "budget"}
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
 LAW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 MAX_FILE_BYTES = 1_000_000
@@ -308,13 +310,17 @@ class _Reader:
         (:func:`~cognitive_action.verify.checks.check_formula`).
         """
         v = self.table(data, "verify", _VERIFY)
-        for key in ("rtol", "fd_rtol", "gamma", "drift_tol"):
+        if "symbolic" in v and not isinstance(v["symbolic"], bool):
+            self.fail("verify.symbolic", f"must be true or false, got {v['symbolic']!r}",
+                      "e.g. symbolic = true")
+        for key in ("rtol", "fd_rtol", "gamma", "drift_tol", "budget"):
             if key in v:
                 x = v[key]
                 if isinstance(x, bool) or not isinstance(x, (int, float)) or not (
                         0 < float(x) < float("inf")):
                     self.fail(f"verify.{key}", f"must be a positive number, got {x!r}",
-                              f"e.g. {key} = 1e-9" if key != "gamma" else "e.g. gamma = 1.0")
+                              {"gamma": "e.g. gamma = 1.0", "budget": "e.g. budget = 60"}.get(
+                                  key, f"e.g. {key} = 1e-9"))
                 v[key] = float(x)
         if "seed" in v and (isinstance(v["seed"], bool) or not isinstance(v["seed"], int)
                             or v["seed"] < 0):

@@ -41,8 +41,11 @@ True
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TextIO
 
 import numpy as np
 import sympy as sp
@@ -53,19 +56,25 @@ from cognitive_action.declare.symbols import dot, t
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.initial import (
     complete_initial_conditions,
+    complete_network_initial_conditions,
+    is_plain_network,
+    network_constraint_jacobian,
+    network_constraint_residuals,
+    network_names,
 )
 from cognitive_action.derive.initial import (
     validate_initial_conditions as _check_ic,
 )
 from cognitive_action.derive.limits import GAMMA, Limit, backprop, backprop_limit, reduce
 from cognitive_action.derive.network import NetworkState, derive_network, is_network_problem
-from cognitive_action.derive.rank import constraint_rank
+from cognitive_action.derive.rank import constraint_rank, triangular_full_rank
 from cognitive_action.errors import (
     CognitiveActionError,
     DeclarationError,
     InconsistentInitialConditionsError,
 )
 from cognitive_action.verify import metrics
+from cognitive_action.verify.budget import DEFAULT_BUDGET, run_with_budget
 from cognitive_action.verify.laws import LearningLaw, derived_limit, evaluate_at_ratio
 from cognitive_action.verify.reference import (
     casadi_gradients,
@@ -80,7 +89,8 @@ from cognitive_action.verify.reference import (
 )
 from cognitive_action.verify.report import Check, Report
 
-__all__ = ["verify", "random_state", "check_rank", "check_backprop_symbolic",
+__all__ = ["verify", "random_state", "check_rank", "check_rank_symbolic",
+           "check_backprop_symbolic", "SYMBOLIC_MAX",
            "check_backprop_numeric", "check_convergence", "check_stability",
            "check_initial_conditions", "check_formula", "ANTI_STABLE_VARIANTS"]
 
@@ -92,6 +102,12 @@ ANTI_STABLE_VARIANTS = (
     "the stable relaxation c^-1 delta_dot = -(T delta + V_x), same equilibrium "
     "(the backward diffusion wave)",
 )
+
+
+#: Largest network (neurons) or constraint set on which :func:`verify` runs the symbolic
+#: checks that grow fast with the size (row reduction of ``G_ξ``, ``simplify`` of the
+#: reduced backprop system) unless asked with ``symbolic=True`` (docs/performance.md).
+SYMBOLIC_MAX = 6
 
 
 # -- states ------------------------------------------------------------------------------
@@ -108,9 +124,21 @@ def random_state(problem: Problem, *, seed: int = 0, scale: float = 1.0,
     """Random weights ``N(0, scale²/fan_in)``, inputs and targets ``N(0, 1)``, ``x`` from
     the forward pass, zero velocities (consistent: ``G = 0``, ``Ġ = 0`` with ``ė = 0``).
     """
-    net = network_of(problem)
+    network_of(problem)  # raises a typed error for a graph with cycles
+    w, vals = _random_weights(problem, seed=seed, scale=scale, values=values)
+    x, _ = numpy_forward(problem, w, vals)
+    z = np.zeros_like(x)
+    return SampledState(NetworkState(x=x, x_dot=z, w=w, w_dot=np.zeros_like(w),
+                                     t=vals["t"]), vals)
+
+
+def _random_weights(problem: Problem, *, seed: int = 0, scale: float = 1.0,
+                    values: Mapping[str, float] | None = None
+                    ) -> tuple[np.ndarray, dict[str, float]]:
+    """Weights ``N(0, scale²/fan_in)``, a generic time, signals ``N(0, 1)`` at rest."""
     from cognitive_action.declare.initializers import initialize
 
+    net = problem.network
     rng = np.random.default_rng(seed)  # the weights first, then t and signals from rng
     w = initialize([net.graph.in_degree(j) for (j, _k) in net.w], scale=scale, rng=rng)
     # a generic time (time-dependent inputs such as sin(t) vanish at t = 0)
@@ -120,10 +148,23 @@ def random_state(problem: Problem, *, seed: int = 0, scale: float = 1.0,
         vals[str(dot(s))] = 0.0
         vals[str(dot(s, 2))] = 0.0
     vals.update({str(k): float(v) for k, v in (values or {}).items()})
-    x, _ = numpy_forward(problem, w, vals)
-    z = np.zeros_like(x)
-    return SampledState(NetworkState(x=x, x_dot=z, w=w, w_dot=np.zeros_like(w),
-                                     t=vals["t"]), vals)
+    return w, vals
+
+
+def _consistent_state(problem: Problem, *, seed: int = 0,
+                      values: Mapping[str, float] | None = None) -> SampledState:
+    """A random state with ``G = 0``, ``Ġ = 0`` whatever the loss: the forward pass of a
+    feedforward net, a fixed point (Newton) of a net with cycles; the weights of
+    :func:`random_state`."""
+    net = problem.network
+    w, vals = _random_weights(problem, seed=seed, values=values)
+    given = {str(p): 1.0 for p in problem.parameters} | vals
+    names = network_names(net)
+    given |= dict(zip(names[2], w.tolist()))
+    ic = complete_network_initial_conditions(problem, given, t0=vals["t"])
+    x = np.array([ic[s] for s in names[0]])
+    return SampledState(NetworkState(x=x, x_dot=np.zeros_like(x), w=w,
+                                     w_dot=np.zeros_like(w), t=vals["t"]), vals)
 
 
 def _rel(a: np.ndarray, g: np.ndarray) -> float:
@@ -132,42 +173,103 @@ def _rel(a: np.ndarray, g: np.ndarray) -> float:
 
 # -- Proposition 1 -----------------------------------------------------------------------
 def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
-               symbolic_max: int = 12, values: Mapping[str, float] | None = None) -> Check:
-    """Proposition 1: rank of ``G_ξ`` (networks) or ``G_q`` (other problems).
+               values: Mapping[str, float] | None = None, samples: int = 3,
+               symbolic_max: int | None = None) -> Check:
+    """Proposition 1, numerically: rank of ``G_ξ`` (networks) or ``G_q`` by SVD.
 
-    Small feedforward networks are checked symbolically (``G_ξ`` is triangular); other
-    networks numerically at random states (exact elimination of ``tanh`` entries blows up
-    already for a cyclic 4-neuron network; docs/performance.md).
+    Networks: ``G_ξ`` from the per-neuron templates at ``samples`` random consistent
+    states (the forward pass, or a fixed point for a graph with cycles); other problems:
+    :func:`~cognitive_action.derive.rank.constraint_rank` at random points. The smallest
+    rank found counts. Cost: one dense SVD per sample. :func:`check_rank_symbolic` is
+    the exact counterpart (``symbolic_max`` is accepted for compatibility and unused).
     """
-    if is_network_problem(problem):
+    what = "G_xi" if is_network_problem(problem) else "G_q"
+    if is_network_problem(problem) and is_plain_network(problem):
         net = problem.network
-        if len(net.order) <= symbolic_max and net.is_feedforward:
-            r = constraint_rank(problem, wrt=list(net.neurons), method="symbolic")
-            sv = None
-        else:  # numeric at random states, from the per-neuron templates
-            ns = derive_network(problem)
-            ranks = []
-            for k in range(3):
-                st = random_state(problem, seed=seed + k, values=values)
-                vals = {str(p): 1.0 for p in problem.parameters} | st.values
-                s = np.linalg.svd(ns.evaluate(st.state, vals).J_x.toarray(), compute_uv=False)
-                ranks.append((int(np.sum(s > tol * s[0])), s))
-            rank, sv = min(ranks, key=lambda x: x[0])
-            r = type("R", (), {"rank": rank, "size": len(net.order),
-                               "full": rank == len(net.order), "dependent": (),
-                               "method": "numeric"})()
-        what = "G_xi"
+        ranks = []
+        for k in range(max(1, samples)):
+            try:
+                st = _consistent_state(problem, seed=seed + k, values=values)
+            except InconsistentInitialConditionsError:
+                continue  # no fixed point at these weights: try the next sample
+            vals = {str(p): 1.0 for p in problem.parameters} | st.values
+            names = network_names(net)
+            vals |= dict(zip(names[0], st.state.x.tolist()))
+            vals |= dict(zip(names[2], st.state.w.tolist()))
+            J = network_constraint_jacobian(problem, vals)
+            s = np.linalg.svd(J.toarray(), compute_uv=False)
+            ranks.append((int(np.sum(s > tol * s[0])) if s[0] > 0 else 0, s))
+        if not ranks:
+            return Check("rank", "skip", None, len(net.order),
+                         f"no consistent state found at {samples} random weights (no fixed "
+                         "point of the network): the rank was not measured",
+                         {"skipped": "not applicable"})
+        rank, sv = min(ranks, key=lambda x: x[0])
+        size = len(net.order)
+        full = rank == size
+        dependent: tuple[str, ...] = ()
+        method = "numeric"
     else:
-        r = constraint_rank(problem, tol=tol, seed=seed, at=values)
-        sv = r.singular_values or None
-        what = "G_q"
-    details = {"method": r.method, "dependent": list(r.dependent)}
-    if sv is not None:
-        details["sigma_min/sigma_max"] = float(sv[-1] / sv[0]) if len(sv) else None
-    msg = (f"{what} has rank {r.rank} of {r.size} ({r.method})" if r.full else
-           f"{what} has rank {r.rank} < {r.size}: dependent constraints "
-           f"{', '.join(r.dependent) or '?'}; remove them or use a feedforward graph")
-    return Check("rank", "pass" if r.full else "fail", r.rank, r.size, msg, details)
+        r = constraint_rank(problem, method="numeric", tol=tol, seed=seed, at=values,
+                            samples=samples)
+        rank, size, full, dependent, sv = r.rank, r.size, r.full, r.dependent, \
+            np.asarray(r.singular_values)
+        method = r.method
+    details = {"method": method, "dependent": list(dependent), "samples": samples,
+               "sigma_min/sigma_max": float(sv[-1] / sv[0]) if len(sv) and sv[0] else None}
+    msg = (f"{what} has rank {rank} of {size} (SVD at {samples} random states)" if full
+           else f"{what} has rank {rank} < {size}: dependent constraints "
+           f"{', '.join(dependent) or '?'}; remove them or use a feedforward graph")
+    return Check("rank", "pass" if full else "fail", rank, size, msg, details)
+
+
+def _has_long_cycle(net) -> bool:
+    """A directed cycle through two neurons or more (self-loops do not count)."""
+    import networkx as nx
+
+    g = nx.DiGraph(net.graph)
+    g.remove_edges_from(list(nx.selfloop_edges(g)))
+    return not nx.is_directed_acyclic_graph(g)
+
+
+def check_rank_symbolic(problem: Problem, *, seed: int = 0,
+                        values: Mapping[str, float] | None = None,
+                        reduce_max: int | None = None) -> Check:
+    """Proposition 1, exactly: the generic rank of ``G_ξ`` (networks) or ``G_q``.
+
+    First the triangular certificate of
+    :func:`~cognitive_action.derive.rank.triangular_full_rank` (linear in the arcs, any
+    size: Proposition 1's own argument), then row reduction, whose cost grows fast with
+    the size: with ``reduce_max`` set, larger systems are reported as skipped instead.
+    Run it under a time budget (:func:`verify` does).
+    """
+    network = is_network_problem(problem)
+    wrt = list(problem.network.neurons) if network else None
+    what = "G_xi" if network else "G_q"
+    at = values or None
+    n = len(problem.constraints)
+    too_big = reduce_max is not None and n > reduce_max
+    if too_big and network and _has_long_cycle(problem.network):
+        cert = False  # a cycle through two neurons or more: G_xi is not triangular
+    else:
+        cert = triangular_full_rank(problem, wrt=wrt, at=at, seed=seed)
+    if cert:
+        return Check("rank.symbolic", "pass", n, n,
+                     f"{what} has generic rank {n} of {n}: triangular (acyclic "
+                     "dependencies) with no zero on the diagonal",
+                     {"method": "triangular certificate"})
+    if too_big:
+        return Check("rank.symbolic", "skip", None, n,
+                     f"{what} is not triangular and row reduction of {n} > {reduce_max} "
+                     "constraints can take minutes: pass symbolic=True (or [verify] "
+                     "symbolic = true) to run it under the time budget",
+                     {"skipped": "size", "size": n, "symbolic_max": reduce_max})
+    r = constraint_rank(problem, wrt=wrt, method="symbolic", at=at, seed=seed)
+    msg = (f"{what} has generic rank {r.rank} of {r.size} (row reduction)" if r.full else
+           f"{what} has generic rank {r.rank} < {r.size}: dependent constraints "
+           f"{', '.join(r.dependent) or '?'}")
+    return Check("rank.symbolic", "pass" if r.full else "fail", r.rank, r.size, msg,
+                 {"method": "row reduction", "dependent": list(r.dependent)})
 
 
 # -- backprop limit, symbolic ------------------------------------------------------------
@@ -253,8 +355,33 @@ def _layer_table(net, w_dot: np.ndarray, ref: np.ndarray) -> list[dict]:
         rows.append({"layer": int(k), "weights": int(m.sum()), "cosine": float(lm.cosine),
                      "angle_deg": float(lm.angle),
                      "relative_error": float(lm.relative_error),
-                     "sign_agreement": float(lm.sign_agreement)})
+                     "sign_agreement": float(lm.sign_agreement),
+                     "norm_ratio": float(np.linalg.norm(w_dot[m]) / np.linalg.norm(ref[m]))})
     return rows
+
+
+def _layers_message(table: list[dict], rtol: float) -> str:
+    """One line on the per-layer table, led by the worst relative error.
+
+    When a layer points along the gradient (angle ~0) but its norm is off, the line says
+    that the scale is wrong (e.g. deltas halved), not that the direction is.
+    """
+    bad = [r for r in table if r["relative_error"] > rtol]
+    if not bad:
+        return "per-layer weight velocities match the gradient"
+    worst = max(bad, key=lambda r: r["relative_error"])
+    head = (f"layer {worst['layer']}: relative error {worst['relative_error']:.3g} "
+            f"(tolerance {rtol:.0e})")
+    ratio = worst.get("norm_ratio", float("nan"))
+    if worst["angle_deg"] < 1e-3 and abs(ratio - 1.0) > rtol:
+        what = (f"the scale is wrong: parallel to the gradient (angle "
+                f"{worst['angle_deg']:.2g} deg) with {ratio:.3g} times its norm")
+    else:
+        what = (f"{worst['angle_deg']:.3g} deg off the gradient, cosine "
+                f"{worst['cosine']:.3g}, norm ratio {ratio:.3g}, sign agreement "
+                f"{worst['sign_agreement']:.2f}")
+    others = "" if len(bad) == 1 else f"; {len(bad) - 1} more layer(s) off"
+    return f"{head}; {what}{others}"
 
 
 def check_backprop_numeric(problem: Problem, *, law: LearningLaw | None = None,
@@ -298,11 +425,8 @@ def check_backprop_numeric(problem: Problem, *, law: LearningLaw | None = None,
                         f"{len(ni)} neurons (AD vs differences: {e_ref:.1e})",
                         {"ad_vs_fd": e_ref}))
     table = _layer_table(net, out.w_dot, wref)
-    worst = max(table, key=lambda r: r["angle_deg"]) if table else None
     ok = all(r["relative_error"] <= rtol for r in table)
-    msg = ("per-layer weight velocities match the gradient" if ok else
-           f"layer {worst['layer']} is {worst['angle_deg']:.3g} deg off the gradient "
-           f"(cosine {worst['cosine']:.3g}, sign agreement {worst['sign_agreement']:.2f})")
+    msg = _layers_message(table, rtol)
     checks.append(Check("backprop.numeric.layers", "pass" if ok else "fail",
                         max((r["angle_deg"] for r in table), default=0.0), None, msg,
                         {"layers": table, "tolerance_relative_error": rtol}))
@@ -415,26 +539,56 @@ def check_stability(problem: Problem, *, values: Mapping[str, float] | None = No
 # -- initial conditions ------------------------------------------------------------------
 def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | None = None, *,
                              el: EulerLagrange | None = None, tol: float = 1e-9,
-                             seed: int = 0, symbolic_max: int = 12,
-                             values: Mapping[str, float] | None = None) -> Check:
+                             seed: int = 0, symbolic_max: int | None = None,
+                             values: Mapping[str, float] | None = None,
+                             spot_checks: int = 8) -> Check:
     """``G = 0`` and ``Ġ = 0`` at ``t = 0`` (general eq. 11).
 
-    With ``initial`` given, check it; otherwise (networks) complete random weights and
-    inputs with :func:`~cognitive_action.derive.initial.complete_initial_conditions`
-    and check the result.
+    With ``initial`` given, check it. Otherwise (networks) complete random weights and
+    inputs: networks of eq. (4) numerically from the per-neuron template
+    (:func:`~cognitive_action.derive.initial.complete_network_initial_conditions`: a
+    forward pass or a fixed point for ``x(0)``, a sparse linear solve for ``ẋ(0)``),
+    with ``G`` and ``Ġ`` of every neuron from the template and, independently, of
+    ``spot_checks`` declared constraints differentiated by SymPy; other networks with
+    :func:`~cognitive_action.derive.initial.complete_initial_conditions`.
+    ``symbolic_max`` is accepted for compatibility and unused.
     """
     name = "initial_conditions"
     if initial is None:
         if not is_network_problem(problem):
-            return Check(name, "skip", message="no initial conditions given")
+            return Check(name, "skip", message="no initial conditions given (pass "
+                         "initial=... or an [initial] table)", details={
+                             "skipped": "not applicable"})
         net = problem.network
-        el = el or derive_network(problem).euler_lagrange()
-        st = random_state(problem, seed=seed, values=values)
-        given = {str(w): float(v) for w, v in zip(net.weights, st.state.w)}
-        given |= {str(dot(w)): 0.0 for w in net.weights}
-        given |= {k: v for k, v in st.values.items()}
+        w, vals = _random_weights(problem, seed=seed, values=values)
+        names = network_names(net)
+        given = dict(zip(names[2], w.tolist())) | dict.fromkeys(names[3], 0.0)
+        given |= vals
         given = {str(p): 1.0 for p in problem.parameters} | given
-        initial = complete_initial_conditions(el, given, t0=st.state.t)
+        if is_plain_network(problem):
+            initial = complete_network_initial_conditions(problem, given, t0=vals["t"])
+            res = network_constraint_residuals(problem, initial)
+            rng = np.random.default_rng(seed)
+            picks = rng.choice(len(problem.constraints),
+                               size=min(spot_checks, len(problem.constraints)), replace=False)
+            spot = _declared_residuals(problem, initial, sorted(int(i) for i in picks))
+            bad = {k: v for k, (g, gd) in res.items() for k, v in
+                   ((k, g), (f"d{k}/dt", gd)) if abs(v) > tol}
+            bad |= {k: v for k, v in spot.items() if abs(v) > tol}
+            worst = max((abs(v) for r in res.values() for v in r), default=0.0)
+            worst = max([worst, *(abs(v) for v in spot.values())])
+            if bad:
+                listing = ", ".join(f"{k} = {v:.3g}" for k, v in list(bad.items())[:8])
+                return Check(name, "fail", worst, tol,
+                             f"completed initial conditions violate {listing}",
+                             {"violated": bad})
+            return Check(name, "pass", worst, tol,
+                         f"G = 0 and dG/dt = 0 at t = 0 for {len(res)} neurons (completed "
+                         f"numerically: forward pass or fixed point, linear solve for "
+                         f"x_dot; {len(spot) // 2} declared constraints and their rates "
+                         "checked by SymPy)", {"spot_checked": sorted(spot)})
+        el = el or euler_lagrange(problem)
+        initial = complete_initial_conditions(el, given, t0=vals["t"])
         source = "completed by complete_initial_conditions"
     else:
         el = el or euler_lagrange(problem)
@@ -445,6 +599,26 @@ def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | No
         worst = max(abs(v) for v in exc.violated.values())
         return Check(name, "fail", worst, tol, str(exc), {"violated": exc.violated})
     return Check(name, "pass", 0.0, tol, f"G = 0 and dG/dt = 0 at t = 0 ({source})")
+
+
+def _declared_residuals(problem: Problem, values: Mapping[str, float],
+                        rows: Iterable[int]) -> dict[str, float]:
+    """``G`` and ``dG/dt`` of some declared constraints, by SymPy (a reference for the
+    template's numbers)."""
+    from cognitive_action.declare.symbols import MAX_ORDER
+    from cognitive_action.derive.calculus import TimeDerivative
+    from cognitive_action.derive.numeric import to_float
+
+    out: dict[str, float] = {}
+    rows = list(rows)
+    timed = set(problem.coordinates) | set(problem.signals)
+    used = set().union(*(problem.constraints[i].expr.free_symbols for i in rows)) & timed
+    D = TimeDerivative({dot(s, k) for s in used for k in range(MAX_ORDER + 1)})
+    for i in rows:
+        c = problem.constraints[i]
+        out[c.name] = to_float(c.expr, values)
+        out[f"d{c.name}/dt"] = to_float(D(c.expr), values)
+    return out
 
 
 # -- formula check -----------------------------------------------------------------------
@@ -503,13 +677,46 @@ def check_formula(problem: Problem | EulerLagrange, expected: Mapping[sp.Symbol,
 
 
 # -- everything --------------------------------------------------------------------------
+class _Progress:
+    """One line per check on a stream (the terminal's stderr), or nothing."""
+
+    def __init__(self, stream: TextIO | None, problem: str) -> None:
+        self.stream, self.problem = stream, problem
+
+    def start(self, name: str, note: str = "") -> float:
+        if self.stream is not None:
+            self.stream.write(f"verify {self.problem}: {name}{note} ...")
+            self.stream.flush()
+        return time.perf_counter()
+
+    def done(self, checks: list[Check], t0: float) -> None:
+        if self.stream is not None:
+            status = ", ".join(sorted({c.status for c in checks})) or "-"
+            self.stream.write(f" {status} ({time.perf_counter() - t0:.1f} s)\n")
+            self.stream.flush()
+
+
+def _timeout_check(name: str, budget: float, elapsed: float) -> Check:
+    return Check(name, "skip", None, budget,
+                 f"ran out of its {budget:g} s time budget and was stopped: not checked; "
+                 "give it longer with budget=... (or [verify] budget, --budget)",
+                 {"skipped": "timeout", "budget": budget, "elapsed": elapsed})
+
+
 def verify(problem: Problem, *, law: LearningLaw | None = None,
            formulas: Mapping[str, Mapping[sp.Symbol, sp.Expr]] | None = None,
            initial: Mapping[str, float] | None = None,
            values: Mapping[str, float] | None = None, gamma: float = 1.0, rtol: float = 1e-9,
-           fd_rtol: float = 1e-6, seed: int = 0, symbolic_max: int = 12,
-           skip: Iterable[str] = (), simulate: bool = False) -> Report:
+           fd_rtol: float = 1e-6, seed: int = 0, symbolic_max: int = SYMBOLIC_MAX,
+           skip: Iterable[str] = (), simulate: bool = False, symbolic: bool | None = None,
+           budget: float | None = DEFAULT_BUDGET,
+           progress: bool | TextIO | None = None) -> Report:
     """Run every applicable check on a problem and return the :class:`Report`.
+
+    The numeric checks run first and decide the verdict; the symbolic ones follow where
+    they are cheap (or when asked), each under a time budget. Every check that does not
+    run is in the report as skipped, with the reason (by request, not applicable, too
+    large for the symbolic route, out of time).
 
     Parameters
     ----------
@@ -519,7 +726,8 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         A :data:`~cognitive_action.verify.laws.LearningLaw` to check numerically instead
         of the derived one (e.g. your own update rule).
     formulas
-        ``{name: {unknown: expression}}`` compared with the derived reduced system.
+        ``{name: {unknown: expression}}`` compared with the derived reduced system
+        (symbolic; always run when given, under the budget).
     initial
         Initial conditions to check (by name).
     values
@@ -530,9 +738,11 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
     seed
         Seed of the random states.
     symbolic_max
-        Largest network (neurons) for the symbolic checks.
+        Largest network (neurons) or constraint set for the symbolic checks whose cost
+        grows fast with the size, when ``symbolic`` is ``None``.
     skip
-        Names (or prefixes) of checks not to run.
+        Names (or prefixes) of checks not to run; they are reported as skipped by
+        request.
     simulate
         Also run the checks that simulate (seconds each, see
         :mod:`~cognitive_action.verify.simulated_limits`): the order of convergence of
@@ -541,6 +751,17 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         :mod:`~cognitive_action.verify.convergence`) the order of the velocities ``Ẇ``
         after the initial layer (``θ → ∞``), of the multipliers toward the backprop
         deltas (eq. 17, ``m_x → 0``) and the drift ``max |Ġ|`` of one learning run.
+    symbolic
+        ``None``: the symbolic checks where cheap (up to ``symbolic_max``; the
+        triangular rank certificate at any size); ``True``: at any size; ``False``:
+        none (reported as skipped).
+    budget
+        Seconds each symbolic check may take (``None``: no limit); one that runs out is
+        stopped and reported as skipped with the reason
+        (:func:`~cognitive_action.verify.budget.run_with_budget`).
+    progress
+        A line per check on stderr (``True``), on a given stream, or none (``False``);
+        default: when stderr is a terminal.
 
     Raises
     ------
@@ -552,43 +773,103 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
                                fix="declare it with Problem(...) or Network(...).problem()")
     skip = tuple(skip)
     report = Report(problem.name)
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    stream = (sys.stderr if progress is True else progress) if progress else None
+    bar = _Progress(stream, problem.name)
 
-    def wanted(name: str) -> bool:
-        return not any(name.startswith(s) for s in skip)
+    def wanted(*names: str) -> bool:
+        return not any(n.startswith(s) for s in skip for n in names)
 
-    def run(name: str, fn: Callable[[], Check | list[Check]]) -> None:
-        if not wanted(name):
+    def skipped(name: str, reason: str, why: str = "not applicable") -> None:
+        report.checks.append(Check(name, "skip", message=reason, details={"skipped": why}))
+
+    def run(name: str, fn: Callable[[], Check | list[Check]], *, label: str | None = None,
+            timed: bool = False) -> None:
+        label = label or name
+        if not wanted(name, label):
+            skipped(label, f"skipped by request (skip={list(skip)})", "request")
             return
+        t0 = bar.start(label, f" (budget {budget:g} s)" if timed and budget else "")
         try:
-            out = fn()
+            if timed:
+                got = run_with_budget(fn, budget)
+                if got.timed_out:
+                    out: Check | list[Check] = _timeout_check(label, float(budget),
+                                                               got.elapsed)
+                elif got.error is not None:
+                    raise got.error
+                else:
+                    out = got.value
+            else:
+                out = fn()
         except CognitiveActionError as exc:
             if isinstance(exc, DeclarationError) and name != "initial_conditions":
                 raise
-            out = Check(name, "fail", None, None, str(exc))
-        report.checks.extend(out if isinstance(out, list) else [out])
+            out = Check(label, "fail", None, None, str(exc))
+        outs = out if isinstance(out, list) else [out]
+        report.checks.extend(outs)
+        bar.done(outs, t0)
 
     network = is_network_problem(problem)
+    plain = network and is_plain_network(problem)
     feedforward = network and problem.network.is_feedforward
-    small = network and len(problem.network.order) <= symbolic_max
-    el = euler_lagrange(problem) if (not network or small) else None
-    run("rank", lambda: check_rank(problem, seed=seed, symbolic_max=symbolic_max,
-                                   values=values))
+    net = getattr(problem, "network", None)
+    leaky = net is not None and getattr(net, "speed", None) is not None
+    size = len(net.order) if net is not None else len(problem.constraints)
+    small = size <= symbolic_max
+    want_symbolic = symbolic if symbolic is not None else small
+    el_cache: list[EulerLagrange] = []
+
+    def el_() -> EulerLagrange:
+        if not el_cache:
+            el_cache.append(euler_lagrange(problem))
+        return el_cache[0]
+
+    # numeric checks: the verdict
+    run("rank", lambda: check_rank(problem, seed=seed, values=values))
     if feedforward:
-        if small:
-            run("backprop.symbolic", lambda: check_backprop_symbolic(problem, el=el, seed=seed))
         run("backprop.numeric", lambda: check_backprop_numeric(
             problem, law=law, gamma=gamma, rtol=rtol, fd_rtol=fd_rtol, seed=seed,
             values=values))
         run("convergence", lambda: check_convergence(problem, gamma=gamma, seed=seed,
-                                                     values=values))
-    if not network or (problem.network.speed is not None and small):
-        run("stability", lambda: check_stability(problem, values=values, seed=seed, el=el))
+                                                     values=values),
+            label="convergence.mass_ratio")
+    else:
+        why = ("the network has cycles: no forward pass f_W(e) to take the gradient of"
+               if network else
+               "neurons with a speed c (eq. 18-19): backprop is their c -> oo limit, which "
+               "these checks do not take" if leaky else
+               "not a network problem: no backprop limit to compare with")
+        for label in ("backprop.numeric", "convergence.mass_ratio"):
+            skipped(label, why)
+    if network:
+        skipped("stability.multipliers", "holonomic neuron constraints: the multipliers "
+                "are algebraic (eq. 10), no multiplier dynamics")
+    elif symbolic is False and leaky:
+        skipped("stability.multipliers", "symbolic checks off (symbolic=False): it "
+                "evaluates the symbolic derivation of eq. (20)", "request")
+    elif leaky and not (small or symbolic):
+        skipped("stability.multipliers",
+                f"evaluates the symbolic derivation of eq. (20), run up to {symbolic_max} "
+                f"neurons by default (this network has {size}): pass symbolic=True",
+                "size")
+    else:  # derived symbolically, evaluated numerically: under the budget
+        run("stability", lambda: check_stability(problem, values=values, seed=seed),
+            label="stability.multipliers", timed=True)
     if initial is not None:
         initial = {str(k): float(v) for k, v in (values or {}).items()} | dict(initial)
     if initial is not None or network:
-        run("initial_conditions", lambda: check_initial_conditions(
-            problem, initial, el=el if initial is not None else None, seed=seed,
-            symbolic_max=symbolic_max, values=values))
+        if initial is not None or plain:
+            run("initial_conditions", lambda: check_initial_conditions(
+                problem, initial, el=el_() if initial is not None else None, seed=seed,
+                values=values))
+        else:
+            run("initial_conditions", lambda: check_initial_conditions(
+                problem, initial, seed=seed, values=values), timed=True)
+    else:
+        skipped("initial_conditions", "no initial conditions given (pass initial=... or "
+                "an [initial] table)")
     if simulate and feedforward and problem.roles.symbols(RoleKind.RATE):
         from cognitive_action.verify.simulated_limits import (
             check_convergence_mass_x,
@@ -610,9 +891,36 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         run("convergence.delta", lambda: check_convergence_delta(
             problem, seed=seed, values=values))
         run("drift.rate", lambda: check_learning_drift(problem, seed=seed, values=values))
+    elif simulate:
+        skipped("simulated", "the simulated limits need a feedforward network with the "
+                "time weight exp(theta t)")
+    else:
+        skipped("simulated", "the simulated limits were not requested (simulate=True, "
+                "--simulate)", "request")
+    # symbolic checks: where cheap or asked, each under the budget
+    off = "symbolic checks off (symbolic=False)"
+    large = (f"the network has {size} neurons > {symbolic_max}: symbolic checks run up to "
+             f"{symbolic_max} by default; pass symbolic=True (or [verify] symbolic = true) "
+             "to run them under the time budget")
+    if symbolic is False:
+        skipped("rank.symbolic", off, "request")
+    else:
+        run("rank.symbolic", lambda: check_rank_symbolic(
+            problem, seed=seed, values=values,
+            reduce_max=None if symbolic else symbolic_max), timed=True)
+    if not feedforward:
+        skipped("backprop.symbolic", "needs a feedforward network (a forward pass f_W(e))"
+                if network else "neurons with a speed c: the c -> oo limit is not taken "
+                "here" if leaky else "not a network problem: no backprop limit")
+    elif not want_symbolic:
+        skipped("backprop.symbolic", off if symbolic is False else large,
+                "request" if symbolic is False else "size")
+    else:
+        run("backprop.symbolic", lambda: check_backprop_symbolic(problem, seed=seed),
+            timed=True)
     for fname, formula in (formulas or {}).items():
         run(f"formula.{fname}", lambda f=formula, n=fname: check_formula(
-            el or euler_lagrange(problem), f, name=n, seed=seed))
+            el_(), f, name=n, seed=seed), timed=True)
     return report
 
 

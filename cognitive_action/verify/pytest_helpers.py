@@ -19,7 +19,7 @@ Examples
 ...     assert_backprop_limit(p, law=sign_flipped(), symbolic=False)
 ... except VerificationError as exc:
 ...     print(str(exc).splitlines()[-1])
-        2        2   -1.0000         180          2       0.00
+        2        2          2           1   -1.0000         180       0.00
 """
 
 from __future__ import annotations
@@ -28,11 +28,18 @@ from collections.abc import Mapping
 
 from cognitive_action.declare.problem import Problem
 from cognitive_action.derive.network import is_network_problem
-from cognitive_action.errors import VerificationError
+from cognitive_action.errors import (
+    DerivationError,
+    InconsistentInitialConditionsError,
+    VerificationError,
+)
+from cognitive_action.verify.budget import DEFAULT_BUDGET, run_with_budget
 from cognitive_action.verify.checks import (
+    SYMBOLIC_MAX,
     check_backprop_numeric,
     check_backprop_symbolic,
     check_rank,
+    check_rank_symbolic,
 )
 from cognitive_action.verify.laws import LearningLaw
 from cognitive_action.verify.report import Check, Report
@@ -45,14 +52,17 @@ def explain(checks: list[Check]) -> str:
     """A table of the failed checks with their per-layer details."""
     failed = [c for c in checks if c.status == "fail"]
     lines = [str(Report("", failed)).split("\n", 1)[1]] if failed else []
+    lines += [f"  {c.message}" for c in failed if c.details.get("layers")]
     for c in failed:
         layers = c.details.get("layers")
         if layers:
             lines.append(f"  {c.name}, per layer (against the gradient):")
-            lines.append("    layer  weights  cosine    angle(deg)  rel.error  sign agr.")
+            lines.append("    layer  weights  rel.error  norm ratio  cosine    angle(deg)  "
+                         "sign agr.")
             for r in layers:
-                lines.append(f"    {r['layer']:>5}  {r['weights']:>7}  {r['cosine']:>8.4f}  "
-                             f"{r['angle_deg']:>10.4g}  {r['relative_error']:>9.3g}  "
+                lines.append(f"    {r['layer']:>5}  {r['weights']:>7}  "
+                             f"{r['relative_error']:>9.3g}  {r.get('norm_ratio', 1.0):>10.4g}  "
+                             f"{r['cosine']:>8.4f}  {r['angle_deg']:>10.4g}  "
                              f"{r['sign_agreement']:>9.2f}")
         errors = c.details.get("errors")
         params = next((c.details[k] for k in ("thetas", "masses") if k in c.details), None)
@@ -66,10 +76,21 @@ def explain(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
+def _budgeted(name: str, fn, budget: float | None) -> Check:
+    got = run_with_budget(fn, budget)
+    if got.timed_out:
+        return Check(name, "skip", None, budget, f"ran out of its {budget:g} s budget",
+                     {"skipped": "timeout"})
+    if got.error is not None:
+        raise got.error
+    return got.value
+
+
 def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: float = 1e-6,
                           law: LearningLaw | None = None, gamma: float = 1.0, seed: int = 0,
                           symbolic: bool | None = None,
-                          values: Mapping[str, float] | None = None) -> None:
+                          values: Mapping[str, float] | None = None,
+                          budget: float | None = DEFAULT_BUDGET) -> None:
     """Assert that the learning law reduces to backprop (eq. 15-17) in the limit.
 
     Parameters
@@ -80,37 +101,80 @@ def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: floa
         Relative tolerances against CasADi AD and finite differences.
     law
         The law to check (default: the derived one).
+    gamma, seed
+        ``γ`` of the limit and the seed of the random state, as in
+        :func:`~cognitive_action.verify.checks.verify`.
     symbolic
-        Also run the symbolic check (default: for networks of at most 12 neurons and no
-        custom ``law``).
+        Also run the symbolic check (default: for networks of at most
+        :data:`~cognitive_action.verify.checks.SYMBOLIC_MAX` neurons and no custom
+        ``law``), under ``budget`` seconds.
+    values
+        Numbers for parameters and signals, as in
+        :func:`~cognitive_action.verify.checks.verify`.
+    budget
+        Seconds the symbolic check may take; past it, it is left out.
 
     Raises
     ------
     VerificationError
-        With the table of disagreeing checks and the per-layer metrics.
+        With the table of disagreeing checks and the per-layer metrics; also when the
+        law cannot be evaluated against the reference (the derivation's message and
+        fix).
     """
-    checks = check_backprop_numeric(problem, law=law, gamma=gamma, rtol=rtol, fd_rtol=fd_rtol,
-                                    seed=seed, values=values)
-    if symbolic is None:
-        symbolic = law is None and len(problem.network.order) <= 12
-    if symbolic:
-        checks.append(check_backprop_symbolic(problem, seed=seed))
+    try:
+        checks = check_backprop_numeric(problem, law=law, gamma=gamma, rtol=rtol,
+                                        fd_rtol=fd_rtol, seed=seed, values=values)
+        if symbolic is None:
+            symbolic = law is None and len(problem.network.order) <= SYMBOLIC_MAX
+        if symbolic:
+            checks.append(_budgeted("backprop.symbolic",
+                                    lambda: check_backprop_symbolic(problem, seed=seed),
+                                    budget))
+    except (DerivationError, InconsistentInitialConditionsError) as exc:
+        raise VerificationError(f"backprop limit not verified: {exc}") from exc
     if any(c.status == "fail" for c in checks):
         raise VerificationError("backprop limit not reached\n" + explain(checks))
 
 
-def assert_full_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0) -> None:
+def assert_full_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
+                     values: Mapping[str, float] | None = None,
+                     symbolic: bool | None = None,
+                     budget: float | None = DEFAULT_BUDGET) -> None:
     """Assert Proposition 1: the constraint Jacobian has full rank.
+
+    Numerically at random states (any size), and symbolically under ``budget``
+    seconds: the triangular certificate at any size, row reduction up to
+    :data:`~cognitive_action.verify.checks.SYMBOLIC_MAX` constraints (any size with
+    ``symbolic=True``; none with ``False``).
+
+    Parameters
+    ----------
+    problem
+        The declared problem.
+    tol, seed
+        Relative singular-value tolerance and the seed of the random states.
+    values
+        Numbers for parameters and signals, as in
+        :func:`~cognitive_action.verify.checks.verify`.
+    symbolic, budget
+        As in :func:`~cognitive_action.verify.checks.verify`.
 
     Raises
     ------
     VerificationError
         Naming the dependent constraints.
     """
-    c = check_rank(problem, tol=tol, seed=seed)
-    if c.status == "fail":
+    try:
+        checks = [check_rank(problem, tol=tol, seed=seed, values=values)]
+        if symbolic is not False:
+            checks.append(_budgeted("rank.symbolic", lambda: check_rank_symbolic(
+                problem, seed=seed, values=values,
+                reduce_max=None if symbolic else SYMBOLIC_MAX), budget))
+    except (DerivationError, InconsistentInitialConditionsError) as exc:
+        raise VerificationError(f"rank not verified: {exc}") from exc
+    if any(c.status == "fail" for c in checks):
         what = "G_xi" if is_network_problem(problem) else "G_q"
-        raise VerificationError(f"{what} is rank deficient\n" + explain([c]))
+        raise VerificationError(f"{what} is rank deficient\n" + explain(checks))
 
 
 def assert_simulated_limits(problem: Problem, *, seed: int = 0, gamma: float = 1.0,

@@ -540,15 +540,6 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
                  progress=progress, **({"budget": b} if (b := budget if budget is not None
                                                          else settings.get("budget"))
                                        is not None else {}))
-    skip = tuple(settings.get("skip", ()))
-    if law is not None and not any(c.name == "alignment.training" for c in report.checks) \
-            and not any("alignment.training".startswith(s) for s in skip):
-        # a law that is not the derived one: how it lines up with the gradient in training
-        from cognitive_action.verify.alignment import check_alignment
-
-        report.checks.append(check_alignment(
-            spec.problem, law, seed=int(settings.get("seed", 0)),
-            gamma=float(settings.get("gamma", 1.0)), values=spec.values))
     if simulate:
         from cognitive_action.verify.simulated_limits import check_drift
 

@@ -75,7 +75,13 @@ from cognitive_action.errors import (
 )
 from cognitive_action.verify import metrics
 from cognitive_action.verify.budget import DEFAULT_BUDGET, run_with_budget
-from cognitive_action.verify.laws import LearningLaw, derived_limit, evaluate_at_ratio
+from cognitive_action.verify.laws import (
+    Law,
+    LearningLaw,
+    as_learning_law,
+    derived_limit,
+    evaluate_at_ratio,
+)
 from cognitive_action.verify.reference import (
     casadi_gradients,
     composed_loss,
@@ -703,7 +709,7 @@ def _timeout_check(name: str, budget: float, elapsed: float) -> Check:
                  {"skipped": "timeout", "budget": budget, "elapsed": elapsed})
 
 
-def verify(problem: Problem, *, law: LearningLaw | None = None,
+def verify(problem: Problem, *, law: Law | LearningLaw | None = None,
            formulas: Mapping[str, Mapping[sp.Symbol, sp.Expr]] | None = None,
            initial: Mapping[str, float] | None = None,
            values: Mapping[str, float] | None = None, gamma: float = 1.0, rtol: float = 1e-9,
@@ -723,8 +729,12 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
     problem
         The declared learning law.
     law
-        A :data:`~cognitive_action.verify.laws.LearningLaw` to check numerically instead
-        of the derived one (e.g. your own update rule).
+        A law to check instead of the derived one (e.g. your own update rule): a
+        :data:`~cognitive_action.verify.laws.Law` (the public protocol) or a
+        :data:`~cognitive_action.verify.laws.LearningLaw`. Besides ``backprop.numeric``
+        it gets ``alignment.training``: how its update lines up with the gradient along
+        a teacher-student training run
+        (:func:`~cognitive_action.verify.alignment.check_alignment`).
     formulas
         ``{name: {unknown: expression}}`` compared with the derived reduced system
         (symbolic; always run when given, under the budget).
@@ -772,6 +782,7 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
         raise DeclarationError(f"verify takes a Problem, got {type(problem).__name__}",
                                fix="declare it with Problem(...) or Network(...).problem()")
     skip = tuple(skip)
+    law = as_learning_law(law) if law is not None else None
     report = Report(problem.name)
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
@@ -838,11 +849,23 @@ def verify(problem: Problem, *, law: LearningLaw | None = None,
     else:
         why = ("the network has cycles: no forward pass f_W(e) to take the gradient of"
                if network else
-               "neurons with a speed c (eq. 18-19): backprop is their c -> oo limit, which "
-               "these checks do not take" if leaky else
+               "neurons with a speed c (eq. 18-19): backprop is their c -> oo limit, "
+               "checked by backprop.speed and convergence.speed" if leaky else
                "not a network problem: no backprop limit to compare with")
         for label in ("backprop.numeric", "convergence.mass_ratio"):
             skipped(label, why)
+    if leaky:
+        from cognitive_action.verify.speed import check_speed_backprop, check_speed_limit
+
+        run("backprop.speed", lambda: check_speed_backprop(problem, seed=seed,
+                                                           values=values))
+        run("convergence.speed", lambda: check_speed_limit(problem, seed=seed,
+                                                           values=values))
+    if law is not None:
+        from cognitive_action.verify.alignment import check_alignment
+
+        run("alignment.training", lambda: check_alignment(problem, law, seed=seed,
+                                                          gamma=gamma, values=values))
     if network:
         skipped("stability.multipliers", "holonomic neuron constraints: the multipliers "
                 "are algebraic (eq. 10), no multiplier dynamics")

@@ -140,6 +140,8 @@ class Report:
         n = self.counts()
         head = (f"verify {self.problem}: {n['pass']} passed, {n['fail']} failed, "
                 f"{n['skip']} skipped")
+        if n.get("inconclusive"):
+            head += f", {n['inconclusive']} inconclusive"
         rows = [("check", "status", "value", "tolerance", "message")]
         rows += [(c.name, "FAIL" if c.status == "fail" else c.status, _fmt(c.value),
                   _fmt(c.tolerance), c.message) for c in self.checks]

@@ -21,7 +21,8 @@ Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
     mass_x = "m_x"
     mass_W = "m_W"
     weight = "exp(theta*t)"
-    # loss = "(x5 - y5)**2/2"    # default: squared error of the outputs
+    # loss = "(x5 - y5)**2/2"    # default: squared error of the outputs; it may name
+    #                            # the weights w<target>_<source>, e.g. "+ 0.01*w5_3**2"
 
     [inputs]                     # by input neuron; default: signals e<i>
     1 = "1"
@@ -421,7 +422,9 @@ class _Reader:
         targets = self._signals(d.get("targets"), "targets", net.outputs)
         loss = None
         if "loss" in act_tbl:
-            lnames = names | neurons | {str(s): s for s in net.target_signals().values()}
+            # the loss may name the outputs, the targets and the weights (a regulariser)
+            lnames = names | neurons | {str(w): w for w in net.weights} | {
+                str(s): s for s in net.target_signals().values()}
             loss = self.expr(act_tbl["loss"], "action.loss", lnames)
             loss = loss.xreplace({s: targets[o] for o, s in net.target_signals().items()
                                   if o in targets})

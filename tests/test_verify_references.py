@@ -294,3 +294,13 @@ def test_problem_file_loss_with_a_misspelled_weight_names_file_field_and_fix(tmp
     msg = str(err.value)
     assert "decay.toml" in msg and "action.loss" in msg and "w5_9" in msg
     assert "did you mean" in msg and "w5_" in msg
+
+
+@pytest.mark.slow
+def test_dense_200_neuron_recurrent_net_matches_recurrent_backprop():
+    net = random_recurrent(200, 10, density=1.0, seed=1, n_outputs=5)
+    checks = {c.name: c for c in check_backprop_numeric(_weighted(net), seed=0)}
+    assert checks["backprop.numeric.multipliers"].value < 1e-9
+    assert checks["backprop.numeric.weights"].value < 1e-9
+    assert checks["backprop.numeric.finite_differences"].value < 1e-9
+    assert checks["backprop.numeric.layers"].status == "pass"

@@ -53,7 +53,7 @@ import sympy as sp
 from scipy import sparse
 
 from cognitive_action.compile.system import CompiledSystem, compile_system
-from cognitive_action.declare.network import Network
+from cognitive_action.declare.network import Network, _label
 from cognitive_action.declare.problem import Constraint, Problem
 from cognitive_action.declare.roles import RoleMap
 from cognitive_action.declare.symbols import dot, t
@@ -66,14 +66,13 @@ from cognitive_action.verify.recurrent import (
     fixed_point,
     fixed_point_loss,
     holonomic_network_of,
+    loss_function_of,
 )
 from cognitive_action.verify.reference import (
     CASADI_FUNCTIONS,
     CasadiReference,
-    _numeric_values,
     casadi_activation,
     input_values,
-    loss_of,
     numpy_forward,
 )
 
@@ -83,7 +82,8 @@ __all__ = ["neuron_constraints", "weight_constraints", "project_weights", "tange
 
 
 def _neuron_constraint_names(net: Network) -> list[str]:
-    return [c.name for c in net.constraints()]
+    # the names Network.constraints gives, without building the expressions
+    return [f"G{_label(j)}" for j in net.order]
 
 
 def neuron_constraints(problem: Problem) -> tuple[Constraint, ...]:
@@ -247,12 +247,11 @@ def tied_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float],
     Th = casadi.MX.sym("theta", N.shape[1])
     Wm = casadi.MX.sym("W", nw)
     P = casadi.MX.sym("p", nu)
-    fV = sp.lambdify(list(net.neurons + net.weights), loss_of(problem).xreplace(
-        _numeric_values(problem, values)), modules=[CASADI_FUNCTIONS])
+    fV, xi, wi = loss_function_of(problem, values, modules=[CASADI_FUNCTIONS])
 
     def loss(W):
         x = state_map(problem, values, W, P, x0)
-        return fV(*x, *(W[i] for i in range(nw))), x
+        return fV(*(x[i] for i in xi), *(W[i] for i in wi)), x
 
     V, x = loss(Wm)
     Vt, _ = loss(casadi.DM(w) + casadi.DM(N) @ Th)

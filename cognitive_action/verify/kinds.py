@@ -188,8 +188,8 @@ class BackpropCase:
         Reference deltas (network order) and the reference ``∂V̄/∂W`` (projected onto
         the tangent space for tied weights): the law's ``Ẇ`` must be ``-grad/γ``.
     directions
-        Columns along which finite differences are taken (unit vectors of the weights,
-        or the tangent basis for tied weights).
+        Columns along which finite differences are taken: the tangent basis for tied
+        weights, ``None`` for the weights themselves (unit vectors).
     loss
         ``(w, p) -> V̄`` with NumPy, for finite differences.
     notes
@@ -209,12 +209,21 @@ class BackpropCase:
     notes: dict[str, object] = field(default_factory=dict)
     reason: str | None = None
 
+    @property
+    def n_directions(self) -> int:
+        """How many directions finite differences can take."""
+        return len(self.state.w) if self.directions is None else self.directions.shape[1]
+
+    def along(self, v: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Components of a weight vector along ``directions[:, columns]``."""
+        return v[columns] if self.directions is None else self.directions[:, columns].T @ v
+
     def finite_differences(self, columns: np.ndarray, neurons: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
         """Derivatives of ``V̄`` along ``directions[:, columns]`` and ``-∂V̄/∂p_j``."""
-        assert self.state is not None and self.directions is not None
+        d = None if self.directions is None else self.directions[:, columns]
         return central_differences(self.loss, self.state.w, len(self.state.x),
-                                   neurons=neurons, directions=self.directions[:, columns])
+                                   weights=columns, neurons=neurons, directions=d)
 
 
 def _sample(problem: Problem, net: Network, seed: int, values: Mapping[str, float] | None,
@@ -279,15 +288,15 @@ def backprop_case(problem: Problem, *, seed: int = 0,
         grad, directions = ref.projected, ref.basis
     elif net.is_feedforward:
         ref = casadi_gradients(problem, w, vals)
-        grad, directions = ref.grad_w, np.eye(len(w))
+        grad, directions = ref.grad_w, None
     else:
         ref = recurrent_gradients(problem, w, vals, x0=x0)
-        grad, directions = ref.grad_w, np.eye(len(w))
+        grad, directions = ref.grad_w, None
     if net.is_feedforward:
         fns = _numpy_functions(problem, vals)
         case.loss = lambda wv, p: numpy_forward(problem, wv, vals, p, _fns=fns)[1]
     else:
-        case.loss = fixed_point_loss(problem, vals, x0)
+        case.loss = fixed_point_loss(problem, vals, x0, w)
     case.system = derive_network(problem) if kind.templates else GenericNetworkSystem(problem)
     z = np.zeros_like(x)
     case.state = NetworkState(x=x, x_dot=z, w=w, w_dot=np.zeros_like(w), t=vals["t"])

@@ -41,12 +41,14 @@ True
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import casadi
 import networkx as nx
 import numpy as np
+import scipy.linalg
 import sympy as sp
 
 from cognitive_action.declare.network import Network
@@ -63,7 +65,7 @@ from cognitive_action.verify.reference import (
 
 __all__ = ["FixedPoint", "fixed_point", "recurrent_gradients",
            "recurrent_finite_differences", "holonomic_network_of", "random_recurrent",
-           "central_differences", "fixed_point_loss", "weights_by_name"]
+           "central_differences", "fixed_point_loss", "weights_by_name", "loss_function_of"]
 
 
 def holonomic_network_of(problem: Problem) -> Network:
@@ -147,6 +149,11 @@ class _Graph:
         self.hidden = np.flatnonzero(hidden)
 
 
+@functools.lru_cache(maxsize=16)
+def _graph(net: Network) -> _Graph:
+    return _Graph(net)
+
+
 def _input_vector(net: Network, problem: Problem, values: Mapping[str, float],
                   p: np.ndarray) -> np.ndarray:
     e = input_values(problem, values)
@@ -159,7 +166,8 @@ def _input_vector(net: Network, problem: Problem, values: Mapping[str, float],
 
 def fixed_point(problem: Problem, w: np.ndarray, values: Mapping[str, float], *,
                 perturbation: np.ndarray | None = None, x0: np.ndarray | None = None,
-                tol: float = 1e-14, max_iter: int = 100) -> FixedPoint:
+                tol: float = 1e-14, max_iter: int = 100, stability: bool = True
+                ) -> FixedPoint:
     """Solve ``x = σ(W x + e) + p`` by damped Newton steps (NumPy).
 
     Parameters
@@ -178,6 +186,9 @@ def fixed_point(problem: Problem, w: np.ndarray, values: Mapping[str, float], *,
         Residual at which Newton stops.
     max_iter
         Most Newton steps.
+    stability
+        Compute the eigenvalues of ``σ'W`` (otherwise they are reported as ``nan``
+        and ``attracting`` as ``converged``).
 
     Returns
     -------
@@ -186,7 +197,7 @@ def fixed_point(problem: Problem, w: np.ndarray, values: Mapping[str, float], *,
         ``converged`` and ``attracting`` say so.
     """
     net = holonomic_network_of(problem)
-    g = _Graph(net)
+    g = _graph(net)
     act = net.activation.numeric()
     w = np.asarray(w, dtype=float)
     p = np.zeros(g.nu) if perturbation is None else np.asarray(perturbation, dtype=float)
@@ -223,13 +234,17 @@ def fixed_point(problem: Problem, w: np.ndarray, values: Mapping[str, float], *,
         x, r, a = xt, rt, at
     res = float(np.max(np.abs(r), initial=0.0))
     converged = res <= max(tol, 1e-12)
-    dW = np.zeros((g.nu, g.nu))
-    np.add.at(dW, (g.tg, g.sc), w * act.df(a)[g.tg])
-    eig = np.linalg.eigvals(dW[np.ix_(h, h)]) if len(h) else np.zeros(0)
-    mre = float(np.max(eig.real, initial=-np.inf)) if len(eig) else 0.0
-    rho = float(np.max(np.abs(eig), initial=0.0))
+    if stability:
+        dW = np.zeros((g.nu, g.nu))
+        np.add.at(dW, (g.tg, g.sc), w * act.df(a)[g.tg])
+        eig = np.linalg.eigvals(dW[np.ix_(h, h)]) if len(h) else np.zeros(0)
+        mre = float(np.max(eig.real, initial=-np.inf)) if len(eig) else 0.0
+        rho = float(np.max(np.abs(eig), initial=0.0))
+    else:
+        mre = rho = float("nan")
     return FixedPoint(x=x, residual=res, converged=converged, max_real_eigenvalue=mre,
-                      spectral_radius=rho, attracting=converged and mre < 1.0,
+                      spectral_radius=rho,
+                      attracting=converged and (mre < 1.0 or not stability),
                       iterations=it)
 
 
@@ -238,7 +253,7 @@ def _casadi_state(problem: Problem, values: Mapping[str, float], W: casadi.MX,
     """The fixed point as CasADi MX expressions of ``W`` and ``P`` (a rootfinder node
     started at ``x0``), one entry per neuron in network order."""
     net = holonomic_network_of(problem)
-    g = _Graph(net)
+    g = _graph(net)
     sigma = casadi_activation(net)
     nh = len(g.hidden)
     e = input_values(problem, values)
@@ -246,14 +261,15 @@ def _casadi_state(problem: Problem, values: Mapping[str, float], W: casadi.MX,
     Ws = casadi.SX.sym("W", len(net.weights))
     Ps = casadi.SX.sym("p", g.nu)
     pos = {int(i): k for k, i in enumerate(g.hidden)}
-    xs: list[casadi.SX] = []
-    for i, j in enumerate(net.order):
-        xs.append(e[j] + Ps[i] if j in net.inputs else Xh[pos[i]])
-    a: list = [0] * g.nu
-    for m, (ti, si) in enumerate(zip(g.tg, g.sc)):
-        a[ti] = a[ti] + Ws[m] * xs[si]
-    res = casadi.vertcat(*(Xh[pos[int(i)]] - sigma(a[int(i)]) - Ps[int(i)]
-                           for i in g.hidden))
+    xs = casadi.vertcat(*(e[j] + Ps[i] if j in net.inputs else Xh[pos[i]]
+                          for i, j in enumerate(net.order)))
+    # W as a sparse SX matrix: nonzeros in column-major order (by source, then target)
+    order = np.lexsort((g.tg, g.sc))
+    sparsity = casadi.Sparsity.triplet(g.nu, g.nu, g.tg[order].tolist(), g.sc[order].tolist())
+    Wmat = casadi.SX(sparsity, Ws[order.tolist()])
+    a = casadi.mtimes(Wmat, xs)
+    hid = g.hidden.tolist()
+    res = Xh - sigma(a[hid]) - Ps[hid]
     fn = casadi.Function("fixed_point_residual", [Xh, casadi.vertcat(Ws, Ps)], [res])
     rf = casadi.rootfinder("fixed_point", "newton", fn,
                            {"abstol": 1e-14, "max_iter": 50, "error_on_fail": False})
@@ -301,10 +317,8 @@ def recurrent_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, fl
     W = casadi.MX.sym("W", len(net.weights))
     P = casadi.MX.sym("p", len(net.order))
     x = _casadi_state(problem, values, W, P, x0)
-    consts = _numeric_values(problem, values)
-    fV = sp.lambdify(list(net.neurons + net.weights), loss_of(problem).xreplace(consts),
-                     modules=[CASADI_FUNCTIONS])
-    V = fV(*x, *(W[i] for i in range(len(net.weights))))
+    fV, xi, wi = loss_function_of(problem, values, modules=[CASADI_FUNCTIONS])
+    V = fV(*(x[i] for i in xi), *(W[i] for i in wi))
     f = casadi.Function("recurrent_backprop", [W, P],
                         [V, casadi.gradient(V, W), casadi.gradient(V, P), casadi.vertcat(*x)])
     v, gw, gp, xv = f(w, np.zeros(len(net.order)))
@@ -312,8 +326,14 @@ def recurrent_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, fl
                            grad_w=np.asarray(gw).ravel(), loss=float(v))
 
 
-def fixed_point_loss(problem: Problem, values: Mapping[str, float], x0: np.ndarray):
+def fixed_point_loss(problem: Problem, values: Mapping[str, float], x0: np.ndarray,
+                     w0: np.ndarray | None = None):
     """``(w, p) -> V(x*(w, p), w)`` with NumPy, each fixed point re-solved from ``x0``.
+
+    Near ``(w0, x0)`` (``w0`` defaults to the weights of the first call) the fixed point
+    is found by Newton steps with the Jacobian frozen at ``(w0, x0)``, one LU
+    factorization for all the calls of a finite-difference sweep; farther away, or
+    when those steps stall, by :func:`fixed_point`.
 
     Raises
     ------
@@ -321,15 +341,54 @@ def fixed_point_loss(problem: Problem, values: Mapping[str, float], x0: np.ndarr
         When a perturbed fixed point is not found.
     """
     net = holonomic_network_of(problem)
-    fV = sp.lambdify(list(net.neurons + net.weights), loss_of(problem).xreplace(
-        _numeric_values(problem, values)), "numpy")
+    fV, xi, wi = loss_function_of(problem, values)
+    g = _graph(net)
+    act = net.activation.numeric()
+    h = g.hidden
+    x0 = np.asarray(x0, dtype=float)
+    frozen: dict[str, object] = {}
+
+    def chord(w: np.ndarray, p: np.ndarray) -> np.ndarray | None:
+        if "lu" not in frozen:
+            wf = np.asarray(w if w0 is None else w0, dtype=float)
+            a0 = np.bincount(g.tg, wf * x0[g.sc], minlength=g.nu)
+            dW = np.zeros((g.nu, g.nu))
+            np.add.at(dW, (g.tg, g.sc), wf * act.df(a0)[g.tg])
+            frozen["lu"] = scipy.linalg.lu_factor(np.eye(len(h)) - dW[np.ix_(h, h)])
+        x = _input_vector(net, problem, values, p)
+        x[h] = x0[h]
+        for _ in range(60):
+            a = np.bincount(g.tg, w * x[g.sc], minlength=g.nu)
+            r = (x - act.f(a) - p)[h]
+            if np.max(np.abs(r), initial=0.0) <= 1e-15:
+                return x
+            x[h] -= scipy.linalg.lu_solve(frozen["lu"], r)
+        return None
 
     def loss(w: np.ndarray, p: np.ndarray) -> float:
-        fp = fixed_point(problem, w, values, perturbation=p, x0=x0)
-        if not fp.converged:
-            raise DeclarationError(fp.describe(), fix="use a smaller step or smaller weights")
-        return float(fV(*fp.x, *w))
+        w = np.asarray(w, dtype=float)
+        x = chord(w, np.asarray(p, dtype=float))
+        if x is None:
+            fp = fixed_point(problem, w, values, perturbation=p, x0=x0, stability=False)
+            if not fp.converged:
+                raise DeclarationError(fp.describe(),
+                                       fix="use a smaller step or smaller weights")
+            x = fp.x
+        return float(fV(*x[xi], *w[wi]))
     return loss
+
+
+def loss_function_of(problem: Problem, values: Mapping[str, float], modules=("numpy",)):
+    """``V`` with its constants substituted, as a function of the outputs and weights it
+    mentions: ``(f, neuron indices, weight indices)`` with ``f(*x[xi], *w[wi])`` (only
+    the symbols that occur, so a dense network's loss lambdifies quickly)."""
+    net = holonomic_network_of(problem)
+    V = loss_of(problem).xreplace(_numeric_values(problem, values))
+    free = V.free_symbols
+    xi = [i for i, s in enumerate(net.neurons) if s in free]
+    wi = [i for i, s in enumerate(net.weights) if s in free]
+    args = [net.neurons[i] for i in xi] + [net.weights[i] for i in wi]
+    return sp.lambdify(args, V, modules=list(modules)), xi, wi
 
 
 def central_differences(loss, w: np.ndarray, nu: int, *, weights: Sequence[int] = (),
@@ -351,8 +410,13 @@ def central_differences(loss, w: np.ndarray, nu: int, *, weights: Sequence[int] 
         return (4 * central(h / 2) - central(h)) / 3
 
     if directions is None:
-        directions = np.eye(len(w))[:, list(weights)]
-    gw = [rich(lambda s, d=d: loss(w + s * d, zero)) for d in np.asarray(directions).T]
+        gw = []
+        for k in weights:
+            unit = np.zeros(len(w))
+            unit[k] = 1.0
+            gw.append(rich(lambda s, d=unit: loss(w + s * d, zero)))
+    else:
+        gw = [rich(lambda s, d=d: loss(w + s * d, zero)) for d in np.asarray(directions).T]
     dp = []
     for j in neurons:
         unit = np.zeros(nu)
@@ -374,7 +438,7 @@ def recurrent_finite_differences(problem: Problem, w: np.ndarray,
     w = np.asarray(w, dtype=float)
     if x0 is None:
         x0 = fixed_point(problem, w, values).x
-    return central_differences(fixed_point_loss(problem, values, x0), w, len(net.order),
+    return central_differences(fixed_point_loss(problem, values, x0, w), w, len(net.order),
                                weights=weights, neurons=neurons, h=h)
 
 

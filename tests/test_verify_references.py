@@ -18,12 +18,13 @@ import cognitive_action as ca
 from cognitive_action.declare import symbols as S
 from cognitive_action.declare.network import Network, squared_error
 from cognitive_action.declare.problem import Action, Constraint, Problem
-from cognitive_action.errors import ProblemFileError
+from cognitive_action.errors import ProblemFileError, VerificationError
 from cognitive_action.problem_files.loader import load_problem
 from cognitive_action.verify.checks import check_backprop_numeric
 from cognitive_action.verify.constrained import GenericNetworkSystem, tied_gradients
 from cognitive_action.verify.kinds import backprop_case, backprop_kind
 from cognitive_action.verify.laws import LawOutput, derived_limit, sign_flipped
+from cognitive_action.verify.pytest_helpers import assert_backprop_limit
 from cognitive_action.verify.recurrent import (
     fixed_point,
     random_recurrent,
@@ -202,6 +203,16 @@ def test_weight_decay_on_a_layered_net_and_a_recurrent_net():
         assert bad["backprop.numeric.weights"].status == "fail"
 
 
+def test_assert_backprop_limit_on_weight_decay_is_a_verdict_not_a_derivation_error():
+    net = ca.xor()
+    loss = (net.x[5] - net.target_signals()[5]) ** 2 / 2 + LAM * sp.Add(
+        *(w**2 for w in net.weights)) / 2
+    p = _weighted(net, loss, [LAM])
+    assert_backprop_limit(p, values={"lam": 0.05})
+    with pytest.raises(VerificationError, match="backprop.numeric.weights"):
+        assert_backprop_limit(p, law=sign_flipped(), values={"lam": 0.05})
+
+
 # -- tied weights -----------------------------------------------------------------------
 def _tied(net: Network, *pairs) -> Problem:
     base = _weighted(net)
@@ -253,7 +264,9 @@ def test_problems_without_a_reference_skip_with_a_reason():
     on_outputs = Problem(base.action, base.constraints + (Constraint(net.x[5] - net.x[3],
                                                                      name="odd"),),
                          signals=base.signals, parameters=base.parameters, network=net)
+    fixed_masses = ca.chain(3).problem(mass_x=1, mass_W=2)
     for p, words in ((energy, "not built from a Network"), (leaky, "speed c"),
+                     (fixed_masses, "fixed numbers"),
                      (on_outputs, "not a constraint on the weights alone")):
         (check,) = check_backprop_numeric(p)
         assert check.status == "skip" and words in check.message, check.message

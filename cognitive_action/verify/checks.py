@@ -281,6 +281,13 @@ def check_backprop_numeric(problem: Problem, *, law: LearningLaw | None = None,
         return [Check("backprop.numeric", "skip", message=f"no reference: {case.reason}",
                       details={"kind": case.kind.name} | case.notes)]
     net = problem.network
+    masses = (case.system.mass_x, case.system.mass_W)
+    if law is None and not all(isinstance(m, sp.Symbol) for m in masses):
+        return [Check("backprop.numeric", "skip",
+                      message=f"no limit to take: the masses m_x = {masses[0]}, m_W = "
+                      f"{masses[1]} are fixed numbers; declare them as parameters "
+                      "(Network.problem's default) so that the check can take "
+                      "m_x/m_W -> 0", details={"kind": case.kind.name})]
     if law is None:
         # The Richardson step leaves O(r²) with a constant that grows like
         # |J_W J_Wᵀ| / |J_x J_xᵀ|, i.e. with the fan-in: take r smaller on wide nets.

@@ -234,6 +234,25 @@ def tied_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float],
     Returns
     -------
     TiedReference
+
+    Examples
+    --------
+    Tying the two weights of a chain, ``w2_1 = w3_2``, moves both by the mean of their
+    untied gradients:
+
+    >>> import numpy as np
+    >>> import cognitive_action as ca
+    >>> from cognitive_action.declare.problem import Constraint, Problem
+    >>> from cognitive_action.verify.reference import casadi_gradients
+    >>> net = ca.chain(3)
+    >>> base = net.problem()
+    >>> p = Problem(base.action, base.constraints + (Constraint(
+    ...     net.w[2, 1] - net.w[3, 2], name="tie"),), signals=base.signals,
+    ...     parameters=base.parameters, network=net)
+    >>> w, vals = np.array([0.6, 0.6]), {"e1": 1.0, "y3": -0.5}
+    >>> g = casadi_gradients(base, w, vals).grad_w
+    >>> bool(np.allclose(tied_gradients(p, w, vals).projected, g.mean(), rtol=1e-13))
+    True
     """
     net = holonomic_network_of(problem)
     w = np.asarray(w, dtype=float)

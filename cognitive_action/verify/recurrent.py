@@ -306,6 +306,21 @@ def recurrent_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, fl
     ------
     DeclarationError
         If no fixed point is found from ``x0``, or values are missing.
+
+    Examples
+    --------
+    A self-loop ``x2 = tanh(w2_1 e1 + w2_2 x2)`` with ``V = (x2 - y2)²/2``: by the
+    implicit function theorem ``dx2/dw2_2 = σ' x2 / (1 - σ' w2_2)``.
+
+    >>> import numpy as np
+    >>> from cognitive_action.declare.network import Network
+    >>> p = Network([(1, 2), (2, 2)], [1], outputs=[2]).problem()
+    >>> ref = recurrent_gradients(p, np.array([0.5, 0.4]), {"e1": 1.0, "y2": 0.0})
+    >>> x2 = ref.x[1]; s = 1 - x2**2
+    >>> bool(np.isclose(ref.grad_w[1], x2 * s * x2 / (1 - s * 0.4), rtol=1e-13))
+    True
+    >>> bool(np.isclose(ref.delta[1], -x2 / (1 - s * 0.4), rtol=1e-13))   # T δ = -V_x
+    True
     """
     net = holonomic_network_of(problem)
     w = np.asarray(w, dtype=float)

@@ -342,3 +342,36 @@ def test_dense_200_neuron_recurrent_net_matches_recurrent_backprop():
     assert checks["backprop.numeric.weights"].value < 1e-9
     assert checks["backprop.numeric.finite_differences"].value < 1e-9
     assert checks["backprop.numeric.layers"].status == "pass"
+
+
+TIED_FILE = """
+name = "xor_tied"
+parameters = { theta = 10.0, m_x = 0.01, m_W = 1.0 }
+[network]
+edges = [[1, 3], [2, 3], [1, 4], [2, 4], [3, 5], [4, 5]]
+inputs = [1, 2]
+[action]
+mass_x = "m_x"
+mass_W = "m_W"
+weight = "exp(theta*t)"
+[[constraints]]
+name = "tie"
+expr = "w3_1 - w4_2"
+"""
+
+
+def test_problem_file_network_may_tie_weights(tmp_path):
+    """[[constraints]] in a network file used to be ignored without a word."""
+    f = tmp_path / "tied.toml"
+    f.write_text(TIED_FILE)
+    spec = load_problem(f)
+    assert [c.name for c in spec.problem.constraints][-1] == "tie"
+    assert backprop_kind(spec.problem).tied == ("tie",)
+    checks = {c.name: c for c in check_backprop_numeric(spec.problem)}
+    assert checks["backprop.numeric.weights"].value < 1e-9
+    for old, new, field in (('"w3_1 - w4_2"', '"w3_1 - w4_9"', "constraints[0].expr"),
+                            ('name = "tie"', 'name = "G3"', "constraints[0].name")):
+        f.write_text(TIED_FILE.replace(old, new))
+        with pytest.raises(ProblemFileError) as err:
+            load_problem(f)
+        assert f"tied.toml:{field}" in str(err.value) and "Fix:" in str(err.value)

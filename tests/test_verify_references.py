@@ -290,6 +290,14 @@ def test_problems_without_a_reference_skip_with_a_reason():
                                                                      name="odd"),),
                          signals=base.signals, parameters=base.parameters, network=net)
     fixed_masses = ca.chain(3).problem(mass_x=1, mass_W=2)
+    no_loss = Network(nx.DiGraph([(1, 2), (2, 3), (3, 2)]), [1], outputs=[]).problem(
+        loss=sp.Integer(0))
+    (check,) = check_backprop_numeric(no_loss)
+    assert check.status == "skip" and "F = 0" in check.message
+    net3 = ca.chain(3)
+    constant = net3.problem(loss=net3.target_signals()[3] ** 2)
+    (check,) = check_backprop_numeric(constant)
+    assert check.status == "skip" and "gradient is zero" in check.message
     for p, words in ((energy, "not built from a Network"), (leaky, "speed c"),
                      (fixed_masses, "fixed numbers"),
                      (on_outputs, "not a constraint on the weights alone")):

@@ -140,6 +140,9 @@ def backprop_kind(problem: Problem) -> BackpropKind:
         return _none("the masses differ within the neurons or within the weights: the limit "
                      "of eq. (12)-(17) is taken for one m_x and one m_W")
     F = action.lagrangian
+    if F == 0:
+        return _none("F = 0 (no loss: the network has no outputs or targets), so the "
+                     "backprop gradient is zero and there is nothing to compare the law with")
     velocities = {dot(q, k) for q in problem.coordinates for k in (1, 2)}
     if F.free_symbols & velocities:
         return _none("F depends on velocities: the backprop limit of eq. (12)-(17) has no "
@@ -297,6 +300,10 @@ def backprop_case(problem: Problem, *, seed: int = 0,
         case.loss = lambda wv, p: numpy_forward(problem, wv, vals, p, _fns=fns)[1]
     else:
         case.loss = fixed_point_loss(problem, vals, x0, w)
+    if not (np.any(ref.delta) or np.any(grad)):
+        case.reason = ("the loss does not depend on the network at this state (its gradient "
+                       "is zero), so a relative error is undefined")
+        return case
     case.system = derive_network(problem) if kind.templates else GenericNetworkSystem(problem)
     z = np.zeros_like(x)
     case.state = NetworkState(x=x, x_dot=z, w=w, w_dot=np.zeros_like(w), t=vals["t"])

@@ -355,16 +355,23 @@ class GenericNetworkSystem:
                 "constraints)")
 
     @functools.cached_property
-    def _jacobian(self):
-        el, net = self.euler_lagrange, self.network
-        rows = [el.jacobian.rows[i] for i in self._neuron_rows]
-        coords = list(el.coordinates)
-        col = {q: i for i, q in enumerate(coords)}
-        entries = [(r, col[q], e) for r, row in enumerate(rows) for q, e in row.items()]
-        syms = sorted(set().union(*(e.free_symbols for _, _, e in entries)) - set(coords)
-                      - {t}, key=str) if entries else []
-        fn = sp.lambdify([coords, syms, t], [e for _, _, e in entries], "numpy")
-        return entries, syms, fn, len(net.order)
+    def _jacobian(self) -> tuple[casadi.Function, list[sp.Symbol]]:
+        """``(G_x, G_W)`` of the neuron constraints: CasADi AD of the constraints."""
+        net, problem = self.network, self.problem
+        rows = [problem.holonomic[i].expr for i in self._neuron_rows]
+        consts = sorted(set().union(*(e.free_symbols for e in rows))
+                        - set(net.neurons + net.weights), key=str)
+        X = casadi.SX.sym("x", len(net.neurons))
+        W = casadi.SX.sym("W", len(net.weights))
+        K = casadi.SX.sym("k", len(consts))
+        f = sp.lambdify([list(net.neurons), list(net.weights), consts], rows,
+                        modules=[CASADI_FUNCTIONS])
+        G = casadi.vertcat(*f([X[i] for i in range(X.numel())],
+                              [W[i] for i in range(W.numel())],
+                              [K[i] for i in range(K.numel())]))
+        fn = casadi.Function("neuron_jacobians", [X, W, K],
+                             [casadi.jacobian(G, X), casadi.jacobian(G, W)])
+        return fn, consts
 
     def evaluate(self, state: NetworkState, values: Mapping[str | sp.Symbol, float]
                  ) -> NetworkEvaluation:
@@ -404,16 +411,11 @@ class GenericNetworkSystem:
             raise DerivationError("eq. (10) is singular at this state",
                                   fix="check the rank of the constraint Jacobian "
                                   "(Proposition 1)")
-        entries, syms, fn, nu = self._jacobian
-        coords = [float(y[str(q)]) for q in self.euler_lagrange.coordinates]
-        sv = [vals[str(s)] for s in syms]
-        data = np.array(fn(coords, sv, float(state.t)), dtype=float)
-        rows = np.array([r for r, _, _ in entries], dtype=np.int64)
-        cols = np.array([c for _, c, _ in entries], dtype=np.int64)
-        full = sparse.csr_matrix((data, (rows, cols)), shape=(nu, len(coords)))
-        xi = [self.euler_lagrange.coordinates.index(q) for q in net.neurons]
-        wi = [self.euler_lagrange.coordinates.index(q) for q in net.weights]
-        return NetworkEvaluation(J_x=full[:, xi].tocsr(), J_W=full[:, wi].tocsr(),
+        fn, consts = self._jacobian
+        cv = [float(state.t) if s == t else vals[str(s)] for s in consts]
+        jx, jw = fn(np.asarray(state.x, dtype=float), np.asarray(state.w, dtype=float), cv)
+        return NetworkEvaluation(J_x=sparse.csr_matrix(jx.sparse()),
+                                 J_W=sparse.csr_matrix(jw.sparse()),
                                  A=np.zeros((0, 0)), b=np.zeros(0), multipliers=mult,
                                  accelerations_x=acc_x, accelerations_w=acc_w)
 

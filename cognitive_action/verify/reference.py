@@ -71,7 +71,9 @@ def network_of(problem: Problem) -> Network:
                                fix="build it with Network(...).problem() or layered(...)")
     if not net.is_feedforward:
         raise DeclarationError("the network has cycles: there is no forward pass f_W(e)",
-                               fix="the backprop limit (eq. 15-17) is for feedforward graphs")
+                               fix="for a graph with cycles use the fixed point: "
+                               "verify.recurrent.fixed_point and recurrent_gradients "
+                               "(check_backprop_numeric picks them by itself)")
     return net
 
 

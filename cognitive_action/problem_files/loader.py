@@ -21,7 +21,12 @@ Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
     mass_x = "m_x"
     mass_W = "m_W"
     weight = "exp(theta*t)"
-    # loss = "(x5 - y5)**2/2"    # default: squared error of the outputs
+    # loss = "(x5 - y5)**2/2"    # default: squared error of the outputs; it may name
+    #                            # the weights w<target>_<source>, e.g. "+ 0.01*w5_3**2"
+
+    [[constraints]]              # optional: constraints added to eq. (4), e.g. a tie
+    # name = "tie"
+    # expr = "w3_1 - w4_2"
 
     [inputs]                     # by input neuron; default: signals e<i>
     1 = "1"
@@ -85,6 +90,7 @@ from cognitive_action.declare.activations import ACTIVATIONS
 from cognitive_action.declare.initializers import available_initializers
 from cognitive_action.declare.network import Network, layered
 from cognitive_action.declare.problem import Action, Constraint, Problem
+from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import dot, symbol, t
 from cognitive_action.errors import CognitiveActionError, ProblemFileError
 from cognitive_action.problem_files.expressions import (
@@ -443,14 +449,50 @@ class _Reader:
         targets = self._signals(d.get("targets"), "targets", net.outputs)
         loss = None
         if "loss" in act_tbl:
-            lnames = names | neurons | {str(s): s for s in net.target_signals().values()}
+            # the loss may name the outputs, the targets and the weights (a regulariser)
+            lnames = names | neurons | {str(w): w for w in net.weights} | {
+                str(s): s for s in net.target_signals().values()}
             loss = self.expr(act_tbl["loss"], "action.loss", lnames)
             loss = loss.xreplace({s: targets[o] for o, s in net.target_signals().items()
                                   if o in targets})
         problem = net.problem(mass_x=mass_x, mass_W=mass_W, weight=weight, loss=loss,
                               inputs=inputs, targets=targets,
                               parameters=self.param_symbols, name=name)
+        extra = self.extra_constraints(net, names, {c.name for c in problem.constraints})
+        if extra:
+            roles = ({net.speed: RoleKind.SPEED} if isinstance(net.speed, sp.Symbol)
+                     else {})
+            problem = Problem(problem.action, problem.constraints + tuple(extra),
+                              signals=problem.signals, parameters=problem.parameters,
+                              name=name, network=net, roles=roles)
         return problem, net
+
+    def extra_constraints(self, net: Network, names: Mapping[str, Any], taken: set[str]
+                          ) -> list[Constraint]:
+        """``[[constraints]]`` of a network file: holonomic constraints added to eq. (4),
+        such as tied weights ``w3_1 - w4_2``; they may name the weights, the outputs,
+        the parameters and ``t``."""
+        cons_raw = self.data.get("constraints", [])
+        if not isinstance(cons_raw, list):
+            self.fail("constraints", "must be an array of tables",
+                      "write each as [[constraints]] with name and expr")
+        allowed = dict(names) | {str(x): x for x in net.neurons} | {
+            str(w): w for w in net.weights}
+        out = []
+        for i, c in enumerate(cons_raw):
+            c = self.table(c, f"constraints[{i}]", _CONSTRAINT)
+            if "expr" not in c:
+                self.fail(f"constraints[{i}].expr", "missing", 'add expr = "w3_1 - w4_2"')
+            cname = c.get("name", f"C{i + 1}")
+            cname = validate_name(cname, f"{self.path}: constraints[{i}].name")
+            if cname in taken:
+                self.fail(f"constraints[{i}].name", f"the name {cname!r} is taken (the "
+                          "network names its neurons' constraints G<label>)",
+                          'give the constraint another name, e.g. name = "tie"')
+            taken.add(cname)
+            out.append(Constraint(self.expr(c["expr"], f"constraints[{i}].expr", allowed),
+                                  cname))
+        return out
 
     def _signals(self, data: Any, key: str, allowed: tuple) -> dict:
         tbl = self.table(data, key, set())

@@ -72,7 +72,9 @@ def network_of(problem: Problem) -> Network:
                                fix="build it with Network(...).problem() or layered(...)")
     if not net.is_feedforward:
         raise DeclarationError("the network has cycles: there is no forward pass f_W(e)",
-                               fix="the backprop limit (eq. 15-17) is for feedforward graphs")
+                               fix="for a graph with cycles use the fixed point: "
+                               "verify.recurrent.fixed_point and recurrent_gradients "
+                               "(check_backprop_numeric picks them by itself)")
     return net
 
 
@@ -118,8 +120,12 @@ def loss_of(problem: Problem) -> sp.Expr:
 
 def input_expressions(problem: Problem) -> dict[Hashable, sp.Expr]:
     """``{input neuron: e_j(t)}`` read off the input constraints ``G = x_j - e_j(t)``
-    (a signal symbol ``e<j>`` or an expression of ``t`` given in a problem file)."""
-    net = network_of(problem)
+    (a signal symbol ``e<j>`` or an expression of ``t`` given in a problem file); the
+    graph may have cycles."""
+    net = problem.network
+    if not isinstance(net, Network):
+        raise DeclarationError("the problem was not built from a Network",
+                               fix="build it with Network(...).problem() or layered(...)")
     by_name = {c.name: c.expr for c in problem.constraints}
     out = {}
     for j in net.inputs:
@@ -211,6 +217,9 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
                      ) -> CasadiReference:
     """Backprop deltas and ``∂V̄/∂W`` by CasADi AD of an SX forward pass.
 
+    The loss may depend on the weights too (a regulariser such as
+    ``V + (λ/2)|W|²``): ``∂V̄/∂W`` then includes the explicit ``∂V/∂W``.
+
     Parameters
     ----------
     problem
@@ -237,9 +246,9 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
             x[j] = sigma(a) + P[i]
     V = loss_of(problem)
     consts = _numeric_values(problem, values)
-    xs = list(net.neurons)
-    fV = sp.lambdify(xs, V.xreplace(consts), modules=[CASADI_FUNCTIONS])
-    Vx = fV(*(x[j] for j in net.order))
+    fV = sp.lambdify(list(net.neurons + net.weights), V.xreplace(consts),
+                     modules=[CASADI_FUNCTIONS])
+    Vx = fV(*(x[j] for j in net.order), *(W[i] for i in range(len(net.weights))))
     f = casadi.Function("backprop_reference", [W, P],
                         [Vx, casadi.gradient(Vx, W), casadi.gradient(Vx, P),
                          casadi.vertcat(*(x[j] for j in net.order))])
@@ -252,7 +261,7 @@ def _numpy_functions(problem: Problem, values: Mapping[str, float]):
     net = network_of(problem)
     z = sp.Symbol("z", real=True)
     sigma = sp.lambdify([z], net.activation(z), "numpy")
-    fV = sp.lambdify(list(net.neurons), loss_of(problem).xreplace(
+    fV = sp.lambdify(list(net.neurons + net.weights), loss_of(problem).xreplace(
         _numeric_values(problem, values)), "numpy")
     return net, sigma, fV
 
@@ -274,7 +283,7 @@ def numpy_forward(problem: Problem, w: np.ndarray, values: Mapping[str, float],
             preds = list(net.graph.predecessors(j))
             a = sum(w[widx[j, k]] * x[idx[k]] for k in preds)
             x[i] = sigma(a) + p[i]
-    return x, float(fV(*x))
+    return x, float(fV(*x, *w))
 
 
 def finite_differences(problem: Problem, w: np.ndarray, values: Mapping[str, float], *,
@@ -353,7 +362,24 @@ def random_feedforward(n: int, n_inputs: int = 2, *, density: float = 0.3, seed:
 
 
 def depths(net: Network) -> dict[Hashable, int]:
-    """Layer of each neuron: the longest path from an input (inputs at depth 0)."""
+    """Layer of each neuron: the longest path from an input (inputs at depth 0).
+
+    In a graph with cycles every neuron of a strongly connected component (a recurrent
+    block) gets the layer of its component in the condensed, acyclic graph.
+
+    >>> import networkx as nx
+    >>> net = Network(nx.DiGraph([(1, 2), (2, 3), (3, 2), (3, 4)]), [1])
+    >>> depths(net)
+    {1: 0, 2: 1, 3: 1, 4: 2}
+    """
+    if not net.is_feedforward:
+        cond = nx.condensation(net.graph)
+        level: dict[int, int] = {}
+        for c in nx.topological_sort(cond):
+            preds = list(cond.predecessors(c))
+            level[c] = 0 if not preds else 1 + max(level[k] for k in preds)
+        member = cond.graph["mapping"]
+        return {j: level[member[j]] for j in net.order}
     d: dict[Hashable, int] = {}
     for j in net.order:
         preds = list(net.graph.predecessors(j))

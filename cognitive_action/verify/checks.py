@@ -188,8 +188,9 @@ def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
     rank found counts. Cost: one dense SVD per sample. :func:`check_rank_symbolic` is
     the exact counterpart (``symbolic_max`` is accepted for compatibility and unused).
     """
-    what = "G_xi" if is_network_problem(problem) else "G_q"
-    if is_network_problem(problem) and is_plain_network(problem):
+    plain_network = is_network_problem(problem) and is_plain_network(problem)
+    what = "G_xi" if plain_network else "G_q"
+    if plain_network:
         net = problem.network
         ranks = []
         for k in range(max(1, samples)):
@@ -883,21 +884,26 @@ def verify(problem: Problem, *, law: Law | LearningLaw | None = None,
 
     # numeric checks: the verdict
     run("rank", lambda: check_rank(problem, seed=seed, values=values))
-    if feedforward:
+    from cognitive_action.verify.kinds import backprop_kind
+
+    kind = backprop_kind(problem)  # which reference applies (feedforward, recurrent, ...)
+    plain_feedforward = kind.name == "feedforward" and kind.templates
+    if kind.reason is None or not leaky:  # the check says itself why it has no reference
         run("backprop.numeric", lambda: check_backprop_numeric(
             problem, law=law, gamma=gamma, rtol=rtol, fd_rtol=fd_rtol, seed=seed,
             values=values))
+    else:
+        skipped("backprop.numeric", "neurons with a speed c (eq. 18-19): backprop is their "
+                "c -> oo limit, checked by backprop.speed and convergence.speed")
+    if plain_feedforward:
         run("convergence", lambda: check_convergence(problem, gamma=gamma, seed=seed,
                                                      values=values),
             label="convergence.mass_ratio")
     else:
-        why = ("the network has cycles: no forward pass f_W(e) to take the gradient of"
-               if network else
-               "neurons with a speed c (eq. 18-19): backprop is their c -> oo limit, "
-               "checked by backprop.speed and convergence.speed" if leaky else
-               "not a network problem: no backprop limit to compare with")
-        for label in ("backprop.numeric", "convergence.mass_ratio"):
-            skipped(label, why)
+        skipped("convergence.mass_ratio", kind.reason or
+                f"measured on feedforward networks derived from templates; this one is "
+                f"{kind.name}" + (" with weight constraints" if kind.tied else "")
+                + (" with a loss of the weights" if kind.weight_loss else ""))
     if leaky:
         from cognitive_action.verify.speed import check_speed_backprop, check_speed_limit
 
@@ -975,10 +981,11 @@ def verify(problem: Problem, *, law: Law | LearningLaw | None = None,
         run("rank.symbolic", lambda: check_rank_symbolic(
             problem, seed=seed, values=values,
             reduce_max=None if symbolic else symbolic_max), timed=True)
-    if not feedforward:
-        skipped("backprop.symbolic", "needs a feedforward network (a forward pass f_W(e))"
-                if network else "neurons with a speed c: the c -> oo limit is not taken "
-                "here" if leaky else "not a network problem: no backprop limit")
+    if not plain_feedforward:
+        skipped("backprop.symbolic", "needs a feedforward network (a forward pass f_W(e)) "
+                "derived from templates" if network else "neurons with a speed c: the "
+                "c -> oo limit is checked by backprop.speed" if leaky else
+                "not a network problem: no backprop limit")
     elif not want_symbolic:
         skipped("backprop.symbolic", off if symbolic is False else large,
                 "request" if symbolic is False else "size")

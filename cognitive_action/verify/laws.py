@@ -470,7 +470,7 @@ def derived() -> EngineLaw:
 def sign_flipped(law: Law | LearningLaw | None = None) -> LearningLaw:
     """``law`` (default: the derived one) with the weight update's sign flipped (eq. 15
     as printed does this)."""
-    inner = derived() if law is None else as_learning_law(law)
+    inner = derived_limit() if law is None else as_learning_law(law)
     if isinstance(inner, EngineLaw):
         inner_law = inner.law
 

@@ -249,7 +249,9 @@ def check_rank_symbolic(problem: Problem, *, seed: int = 0,
     the size: with ``reduce_max`` set, larger systems are reported as skipped instead.
     Run it under a time budget (:func:`verify` does).
     """
-    network = is_network_problem(problem)
+    # G_xi for a network as built; G_q over every coordinate once constraints were
+    # added (tied weights): those rows do not involve the neurons
+    network = is_network_problem(problem) and is_plain_network(problem)
     wrt = list(problem.network.neurons) if network else None
     what = "G_xi" if network else "G_q"
     at = values or None
@@ -638,6 +640,11 @@ def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | No
                          f"numerically: forward pass or fixed point, linear solve for "
                          f"x_dot; {len(spot) // 2} declared constraints and their rates "
                          "checked by SymPy)", {"spot_checked": sorted(spot)})
+        from cognitive_action.verify.constrained import project_weights, weight_constraints
+
+        if weight_constraints(problem):  # random weights onto C(W) = 0 (e.g. tied weights)
+            w = project_weights(problem, w, given)
+            given |= dict(zip(names[2], w.tolist()))
         el = el or euler_lagrange(problem)
         initial = complete_initial_conditions(el, given, t0=vals["t"])
         source = "completed by complete_initial_conditions"

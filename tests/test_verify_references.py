@@ -419,3 +419,20 @@ def test_verify_gives_every_kind_a_verdict_without_false_fails():
         assert report["backprop.numeric.weights"].status == "pass"
         assert report["initial_conditions"].status == "pass"
         assert all(c.message for c in report.checks if c.status == "skip")
+
+
+def test_the_pytest_helper_takes_any_kind_and_a_protocol_law():
+    """assert_backprop_limit on a recurrent net (it used to raise on the symbolic step)
+    and with a law written in the public protocol (a LawInput -> LawRates function)."""
+    from cognitive_action.verify.laws import LawRates
+
+    assert_backprop_limit(_weighted(random_recurrent(8, 2, density=0.35, seed=1)))
+    p = _weighted(ca.layered([2, 3, 1]))
+
+    def half_rates(given):
+        exact = given.backprop()
+        return LawRates(delta=exact.delta, w_dot={a: v / 2 for a, v in exact.w_dot.items()})
+
+    with pytest.raises(VerificationError, match="backprop limit not reached") as info:
+        assert_backprop_limit(p, law=half_rates)
+    assert "0.5" in str(info.value)

@@ -41,7 +41,7 @@ from cognitive_action.verify.checks import (
     check_rank,
     check_rank_symbolic,
 )
-from cognitive_action.verify.laws import LearningLaw
+from cognitive_action.verify.laws import Law, LearningLaw, as_learning_law
 from cognitive_action.verify.report import Check, Report
 
 __all__ = ["VerificationError", "assert_backprop_limit", "assert_full_rank",
@@ -87,7 +87,8 @@ def _budgeted(name: str, fn, budget: float | None) -> Check:
 
 
 def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: float = 1e-6,
-                          law: LearningLaw | None = None, gamma: float = 1.0, seed: int = 0,
+                          law: Law | LearningLaw | None = None, gamma: float = 1.0,
+                          seed: int = 0,
                           symbolic: bool | None = None,
                           values: Mapping[str, float] | None = None,
                           budget: float | None = DEFAULT_BUDGET) -> None:
@@ -100,7 +101,9 @@ def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: floa
     rtol, fd_rtol
         Relative tolerances against CasADi AD and finite differences.
     law
-        The law to check (default: the derived one).
+        The law to check (default: the derived one): a
+        :data:`~cognitive_action.verify.laws.Law` or a
+        :data:`~cognitive_action.verify.laws.LearningLaw`.
     gamma, seed
         ``γ`` of the limit and the seed of the random state, as in
         :func:`~cognitive_action.verify.checks.verify`.
@@ -121,11 +124,17 @@ def assert_backprop_limit(problem: Problem, *, rtol: float = 1e-9, fd_rtol: floa
         law cannot be evaluated against the reference (the derivation's message and
         fix).
     """
+    if law is not None:
+        law = as_learning_law(law)
     try:
         checks = check_backprop_numeric(problem, law=law, gamma=gamma, rtol=rtol,
                                         fd_rtol=fd_rtol, seed=seed, values=values)
-        if symbolic is None:
-            symbolic = law is None and len(problem.network.order) <= SYMBOLIC_MAX
+        if symbolic is None:  # the symbolic check reduces plain feedforward templates
+            from cognitive_action.verify.kinds import backprop_kind
+
+            kind = backprop_kind(problem)
+            symbolic = law is None and kind.name == "feedforward" and kind.templates \
+                and len(problem.network.order) <= SYMBOLIC_MAX
         if symbolic:
             checks.append(_budgeted("backprop.symbolic",
                                     lambda: check_backprop_symbolic(problem, seed=seed),

@@ -238,3 +238,18 @@ def test_progress_through_the_workflow(mylaw):
     text = out.getvalue()
     assert "verify mylaw: rank ... pass" in text
     assert "rank.symbolic (budget 20 s) ... pass" in text
+
+
+def test_an_energy_without_constraints_is_not_a_vacuous_rank_pass():
+    """An energy in the Lagrangian and no constraints: the rank checks say there is
+    nothing to rank (they used to report 'rank 0 of 0 pass'), and no backprop check
+    claims anything."""
+    x1, x2, w = S.coordinates("x1 x2 w")
+    m, = S.parameters("m")
+    energy = x1 ** 2 / 2 + x2 ** 2 / 2 - w * x1 * x2
+    p = ca.Problem(ca.Action([x1, x2, w], masses=m, lagrangian=-energy), parameters=[m])
+    report = verify(p, progress=False)
+    assert not [c for c in report.checks if c.status == "pass"], str(report)
+    assert "no constraints" in report["rank"].message
+    assert "no constraints" in report["rank.symbolic"].message
+    assert "not built from a Network" in report["backprop.numeric"].message

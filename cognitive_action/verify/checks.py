@@ -177,6 +177,12 @@ def _rel(a: np.ndarray, g: np.ndarray) -> float:
 
 
 # -- Proposition 1 -----------------------------------------------------------------------
+def _no_constraints(name: str) -> Check:
+    return Check(name, "skip", message="the problem has no constraints: Proposition 1 "
+                 "(full rank of the constraint Jacobian) has nothing to rank",
+                 details={"skipped": "not applicable"})
+
+
 def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
                values: Mapping[str, float] | None = None, samples: int = 3,
                symbolic_max: int | None = None) -> Check:
@@ -188,6 +194,8 @@ def check_rank(problem: Problem, *, tol: float = 1e-10, seed: int = 0,
     rank found counts. Cost: one dense SVD per sample. :func:`check_rank_symbolic` is
     the exact counterpart (``symbolic_max`` is accepted for compatibility and unused).
     """
+    if not problem.constraints:
+        return _no_constraints("rank")
     plain_network = is_network_problem(problem) and is_plain_network(problem)
     what = "G_xi" if plain_network else "G_q"
     if plain_network:
@@ -249,6 +257,8 @@ def check_rank_symbolic(problem: Problem, *, seed: int = 0,
     the size: with ``reduce_max`` set, larger systems are reported as skipped instead.
     Run it under a time budget (:func:`verify` does).
     """
+    if not problem.constraints:
+        return _no_constraints("rank.symbolic")
     # G_xi for a network as built; G_q over every coordinate once constraints were
     # added (tied weights): those rows do not involve the neurons
     network = is_network_problem(problem) and is_plain_network(problem)

@@ -148,7 +148,7 @@ def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
     ['q1', 'q2']
     >>> import sympy as sp
     >>> q1, q2, L = sp.symbols("q1 q2 L")
-    >>> sp.sympify(d["constraints"]["rod"]["expr"]) == q1**2 + q2**2 - L**2
+    >>> sp.sympify(d["constraints"]["rod"]["expr"]) == q1**2 + q2**2 - L**2  # safe: our own output
     True
     """
     return {

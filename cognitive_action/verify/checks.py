@@ -91,6 +91,7 @@ from cognitive_action.verify.reference import (
     loss_of,
     network_of,
     numpy_forward,
+    random_sample,
 )
 from cognitive_action.verify.report import Check, Report
 
@@ -140,20 +141,9 @@ def random_state(problem: Problem, *, seed: int = 0, scale: float = 1.0,
 def _random_weights(problem: Problem, *, seed: int = 0, scale: float = 1.0,
                     values: Mapping[str, float] | None = None
                     ) -> tuple[np.ndarray, dict[str, float]]:
-    """Weights ``N(0, scale²/fan_in)``, a generic time, signals ``N(0, 1)`` at rest."""
-    from cognitive_action.declare.initializers import initialize
-
-    net = problem.network
-    rng = np.random.default_rng(seed)  # the weights first, then t and signals from rng
-    w = initialize([net.graph.in_degree(j) for (j, _k) in net.w], scale=scale, rng=rng)
-    # a generic time (time-dependent inputs such as sin(t) vanish at t = 0)
-    vals: dict[str, float] = {"t": float(rng.uniform(0.5, 1.5))}
-    for s in problem.signals:
-        vals[str(s)] = float(rng.standard_normal())
-        vals[str(dot(s))] = 0.0
-        vals[str(dot(s, 2))] = 0.0
-    vals.update({str(k): float(v) for k, v in (values or {}).items()})
-    return w, vals
+    """Weights ``N(0, scale²/fan_in)``, a generic time, signals ``N(0, 1)`` at rest
+    (:func:`~cognitive_action.verify.reference.random_sample`)."""
+    return random_sample(problem, seed=seed, scale=scale, values=values)
 
 
 def _consistent_state(problem: Problem, *, seed: int = 0,

@@ -71,8 +71,7 @@ from cognitive_action.verify.recurrent import (
 from cognitive_action.verify.reference import (
     CASADI_FUNCTIONS,
     CasadiReference,
-    casadi_activation,
-    input_values,
+    casadi_forward,
     numpy_forward,
 )
 
@@ -179,19 +178,7 @@ def state_map(problem: Problem, values: Mapping[str, float], W, P, x0: np.ndarra
     net = holonomic_network_of(problem)
     if not net.is_feedforward:
         return _casadi_state(problem, values, W, P, x0)
-    sigma = casadi_activation(net)
-    e = input_values(problem, values)
-    widx = {key: i for i, key in enumerate(net.w)}
-    x: dict = {}
-    for i, j in enumerate(net.order):
-        if j in net.inputs:
-            x[j] = e[j] + P[i]
-        else:
-            a = 0
-            for k in net.graph.predecessors(j):
-                a = a + W[widx[j, k]] * x[k]
-            x[j] = sigma(a) + P[i]
-    return [x[j] for j in net.order]
+    return casadi_forward(problem, values, W, P)
 
 
 @dataclass(frozen=True)

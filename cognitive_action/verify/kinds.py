@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cognitive_action.declare.initializers import initialize
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import RoleKind
@@ -69,6 +68,7 @@ from cognitive_action.verify.reference import (
     _numpy_functions,
     casadi_gradients,
     numpy_forward,
+    random_sample,
 )
 
 __all__ = ["BackpropKind", "backprop_kind", "BackpropCase", "backprop_case"]
@@ -232,14 +232,7 @@ class BackpropCase:
 def _sample(problem: Problem, net: Network, seed: int, values: Mapping[str, float] | None,
             scale: float) -> tuple[np.ndarray, dict[str, float], bool]:
     """Weights ``N(0, scale²/fan_in)`` (or those given by name), ``t`` and signals."""
-    rng = np.random.default_rng(seed)
-    w = initialize([net.graph.in_degree(j) for (j, _k) in net.w], scale=scale, rng=rng)
-    vals: dict[str, float] = {"t": float(rng.uniform(0.5, 1.5))}
-    for s in problem.signals:
-        vals[str(s)] = float(rng.standard_normal())
-        vals[str(dot(s))] = 0.0
-        vals[str(dot(s, 2))] = 0.0
-    vals.update({str(k): float(v) for k, v in (values or {}).items()})
+    w, vals = random_sample(problem, seed=seed, scale=scale, values=values)
     given = weights_by_name(net, vals)
     return (w, vals, False) if given is None else (given, vals, True)
 

@@ -41,10 +41,11 @@ import numpy as np
 import sympy as sp
 
 from cognitive_action.compile.translate import SUPPORTED_FUNCTIONS
+from cognitive_action.declare.initializers import initialize
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import RoleKind
-from cognitive_action.declare.symbols import t
+from cognitive_action.declare.symbols import dot, t
 from cognitive_action.derive.limits import learning_symbols
 from cognitive_action.errors import DeclarationError
 
@@ -110,6 +111,25 @@ def learning_parameters(problem: Problem) -> tuple[str, str, str]:
                                    fix="leave Network.problem's mass_x and mass_W symbolic "
                                    "(the checks set them)")
     return str(rate), str(m_x), str(m_w)
+
+
+def random_sample(problem: Problem, *, seed: int = 0, scale: float = 1.0,
+                  values: Mapping[str, float] | None = None
+                  ) -> tuple[np.ndarray, dict[str, float]]:
+    """A random state of a network problem: weights ``N(0, scale²/fan_in)`` (in
+    ``net.weights`` order), a generic time ``t ∈ [0.5, 1.5]`` (time-dependent inputs
+    such as ``sin(t)`` vanish at ``t = 0``) and signals ``N(0, 1)`` at rest; ``values``
+    override by name. One stream: the weights first, then ``t`` and the signals."""
+    net = problem.network
+    rng = np.random.default_rng(seed)
+    w = initialize([net.graph.in_degree(j) for (j, _k) in net.w], scale=scale, rng=rng)
+    vals: dict[str, float] = {"t": float(rng.uniform(0.5, 1.5))}
+    for s in problem.signals:
+        vals[str(s)] = float(rng.standard_normal())
+        vals[str(dot(s))] = 0.0
+        vals[str(dot(s, 2))] = 0.0
+    vals.update({str(k): float(v) for k, v in (values or {}).items()})
+    return w, vals
 
 
 def loss_of(problem: Problem) -> sp.Expr:
@@ -213,6 +233,26 @@ def _numeric_values(problem: Problem, values: Mapping[str, float]) -> dict[sp.Sy
     return {s: float(values.get(str(s), 0.0)) for s in syms}
 
 
+def casadi_forward(problem: Problem, values: Mapping[str, float], W, P) -> list:
+    """The forward pass ``x = σ(W x + e) + p`` of a feedforward network as CasADi
+    expressions of the weights ``W`` (``net.weights`` order) and additive perturbations
+    ``P`` of the outputs (network order), the inputs valued from ``values``."""
+    net = network_of(problem)
+    sigma = casadi_activation(net)
+    widx = {key: i for i, key in enumerate(net.w)}
+    e = input_values(problem, values)
+    x: dict[Hashable, object] = {}
+    for i, j in enumerate(net.order):
+        if j in net.inputs:
+            x[j] = e[j] + P[i]
+        else:
+            a = 0
+            for k in net.graph.predecessors(j):
+                a = a + W[widx[j, k]] * x[k]
+            x[j] = sigma(a) + P[i]
+    return [x[j] for j in net.order]
+
+
 def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float]
                      ) -> CasadiReference:
     """Backprop deltas and ``∂V̄/∂W`` by CasADi AD of an SX forward pass.
@@ -230,20 +270,9 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
         Inputs ``e<i>``, targets ``y<o>``, parameters of the loss, ``t``, by name.
     """
     net = network_of(problem)
-    sigma = casadi_activation(net)
     W = casadi.SX.sym("W", len(net.weights))
     P = casadi.SX.sym("p", len(net.order))
-    widx = {key: i for i, key in enumerate(net.w)}
-    e = input_values(problem, values)
-    x: dict[Hashable, casadi.SX] = {}
-    for i, j in enumerate(net.order):
-        if j in net.inputs:
-            x[j] = e[j] + P[i]
-        else:
-            a = 0
-            for k in net.graph.predecessors(j):
-                a = a + W[widx[j, k]] * x[k]
-            x[j] = sigma(a) + P[i]
+    x = dict(zip(net.order, casadi_forward(problem, values, W, P)))
     V = loss_of(problem)
     consts = _numeric_values(problem, values)
     fV = sp.lambdify(list(net.neurons + net.weights), V.xreplace(consts),

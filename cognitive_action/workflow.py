@@ -409,6 +409,54 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
 
 
 # -- results -------------------------------------------------------------------------------
+def output_path(out: str | os.PathLike[str], name: str, suffix: str) -> Path:
+    """``<out>/<name><suffix>``, refusing a ``name`` that would write anywhere else (a
+    problem file's name is untrusted: ``"../x"`` or an absolute path).
+
+    Raises
+    ------
+    ProblemFileError
+        ``name`` is empty, has a path separator, or is ``.``/``..``.
+
+    Examples
+    --------
+    >>> output_path("results", "xor", ".npz").as_posix()
+    'results/xor.npz'
+    >>> output_path("results", "../escaped", ".npz")
+    Traceback (most recent call last):
+    ...
+    cognitive_action.errors.ProblemFileError: name: the problem name '../escaped' would \
+write outside the output folder results. Fix: name the problem with letters, digits, \
+'_', '-' or '.', e.g. name = "my_law"
+    """
+    out = Path(out)
+    if not name or name in (".", "..") or Path(name).name != name or "/" in name \
+            or "\\" in name or os.sep in name:
+        raise ProblemFileError(f"the problem name {name!r} would write outside the output "
+                               f"folder {out}", field="name",
+                               fix="name the problem with letters, digits, '_', '-' or "
+                               "'.', e.g. name = \"my_law\"")
+    return out / f"{name}{suffix}"
+
+
+def write_atomically(path: Path, write: Any) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then move it into place:
+    a killed run leaves the previous file whole, never a truncated one."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def save_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str) -> Path:
     """Write ``<out>/<name>_trajectory.npz``: ``t``, every state by name and, with
     constraints, ``drift`` (``max |G|`` at each output time).
@@ -420,13 +468,10 @@ def save_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str) -> 
     """
     import numpy as np
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}_trajectory.npz"
+    path = output_path(out, name, "_trajectory.npz")
     drift = sim.drift
-    np.savez(path, t=sim.times, **dict(sim.states),
-             **({"drift": drift} if drift is not None else {}))
-    return path
+    return write_atomically(path, lambda f: np.savez(
+        f, t=sim.times, **dict(sim.states), **({"drift": drift} if drift is not None else {})))
 
 
 def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> Path:
@@ -438,7 +483,7 @@ def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out)
+    path = output_path(out, name, "_trajectory.png")
     coords = [str(q) for q in sim.system.coordinates][:12]
     fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for c in coords:
@@ -452,8 +497,7 @@ def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> 
     axes[1].set_ylabel("max |G| (constraint drift)")
     axes[1].set_xlabel("t")
     fig.tight_layout()
-    path = out / f"{name}_trajectory.png"
-    fig.savefig(path, dpi=110)
+    write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
     plt.close(fig)
     return path
 

@@ -113,6 +113,8 @@ _NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "speed", "node
 _ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
 _ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
 _CONSTRAINT = {"name", "expr"}
+#: A problem's name: it becomes part of output file names, so no path separators.
+_PROBLEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 _INITIAL = {"values", "seed", "weight_scale", "init"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
 _VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
@@ -248,6 +250,10 @@ class _Reader:
             self.fail(unknown[0], "unknown top-level key",
                       f"allowed keys are {', '.join(sorted(_TOP))}")
         name = self.string(d.get("name", default_name), "name")
+        if not _PROBLEM_NAME.match(name):  # it names the output files: never a path
+            self.fail("name", f"{name!r} is not a problem name (it names the output files): "
+                      "1-64 letters, digits, '_', '-' or '.', starting with a letter or "
+                      "digit", 'e.g. name = "my_law"')
         description = self.string(d.get("description", ""), "description")
         params = self.table(d.get("parameters"), "parameters", set())
         values: dict[str, float] = {}

@@ -137,7 +137,8 @@ class TrainingHistory:
     mode
         ``"limit"``, ``"sgd"``, ...
     train_loss, test_loss
-        Mean ``V`` over the set per epoch.
+        Mean squared error ``½|x_out - y|²`` over the set per epoch (the loss of the
+        problems trained so far; a problem with another loss is still reported in it).
     train_accuracy, test_accuracy
         Argmax accuracy per epoch (classification only; empty otherwise).
     weights
@@ -287,7 +288,8 @@ def train(problem: Problem, train_data: Any, test_data: Any = None, *, mode: str
     out
         A folder for ``checkpoint.npz``, written after every epoch.
     resume
-        Continue from the checkpoint in ``out`` if there is one.
+        Continue from the checkpoint in ``out`` if there is one (a checkpoint with more
+        epochs than asked is returned as it is, without training).
     progress
         Called as ``progress(epoch, epochs, history)`` after every epoch.
     values

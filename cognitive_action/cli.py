@@ -11,6 +11,7 @@ Commands
 ``verify``     run the verifier's checks
 ``simulate``   simulate the compiled system, write the trajectory and a plot
 ``waves``      Figures 1-3 of Section 2 and the error-against-speed table
+``train``      train a problem's network on its ``[data]`` (the derived limit law and SGD)
 ``paper``      the main job: derive, verify and waves on the shipped problems
 
 The commands parse arguments and print; what they run is :mod:`cognitive_action.workflow`,
@@ -242,6 +243,61 @@ def _waves(out: Path, quick: bool) -> list[Path]:
     return res.paths
 
 
+@main.command(name="train")
+@click.argument("problem")
+@click.option("--epochs", type=click.IntRange(min=0), default=None,
+              help="Passes over the data (default: the file's [train] epochs).")
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True),
+              default=None, help="Learning rate η = τ/γ (default: the file's).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Seed of the initial weights and the sample order.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the checkpoint, the learning curve and training.json; "
+              "rerunning the same command continues from the last saved epoch.")
+@click.option("--quick", is_flag=True, help="The file's quick_epochs on quick_samples.")
+@click.option("--no-resume", is_flag=True, help="Start over even if --out has a checkpoint.")
+@_guard
+def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
+              seed: int | None, out: Path | None, quick: bool, no_resume: bool) -> None:
+    """Train PROBLEM's network on its [data] with the derived law's backprop limit,
+    beside plain NumPy SGD."""
+    from cognitive_action.workflow import train_spec
+
+    spec = _load(problem)
+    bar: Any = None
+
+    def progress(epoch: int, total: int, history: Any) -> None:
+        nonlocal bar
+        if sys.stdout.isatty():
+            if bar is None:
+                bar = click.progressbar(length=total, label="training")
+                bar.__enter__()
+                bar.update(history.resumed_from)
+            bar.update(1)
+            if epoch == total:
+                bar.__exit__(None, None, None)
+        else:
+            acc = (f", test accuracy {history.test_accuracy[-1]:.4f}"
+                   if history.test_accuracy else "")
+            click.echo(f"epoch {epoch}/{total}: train loss {history.train_loss[-1]:.5f}{acc}")
+
+    res = train_spec(spec, epochs=epochs, learning_rate=learning_rate, seed=seed, out=out,
+                     quick=quick, resume=not no_resume, progress=progress)
+    h, b = res.history, res.baseline
+    if h.resumed_from:
+        click.echo(f"resumed from epoch {h.resumed_from} ({out})")
+    st = res.settings
+    click.echo(f"{spec.name}: {st['epochs']} epochs, lr {st['learning_rate']:g}, "
+               f"{st['train_samples']} training / {st['test_samples']} test samples")
+    for label, r in (("derived limit law", h), ("NumPy SGD", b)):
+        if r is None:
+            continue
+        acc = f", test accuracy {r.test_accuracy[-1]:.4f}" if r.test_accuracy else ""
+        click.echo(f"  {label:18s} train loss {r.train_loss[-1]:.5f}{acc}")
+    for p in res.paths:
+        click.echo(f"wrote {p}")
+
+
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="results",
               show_default=True, help="Folder for figures and the summary.")
@@ -251,13 +307,23 @@ def paper(out: Path, quick: bool) -> None:
     """The main job: derive, verify and simulate every shipped problem; reproduce
     Section 2's Figures 1-3 and the error against input speed."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
-    from cognitive_action.workflow import paper_problem
+    from cognitive_action.workflow import paper_problem, train_spec
 
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"problems": {}}
     failed = False
     for name, path in shipped_problems().items():
-        entry = paper_problem(load_problem(path), out)
+        spec = load_problem(path)
+        if spec.data:  # a data set to learn from: trained (quick), not simulated
+            res = train_spec(spec, quick=True, out=out / f"{name}_training", resume=False)
+            summary["problems"][name] = {"training": res.settings | {
+                "limit_test_accuracy": res.history.test_accuracy[-1],
+                "sgd_test_accuracy": res.baseline.test_accuracy[-1]}}
+            click.echo(f"{name:14s} trained (quick): test accuracy limit law "
+                       f"{res.history.test_accuracy[-1]:.4f}, NumPy SGD "
+                       f"{res.baseline.test_accuracy[-1]:.4f}")
+            continue
+        entry = paper_problem(spec, out)
         passed = entry.pop("passed")
         failed |= not passed
         summary["problems"][name] = entry

@@ -33,7 +33,9 @@ True
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,7 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
            "as_spec", "compiled", "derive_spec", "equations_dict", "initial_state", "load",
            "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
-           "simulate_spec", "verify_spec", "waves"]
+           "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -818,3 +820,97 @@ def waves(out: str | os.PathLike[str], quick: bool = False) -> WavesResult:
     (out / "continuous_error_vs_c.txt").write_text(conv_table + "\n", encoding="utf-8")
     paths.append(convergence_figure(conv, out / "continuous_diffusion.png"))
     return WavesResult(table, summary, conv_table, paths)
+
+
+# -- training (issue 13) -------------------------------------------------------------------
+@dataclass
+class TrainResult:
+    """A training run of a problem file (:func:`train_spec`).
+
+    Attributes
+    ----------
+    history, baseline
+        The limit law's :class:`~cognitive_action.learn.train.TrainingHistory` and plain
+        NumPy SGD's on the same split, initial weights and sample order.
+    settings
+        The epochs, learning rate, seed and sample counts used.
+    paths
+        Files written in ``out`` (the checkpoint, the figure, ``training.json``).
+    """
+
+    history: Any
+    baseline: Any
+    settings: dict[str, Any]
+    paths: list[Path]
+
+
+def _training_data(spec: ProblemSpec, quick: bool) -> tuple[Any, Any]:
+    from cognitive_action.learn.digits import load_digits_split
+
+    data = spec.data
+    if not data:
+        raise ProblemFileError("the problem has no [data] table: nothing to train on",
+                               fix="add [data] with source = \"digits\" (see "
+                               "problems/digits.toml)", path=spec.path, field="data")
+    limit = data.get("limit")
+    if quick:
+        q = int(spec.train.get("quick_samples", 300))
+        limit = q if limit is None else min(limit, q)
+    # DATA_SOURCES has one entry so far; the loader refused any other name
+    return load_digits_split(data["split"], data["seed"], limit)
+
+
+def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | None = None,
+               learning_rate: float | None = None, seed: int | None = None,
+               out: str | os.PathLike[str] | None = None, quick: bool = False,
+               resume: bool = True, baseline: bool = True,
+               progress: Any = None) -> TrainResult:
+    """Train a problem file's network on its ``[data]`` with the compiled limit law.
+
+    Defaults come from the file's ``[train]`` table (``--quick``: ``quick_epochs`` on
+    ``quick_samples`` samples). With ``out``, the run checkpoints after every epoch
+    (rerunning continues from there), and writes ``learning_curve.png`` (the limit law
+    beside plain SGD) and ``training.json``.
+
+    Raises
+    ------
+    ProblemFileError
+        A file without ``[data]``.
+    OptionalDependencyError
+        scikit-learn missing for ``source = "digits"``.
+    """
+    from cognitive_action.learn.train import plot_learning_curves, sgd_baseline, train
+
+    spec = as_spec(problem)
+    tr_cfg = spec.train
+    if epochs is None:
+        epochs = int(tr_cfg.get("quick_epochs", 1) if quick else tr_cfg.get("epochs", 3))
+    lr = float(learning_rate if learning_rate is not None else
+               tr_cfg.get("learning_rate", 0.05))
+    seed = int(seed if seed is not None else tr_cfg.get("seed", 0))
+    train_data, test_data = _training_data(spec, quick)
+    out_dir = None if out is None else Path(out)
+    history = train(spec.problem, train_data, test_data, epochs=epochs, learning_rate=lr,
+                    seed=seed, out=out_dir, resume=resume, progress=progress,
+                    values=spec.values)
+    base = sgd_baseline(spec.problem, train_data, test_data, epochs=epochs,
+                        learning_rate=lr, seed=seed) if baseline else None
+    settings = {"epochs": epochs, "learning_rate": lr, "seed": seed, "quick": quick,
+                "train_samples": len(train_data[0]), "test_samples": len(test_data[0])}
+    paths: list[Path] = []
+    if out_dir is not None:
+        from cognitive_action.learn.train import CHECKPOINT
+
+        paths.append(out_dir / CHECKPOINT)
+        curves = {"derived limit law": history} | ({"NumPy SGD": base} if base else {})
+        paths.append(plot_learning_curves(curves, out_dir / "learning_curve.png",
+                                          title=f"{spec.name}: {settings['train_samples']} "
+                                          f"training samples, lr {lr:g}"))
+        summary = {"settings": settings, "limit": json.loads(history.to_json()),
+                   "sgd": json.loads(base.to_json()) if base else None}
+        fd, tmp = tempfile.mkstemp(prefix=".training-", suffix=".json", dir=out_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(summary, fh, indent=2)
+        os.replace(tmp, out_dir / "training.json")
+        paths.append(out_dir / "training.json")
+    return TrainResult(history=history, baseline=base, settings=settings, paths=paths)

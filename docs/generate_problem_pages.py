@@ -257,10 +257,12 @@ def committed_latex(name: str) -> str:
 
 
 def main(names: list[str]) -> None:
-    from cognitive_action.problem_files.loader import shipped_problems
+    from cognitive_action.problem_files.loader import load_problem, shipped_problems
 
     PAGES.mkdir(parents=True, exist_ok=True)
-    for name in names or sorted(shipped_problems()):
+    shipped = shipped_problems()
+    # problems trained on a data set ([data], e.g. digits) have hand-written pages
+    for name in names or [n for n in sorted(shipped) if not load_problem(shipped[n]).data]:
         (PAGES / f"{name}.md").write_text(page(name))
         print(f"wrote {PAGES / (name + '.md')}")
 

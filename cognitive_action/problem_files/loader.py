@@ -34,6 +34,14 @@ Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
     [targets]                    # by output neuron; default: signals y<o>
     5 = "1"
 
+    [data]                       # optional: train on a data set (inputs/targets unset)
+    source = "digits"            # a name among DATA_SOURCES, never a path or module
+    split = 0.2                  # fraction held out for testing, by seed
+    seed = 0
+    [train]                      # defaults of `cognitive-action train`
+    epochs = 3
+    learning_rate = 0.05
+
 A **mechanical** (general) problem::
 
     name = "pendulum"
@@ -108,7 +116,7 @@ __all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "
 
 _TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
         "targets", "coordinates", "constraints", "initial", "simulate", "verify",
-        "nonholonomic", "signals"}
+        "nonholonomic", "signals", "data", "train"}
 _NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "speed", "nodes"}
 _ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
 _ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
@@ -119,6 +127,10 @@ _INITIAL = {"values", "seed", "weight_scale", "init"}
 _SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
 _VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
            "drift_tol", "symbolic", "budget"}
+_DATA = {"source", "split", "seed", "limit"}
+_TRAIN = {"epochs", "learning_rate", "seed", "quick_epochs", "quick_samples"}
+#: Data sources a ``[data] source`` may name (never a module path or a file).
+DATA_SOURCES = ("digits",)
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
 LAW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 MAX_FILE_BYTES = 1_000_000
@@ -151,6 +163,8 @@ class ProblemSpec:
     initial: dict[str, Any] = field(default_factory=dict)
     simulate: dict[str, Any] = field(default_factory=dict)
     verify: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 def problems_dir() -> Path:
@@ -290,7 +304,57 @@ class _Reader:
             values=values, network=net,
             initial=self.initial_settings(d.get("initial")),
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
-            verify=self.verify_settings(d.get("verify"), problem))
+            verify=self.verify_settings(d.get("verify"), problem),
+            data=self.data_settings(d.get("data"), net),
+            train=self.train_settings(d.get("train"), "data" in d))
+
+    def _integer(self, v: Any, where: str, low: int, example: str) -> None:
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            self.fail(where, f"must be an integer >= {low}, got {v!r}", f"e.g. {example}")
+
+    def data_settings(self, data: Any, net: Network | None) -> dict[str, Any]:
+        """The ``[data]`` table: ``source`` one of :data:`DATA_SOURCES` (a name, never a
+        path or module), ``split`` in (0, 1), ``seed`` and ``limit`` integers."""
+        if data is None:
+            return {}
+        v = self.table(data, "data", _DATA)
+        if net is None:
+            self.fail("data", "a [data] table needs a [network]",
+                      "declare the network to train, or remove [data]")
+        if "source" not in v:
+            self.fail("data.source", "missing", f"add source = \"{DATA_SOURCES[0]}\"")
+        if v["source"] not in DATA_SOURCES:
+            self.fail("data.source", f"unknown data source {v['source']!r}",
+                      f"use one of {', '.join(DATA_SOURCES)}")
+        split = v.setdefault("split", 0.2)
+        if isinstance(split, bool) or not isinstance(split, (int, float)) or not \
+                0 < float(split) < 1:
+            self.fail("data.split", f"must be a number between 0 and 1, got {split!r}",
+                      "e.g. split = 0.2 (a fifth held out for testing)")
+        v["split"] = float(split)
+        self._integer(v.setdefault("seed", 0), "data.seed", 0, "seed = 0")
+        if "limit" in v:
+            self._integer(v["limit"], "data.limit", 2, "limit = 300")
+        return v
+
+    def train_settings(self, data: Any, has_data: bool) -> dict[str, Any]:
+        """The ``[train]`` table: defaults of ``cognitive-action train``."""
+        v = self.table(data, "train", _TRAIN)
+        if v and not has_data:
+            self.fail("train", "a [train] table needs a [data] table",
+                      "add [data] with source = ...")
+        for k, low, ex in (("epochs", 0, "epochs = 3"), ("seed", 0, "seed = 0"),
+                           ("quick_epochs", 0, "quick_epochs = 1"),
+                           ("quick_samples", 2, "quick_samples = 300")):
+            if k in v:
+                self._integer(v[k], f"train.{k}", low, ex)
+        if "learning_rate" in v:
+            lr = v["learning_rate"]
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not \
+                    0 < float(lr) < float("inf"):
+                self.fail("train.learning_rate", f"must be a positive number, got {lr!r}",
+                          "e.g. learning_rate = 0.05")
+        return v
 
     def initial_settings(self, data: Any) -> dict[str, Any]:
         """The ``[initial]`` table, validated: ``seed`` a non-negative integer,

@@ -98,6 +98,26 @@ def test_runner_refuses_signals_compiled_as_expressions():
     assert info.value.field == "system"
 
 
+def test_runner_refuses_what_it_does_not_run_before_any_work():
+    from cognitive_action.errors import CompileError
+
+    net = chain(2)
+    system = compile_system(_learning_problem(net))
+    s = Stream([0.5], [0.0], tau=1.0, network=net)
+    values = {"m_x": 1.0, "m_W": 1.0, "theta": 1.0}
+    with pytest.raises(CompileError, match="dopri"):
+        run_stream(system, s, np.zeros(system.n_states), values,
+                   options=SolverOptions(method="dopri"))
+    with pytest.raises(DataError) as info:
+        run_stream(system, Stream([0.5], [0.0], tau=1.0, network=net, interpolate=True),
+                   np.zeros(system.n_states), values)
+    assert info.value.field == "interpolate"
+    with pytest.raises(DataError) as info:
+        run_stream(system, s, np.zeros(system.n_states), values, epochs=0)
+    assert info.value.field == "epochs"
+    assert not any(isinstance(k, tuple) for k in system._cache)  # nothing was built
+
+
 # -- digits ------------------------------------------------------------------------------
 def test_digits_stream_split_by_seed():
     pytest.importorskip("sklearn")
@@ -207,6 +227,29 @@ def test_gradient_flow_limit_on_a_constant_sample():
 
 
 # -- build cost --------------------------------------------------------------------------
+def test_rk_sample_step_equals_casadi_rk_integrator():
+    """The compiled RK4 presentation step against CasADi's own ``rk`` integrator (the
+    same scheme, built independently) on the same sample."""
+    from cognitive_action.compile.integration import chunk_function, integrator_spec
+    from cognitive_action.data.run import sample_step
+
+    net = xor()
+    system = compile_system(_learning_problem(net))
+    stream = Stream(XOR_X[1:2], XOR_Y[1:2], tau=0.2, network=net)
+    y = np.asarray(consistent_state(system, net)(
+        0.3, _random_weights(system, net),
+        system.parameter_vector({"m_x": 0.1, "m_W": 0.5, "theta": 2.0} | stream.sample(0))
+    )[0]).ravel()
+    p = np.append(system.parameter_vector({"m_x": 0.1, "m_W": 0.5, "theta": 2.0}
+                                          | stream.sample(0)), 0.3)
+    spec = integrator_spec(system, SolverOptions(method="rk", steps=3))
+    ours = np.asarray(sample_step(system, 0.2, 3)(x0=y, p=p)["xf"])[:, -1]
+    theirs = np.asarray(chunk_function(system, spec, np.array([0.0, 0.2]))(
+        x0=y, p=p)["xf"])[:, -1]
+    assert np.max(np.abs(ours - y)) > 1e-3
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
 def test_build_cost_does_not_depend_on_the_number_of_samples():
     net = chain(3)
     problem = _learning_problem(net)
@@ -223,5 +266,5 @@ def test_build_cost_does_not_depend_on_the_number_of_samples():
         entries = sorted(repr(k[0]) for k in system._cache if isinstance(k, tuple))
         built.append((run.integrators_built, entries, len(run.switches)))
     assert built[0][0] == built[1][0] == 1
-    assert built[0][1] == built[1][1] == ["'chunk'"]
+    assert built[0][1] == built[1][1] == ["'stream_rk4'"]
     assert (built[0][2], built[1][2]) == (10, 10_000)

@@ -38,7 +38,7 @@ from cognitive_action.errors import (
     SimulationError,
 )
 
-__all__ = ["StreamRun", "SwitchReport", "consistent_state", "run_stream"]
+__all__ = ["StreamRun", "SwitchReport", "consistent_state", "run_stream", "sample_step"]
 
 _SUPPORTED = ("cvodes", "rk", "erk", "collocation")
 
@@ -86,8 +86,8 @@ class StreamRun:
     switches
         One :class:`SwitchReport` per sample (empty without re-initialisation).
     integrators_built
-        How many integrators this run constructed (``0`` or ``1``: one per relative grid
-        and solver settings, cached on the system).
+        How many integrators this run constructed (``0`` or ``1``: one per presentation
+        time and solver settings, cached on the system).
     build_time
         Seconds spent building the integrator and the re-initialisation map.
     """
@@ -134,6 +134,24 @@ def _sparse_lu() -> str:
         return "csparse" if ca.has_linsol("csparse") else "qr"
     except Exception:  # noqa: BLE001 (a missing plugin library raises)
         return "qr"
+
+
+def _residual(system: CompiledSystem, S: ca.DM, keep: np.ndarray, nu: int) -> ca.Function:
+    """``(t, y, p, x) → (G, ∂G/∂x)`` with ``x`` put in place of the neuron outputs of
+    ``y``: on the constraints expanded to a scalar SX graph when they allow it (its
+    sparse Jacobian is far cheaper to evaluate than AD through the MX matrix graph),
+    else on the MX graph."""
+    constraints = system.constraints
+    kind = ca.MX
+    try:
+        constraints = constraints.expand()
+        kind = ca.SX
+    except RuntimeError:  # a node SX cannot hold: stay in MX
+        pass
+    t, y, p = kind.sym("t"), kind.sym("y", system.n_states), kind.sym("p", system.n_parameters)
+    xs = kind.sym("x", nu)
+    G, _ = constraints(t, y * ca.DM(keep) + ca.mtimes(S, xs), p)
+    return ca.Function("residual", [t, y, p, xs], [G, ca.jacobian(G, xs)])
 
 
 def consistent_state(system: CompiledSystem, network: Any) -> ca.Function:
@@ -187,11 +205,8 @@ def consistent_state(system: CompiledSystem, network: Any) -> ca.Function:
     keep[ix] = 0.0
     keep_d = np.ones(n_y)
     keep_d[ixd] = 0.0
+    residual = _residual(system, S, keep, nu)
     t, y, p = ca.MX.sym("t"), ca.MX.sym("y", n_y), ca.MX.sym("p", n_p)
-    xs = ca.MX.sym("x", nu)
-    y_x = y * ca.DM(keep) + ca.mtimes(S, xs)
-    G, _ = system.constraints(t, y_x, p)
-    residual = ca.Function("residual", [t, y, p, xs], [G, ca.jacobian(G, xs)])
     lsolver = _sparse_lu()
     x = y[ix]
     for _ in range(_newton_steps(network)):
@@ -220,7 +235,49 @@ def _signal_positions(system: CompiledSystem, stream: Stream) -> list[int]:
 
 
 def _chunk_keys(system: CompiledSystem) -> int:
-    return sum(1 for k in system._cache if isinstance(k, tuple) and k and k[0] == "chunk")
+    return sum(1 for k in system._cache if isinstance(k, tuple) and k
+               and k[0] in ("chunk", "stream_rk4"))
+
+
+def sample_step(system: CompiledSystem, tau: float, steps: int) -> ca.Function:
+    """Classical Runge-Kutta over one presentation, ``(y, p, t_k) → [y, y(t_k + τ)]``:
+    ``steps`` RK4 steps of ``system.rhs`` unrolled into one CasADi function (cached on
+    the system), with the call signature of a shifted-time integrator over ``[0, τ]``.
+
+    CasADi's ``rk`` integrator computes the Jacobian sparsity of the right-hand side
+    when it is built, which for the densely coupled learning system (eq. 10) dominates
+    the build (the same reason as :mod:`~cognitive_action.compile.explicit`); this
+    function queries no derivative.
+
+    >>> import numpy as np
+    >>> from cognitive_action.compile import compile_system
+    >>> from cognitive_action.declare.network import chain
+    >>> sys = compile_system(chain(2).problem())
+    >>> f = sample_step(sys, 0.5, 4)
+    >>> f.name_in(), f.name_out()
+    (['x0', 'z0', 'p'], ['xf'])
+    """
+    key = ("stream_rk4", float(tau), int(steps))
+    hit = system._cache.get(key)
+    if hit is not None:
+        return hit
+    n_y, n_p = system.n_states, system.n_parameters
+    y = ca.MX.sym("y", n_y)
+    P = ca.MX.sym("p", n_p + 1)
+    p, tk = P[:n_p], P[n_p]
+    h = float(tau) / int(steps)
+    cur = y
+    for i in range(int(steps)):
+        t = tk + i * h
+        k1 = system.rhs(t, cur, p)
+        k2 = system.rhs(t + h / 2, cur + h / 2 * k1, p)
+        k3 = system.rhs(t + h / 2, cur + h / 2 * k2, p)
+        k4 = system.rhs(t + h, cur + h * k3, p)
+        cur = cur + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    hit = ca.Function("sample_step", [y, ca.MX(0, 1), P], [ca.horzcat(y, cur)],
+                      ["x0", "z0", "p"], ["xf"])
+    system._cache[key] = hit
+    return hit
 
 
 def run_stream(system: CompiledSystem, stream: Stream, y0: Mapping[str, float] | np.ndarray,
@@ -247,8 +304,12 @@ def run_stream(system: CompiledSystem, stream: Stream, y0: Mapping[str, float] |
         Start time.
     options
         Integrator settings (:class:`~cognitive_action.compile.options.SolverOptions`;
-        default CVODES BDF). ``cvodes``, ``rk``, ``erk`` and ``collocation`` run here;
-        the Baumgarte gains apply when ``stabilization`` asks for them.
+        default CVODES BDF). ``cvodes``, ``erk`` and ``collocation`` run CasADi's
+        integrator; ``rk`` runs ``steps`` (default 10) classical Runge-Kutta steps per
+        sample compiled into one function (:func:`sample_step`: no Jacobian pass, the
+        fastest to build and to run; small masses and large ``θ`` make the system stiff,
+        so give enough steps). The Baumgarte gains apply when ``stabilization`` asks for
+        them.
     reinit
         Make the state consistent at every switch (:func:`consistent_state`).
     record
@@ -296,8 +357,11 @@ def run_stream(system: CompiledSystem, stream: Stream, y0: Mapping[str, float] |
     net = stream.network
     t_build = _time.perf_counter()
     before = _chunk_keys(system)
-    grid = np.array([0.0, stream.tau])
-    fn = chunk_function(system, spec, grid)
+    own_step = spec.method == "rk"
+    if own_step:
+        fn = sample_step(system, stream.tau, spec._steps())
+    else:
+        fn = chunk_function(system, spec, np.array([0.0, stream.tau]))
     built = _chunk_keys(system) - before
     reinit_fn = consistent_state(system, net) if reinit else None
     build_time = _time.perf_counter() - t_build
@@ -360,8 +424,11 @@ def run_stream(system: CompiledSystem, stream: Stream, y0: Mapping[str, float] |
                     float(np.max(np.abs(g_out), initial=0.0)),
                     float(np.max(np.abs(gd_out), initial=0.0))))
                 x0[:] = y_plus
-            with quiet():
-                integrate()
+            if own_step:
+                integrate()  # compiled arithmetic only: nothing to silence
+            else:
+                with quiet():
+                    integrate()
             if fb.ret() != 0 or not np.all(np.isfinite(out[n_y:])):
                 raise SimulationError(
                     f"{spec.label} failed on sample {int(order[k])} (t = {t_k:g} .. "

@@ -168,6 +168,23 @@ def test_every_switch_is_consistent_and_its_jump_is_reported():
     assert max(s.jump_x for s in run.switches) > 0.1  # the inputs do jump
 
 
+@pytest.mark.parametrize("route", ["generic", "network"])
+def test_switches_are_consistent_on_either_route(route):
+    net = chain(3)
+    system = compile_system(_learning_problem(net), route=route)
+    rng = np.random.default_rng(4)
+    stream = Stream(rng.uniform(-1, 1, 6), rng.uniform(-0.5, 0.5, 6), tau=0.2, network=net)
+    run = run_stream(system, stream, _random_weights(system, net, seed=4),
+                     {"m_x": 0.05, "m_W": 0.2, "theta": 3.0})
+    g, gd = run.max_residuals()
+    assert g <= 1e-10 and gd <= 1e-10
+    G, Gd = system.evaluate_constraints(run.times[-1], run.final,
+                                        system.parameter_vector(
+                                            {"m_x": 0.05, "m_W": 0.2, "theta": 3.0}
+                                            | stream.sample(5)))
+    assert np.max(np.abs(G)) < 1e-6  # the dynamics keep G = 0 between switches
+
+
 def test_consistent_state_satisfies_the_declared_constraints_in_sympy():
     """Spot check of G = 0 and Ġ = 0 on the declared SymPy constraint expressions (the
     signals are constant, so Ġ = Σ ∂G/∂q q̇)."""

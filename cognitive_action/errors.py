@@ -29,6 +29,7 @@ __all__ = [
     "UnsafeExpressionError",
     "SimulationError",
     "OptionalDependencyError",
+    "DataError",
     "CompileError",
     "TranslationError",
     "UnstableSystemError",
@@ -165,6 +166,31 @@ class UnstableSystemError(SimulationError):
 
 class OptionalDependencyError(CognitiveActionError, ImportError):
     """An optional package (such as xarray or matplotlib) is needed and not installed."""
+
+
+class DataError(CognitiveActionError, ValueError):
+    """A data stream is unusable (NaN or infinite values, a shape that does not fit the
+    network, labels out of range, a presentation time ``tau <= 0``), raised before any
+    work starts.
+
+    Attributes
+    ----------
+    field
+        Where the problem is, e.g. ``inputs[3, 5]`` or ``tau``.
+
+    Examples
+    --------
+    >>> err = DataError("not finite: nan", fix="drop or impute it", field="inputs[3, 5]")
+    >>> print(err)
+    inputs[3, 5]: not finite: nan. Fix: drop or impute it
+    >>> err.field, isinstance(err, ValueError)
+    ('inputs[3, 5]', True)
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, field: str | None = None
+                 ) -> None:
+        super().__init__(f"{field}: {message}" if field else message, fix)
+        self.field = field
 
 
 class VerificationError(CognitiveActionError, AssertionError):

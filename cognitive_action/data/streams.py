@@ -35,7 +35,7 @@ import numpy as np
 
 from cognitive_action.errors import DataError, OptionalDependencyError
 
-__all__ = ["Stream", "digits_stream"]
+__all__ = ["Stream", "digits_stream", "load_digits_split"]
 
 ORDERS = ("sequential", "shuffle")
 
@@ -251,6 +251,49 @@ class Stream:
         return np.hstack([self.X[idx], self.Y[idx]])
 
 
+def load_digits_split(split: float = 0.2, seed: int = 0, limit: int | None = None
+                      ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's ``load_digits`` as ``((X_train, labels_train), (X_test,
+    labels_test))``, pixels scaled to [0, 1], split by a random permutation (``seed``):
+    the first ``round(split · n)`` samples of it are the test set.
+
+    Parameters
+    ----------
+    split
+        Fraction of samples held out for testing.
+    seed
+        Seed of the split.
+    limit
+        Keep only the first ``limit`` samples of the permutation (quick runs).
+
+    Raises
+    ------
+    DataError
+        ``split`` not in (0, 1).
+    OptionalDependencyError
+        When scikit-learn is not installed (``pip install cognitive_action[data]``).
+    """
+    if not 0 < split < 1:
+        raise DataError(f"split = {split!r} is not in (0, 1)", fix="e.g. 0.2",
+                        field="split")
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise OptionalDependencyError(
+            "the digits data come from scikit-learn, which is not installed",
+            fix="pip install 'cognitive_action[data]' (or pip install scikit-learn)"
+        ) from exc
+    d = load_digits()
+    X = d.data.astype(float) / 16.0
+    y = d.target.astype(np.int64)
+    perm = np.random.default_rng(seed).permutation(len(X))
+    if limit is not None:
+        perm = perm[:limit]
+    n_test = max(1, int(round(split * len(perm))))
+    te, tr = perm[:n_test], perm[n_test:]
+    return (X[tr], y[tr]), (X[te], y[te])
+
+
 def digits_stream(network: Any, *, tau: float = 1.0, test_fraction: float = 0.25,
                   seed: int = 0, scale: float = 1.0 / 16.0, on: float = 1.0,
                   off: float = 0.0, order: str = "shuffle") -> tuple[Stream, Stream]:
@@ -291,17 +334,8 @@ def digits_stream(network: Any, *, tau: float = 1.0, test_fraction: float = 0.25
         raise DataError(f"the network has {len(net.inputs)} inputs and {len(net.outputs)} "
                         "outputs; digits need 64 and 10", fix="use layered([64, ..., 10])",
                         field="network")
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise OptionalDependencyError(
-            "digits_stream needs scikit-learn, which ships the digits data",
-            fix="pip install cognitive_action[data]") from None
-    data = load_digits()
-    X, labels = np.asarray(data.data, dtype=float) * float(scale), np.asarray(data.target)
-    perm = np.random.default_rng(seed).permutation(len(labels))
-    n_test = max(1, int(round(float(test_fraction) * len(labels))))
-    test, train = perm[:n_test], perm[n_test:]
+    (X, labels), (Xt, labels_t) = load_digits_split(float(test_fraction), seed)
+    X, Xt = X * 16.0 * float(scale), Xt * 16.0 * float(scale)
     kw = {"tau": tau, "network": net, "n_classes": 10, "on": on, "off": off, "seed": seed}
-    return (Stream(X[train], labels[train], order=order, **kw),
-            Stream(X[test], labels[test], order="sequential", **kw))
+    return (Stream(X, labels, order=order, **kw),
+            Stream(Xt, labels_t, order="sequential", **kw))

@@ -236,6 +236,9 @@ def test_uniform_api_still_works_and_mixed_asks_per_neuron():
     (lambda: layered([2, 1]).problem(loss="hinge"), DeclarationError, "unknown loss"),
     (lambda: layered([2, 1], bias=True).problem(inputs={BIAS: 1}), ShapeError, "bias"),
     (lambda: LogSumExp(), DeclarationError, "at least one"),
+    (lambda: softmax_cross_entropy([sp.Symbol("x1")], []), ShapeError, "targets"),
+    (lambda: Network([(1, 2), (2, 3)], [1], outputs=[]).problem(loss="softmax_cross_entropy"),
+     DeclarationError, "output neurons"),
 ])
 def test_bad_declarations_raise_typed_errors(make, error, needle):
     with pytest.raises(error, match=needle) as info:

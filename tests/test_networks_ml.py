@@ -358,3 +358,32 @@ def test_symbolic_backprop_limit_with_bias_and_softmax_cross_entropy():
                                "theta": 1.0}, progress=False)
     assert not report.failures, str(report)
     assert report["backprop.symbolic"].status == "pass"
+
+
+def _random_mixed_dag(seed: int) -> Network:
+    """A DAG of 5-9 neurons with a bias unit and an activation drawn per neuron."""
+    rng = np.random.default_rng(seed)
+    n, n_in = int(rng.integers(5, 10)), 2
+    arcs = set()
+    for j in range(n_in + 1, n + 1):
+        preds = [k for k in range(1, j) if rng.random() < 0.5] or [int(rng.integers(1, j))]
+        arcs |= {(k, j) for k in preds}
+    arcs |= {(i, n_in + 1) for i in range(1, n_in + 1)}
+    names = sorted(_NP)
+    acts = {j: names[int(rng.integers(len(names)))] for j in range(n_in + 1, n + 1)}
+    return Network(sorted(arcs), list(range(1, n_in + 1)), activations=acts, bias=True)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+@pytest.mark.parametrize("loss", ["squared", "softmax_cross_entropy"])
+def test_random_dags_with_per_neuron_activations_and_bias_verify(seed, loss):
+    net = _random_mixed_dag(seed)
+    assert not net.is_uniform and net.bias == BIAS
+    rng = np.random.default_rng(seed)
+    values = {"e1": 0.3, "e2": -0.7, "m_x": 0.01, "m_W": 1.0}
+    values |= {f"y{o}": float(rng.uniform(0, 1)) for o in net.outputs}
+    report = verify(net.problem(loss=loss), values=values, seed=seed, progress=False,
+                    skip=["rank.symbolic", "backprop.symbolic"])
+    assert not report.failures, str(report)
+    assert report["backprop.numeric.multipliers"].value <= 1e-9
+    assert report["initial_conditions"].status == "pass"

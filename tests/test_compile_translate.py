@@ -16,6 +16,7 @@ import sympy as sp
 
 from cognitive_action.compile.translate import SUPPORTED_FUNCTIONS, Translator, to_casadi
 from cognitive_action.declare import symbols as S
+from cognitive_action.declare.network import LogSumExp
 from cognitive_action.errors import CognitiveActionError, TranslationError
 
 x, y, z = sp.symbols("x y z", real=True)
@@ -40,6 +41,7 @@ EXPRESSIONS = [
     sp.pi * x + sp.E * y + sp.Rational(7, 3) + sp.Float("0.125"),
     1 - sp.tanh(x * y + z) ** 2,
     sp.exp(sp.Symbol("theta", real=True) * S.t) * x,  # t and a parameter by name
+    LogSumExp(x, 2 * y, z) + sp.diff(LogSumExp(x, y * z), x),
 ]
 
 
@@ -66,6 +68,16 @@ def test_every_supported_function_is_exercised():
     # sympy rewrites some on construction (sqrt → Pow); the rest must all appear
     missing = {f for f in SUPPORTED_FUNCTIONS if not any(issubclass(u, f) for u in used)}
     assert not missing, missing
+
+
+def test_logsumexp_is_overflow_free():
+    X, Y = ca.SX.sym("x"), ca.SX.sym("y")
+    e = [to_casadi(LogSumExp(x, y), {"x": X, "y": Y}),
+         to_casadi(sp.diff(LogSumExp(x, y), x), {"x": X, "y": Y})]
+    lse, soft = (float(v) for v in ca.Function("f", [X, Y], e)(1000.0, 1000.0 + math.log(3)))
+    # independent: log(e^1000 + 3 e^1000) = 1000 + log 4; softmax_1 = 1/4
+    assert lse == pytest.approx(1000.0 + math.log(4.0), rel=1e-15)
+    assert soft == pytest.approx(0.25, rel=1e-14)
 
 
 def test_piecewise_without_otherwise_is_nan_outside():

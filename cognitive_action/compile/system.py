@@ -538,7 +538,7 @@ class _NetworkGraph:
 
     def __init__(self, ns: NetworkSystem, pnames: Sequence[str],
                  sig_exprs: dict[str, sp.Expr], blas: bool = True) -> None:
-        problem, net, tpl = ns.problem, ns.network, ns.template
+        problem, net = ns.problem, ns.network
         self.blas = blas
         self.ns, self.pnames, self.sig_exprs = ns, tuple(pnames), sig_exprs
         self.nu, self.tg, self.sc = len(net.order), ns.targets, ns.sources
@@ -549,11 +549,12 @@ class _NetworkGraph:
                                         self.sc[self.perm].tolist()) if self.ne else None)
         self.neurons = [str(x) for x in net.neurons]
         self.inputs = [int(i) for i in ns.input_index]
-        in_set = set(self.inputs)
-        self.hidden = [i for i in range(self.nu) if i not in in_set]
+        # hidden neurons grouped by template (one per activation), groups concatenated
         jets = {dot(s, k) for s in (XI, A_SYM) for k in _ORDERS}
-        self.gdot_tpl = TimeDerivative(jets)(tpl.g)
-        self.tpl = tpl
+        self.groups = [(tpl, TimeDerivative(jets)(tpl.g),
+                        np.flatnonzero(ns.template_index == n).tolist())
+                       for n, tpl in enumerate(ns.templates)]
+        self.hidden = [i for _, _, rows in self.groups for i in rows]
         # input neurons: G = x - e(t) and its derivatives, with a derivative operator
         # restricted to the symbols of each input constraint
         self.input_exprs = []
@@ -588,12 +589,14 @@ class _NetworkGraph:
         a = ca.mtimes(W, x)
         adot = ca.mtimes(Wd, x) + ca.mtimes(W, xd)
 
-        trh = Translator(base | {XI.name: take(x, hidden), XI.name + "_dot": take(xd, hidden),
-                                 A_SYM.name: take(a, hidden),
-                                 A_SYM.name + "_dot": take(adot, hidden)})
-        tpl = self.tpl
-        g_h, gd_h, gxi_h, ga_h, h0_h = (column(trh(e), nh) for e in
-                                        (tpl.g, self.gdot_tpl, tpl.g_xi, tpl.g_a, tpl.h0)) \
+        parts: list[list[ca.MX]] = [[] for _ in range(5)]
+        for tpl, gdot_tpl, rows in self.groups:
+            trh = Translator(base | {XI.name: take(x, rows), XI.name + "_dot": take(xd, rows),
+                                     A_SYM.name: take(a, rows),
+                                     A_SYM.name + "_dot": take(adot, rows)})
+            for out, e in zip(parts, (tpl.g, gdot_tpl, tpl.g_xi, tpl.g_a, tpl.h0)):
+                out.append(column(trh(e), len(rows)))
+        g_h, gd_h, gxi_h, ga_h, h0_h = (ca.vertcat(*v) for v in parts) \
             if nh else (ca.MX(0, 1),) * 5
         vals_i = dict(base)
         for i in inputs:

@@ -11,7 +11,8 @@ naming the node.
 Supported: numbers (integers, rationals, floats, ``π``, ``e``), ``+``, ``*``, powers
 (``sqrt`` and integer powers specialised), ``exp``, ``log``, trigonometric and
 hyperbolic functions and their inverses, ``Abs``, ``sign``, ``Heaviside``, ``Min``,
-``Max``, ``floor``, ``ceiling``, ``erf``, ``atan2``, and ``Piecewise`` with relational
+``Max``, ``floor``, ``ceiling``, ``erf``, ``atan2``, the softmax normaliser
+``LogSumExp`` (overflow-free), and ``Piecewise`` with relational
 conditions (``<``, ``≤``, ``>``, ``≥``, ``=``, ``≠``, ``And``, ``Or``, ``Not``).
 Expressions in function form (``q(t)``, ``Derivative(q(t), t)``) are first converted
 to jet symbols (design notes: ``lambdify(cse=True)`` fails on ``Derivative`` arguments).
@@ -49,6 +50,7 @@ import casadi as ca
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from cognitive_action.declare.network import LogSumExp
 from cognitive_action.declare.symbols import to_jet_form
 from cognitive_action.errors import DeclarationError, TranslationError
 
@@ -73,6 +75,15 @@ def _nary(op: Callable) -> Callable:
             out = op(out, a)
         return out
     return f
+
+
+def _logsumexp(*args):
+    """``m + log Σ exp(z - m)`` with ``m = max z``: overflow-free (``LogSumExp``)."""
+    m = _nary(ca.fmax)(*args)
+    total = ca.exp(args[0] - m)
+    for a in args[1:]:
+        total = total + ca.exp(a - m)
+    return m + ca.log(total)
 
 
 #: SymPy function classes and their CasADi counterparts.
@@ -106,6 +117,7 @@ SUPPORTED_FUNCTIONS: dict[type, Callable] = {
     sp.Heaviside: _heaviside,
     sp.Min: _nary(ca.fmin),
     sp.Max: _nary(ca.fmax),
+    LogSumExp: _logsumexp,
 }
 
 _RELATIONAL: dict[type, Callable] = {

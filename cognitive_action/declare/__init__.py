@@ -15,19 +15,28 @@ if TYPE_CHECKING:
         activation,
         register_activation,
     )
-    from cognitive_action.declare.network import Network, chain, layered, squared_error, xor
+    from cognitive_action.declare.network import (
+        Network,
+        chain,
+        layered,
+        softmax_cross_entropy,
+        squared_error,
+        xor,
+    )
     from cognitive_action.declare.problem import Action, Constraint, Problem
     from cognitive_action.declare.roles import Role, RoleKind, RoleMap
     from cognitive_action.declare.symbols import coordinates, dot, parameters, signals, t
 
 __all__ = ["Action", "Activation", "Constraint", "Network", "NumericActivation", "Problem",
            "Role", "RoleKind", "RoleMap", "activation", "chain", "coordinates", "dot",
-           "layered", "parameters", "register_activation", "signals", "squared_error", "t", "xor"]
+           "layered", "parameters", "register_activation", "signals", "softmax_cross_entropy",
+           "squared_error", "t", "xor"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(["Activation", "NumericActivation", "activation", "register_activation"],
                     "cognitive_action.declare.activations"),
-    **dict.fromkeys(["Network", "chain", "layered", "squared_error", "xor"],
+    **dict.fromkeys(["Network", "chain", "layered", "softmax_cross_entropy", "squared_error",
+                     "xor"],
                     "cognitive_action.declare.network"),
     **dict.fromkeys(["Action", "Constraint", "Problem"], "cognitive_action.declare.problem"),
     **dict.fromkeys(["Role", "RoleKind", "RoleMap"], "cognitive_action.declare.roles"),

@@ -25,8 +25,10 @@ Examples
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 import sympy as sp
@@ -38,7 +40,8 @@ from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import check_name, dot, substitute, symbol, t
 from cognitive_action.errors import DeclarationError, GraphError, ShapeError
 
-__all__ = ["Network", "layered", "xor", "chain", "squared_error", "MASS_X", "MASS_W"]
+__all__ = ["Network", "layered", "xor", "chain", "squared_error", "softmax_cross_entropy",
+           "LogSumExp", "LOSSES", "BIAS", "MASS_X", "MASS_W"]
 
 #: Default mass symbols of neuron outputs and weights (eq. 5).
 MASS_X = sp.Symbol("m_x", positive=True)
@@ -76,9 +79,107 @@ def _product(w: sp.Symbol, x: sp.Symbol) -> sp.Expr:
     return sp.Mul._from_args(args, is_commutative=True)
 
 
+#: Label of the constant unit that :class:`Network` adds for biases (``bias=True``).
+BIAS = "b"
+
+
 def squared_error(outputs: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
     """The loss ``V = ½ Σ_i (x_i - y_i)²`` of Section 3."""
     return sp.Add(*((x - y) ** 2 for x, y in zip(outputs, targets))) / 2
+
+
+def _lse(values: Sequence[float]) -> float:
+    m = max(values)
+    return m + math.log(math.fsum(math.exp(v - m) for v in values))
+
+
+class LogSumExp(sp.Function):
+    """``log Σ_k exp(z_k)``, kept unevaluated so that every numeric path computes it in
+    the overflow-free form ``m + log Σ_k exp(z_k - m)``, ``m = max_k z_k``.
+
+    Its derivatives are the softmax, ``∂/∂z_k = exp(z_k - LogSumExp(z))``, so the
+    derived equations never contain ``exp(z_k)`` alone. CasADi
+    (:mod:`cognitive_action.compile.translate`), NumPy (``lambdify``) and ``evalf`` use
+    the stable form.
+
+    Examples
+    --------
+    >>> z1, z2 = sp.symbols("z1 z2")
+    >>> sp.diff(LogSumExp(z1, z2), z1)
+    exp(z1 - LogSumExp(z1, z2))
+    >>> float(LogSumExp(sp.Float(1000), sp.Float(1000)))  # exp(1000) would overflow
+    1000.6931471805599
+    >>> f = sp.lambdify([z1, z2], LogSumExp(z1, z2), "numpy")
+    >>> float(f(1000.0, 1000.0))
+    1000.6931471805599
+    """
+
+    nargs = None  # any number of arguments (at least one)
+
+    @classmethod
+    def eval(cls, *args: sp.Expr) -> sp.Expr | None:
+        if not args:
+            raise DeclarationError("LogSumExp needs at least one argument",
+                                   fix="pass the output neurons' symbols")
+        if len(args) == 1:
+            return args[0]
+        if all(a.is_Float for a in args):
+            return sp.Float(_lse([float(a) for a in args]))
+        return None
+
+    def fdiff(self, argindex: int = 1) -> sp.Expr:
+        return sp.exp(self.args[argindex - 1] - self)
+
+    def _eval_evalf(self, prec: int) -> sp.Expr | None:
+        vals = [a.evalf(prec) for a in self.args]
+        if all(v.is_Float for v in vals):
+            return sp.Float(_lse([float(v) for v in vals]), prec)
+        return None
+
+    def _eval_is_real(self) -> bool | None:
+        return True if all(a.is_real for a in self.args) else None
+
+    @staticmethod
+    def _imp_(*args: Any) -> Any:
+        """The stable form for ``lambdify``: NumPy on numbers and arrays; on expressions
+        with ``fmax``/``exp``/``log`` methods (CasADi), those methods."""
+        if any(hasattr(a, "fmax") for a in args):
+            m = next(a for a in args if hasattr(a, "fmax"))
+            for a in args:
+                m = m.fmax(a)
+            total = sum((a - m).exp() for a in args)
+            return m + total.log()
+        import numpy as np
+
+        z = np.stack(np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args)))
+        m = z.max(axis=0)
+        return m + np.log(np.exp(z - m).sum(axis=0))
+
+
+def softmax_cross_entropy(outputs: Sequence[sp.Expr], targets: Sequence[sp.Expr]) -> sp.Expr:
+    """Cross-entropy of the softmax of the outputs against targets.
+
+    ``V = -Σ_k y_k log softmax(x)_k = (Σ_k y_k) LogSumExp(x) - Σ_k y_k x_k``, with ``x``
+    the output neurons read as logits (give the output layer the identity activation,
+    e.g. ``layered(..., output_activation="identity")``). Softmax is not elementwise, so
+    it enters as this loss, not as an activation. For targets that sum to one (one-hot
+    labels, probabilities) ``∂V/∂x_k = softmax(x)_k - y_k``.
+
+    Examples
+    --------
+    >>> x1, x2, y1, y2 = sp.symbols("x1 x2 y1 y2")
+    >>> softmax_cross_entropy([x1, x2], [y1, y2])
+    -x1*y1 - x2*y2 + (y1 + y2)*LogSumExp(x1, x2)
+    """
+    if len(outputs) != len(targets) or not outputs:
+        raise ShapeError(f"{len(outputs)} outputs for {len(targets)} targets",
+                         fix="give one target per output neuron (at least one)")
+    total = sp.Add(*targets)
+    return total * LogSumExp(*outputs) - sp.Add(*(y * x for x, y in zip(outputs, targets)))
+
+
+#: Named output losses of :meth:`Network.problem` (``loss="..."``).
+LOSSES = {"squared": squared_error, "softmax_cross_entropy": softmax_cross_entropy}
 
 
 class Network:
@@ -93,7 +194,15 @@ class Network:
         The input neurons (no incoming arcs allowed).
     activation
         ``"tanh"``, ``"logistic"``, ``"identity"``, ``"softplus"``, an
-        :class:`~cognitive_action.declare.activations.Activation`, or a callable.
+        :class:`~cognitive_action.declare.activations.Activation`, or a callable: the
+        activation of every non-input neuron not named in ``activations``.
+    activations
+        Per-neuron overrides ``{neuron: activation}`` (e.g. an identity output layer).
+    bias
+        Add a constant unit :data:`BIAS` (``"b"``): an input neuron clamped to 1,
+        ``G^b = x_b - 1`` (eq. 4 with ``e_b = 1``), with an arc to every other non-input
+        neuron. Biases are then the ordinary weights ``w<j>_b``, learned by the same
+        law.
     speed
         ``None`` for the instantaneous neuron of eq. (4); a number or symbol ``c`` for
         the non-holonomic neuron (18) (inputs stay holonomic).
@@ -103,18 +212,45 @@ class Network:
     Raises
     ------
     GraphError
-        An arc into an input neuron, an unknown input, an empty graph.
+        An arc into an input neuron, an unknown input, an empty graph, an activation
+        override for an unknown or input neuron, a neuron already labelled ``"b"`` with
+        ``bias=True``.
+
+    Examples
+    --------
+    >>> net = Network([(1, 2), (2, 3)], [1], activations={3: "identity"}, bias=True)
+    >>> net.inputs
+    (1, 'b')
+    >>> [str(c.expr) for c in net.constraints()]
+    ['-e1 + x1', 'xb - 1', 'x2 - tanh(w2_1*x1 + w2_b*xb)', '-w3_2*x2 - w3_b*xb + x3']
+    >>> net.activation_of(3).name, net.is_uniform
+    ('identity', False)
     """
 
     def __init__(self, graph: nx.DiGraph | Iterable[tuple[Hashable, Hashable]],
                  inputs: Iterable[Hashable], activation: str | Activation = "tanh", *,
+                 activations: Mapping[Hashable, str | Activation] | None = None,
+                 bias: bool = False,
                  speed: sp.Expr | float | None = None,
                  outputs: Iterable[Hashable] | None = None) -> None:
         g = graph if isinstance(graph, nx.DiGraph) else nx.DiGraph(list(graph))
         if g.number_of_nodes() == 0:
             raise GraphError("the graph has no neurons", fix="add nodes and arcs")
-        self.graph = g
         self.inputs = tuple(inputs)
+        self.bias: Hashable | None = None
+        if bias:
+            if BIAS in g:
+                raise GraphError(f"the graph already has a neuron {BIAS!r}, the label of the "
+                                 "bias unit", fix="relabel that neuron, or add the constant "
+                                 "unit yourself as an input clamped to 1")
+            g = g.copy()
+            g.add_node(BIAS)
+            data_inputs = set(self.inputs)
+            g.add_edges_from((BIAS, j) for j in list(g.nodes)
+                             if j != BIAS and j not in data_inputs)
+            self.bias = BIAS
+            self.inputs = (*self.inputs, BIAS)
+        self.graph = g
         for i in self.inputs:
             if i not in g:
                 raise GraphError(f"input neuron {i!r} is not in the graph",
@@ -125,8 +261,20 @@ class Network:
                     f"arc {preds[0]!r} -> {i!r} enters the input neuron {i!r}",
                     fix="input neurons are clamped to e(t) (eq. 4) and take no arcs; remove "
                     "the arc or do not declare the neuron an input")
-        self.activation = _resolve(activation)
-        self._sigma_z: sp.Expr | None = None
+        self.default_activation = _resolve(activation)
+        self._activations: dict[Hashable, Activation] = {}
+        for j, spec in (activations or {}).items():
+            if j not in g:
+                raise GraphError(f"activation given for neuron {j!r}, which is not in the "
+                                 "graph", fix=f"choose neurons among {list(g.nodes)[:8]}")
+            if j in self.inputs:
+                raise GraphError(f"activation given for the input neuron {j!r}",
+                                 fix="input neurons are clamped (eq. 4) and have no "
+                                 "activation; remove it from activations")
+            act = _resolve(spec)
+            if act != self.default_activation:
+                self._activations[j] = act
+        self._sigma_z: dict[Activation, sp.Expr] = {}
         if isinstance(speed, str) or not (speed is None or isinstance(speed, (int, float,
                                                                              sp.Expr))):
             raise DeclarationError(f"speed must be a number or a SymPy symbol, not the string "
@@ -185,22 +333,80 @@ class Network:
 
     # -- constraints ---------------------------------------------------------------------
     def input_signals(self) -> dict[Hashable, sp.Symbol]:
-        """Signal symbols ``e<label>`` for the input neurons."""
-        return {i: symbol(f"e{_label(i)}") for i in self.inputs}
+        """Signal symbols ``e<label>`` for the input neurons (not the bias unit, which is
+        clamped to 1)."""
+        return {i: symbol(f"e{_label(i)}") for i in self.inputs if i != self.bias}
 
     def target_signals(self) -> dict[Hashable, sp.Symbol]:
         """Signal symbols ``y<label>`` for the output neurons."""
         return {o: symbol(f"y{_label(o)}") for o in self.outputs}
 
-    def neuron_constraint(self, x: sp.Symbol, a: sp.Expr) -> sp.Expr:
+    # -- activations ---------------------------------------------------------------------
+    @property
+    def computing(self) -> tuple[Hashable, ...]:
+        """The non-input neurons, in network order."""
+        return tuple(j for j in self.order if j not in self.inputs)
+
+    def activation_of(self, j: Hashable) -> Activation:
+        """The activation σ of the non-input neuron ``j``.
+
+        Raises
+        ------
+        GraphError
+            For an input neuron or a neuron not in the graph.
+        """
+        if j not in self.graph or j in self.inputs:
+            raise GraphError(f"neuron {j!r} is not a non-input neuron of the network",
+                             fix=f"ask for one of {list(self.computing)[:8]}")
+        return self._activations.get(j, self.default_activation)
+
+    @property
+    def activations(self) -> dict[Hashable, Activation]:
+        """``{neuron: σ}`` for every non-input neuron, in network order."""
+        return {j: self.activation_of(j) for j in self.computing}
+
+    def activation_groups(self) -> dict[Activation, tuple[Hashable, ...]]:
+        """Non-input neurons grouped by activation (one template per group), in the order
+        the activations first occur in network order."""
+        out: dict[Activation, list[Hashable]] = {}
+        for j in self.computing:
+            out.setdefault(self.activation_of(j), []).append(j)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @property
+    def is_uniform(self) -> bool:
+        """Whether every non-input neuron has the same activation."""
+        return not self._activations
+
+    @property
+    def activation(self) -> Activation:
+        """The activation of a uniform network (every non-input neuron alike).
+
+        Raises
+        ------
+        DeclarationError
+            For a network with several activations: use :meth:`activation_of`.
+        """
+        if not self.is_uniform:
+            names = sorted({a.name for a in self.activations.values()})
+            raise DeclarationError(
+                f"the network has several activations ({', '.join(names)}), not one",
+                fix="ask for one neuron's activation with net.activation_of(j)")
+        return self.default_activation
+
+    def neuron_constraint(self, x: sp.Symbol, a: sp.Expr, j: Hashable | None = None,
+                          *, activation: Activation | None = None) -> sp.Expr:
         """The constraint of a non-input neuron with output ``x`` and net input ``a``.
 
-        ``x - σ(a)`` (eq. 4), or ``ẋ/c + x - σ(a)`` with a speed ``c`` (eq. 19).
+        ``x - σ(a)`` (eq. 4), or ``ẋ/c + x - σ(a)`` with a speed ``c`` (eq. 19); σ is
+        ``activation``, else neuron ``j``'s, else the network's single activation.
         """
         z = _Z
-        if self._sigma_z is None:
-            self._sigma_z = self.activation(z)
-        g = x - substitute(self._sigma_z, {z: a})
+        act = activation or (self.activation_of(j) if j is not None else self.activation)
+        sigma_z = self._sigma_z.get(act)
+        if sigma_z is None:
+            sigma_z = self._sigma_z[act] = act(z)
+        g = x - substitute(sigma_z, {z: a})
         return g if self.speed is None else dot(x) / self.speed + g
 
     def constraints(self, inputs: Mapping[Hashable, sp.Expr] | None = None
@@ -213,8 +419,10 @@ class Network:
             Input signals by input neuron: expressions of ``t`` or signal symbols
             (default: the signals ``e<label>``).
         """
-        e = dict(self.input_signals())
+        e: dict[Hashable, sp.Expr] = dict(self.input_signals())
         e.update(inputs or {})
+        if self.bias is not None:
+            e[self.bias] = sp.S.One
         out = []
         for j in self.order:
             xj = self.x[j]
@@ -224,13 +432,13 @@ class Network:
             if self.graph.in_degree(j) == 0:
                 raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
                                  fix="connect it or declare it an input")
-            out.append(Constraint(self.neuron_constraint(xj, self.net_input(j)),
+            out.append(Constraint(self.neuron_constraint(xj, self.net_input(j), j),
                                   name=f"G{_label(j)}"))
         return out
 
     def problem(self, *, mass_x: sp.Expr | float = MASS_X, mass_W: sp.Expr | float = MASS_W,
                 weight: sp.Expr = 1,
-                loss: sp.Expr | None = None,
+                loss: sp.Expr | str | None = None,
                 inputs: Mapping[Hashable, sp.Expr] | None = None,
                 targets: Mapping[Hashable, sp.Expr] | None = None,
                 parameters: Iterable[sp.Symbol] = (), name: str = "network") -> Problem:
@@ -247,7 +455,9 @@ class Network:
         weight
             ``ϖ(t)``, e.g. ``exp(θ t)``.
         loss
-            ``V(t, x)``; default ``½ Σ_o (x_o - y_o)²``.
+            ``V(t, x)``, or a name of :data:`LOSSES`: ``"squared"`` (the default,
+            ``½ Σ_o (x_o - y_o)²``) or ``"softmax_cross_entropy"``
+            (:func:`softmax_cross_entropy` of the outputs against the targets).
         inputs, targets
             Expressions of ``t`` for inputs and targets; neurons not given get signals
             ``e<label>`` and ``y<label>``.
@@ -267,6 +477,20 @@ class Network:
                            f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
                     raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
                                      f"the network's {label}", fix=fix)
+        if self.bias is not None and self.bias in (inputs or {}):
+            raise ShapeError(f"an input signal given for the bias unit {self.bias!r}",
+                             fix="the bias unit is clamped to 1; give signals for "
+                             f"{[i for i in self.inputs if i != self.bias]}")
+        if isinstance(loss, str):
+            if loss not in LOSSES:
+                raise DeclarationError(f"unknown loss {loss!r}",
+                                       fix=f"use one of {', '.join(LOSSES)}, or pass an "
+                                       "expression of the outputs")
+            if not self.outputs:
+                raise DeclarationError(f"the loss {loss!r} needs output neurons",
+                                       fix="name them with Network(..., outputs=[...])")
+            loss = LOSSES[loss]([self.x[o] for o in self.outputs],
+                                [y[o] for o in self.outputs])
         if loss is None and not self.outputs:
             warnings.warn(
                 "the network has no output neurons (every neuron has outgoing arcs), so the "
@@ -295,14 +519,39 @@ def _resolve(spec: str | Activation) -> Activation:
 
 
 def layered(sizes: Sequence[int], activation: str | Activation = "tanh", *,
+            output_activation: str | Activation | None = None,
+            activations: Sequence[str | Activation] | None = None,
+            bias: bool = False,
             speed: sp.Expr | float | None = None) -> Network:
     """A fully connected layered network with ``sizes[0]`` inputs (Section 2).
 
     Neurons are numbered 1, 2, … layer by layer.
 
+    Parameters
+    ----------
+    sizes
+        Neurons per layer, inputs first, e.g. ``[64, 32, 10]``.
+    activation
+        Activation of every non-input layer not otherwise given.
+    output_activation
+        Activation of the last layer (default: ``activation``); ``"identity"`` for
+        logits read by :func:`softmax_cross_entropy`.
+    activations
+        One activation per non-input layer (``len(sizes) - 1`` entries); excludes
+        ``activation`` and ``output_activation``.
+    bias
+        Add the constant unit :data:`BIAS` with an arc to every non-input neuron.
+    speed
+        Diffusion speed ``c`` (eq. 18), as for :class:`Network`.
+
+    Examples
+    --------
     >>> net = layered([2, 2, 1])
     >>> net.inputs, net.outputs, len(net.weights)
     ((1, 2), (5,), 6)
+    >>> net = layered([2, 2, 1], output_activation="identity", bias=True)
+    >>> str(net.constraints()[-1].expr)
+    '-w5_3*x3 - w5_4*x4 - w5_b*xb + x5'
     """
     if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
         raise ShapeError(f"layer sizes {list(sizes)} are not usable",
@@ -311,11 +560,26 @@ def layered(sizes: Sequence[int], activation: str | Activation = "tanh", *,
     for s in sizes:
         layers.append(list(range(k, k + s)))
         k += s
+    if activations is not None:
+        if output_activation is not None:
+            raise DeclarationError("both activations (per layer) and output_activation given",
+                                   fix="give the output layer's activation as the last "
+                                   "entry of activations")
+        if isinstance(activations, (str, Activation)) or \
+                len(activations) != len(sizes) - 1:
+            raise ShapeError(f"activations must list one activation per non-input layer "
+                             f"({len(sizes) - 1}), got {activations!r}",
+                             fix=f"e.g. activations={['tanh'] * (len(sizes) - 2) + ['identity']}")
+        per_layer = list(activations)
+    else:
+        per_layer = [activation] * (len(sizes) - 2) + [
+            activation if output_activation is None else output_activation]
+    overrides = {j: spec for layer, spec in zip(layers[1:], per_layer) for j in layer}
     g = nx.DiGraph()
     g.add_nodes_from(range(1, k))
     for a, b in zip(layers, layers[1:]):
         g.add_edges_from((i, j) for i in a for j in b)
-    return Network(g, layers[0], activation, speed=speed)
+    return Network(g, layers[0], activation, activations=overrides, bias=bias, speed=speed)
 
 
 def xor(activation: str | Activation = "tanh") -> Network:

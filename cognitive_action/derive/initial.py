@@ -43,7 +43,7 @@ from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import MAX_ORDER, dot, t
 from cognitive_action.derive.calculus import TimeDerivative
 from cognitive_action.derive.euler_lagrange import EulerLagrange
-from cognitive_action.derive.network import XI, A, neuron_template
+from cognitive_action.derive.network import XI, A, neuron_templates
 from cognitive_action.derive.numeric import by_name, to_float
 from cognitive_action.errors import DeclarationError, InconsistentInitialConditionsError
 
@@ -247,7 +247,7 @@ def is_plain_network(problem: Problem) -> bool:
         if j in net.inputs:
             if (c.expr - x).free_symbols & coords:
                 return False
-        elif c.expr != net.neuron_constraint(x, net.net_input(j)):
+        elif c.expr != net.neuron_constraint(x, net.net_input(j), j):
             return False
     return True
 
@@ -263,16 +263,33 @@ def network_names(net: Network) -> tuple[tuple[str, ...], ...]:
 
 @functools.lru_cache(maxsize=32)
 def _template_functions(net: Network, params: tuple[str, ...]):
-    """``g, g_ξ, g_a, g_t`` of the hidden-neuron template, vectorized by NumPy."""
-    tpl = neuron_template(net)
-    syms = {str(s): s for s in tpl.g.free_symbols}
-    args = [XI, dot(XI), A, dot(A), t, *(syms.get(p, sp.Symbol(p)) for p in params)]
-    return sp.lambdify(args, [tpl.g, tpl.g_xi, tpl.g_a, sp.diff(tpl.g, t)], "numpy")
+    """``g, g_ξ, g_a, g_t`` of the hidden-neuron templates (one per activation),
+    vectorized by NumPy: each neuron's row from its own template."""
+    tpls, index = neuron_templates(net)
+    fns = []
+    for tpl in tpls:
+        syms = {str(s): s for s in tpl.g.free_symbols}
+        args = [XI, dot(XI), A, dot(A), t, *(syms.get(p, sp.Symbol(p)) for p in params)]
+        fns.append(sp.lambdify(args, [tpl.g, tpl.g_xi, tpl.g_a, sp.diff(tpl.g, t)],
+                               "numpy"))
+    if len(fns) == 1:
+        return fns[0]
+    masks = [index == n for n in range(len(fns))]
+
+    def combined(x, *rest):
+        out = [np.zeros(len(index)) for _ in range(4)]
+        for f, rows in zip(fns, masks):
+            for o, v in zip(out, f(x, *rest)):
+                o[rows] = np.broadcast_to(np.asarray(v, dtype=float), o.shape)[rows]
+        return out
+    return combined
 
 
 def _template_params(net: Network) -> tuple[str, ...]:
     local = {XI, dot(XI), A, dot(A), t}
-    return tuple(sorted(str(s) for s in neuron_template(net).g.free_symbols - local))
+    free = set().union(*(tp.g.free_symbols for tp in neuron_templates(net)[0])) \
+        if net.computing else set()
+    return tuple(sorted(str(s) for s in free - local))
 
 
 class _NetworkPoint:

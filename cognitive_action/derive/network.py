@@ -46,6 +46,7 @@ import numpy as np
 import sympy as sp
 from scipy import sparse
 
+from cognitive_action.declare.activations import Activation
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Action, Problem
 from cognitive_action.declare.roles import RoleMap, multiplier_name
@@ -58,7 +59,7 @@ from cognitive_action.derive.sparse import SparseRows, Walker
 from cognitive_action.errors import DerivationError, ShapeError
 
 __all__ = ["NeuronTemplate", "NetworkSystem", "NetworkState", "neuron_template", "derive_network",
-           "is_network_problem"]
+           "neuron_templates", "is_network_problem"]
 
 XI = symbol("xi")
 A = symbol("a")
@@ -84,15 +85,46 @@ class NeuronTemplate:
     h0: sp.Expr
 
 
-def neuron_template(net: Network) -> NeuronTemplate:
-    """Differentiate the network's hidden-neuron template ``ξ - σ(a)`` once."""
-    g = net.neuron_constraint(XI, A)
+def neuron_template(net: Network, activation: Activation | None = None) -> NeuronTemplate:
+    """Differentiate a hidden-neuron template ``ξ - σ(a)`` once.
+
+    ``σ`` is ``activation``, or the network's single activation (a network with several
+    has one template per activation: :func:`neuron_templates`).
+    """
+    g = net.neuron_constraint(XI, A, activation=activation)
     grad = Differentiator([XI, A]).gradient(g)
     jets = {dot(s, k) for s in (XI, A) for k in range(MAX_ORDER + 1)}
     D = TimeDerivative(jets)
     h0 = Walker([dot(XI, 2), dot(A, 2)]).zero_out(D(D(g)))
     return NeuronTemplate(g=g, g_xi=grad.get(XI, sp.S.Zero), g_a=grad.get(A, sp.S.Zero),
                           h0=h0)
+
+
+def neuron_templates(net: Network) -> tuple[tuple[NeuronTemplate, ...], np.ndarray]:
+    """One template per distinct activation, and each neuron's template.
+
+    Returns
+    -------
+    templates
+        One :class:`NeuronTemplate` per activation, in the order the activations first
+        occur in network order.
+    index
+        Per neuron in network order, the index of its template (``-1`` for inputs).
+
+    Examples
+    --------
+    >>> from cognitive_action.declare.network import layered
+    >>> tpls, index = neuron_templates(layered([1, 1, 1], output_activation="identity"))
+    >>> [str(tp.g_a) for tp in tpls], index.tolist()
+    (['tanh(a)**2 - 1', '-1'], [-1, 0, 1])
+    """
+    groups = net.activation_groups()
+    tpls = tuple(neuron_template(net, act) for act in groups)
+    pos = {j: i for i, j in enumerate(net.order)}
+    index = np.full(len(net.order), -1, dtype=np.int64)
+    for n, members in enumerate(groups.values()):
+        index[[pos[j] for j in members]] = n
+    return tpls, index
 
 
 def is_network_problem(problem: Problem) -> bool:
@@ -168,8 +200,10 @@ class NetworkSystem(DerivedSystem):
     ----------
     problem, network
         What was derived.
-    template
-        The hidden-neuron :class:`NeuronTemplate`.
+    templates, template_index
+        One hidden-neuron :class:`NeuronTemplate` per activation, and per neuron (network
+        order) the index of its template (``-1`` for inputs); ``template`` is the single
+        template of a network with one activation.
     kinetic_x, kinetic_w
         Euler-Lagrange residual templates of one neuron output and one weight
         (functions of ``ξ, ξ̇, ξ̈``), divided by ``ϖ``.
@@ -207,7 +241,7 @@ class NetworkSystem(DerivedSystem):
                                   "masses")
         self.problem, self.network = problem, net
         weight = action.weight
-        self.template = neuron_template(net)
+        self.templates, self.template_index = neuron_templates(net)
         self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
         self.kinetic_w, _ = class_residual(self.mass_W, weight)
         loss = Differentiator(xs).gradient(F)
@@ -227,6 +261,20 @@ class NetworkSystem(DerivedSystem):
         self._numeric: dict[str, object] = {}
 
     form = "network"
+
+    @property
+    def template(self) -> NeuronTemplate:
+        """The hidden-neuron template of a network with one activation.
+
+        Raises
+        ------
+        DerivationError
+            With several activations (use :attr:`templates`).
+        """
+        if len(self.templates) != 1:
+            raise DerivationError(f"the network has {len(self.templates)} neuron templates",
+                                  fix="use system.templates and system.template_index")
+        return self.templates[0]
 
     @functools.cached_property
     def roles(self) -> RoleMap:
@@ -257,7 +305,7 @@ class NetworkSystem(DerivedSystem):
         Equal to the generic :func:`~cognitive_action.derive.euler_lagrange.euler_lagrange`
         of the same problem; meant for inspection, LaTeX and small networks.
         """
-        net, problem, tpl = self.network, self.problem, self.template
+        net, problem = self.network, self.problem
         lam = self.multipliers
         xs = net.neurons
         coords = xs + net.weights
@@ -271,6 +319,7 @@ class NetworkSystem(DerivedSystem):
                 jac_rows.append({xj: sp.S.One})
                 h.append(-self.input_accelerations[idx[j]])
                 continue
+            tpl = self.templates[self.template_index[idx[j]]]
             preds = list(net.graph.predecessors(j))
             a = net.net_input(j)
             adot = sp.Add(*(dot(net.w[j, k]) * net.x[k] + net.w[j, k] * dot(net.x[k])
@@ -328,11 +377,11 @@ class NetworkSystem(DerivedSystem):
         key = tuple(map(str, parameters))
         hit = self._numeric.get(key)
         if hit is None:
-            tpl = self.template
             args = [XI, dot(XI), A, dot(A), t, *parameters]
             kx, kw = self.kinetic_forcing
             hit = {
-                "neuron": sp.lambdify(args, [tpl.g_xi, tpl.g_a, tpl.h0], "numpy"),
+                "neuron": [sp.lambdify(args, [tpl.g_xi, tpl.g_a, tpl.h0], "numpy")
+                           for tpl in self.templates],
                 "kin_x": sp.lambdify(args, kx, "numpy"),
                 "kin_w": sp.lambdify(args, kw, "numpy"),
                 "masses": sp.lambdify([t, *parameters], [self.mass_x, self.mass_W], "numpy"),
@@ -371,8 +420,11 @@ class NetworkSystem(DerivedSystem):
         tg, sc = self.targets, self.sources
         a = np.bincount(tg, w * x[sc], minlength=nu)
         adot = np.bincount(tg, wd * x[sc] + w * xd[sc], minlength=nu)
-        g_xi, g_a, h0 = (np.broadcast_to(np.asarray(v, dtype=float), (nu,)).copy()
-                         for v in fn["neuron"](x, xd, a, adot, state.t, *pv))
+        g_xi, g_a, h0 = np.zeros(nu), np.zeros(nu), np.zeros(nu)
+        for n, f in enumerate(fn["neuron"]):
+            rows = self.template_index == n
+            for out, v in zip((g_xi, g_a, h0), f(x, xd, a, adot, state.t, *pv)):
+                out[rows] = np.broadcast_to(np.asarray(v, dtype=float), (nu,))[rows]
         h = h0 + 2 * g_a * np.bincount(tg, wd * xd[sc], minlength=nu)
         # Input neurons: G = x - e(t), so G_x = 1 and h = -ë.
         ii = self.input_index
@@ -424,8 +476,8 @@ class NetworkSystem(DerivedSystem):
         """Parameters and signal jets the numeric evaluation needs."""
         local = {XI, dot(XI), dot(XI, 2), A, dot(A), t}
         out: set[sp.Symbol] = set()
-        for e in (self.template.h0, self.template.g_a, self.template.g_xi, self.kinetic_x,
-                  self.kinetic_w, self.mass_x, self.mass_W):
+        tpl_exprs = [e for tp in self.templates for e in (tp.h0, tp.g_a, tp.g_xi)]
+        for e in (*tpl_exprs, self.kinetic_x, self.kinetic_w, self.mass_x, self.mass_W):
             out |= e.free_symbols - local
         coords = set(self.problem.coordinates)
         for e in self.loss_gradient.values():

@@ -176,6 +176,11 @@ class SpeedNetworkSystem(DerivedSystem):
                                   "built from its network",
                                   fix="use compile_system(problem, route='generic') for "
                                   "modified problems")
+        if not net.is_uniform:
+            raise DerivationError("the speed-c template route takes one activation for the "
+                                  "whole network",
+                                  fix="use compile_system(problem, route='generic') (the "
+                                  "default route falls back to it)")
         self.template = speed_neuron_template(net)
         _check_constraints(problem, net, self.template)
         action = problem.action

@@ -41,7 +41,7 @@ from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.symbols import substitute
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.initial import is_plain_network
-from cognitive_action.derive.network import XI, A, neuron_template
+from cognitive_action.derive.network import XI, A, neuron_templates
 from cognitive_action.derive.sparse import SparseRows
 from cognitive_action.errors import DeclarationError
 
@@ -83,13 +83,14 @@ def _network_jacobian(problem: Problem) -> SparseRows:
     ``g_ξ(x_j, a_j)`` on the diagonal and ``g_a(x_j, a_j) w_jk`` at the columns ``x_k``
     (the chain rule through ``a_j = Σ_k w_jk x_k``)."""
     net = problem.network
-    tpl = neuron_template(net)
+    tpls, index = neuron_templates(net)
     rows: list[dict[sp.Symbol, sp.Expr]] = []
-    for j in net.order:
+    for n, j in enumerate(net.order):
         xj = net.x[j]
         if j in net.inputs:
             rows.append({xj: sp.S.One})
             continue
+        tpl = tpls[index[n]]
         sub = {XI: xj, A: net.net_input(j)}
         g_xi, g_a = substitute(tpl.g_xi, sub), substitute(tpl.g_a, sub)
         row: dict[sp.Symbol, sp.Expr] = {xj: g_xi} if g_xi != 0 else {}

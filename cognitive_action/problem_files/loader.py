@@ -15,12 +15,18 @@ Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
     edges = [[1, 3], [2, 3], [1, 4], [2, 4], [3, 5], [4, 5]]   # or layers = [2, 2, 1]
     inputs = [1, 2]
     activation = "tanh"          # tanh, logistic, identity, softplus
+    # activations = { 5 = "identity" }  # per neuron (edges), or one name per non-input
+    #                            # layer with layers: activations = ["tanh", "identity"]
+    # output_activation = "identity"    # the output neurons' activation
+    # bias = true                # a constant unit b (x_b = 1) with an arc to every
+    #                            # non-input neuron: biases are the weights w<j>_b
     # speed = "c"                # the non-holonomic neuron (18)
 
     [action]
     mass_x = "m_x"
     mass_W = "m_W"
     weight = "exp(theta*t)"
+    # loss = "softmax_cross_entropy"  # or "squared" (the default), or an expression
     # loss = "(x5 - y5)**2/2"    # default: squared error of the outputs; it may name
     #                            # the weights w<target>_<source>, e.g. "+ 0.01*w5_3**2"
 
@@ -96,7 +102,7 @@ import sympy as sp
 
 from cognitive_action.declare.activations import ACTIVATIONS
 from cognitive_action.declare.initializers import available_initializers
-from cognitive_action.declare.network import Network, layered
+from cognitive_action.declare.network import LOSSES, Network, layered
 from cognitive_action.declare.problem import Action, Constraint, Problem
 from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import dot, symbol, t
@@ -117,7 +123,8 @@ __all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "
 _TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
         "targets", "coordinates", "constraints", "initial", "simulate", "verify",
         "nonholonomic", "signals", "data", "train"}
-_NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "speed", "nodes"}
+_NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "activations",
+            "output_activation", "bias", "speed", "nodes"}
 _ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
 _ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
 _CONSTRAINT = {"name", "expr"}
@@ -466,14 +473,26 @@ class _Reader:
                       "use integers or identifiers")
         return v
 
+    def _activation(self, act: Any, where: str) -> str:
+        if not isinstance(act, str) or act not in ACTIVATIONS:
+            self.fail(where, f"unknown activation {act!r}",
+                      f"use {', '.join(sorted(ACTIVATIONS))} (or register_activation "
+                      "one of your own before loading the file)")
+        return act
+
     def network_problem(self, name: str) -> tuple[Problem, Network]:
         d = self.data
         nt = self.table(d.get("network"), "network", _NETWORK, required=True)
-        act = nt.get("activation", "tanh")
-        if not isinstance(act, str) or act not in ACTIVATIONS:
-            self.fail("network.activation", f"unknown activation {act!r}",
-                      f"use {', '.join(sorted(ACTIVATIONS))} (or register_activation "
-                      "one of your own before loading the file)")
+        act = self._activation(nt.get("activation", "tanh"), "network.activation")
+        out_act = None
+        if "output_activation" in nt:
+            out_act = self._activation(nt["output_activation"], "network.output_activation")
+        bias = nt.get("bias", False)
+        if not isinstance(bias, bool):
+            self.fail("network.bias", f"must be true or false, got {bias!r}",
+                      "bias = true adds a constant unit b with an arc to every non-input "
+                      "neuron")
+        per = nt.get("activations")
         speed = None
         if "speed" in nt:
             speed = self.expr(nt["speed"], "network.speed", self.names)
@@ -487,7 +506,20 @@ class _Reader:
                     for s in sizes) or len(sizes) < 2:
                 self.fail("network.layers", "must be a list of at least two positive "
                           "integers", "e.g. layers = [2, 3, 1]")
-            net = layered(sizes, act, speed=speed)
+            if per is not None:
+                if not isinstance(per, list) or len(per) != len(sizes) - 1:
+                    self.fail("network.activations", "with layers, must list one activation "
+                              f"per non-input layer ({len(sizes) - 1})",
+                              f"e.g. activations = {['tanh'] * (len(sizes) - 2) + ['identity']}"
+                              .replace("'", '"'))
+                if out_act is not None:
+                    self.fail("network.output_activation", "given with activations",
+                              "give the output layer's activation as the last entry of "
+                              "activations")
+                per = [self._activation(a, f"network.activations[{i}]")
+                       for i, a in enumerate(per)]
+            net = layered(sizes, act, output_activation=out_act, activations=per,
+                          bias=bias, speed=speed)
         else:
             edges = nt["edges"]
             if not isinstance(edges, list) or not edges:
@@ -507,7 +539,23 @@ class _Reader:
                 self.fail("network.inputs", "must be a list of neuron labels",
                           "e.g. inputs = [1, 2]")
             outputs = nt.get("outputs")
-            net = Network(g, [self._node(i, "network.inputs") for i in inputs], act,
+            in_nodes = [self._node(i, "network.inputs") for i in inputs]
+            overrides: dict[Any, str] = {}
+            if per is not None:
+                if not isinstance(per, dict):
+                    self.fail("network.activations", "with edges, must be a table "
+                              "{neuron = activation}", 'e.g. activations = { 5 = "identity" }')
+                by_label = {str(n): n for n in g.nodes}
+                for k, v in per.items():
+                    if k not in by_label or by_label[k] in in_nodes:
+                        self.fail(f"network.activations.{k}",
+                                  f"{k} is not a non-input neuron of the network",
+                                  "name neurons that appear in edges and are not inputs")
+                    overrides[by_label[k]] = self._activation(v, f"network.activations.{k}")
+            if out_act is not None:
+                probe = Network(g, in_nodes, act, outputs=outputs)
+                overrides = {o: out_act for o in probe.outputs} | overrides
+            net = Network(g, in_nodes, act, activations=overrides, bias=bias,
                           speed=speed, outputs=outputs)
         neurons = {str(x): x for x in net.neurons}
         act_tbl = self.table(d.get("action"), "action", _ACTION_NET)
@@ -515,13 +563,25 @@ class _Reader:
         mass_x = self.expr(act_tbl.get("mass_x", 1), "action.mass_x", names)
         mass_W = self.expr(act_tbl.get("mass_W", 1), "action.mass_W", names)
         weight = self.expr(act_tbl.get("weight", 1), "action.weight", names)
-        inputs = self._signals(d.get("inputs"), "inputs", net.inputs)
+        inputs = self._signals(d.get("inputs"), "inputs",
+                               tuple(i for i in net.inputs if i != net.bias))
         targets = self._signals(d.get("targets"), "targets", net.outputs)
-        loss = None
-        if "loss" in act_tbl:
+        loss: sp.Expr | str | None = None
+        lraw = act_tbl.get("loss")
+        if isinstance(lraw, str) and lraw in LOSSES and lraw not in self.names:
+            loss = act_tbl["loss"]
+            if not net.outputs:
+                self.fail("action.loss", f"the loss {loss!r} needs output neurons",
+                          "name them with [network] outputs = [...]")
+        elif "loss" in act_tbl:
             # the loss may name the outputs, the targets and the weights (a regulariser)
             lnames = names | neurons | {str(w): w for w in net.weights} | {
                 str(s): s for s in net.target_signals().values()}
+            if isinstance(lraw, str) and lraw.strip().isidentifier() and \
+                    lraw.strip() not in lnames:
+                self.fail("action.loss", f"unknown loss {lraw!r}",
+                          f"use one of {', '.join(repr(k) for k in LOSSES)}, or an expression "
+                          "of the outputs x<o>, targets y<o> and weights")
             loss = self.expr(act_tbl["loss"], "action.loss", lnames)
             loss = loss.xreplace({s: targets[o] for o, s in net.target_signals().items()
                                   if o in targets})

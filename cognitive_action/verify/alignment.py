@@ -150,7 +150,7 @@ class _Student:
         self.n = len(net.order)
         self.inputs = np.array([idx[j] for j in net.inputs], dtype=int)
         self.feeds = [(idx[j], np.array([idx[k] for k in net.graph.predecessors(j)]),
-                       np.array([wpos[j, k] for k in net.graph.predecessors(j)]))
+                       np.array([wpos[j, k] for k in net.graph.predecessors(j)]), j)
                       for j in net.order if j not in net.inputs]
         self.w_target = np.array([idx[j] for (j, _k) in net.w], dtype=int)
         self.w_source = np.array([idx[k] for (_j, k) in net.w], dtype=int)
@@ -161,10 +161,10 @@ class _Student:
         x = np.zeros((e.shape[0], self.n))
         slope = np.zeros_like(x)
         x[:, self.inputs] = e
-        for j, src, wi in self.feeds:
+        for j, src, wi, label in self.feeds:
             a = x[:, src] @ w[wi]
-            x[:, j] = self.ev.sigma(a)
-            slope[:, j] = self.ev.slopes(a)
+            x[:, j] = self.ev.sigma_of(label, a)
+            slope[:, j] = self.ev.slope_of(label, a)
         return x, slope
 
     def others(self, w: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
@@ -182,7 +182,7 @@ class _Student:
         batch = (x.shape[0],)
         d = -np.column_stack([np.broadcast_to(np.asarray(g, dtype=float), batch)
                               for g in self.ev.grad(cols, other)])
-        for j, src, wi in reversed(self.feeds):               # δ_k += w_jk σ'(a_j) δ_j
+        for j, src, wi, _ in reversed(self.feeds):             # δ_k += w_jk σ'(a_j) δ_j
             d[:, src] += (d[:, j] * slope[:, j])[:, None] * w[wi][None, :]
         g = np.sum(d[:, self.w_target] * slope[:, self.w_target] * x[:, self.w_source],
                    axis=0) / gamma

@@ -292,7 +292,7 @@ def _perturbed_loss(problem: Problem) -> tuple[sp.Expr, list[sp.Symbol]]:
             out[net.x[j]] = e[j] + p
         else:
             a = sp.Add(*(net.w[j, k] * out[net.x[k]] for k in net.graph.predecessors(j)))
-            out[net.x[j]] = net.activation(a) + p
+            out[net.x[j]] = net.activation_of(j)(a) + p
     return loss_of(problem).xreplace(out), ps
 
 

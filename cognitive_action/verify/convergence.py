@@ -172,7 +172,7 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
     from cognitive_action.declare.symbols import t as time
     from cognitive_action.verify.reference import (
         CASADI_FUNCTIONS,
-        casadi_activation,
+        casadi_activations,
         input_expressions,
         loss_of,
     )
@@ -195,14 +195,14 @@ def gradient_function(problem: Problem, values: Mapping[str, float] | None = Non
     W = casadi.SX.sym("W", len(net.weights))
     P = casadi.SX.sym("p", len(net.order))  # perturbations: -dV/dp_j is the delta
     widx = {key: i for i, key in enumerate(net.w)}
-    sigma = casadi_activation(net)
+    sigma = casadi_activations(net)
     x = {}
     for i, j in enumerate(net.order):
         if j in net.inputs:
             x[j] = sp.lambdify([time], inputs[j].xreplace(consts),
                                modules=[CASADI_FUNCTIONS])(T) + P[i]
         else:
-            x[j] = sigma(sum((W[widx[j, k]] * x[k] for k in net.graph.predecessors(j)),
+            x[j] = sigma[j](sum((W[widx[j, k]] * x[k] for k in net.graph.predecessors(j)),
                              casadi.SX(0))) + P[i]
     xs = [net.x[j] for j in net.order]
     V = sp.lambdify(xs + [time], loss.xreplace(consts), modules=[CASADI_FUNCTIONS])(

@@ -296,9 +296,18 @@ class LawEvaluator:
         self.computing = [j for j in net.order if j not in net.inputs]
         self.computing_index = np.array([idx[j] for j in self.computing], dtype=int)
         z = sp.Symbol("z", real=True)
-        act = net.activation(z)
-        self.sigma = sp.lambdify([z], act, "numpy")
-        self.dsigma = sp.lambdify([z], sp.diff(act, z), "numpy")
+        fns: dict[object, tuple[Callable, Callable]] = {}
+        for act in net.activation_groups():
+            expr = act(z)
+            fns[act] = (sp.lambdify([z], expr, "numpy"),
+                        sp.lambdify([z], sp.diff(expr, z), "numpy"))
+        self._by_neuron = {j: fns[net.activation_of(j)] for j in self.computing}
+        self._groups = [(np.array([self.computing.index(j) for j in members], dtype=int),
+                         fns[act][1]) for act, members in net.activation_groups().items()]
+        if net.is_uniform:
+            self.sigma, self.dsigma = fns.get(net.activation) or (
+                sp.lambdify([z], net.activation(z), "numpy"),
+                sp.lambdify([z], sp.diff(net.activation(z), z), "numpy"))
         V = loss_of(problem)
         xs = [net.x[j] for j in net.order]
         self.others = sorted(V.free_symbols - set(xs), key=str)
@@ -326,9 +335,22 @@ class LawEvaluator:
                                    "loss")
         return out
 
+    def sigma_of(self, j: Hashable, a: np.ndarray) -> np.ndarray:
+        """``σ_j(a)`` of the non-input neuron ``j`` (elementwise)."""
+        return np.asarray(self._by_neuron[j][0](a), dtype=float) * np.ones_like(a)
+
+    def slope_of(self, j: Hashable, a: np.ndarray) -> np.ndarray:
+        """``σ_j'(a)`` of the non-input neuron ``j`` (elementwise)."""
+        return np.asarray(self._by_neuron[j][1](a), dtype=float) * np.ones_like(a)
+
     def slopes(self, a: np.ndarray) -> np.ndarray:
-        """``σ'(a)`` elementwise (a constant slope broadcast to ``a``'s shape)."""
-        return np.asarray(self.dsigma(a), dtype=float) * np.ones_like(a)
+        """``σ_j'(a_j)`` for the pre-activations ``a`` of the non-input neurons (in
+        :attr:`computing` order), each neuron with its own activation."""
+        a = np.asarray(a, dtype=float)
+        out = np.zeros_like(a)
+        for rows, ds in self._groups:
+            out[rows] = (np.asarray(ds(a[rows]), dtype=float) * np.ones_like(a[rows]))
+        return out
 
     def given(self, w: np.ndarray, x: np.ndarray, values: Mapping[str, float], gamma: float,
               exact: Callable[[], BackpropRates]) -> LawInput:

@@ -58,7 +58,7 @@ from cognitive_action.verify.reference import (
     CASADI_FUNCTIONS,
     CasadiReference,
     _numeric_values,
-    casadi_activation,
+    casadi_activations,
     input_values,
     loss_of,
 )
@@ -154,6 +154,28 @@ def _graph(net: Network) -> _Graph:
     return _Graph(net)
 
 
+class _NeuronActivations:
+    """``σ_j`` and ``σ_j'`` of every neuron applied to a vector over ``net.order`` (each
+    neuron its own activation; the entries of input neurons are 0)."""
+
+    def __init__(self, net: Network) -> None:
+        idx = {j: i for i, j in enumerate(net.order)}
+        self.groups = [(np.array([idx[j] for j in members], dtype=int), act.numeric())
+                       for act, members in net.activation_groups().items()]
+
+    def f(self, a: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(a)
+        for rows, act in self.groups:
+            out[rows] = act.f(a[rows])
+        return out
+
+    def df(self, a: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(a)
+        for rows, act in self.groups:
+            out[rows] = act.df(a[rows])
+        return out
+
+
 def _input_vector(net: Network, problem: Problem, values: Mapping[str, float],
                   p: np.ndarray) -> np.ndarray:
     e = input_values(problem, values)
@@ -198,7 +220,7 @@ def fixed_point(problem: Problem, w: np.ndarray, values: Mapping[str, float], *,
     """
     net = holonomic_network_of(problem)
     g = _graph(net)
-    act = net.activation.numeric()
+    act = _NeuronActivations(net)
     w = np.asarray(w, dtype=float)
     p = np.zeros(g.nu) if perturbation is None else np.asarray(perturbation, dtype=float)
     clamp = _input_vector(net, problem, values, p)
@@ -254,7 +276,7 @@ def _casadi_state(problem: Problem, values: Mapping[str, float], W: casadi.MX,
     started at ``x0``), one entry per neuron in network order."""
     net = holonomic_network_of(problem)
     g = _graph(net)
-    sigma = casadi_activation(net)
+    sigma = casadi_activations(net)
     nh = len(g.hidden)
     e = input_values(problem, values)
     Xh = casadi.SX.sym("xh", nh)
@@ -269,7 +291,7 @@ def _casadi_state(problem: Problem, values: Mapping[str, float], W: casadi.MX,
     Wmat = casadi.SX(sparsity, Ws[order.tolist()])
     a = casadi.mtimes(Wmat, xs)
     hid = g.hidden.tolist()
-    res = Xh - sigma(a[hid]) - Ps[hid]
+    res = Xh - casadi.vertcat(*(sigma[net.order[i]](a[i]) for i in hid)) - Ps[hid]
     fn = casadi.Function("fixed_point_residual", [Xh, casadi.vertcat(Ws, Ps)], [res])
     rf = casadi.rootfinder("fixed_point", "newton", fn,
                            {"abstol": 1e-14, "max_iter": 50, "error_on_fail": False})
@@ -358,7 +380,7 @@ def fixed_point_loss(problem: Problem, values: Mapping[str, float], x0: np.ndarr
     net = holonomic_network_of(problem)
     fV, xi, wi = loss_function_of(problem, values)
     g = _graph(net)
-    act = net.activation.numeric()
+    act = _NeuronActivations(net)
     h = g.hidden
     x0 = np.asarray(x0, dtype=float)
     frozen: dict[str, object] = {}

@@ -185,7 +185,7 @@ def forward_pass(net: Network, inputs: Mapping[Hashable, sp.Expr] | None = None
             out[net.x[j]] = e[j]
         else:
             a = sp.Add(*(net.w[j, k] * out[net.x[k]] for k in net.graph.predecessors(j)))
-            out[net.x[j]] = net.activation(a)
+            out[net.x[j]] = net.activation_of(j)(a)
     return out
 
 
@@ -217,11 +217,21 @@ class CasadiReference:
     loss: float
 
 
-def casadi_activation(net: Network):
-    """The network's activation as a function of CasADi expressions (its SymPy form
-    lambdified over :data:`CASADI_FUNCTIONS`)."""
+def casadi_activation(net: Network, j: Hashable | None = None):
+    """Neuron ``j``'s activation (default: the network's single one) as a function of
+    CasADi expressions (its SymPy form lambdified over :data:`CASADI_FUNCTIONS`)."""
     z = sp.Symbol("z", real=True)
-    return sp.lambdify([z], net.activation(z), modules=[CASADI_FUNCTIONS])
+    act = net.activation if j is None else net.activation_of(j)
+    return sp.lambdify([z], act(z), modules=[CASADI_FUNCTIONS])
+
+
+def casadi_activations(net: Network) -> dict[Hashable, object]:
+    """``{neuron: σ_j}`` as functions of CasADi expressions, one lambdify per distinct
+    activation."""
+    z = sp.Symbol("z", real=True)
+    fns = {act: sp.lambdify([z], act(z), modules=[CASADI_FUNCTIONS])
+           for act in net.activation_groups()}
+    return {j: fns[net.activation_of(j)] for j in net.computing}
 
 
 def _numeric_values(problem: Problem, values: Mapping[str, float]) -> dict[sp.Symbol, float]:
@@ -238,7 +248,7 @@ def casadi_forward(problem: Problem, values: Mapping[str, float], W, P) -> list:
     expressions of the weights ``W`` (``net.weights`` order) and additive perturbations
     ``P`` of the outputs (network order), the inputs valued from ``values``."""
     net = network_of(problem)
-    sigma = casadi_activation(net)
+    sigma = casadi_activations(net)
     widx = {key: i for i, key in enumerate(net.w)}
     e = input_values(problem, values)
     x: dict[Hashable, object] = {}
@@ -249,7 +259,7 @@ def casadi_forward(problem: Problem, values: Mapping[str, float], W, P) -> list:
             a = 0
             for k in net.graph.predecessors(j):
                 a = a + W[widx[j, k]] * x[k]
-            x[j] = sigma(a) + P[i]
+            x[j] = sigma[j](a) + P[i]
     return [x[j] for j in net.order]
 
 
@@ -289,7 +299,8 @@ def casadi_gradients(problem: Problem, w: np.ndarray, values: Mapping[str, float
 def _numpy_functions(problem: Problem, values: Mapping[str, float]):
     net = network_of(problem)
     z = sp.Symbol("z", real=True)
-    sigma = sp.lambdify([z], net.activation(z), "numpy")
+    fns = {act: sp.lambdify([z], act(z), "numpy") for act in net.activation_groups()}
+    sigma = {j: fns[net.activation_of(j)] for j in net.computing}
     fV = sp.lambdify(list(net.neurons + net.weights), loss_of(problem).xreplace(
         _numeric_values(problem, values)), "numpy")
     return net, sigma, fV
@@ -311,7 +322,7 @@ def numpy_forward(problem: Problem, w: np.ndarray, values: Mapping[str, float],
         else:
             preds = list(net.graph.predecessors(j))
             a = sum(w[widx[j, k]] * x[idx[k]] for k in preds)
-            x[i] = sigma(a) + p[i]
+            x[i] = sigma[j](a) + p[i]
     return x, float(fV(*x, *w))
 
 

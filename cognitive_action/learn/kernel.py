@@ -79,6 +79,12 @@ class LimitKernel:
             raise DerivationError("the compiled limit law needs a feedforward network",
                                   fix="use the full derived dynamics for nets with cycles")
         self.system, self.network = system, net
+        if len(system.templates) != 1:
+            raise DerivationError(
+                f"the compiled limit law takes one activation for the whole net; this one "
+                f"has {len(system.templates)} (per-layer activations, biases' units)",
+                fix="train a net with one activation (layered(sizes, activation=...)) for "
+                "now; verify() and backprop_rates handle mixed nets")
         tpl = system.template
         if sp.simplify(tpl.g_xi - 1) != 0:
             raise DerivationError(f"the neuron template has g_ξ = {tpl.g_xi}, not 1",

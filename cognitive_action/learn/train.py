@@ -216,7 +216,8 @@ def _fingerprint(problem: Problem, config: Mapping[str, Any], train: Dataset) ->
     net = problem.network
     h = hashlib.sha256()
     h.update(json.dumps({"name": problem.name, "arcs": [list(map(str, k)) for k in net.w],
-                         "activation": str(net.activation.name),
+                         "activations": [str(net.activation_of(j).name)
+                                         for j in net.order if j not in net.inputs],
                          "loss": str(problem.action.lagrangian)}).encode())
     h.update(json.dumps(dict(config), sort_keys=True).encode())
     h.update(np.ascontiguousarray(train.X).tobytes())

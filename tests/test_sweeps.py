@@ -213,3 +213,16 @@ def test_convergence_fit_and_figure(client, tmp_path):
     assert ds.attrs["convergence_constant"] == pytest.approx(3.0, rel=1e-10)
     png = tmp_path / "s" / "convergence.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_points_in_c_order_grid_and_zip():
+    spec = _spec(axes={"theta": [0.0, 0.5], "k": [1.0, 4.0, 9.0], "seed": [3, 4]})
+    pts = spec.points()
+    assert spec.shape == (2, 3, 2) and len(pts) == spec.size == 12
+    assert pts[0] == {"theta": 0.0, "k": 1.0, "seed": 3}
+    assert pts[7] == {"theta": 0.5, "k": 1.0, "seed": 4}
+    assert [spec.point(i) for i in range(12)] == pts
+    zipped = _spec(axes={"k": [1.0, 2.0], "x": [0.1, 0.2]}, mode="zip")
+    assert zipped.dims == ("point",) and zipped.point(1) == {"k": 2.0, "x": 0.2}
+    with pytest.raises(SweepError, match="point 2"):
+        zipped.point(2)

@@ -106,12 +106,12 @@ def run_point(payload: dict[str, Any], index: int) -> tuple[int, dict[str, Any] 
     A point that raises returns ``(index, None, "ErrorType: message")``; the sweep goes on.
     """
     spec: SweepSpec = payload["spec"]
+    states = payload["states"]
     point = spec.point(index)
     try:
         values = {**spec.values, **{k: v for k, v in point.items() if k != "seed"
-                                    and k not in _state_names(spec)}}
-        initial = {**spec.initial, **{k: v for k, v in point.items()
-                                      if k in _state_names(spec)}}
+                                    and k not in states}}
+        initial = {**spec.initial, **{k: v for k, v in point.items() if k in states}}
         seed = point.get("seed")
         system = None if spec.task == "verify" else _system(spec, payload["key"])
         ctx = TaskContext(spec.problem, system, values, initial, seed, spec)
@@ -157,11 +157,10 @@ def _read_point(path: Path) -> tuple[dict[str, np.ndarray], str]:
         return out, str(data["__error__"])
 
 
-def _open_store(spec: SweepSpec, store: Path) -> set[int]:
+def _open_store(spec: SweepSpec, store: Path, fingerprint: str) -> set[int]:
     store.mkdir(parents=True, exist_ok=True)
     (store / "points").mkdir(exist_ok=True)
     meta = store / "sweep.json"
-    fingerprint = spec.fingerprint()
     if meta.exists():
         found = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint")
         if found != fingerprint:
@@ -179,7 +178,7 @@ def _open_store(spec: SweepSpec, store: Path) -> set[int]:
     return {i for i in done if 0 <= i < spec.size}
 
 
-def _assemble(spec: SweepSpec, store: Path) -> Any:
+def _assemble(spec: SweepSpec, store: Path, fingerprint: str) -> Any:
     _, xr = _require()
     shape = spec.shape
     n = spec.size
@@ -228,7 +227,7 @@ def _assemble(spec: SweepSpec, store: Path) -> Any:
     if any("time" in v[0] for v in data_vars.values()):
         coords["time"] = times
     ds = xr.Dataset(data_vars, coords=coords)
-    ds.attrs.update({"task": spec.task, "fingerprint": spec.fingerprint(),
+    ds.attrs.update({"task": spec.task, "fingerprint": fingerprint,
                      "problem": spec.problem.name or "", "mode": spec.mode,
                      "points_total": n, "points_failed": int(np.sum(status == "failed")),
                      "points_missing": int(np.sum(status == "missing"))})
@@ -335,10 +334,11 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
         raise SweepError(f"spec of type {type(spec).__name__}", fix="pass a SweepSpec",
                          field="spec")
     store = Path(store)
-    done = _open_store(spec, store)
+    fingerprint = spec.fingerprint()  # hashes the problem's text: once per sweep
+    done = _open_store(spec, store, fingerprint)
     missing = [i for i in range(spec.size) if i not in done]
     ran = failed = 0
-    payload = {"spec": spec, "key": spec.system_key(),
+    payload = {"spec": spec, "key": spec.system_key(), "states": _state_names(spec),
                "fn": _TASKS.get(spec.task) if spec.task not in ("simulate", "verify") else None}
     if missing:
         client, cluster, owned = _connect(distributed, scheduler, n_workers)
@@ -346,7 +346,7 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
         try:
             [shared] = client.scatter([payload], broadcast=True, hash=False)
             futures = [client.submit(run_point, shared, i, retries=2, pure=False,
-                                     key=f"sweep-{spec.fingerprint()[:10]}-{i}")
+                                     key=f"sweep-{fingerprint[:10]}-{i}")
                        for i in missing]
             for future in distributed.as_completed(futures):
                 index, result, error = future.result()
@@ -362,7 +362,7 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
                 client.close()
             if cluster is not None:
                 cluster.close()
-    ds = _assemble(spec, store)
+    ds = _assemble(spec, store, fingerprint)
     if spec.convergence is not None:
         from cognitive_action.sweeps.summary import convergence_summary
 

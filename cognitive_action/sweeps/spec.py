@@ -322,8 +322,15 @@ class SweepSpec:
         return [dict(zip(names, row)) for row in zip(*self.axes.values())]
 
     def point(self, index: int) -> dict[str, Any]:
-        """The point with flat index ``index``."""
-        return self.points()[index]
+        """The point with flat index ``index`` (C order over :attr:`dims`)."""
+        if not 0 <= index < self.size:
+            raise SweepError(f"point {index} of a sweep of {self.size}", field="index",
+                             fix=f"use an index in [0, {self.size})")
+        names = list(self.axes)
+        if self.mode == "grid":
+            where = np.unravel_index(index, self.shape)
+            return {k: self.axes[k][int(j)] for k, j in zip(names, where)}
+        return {k: self.axes[k][index] for k in names}
 
     def output_times(self) -> np.ndarray:
         """The output times of ``simulate``."""

@@ -56,6 +56,7 @@ def plot_convergence(ds: Any, axis: str, variable: str, fit: OrderFit,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     x, y = _curve(ds, axis, variable)
     grid = np.geomspace(x.min(), x.max(), 50)
@@ -66,6 +67,8 @@ def plot_convergence(ds: Any, axis: str, variable: str, fit: OrderFit,
         ax.loglog(grid, fit.constant * grid**fit.order, "-",
                   label=f"fit: order {fit.order:.3f} [{lo:.3f}, {hi:.3f}] "
                         f"({100 * fit.confidence:g}% CI)")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
+        ax.set_xticks(x, [f"{v:.3g}" for v in x])
         ax.set_xlabel(axis)
         ax.set_ylabel(variable)
         ax.set_title(f"{ds.attrs.get('problem', '')}: {variable} against {axis}")

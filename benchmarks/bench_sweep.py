@@ -10,7 +10,9 @@ completed once before timing.
 - ``serial``: a Python loop of :func:`simulate` calls in this process on a system
   compiled once before timing;
 - ``dask``: :func:`~cognitive_action.sweeps.run_sweep` into a fresh store on a
-  ``LocalCluster`` of 2 worker processes (one thread each) started once before timing;
+  ``LocalCluster`` of 2 worker processes (one thread each; ``sweeps.engine.local_cluster``,
+  the cluster ``run_sweep`` starts, with the workers' profiler off; ``--profiler``: Dask's
+  default, on) started once before timing;
   the workers' compiled systems are built by a warm-up sweep (cluster start and that
   first build are printed separately). The timed run includes writing every point to
   the store and assembling the zarr dataset.
@@ -49,6 +51,7 @@ import cognitive_action as ca
 from cognitive_action.compile import SolverOptions, compile_system, simulate
 from cognitive_action.declare import symbols as S
 from cognitive_action.sweeps import SweepSpec, run_sweep
+from cognitive_action.sweeps.engine import local_cluster
 
 
 def setup():
@@ -76,6 +79,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--points", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profiler", action="store_true",
+                    help="keep the workers' statistical profiler on (Dask's default)")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -98,8 +103,8 @@ def main() -> None:
             for v in m_w])
 
     tc = time.perf_counter()
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+    cluster = local_cluster(2) if not args.profiler else distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
     client = distributed.Client(cluster)
     t_cluster = time.perf_counter() - tc
     with tempfile.TemporaryDirectory() as tmp:

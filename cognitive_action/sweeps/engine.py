@@ -43,7 +43,7 @@ import numpy as np
 from cognitive_action.errors import OptionalDependencyError, SweepError
 from cognitive_action.sweeps.spec import _TASKS, SweepSpec, TaskContext
 
-__all__ = ["run_sweep", "run_point", "load_sweep", "SCHEDULER_TIMEOUT"]
+__all__ = ["run_sweep", "run_point", "load_sweep", "local_cluster", "SCHEDULER_TIMEOUT"]
 
 #: Seconds a scheduler address has to answer before the sweep fails (before any work).
 SCHEDULER_TIMEOUT = 5.0
@@ -265,14 +265,26 @@ def load_sweep(store: str | os.PathLike[str]) -> Any:
 
 
 # -- the driver -------------------------------------------------------------------------
+def local_cluster(n_workers: int = 2) -> Any:
+    """The ``distributed.LocalCluster`` a sweep starts: ``n_workers`` worker processes, one
+    thread each, no dashboard, the workers' statistical profiler off (it samples every
+    thread's stack periodically: CPU the points would use). Close it when done.
+    """
+    distributed, _ = _require()
+    import dask.config
+
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+
+
 def _connect(distributed: Any, scheduler: Any, n_workers: int) -> tuple[Any, Any, bool]:
     """``(client, cluster, owned)``: owned clients and clusters are closed by the sweep."""
     if scheduler is None:
         if not isinstance(n_workers, int) or n_workers < 1:
             raise SweepError(f"n_workers={n_workers!r}", fix="give a positive integer",
                              field="n_workers")
-        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
+        cluster = local_cluster(n_workers)
         return distributed.Client(cluster), cluster, True
     if isinstance(scheduler, distributed.Client):
         return scheduler, None, False

@@ -34,6 +34,7 @@ __all__ = [
     "TranslationError",
     "UnstableSystemError",
     "VerificationError",
+    "SweepError",
 ]
 
 
@@ -203,3 +204,25 @@ class VerificationError(CognitiveActionError, AssertionError):
     >>> isinstance(VerificationError("backprop limit not reached"), AssertionError)
     True
     """
+
+
+class SweepError(CognitiveActionError, ValueError):
+    """A parameter sweep is malformed (unknown or empty axis, wrong type, a scheduler that
+    does not answer, a store holding another sweep); raised before any point runs.
+
+    Attributes
+    ----------
+    field
+        The field of the sweep spec at fault (``"axes.theta"``, ``"scheduler"``, ...).
+
+    Examples
+    --------
+    >>> err = SweepError("axis 'mu' is not a parameter", fix="use one of m, k", field="axes.mu")
+    >>> print(err)
+    axes.mu: axis 'mu' is not a parameter. Fix: use one of m, k
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *,
+                 field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message, fix)
+        self.field = field

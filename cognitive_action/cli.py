@@ -335,8 +335,10 @@ def paper(out: Path, quick: bool) -> None:
                    f"{', '.join(f'{v} {k}' for k, v in counts.items())} -> {status}; "
                    f"simulation: {entry['simulation']['status']}")
     summary["waves"] = [str(p) for p in _waves(out, quick)]
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str),
-                                      encoding="utf-8")
+    from cognitive_action.workflow import write_atomically
+
+    text = json.dumps(summary, indent=2, default=str).encode("utf-8")
+    write_atomically(out / "summary.json", lambda f: f.write(text))
     click.echo(f"summary: {out / 'summary.json'}")
     sys.exit(EXIT_FAIL if failed else 0)
 

@@ -117,7 +117,7 @@ class LogSumExp(sp.Function):
     nargs = None  # any number of arguments (at least one)
 
     @classmethod
-    def eval(cls, *args: sp.Expr) -> sp.Expr | None:
+    def eval(cls, *args: sp.Expr) -> sp.Expr | None:  # safe: SymPy's Function.eval hook
         if not args:
             raise DeclarationError("LogSumExp needs at least one argument",
                                    fix="pass the output neurons' symbols")

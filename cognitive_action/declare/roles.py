@@ -93,11 +93,6 @@ class Role:
         """Whether the symbol is a constraint multiplier (or one of its derivatives)."""
         return self.kind in MULTIPLIER_KINDS
 
-    @property
-    def is_constant(self) -> bool:
-        """Whether the symbol is constant in time (a parameter, mass, rate or speed)."""
-        return self.kind in CONSTANT_KINDS
-
     def describe(self) -> str:
         """A phrase for messages: ``"velocity of x1"``, ``"multiplier of G3"``.
 
@@ -112,8 +107,6 @@ class Role:
             return f"{what} of {self.of}"
         if self.is_multiplier:
             return f"{self.kind} of {self.of}"
-        if self.kind == RoleKind.MASS and self.of is not None:
-            return "mass"
         return str(self.kind)
 
 
@@ -210,11 +203,6 @@ class RoleMap(Mapping):
         r = self.get(symbol)
         return r is not None and r.is_multiplier
 
-    def is_constant(self, symbol: sp.Basic) -> bool:
-        """Whether ``symbol`` is a parameter, mass, rate or speed."""
-        r = self.get(symbol)
-        return r is not None and r.is_constant
-
     def masses_of(self, coordinates: Iterable[sp.Symbol]) -> tuple[sp.Symbol, ...]:
         """The mass symbols that weigh any of ``coordinates``."""
         cs = set(coordinates)
@@ -225,11 +213,6 @@ class RoleMap(Mapping):
     def merged(self, other: Mapping[sp.Symbol, Role]) -> RoleMap:
         """A new map with ``other``'s roles added (``other`` wins on a shared symbol)."""
         return RoleMap({**self._roles, **dict(other)})
-
-    def restricted(self, symbols: Iterable[sp.Basic]) -> RoleMap:
-        """The roles of the given symbols only (unknown symbols are skipped)."""
-        keep = set(symbols)
-        return RoleMap({s: r for s, r in self._roles.items() if s in keep})
 
 
 _PREFIXES = {(True, False): "lambda", (True, True): "delta",

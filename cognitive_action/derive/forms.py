@@ -23,7 +23,7 @@ from cognitive_action.derive.network import derive_network
 from cognitive_action.derive.network_speed import derive_speed_network
 from cognitive_action.errors import DerivationError
 
-__all__ = ["FORMS", "derive_system", "as_template", "as_generic"]
+__all__ = ["FORMS", "derive_system", "derived", "as_template", "as_generic"]
 
 #: ``"auto"``: templates when they fit, else generic; ``"generic"``: eq. (8)-(10) for
 #: every symbol; ``"template"``: per-neuron templates or a DerivationError.

@@ -151,6 +151,8 @@ class LogSumExp(sp.Function):
             return m + total.log()
         import numpy as np
 
+        if all(isinstance(a, (float, int, np.floating, np.integer)) for a in args):
+            return _lse([float(a) for a in args])  # scalars: no array round trip
         z = np.stack(np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args)))
         m = z.max(axis=0)
         return m + np.log(np.exp(z - m).sum(axis=0))

@@ -8,7 +8,9 @@ Mode ``"limit"`` is the backprop limit (eq. 15-17) of the derived system, compil
 :data:`RUNNERS` (:func:`register_runner`); none is registered here yet.
 
 :func:`sgd_baseline` is plain NumPy SGD on the same net, same initial weights and same
-order of samples, written by hand (independent of the derivation) for comparison.
+order of samples, written by hand from the textbook formulas (independent of the
+derivation) for comparison: per-layer activations, biases, squared or softmax
+cross-entropy loss.
 
 With ``out=``, a checkpoint is written after every epoch (``checkpoint.npz``, via a
 temporary file and :func:`os.replace`); calling again with the same arguments continues
@@ -28,8 +30,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from cognitive_action.declare.activations import BUILTIN_ACTIVATIONS, Activation
 from cognitive_action.declare.initializers import DEFAULT_INITIALIZER, initialize
-from cognitive_action.declare.network import Network
+from cognitive_action.declare.network import Network, softmax_cross_entropy, squared_error
 from cognitive_action.declare.problem import Problem
 from cognitive_action.errors import CognitiveActionError, DeclarationError, ShapeError
 from cognitive_action.learn.kernel import LimitKernel, compile_limit_law
@@ -97,9 +100,10 @@ def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
                          fix="pass a tuple (X, Y) with X of shape (samples, inputs)")
     X = np.asarray(X, dtype=float)
     Y = np.asarray(Y)
-    n_in, n_out = len(net.inputs), len(net.outputs)
+    # data columns: the inputs clamped to signals (the bias unit is clamped to 1)
+    n_in, n_out = len(net.input_signals()), len(net.outputs)
     if X.ndim != 2 or X.shape[1] != n_in:
-        raise ShapeError(f"{where}.X has shape {X.shape}, the net has {n_in} inputs",
+        raise ShapeError(f"{where}.X has shape {X.shape}, the net has {n_in} data inputs",
                          fix=f"give X of shape (samples, {n_in})")
     if not np.all(np.isfinite(X)):
         raise ShapeError(f"{where}.X has NaN or infinite values",
@@ -137,8 +141,8 @@ class TrainingHistory:
     mode
         ``"limit"``, ``"sgd"``, ...
     train_loss, test_loss
-        Mean squared error ``½|x_out - y|²`` over the set per epoch (the loss of the
-        problems trained so far; a problem with another loss is still reported in it).
+        The mean over the set of the problem's own loss ``V`` per epoch (``½|x_out -
+        y|²``, the softmax cross-entropy, ...; :meth:`LimitKernel.loss_values`).
     train_accuracy, test_accuracy
         Argmax accuracy per epoch (classification only; empty otherwise).
     weights
@@ -194,7 +198,7 @@ def initial_weights(net: Network, seed: int, *, init: str = DEFAULT_INITIALIZER,
 def _evaluate(kernel: LimitKernel, blocks: list[np.ndarray], data: Dataset
               ) -> tuple[float, float | None]:
     out = kernel.predict(blocks, data.X)
-    loss = float(np.mean(0.5 * np.sum((out - data.Y) ** 2, axis=1)))
+    loss = float(np.mean(kernel.loss_values(out, data.Y)))  # the problem's V, lambdified
     acc = None if data.labels is None else float(np.mean(np.argmax(out, 1) == data.labels))
     return loss, acc
 
@@ -369,90 +373,175 @@ def train(problem: Problem, train_data: Any, test_data: Any = None, *, mode: str
 
 
 # -- the baseline ----------------------------------------------------------------------------
-_HAND = {"tanh": (np.tanh, lambda x: 1.0 - x * x),
-         "logistic": (lambda a: 1.0 / (1.0 + np.exp(-a)), lambda x: x * (1.0 - x)),
-         "identity": (lambda a: a, lambda x: np.ones_like(x))}
+def _logistic(a: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+#: Textbook activations, by hand: ``σ(a)`` and ``σ'`` from ``(a, x = σ(a))``; keyed by
+#: the registry's built-in :class:`~cognitive_action.declare.activations.Activation`
+#: objects (not by name).
+_HAND: dict[Activation, tuple[Callable[[np.ndarray], np.ndarray],
+                              Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
+    BUILTIN_ACTIVATIONS["tanh"]: (np.tanh, lambda a, x: 1.0 - x * x),
+    BUILTIN_ACTIVATIONS["logistic"]: (_logistic, lambda a, x: x * (1.0 - x)),
+    BUILTIN_ACTIVATIONS["identity"]: (lambda a: a, lambda a, x: np.ones_like(x)),
+    BUILTIN_ACTIVATIONS["softplus"]: (lambda a: np.logaddexp(0.0, a),
+                                      lambda a, x: _logistic(a)),
+}
+
+
+def _squared(o: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``V = ½ Σ (o - y)²`` per column and ``-∂V/∂o = y - o``."""
+    return 0.5 * np.sum((o - y) ** 2, axis=0), y - o
+
+
+def _softmax_ce(o: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``V = -Σ y log softmax(o) = (Σ y) logsumexp(o) - y·o`` per column and
+    ``-∂V/∂o = y - (Σ y) softmax(o)`` (``y - p`` for one-hot targets)."""
+    m = o.max(axis=0)
+    z = np.exp(o - m)
+    lse = m + np.log(z.sum(axis=0))
+    total = y.sum(axis=0)
+    return total * lse - np.sum(y * o, axis=0), y - total * (z / z.sum(axis=0))
+
+
+def _hand_loss(problem: Problem) -> Callable[[np.ndarray, np.ndarray],
+                                             tuple[np.ndarray, np.ndarray]]:
+    """The hand-written loss of the problem: its ``V = -F/ϖ`` must be one of the two
+    textbook losses of :data:`~cognitive_action.declare.network.LOSSES` (compared as
+    expressions)."""
+    import sympy as sp
+
+    net = problem.network
+    ys = net.target_signals()
+    outs, targets = [net.x[o] for o in net.outputs], [ys[o] for o in net.outputs]
+    action = problem.action
+    V = -action.lagrangian / action.weight
+    for ref, fn in ((squared_error(outs, targets), _squared),
+                    (softmax_cross_entropy(outs, targets), _softmax_ce)):
+        if ref == V or sp.cancel(V - ref) == 0:
+            return fn
+    raise DeclarationError(f"no hand-written baseline for the loss {V}",
+                           fix="the baseline knows loss='squared' and "
+                           "loss='softmax_cross_entropy' of the outputs against the targets")
+
+
+def _layers(net: Network) -> list[list[Any]]:
+    """The layers of a fully connected layered net (data inputs first), from the graph
+    only (no derivation); the bias unit, if any, feeds every non-input neuron."""
+    data_inputs = [i for i in net.inputs if i != net.bias]
+    if len(data_inputs) + (net.bias is not None) != len(net.inputs):
+        raise DeclarationError("the net has constant inputs other than its bias unit",
+                               fix="use layered([...], bias=True)")
+    layers = [data_inputs]
+    seen = set(net.inputs)
+    while len(seen) < len(net.order):
+        nxt = [n for n in net.order if n not in seen and
+               all(p in layers[-1] or p == net.bias for p in net.graph.predecessors(n))]
+        if not nxt:
+            raise DeclarationError("the net is not layered", fix="use layered([...])")
+        layers.append(nxt)
+        seen |= set(nxt)
+    for a, b in zip(layers, layers[1:]):
+        if any(not net.graph.has_edge(k, j) for j in b for k in a) or (
+                net.bias is not None and any(not net.graph.has_edge(net.bias, j)
+                                             for j in b)):
+            raise DeclarationError("layers are not fully connected", fix="use layered([...])")
+    if list(layers[-1]) != list(net.outputs):
+        raise DeclarationError("the last layer is not the output layer",
+                               fix="use layered([...]) with its default outputs")
+    return layers
 
 
 def sgd_baseline(problem: Problem, train_data: Any, test_data: Any = None, *, epochs: int,
                  learning_rate: float, seed: int = 0,
                  progress: Callable[[int, int, TrainingHistory], None] | None = None
                  ) -> TrainingHistory:
-    """Plain NumPy SGD on a layered net with squared loss, written by hand.
+    """Plain NumPy SGD on a layered net, backprop written by hand from the textbook.
 
-    Same initial weights (:func:`initial_weights`) and the same sample order as
-    :func:`train` with the same ``seed``; the gradient is coded directly
-    (``δ_L = y - x_L``, ``δ_l = W_{l+1}ᵀ(σ'·δ_{l+1})``, ``ΔW_l = η (σ'·δ_l) x_{l-1}ᵀ``),
-    not derived.
+    Per-layer activations (tanh, logistic, identity, softplus), biases (the weights from
+    the bias unit, as a vector ``b_l`` per layer), and the squared or softmax
+    cross-entropy loss. Same initial weights (:func:`initial_weights`) and the same
+    sample order as :func:`train` with the same ``seed``; the gradient is coded
+    directly, not derived::
+
+        a_l = W_l x_{l-1} + b_l,  x_l = σ_l(a_l)
+        d_L = -∂V/∂x_L            (y - x_L, or y - (Σ y) softmax(x_L))
+        s_l = σ_l'(a_l) ⊙ d_l,  d_{l-1} = W_lᵀ s_l
+        W_l += η s_l x_{l-1}ᵀ,  b_l += η s_l
 
     Raises
     ------
     DeclarationError
-        For a net that is not fully connected layer to layer, or an activation other
-        than tanh, logistic or identity.
+        For a net that is not fully connected layer to layer, a layer with several
+        activations or one without a hand-written form, or another loss.
     """
     net = problem.network
-    name = str(net.activation.name)
-    if name not in _HAND:
-        raise DeclarationError(f"no hand-written baseline for activation {name!r}",
-                               fix=f"use one of {', '.join(_HAND)}")
-    sig, dsig = _HAND[name]
+    layers = _layers(net)
+    acts = []
+    for layer in layers[1:]:
+        kinds = {net.activation_of(j) for j in layer}
+        if len(kinds) != 1:
+            raise DeclarationError("a layer has several activations",
+                                   fix="give one activation per layer "
+                                   "(layered(..., activations=[...]))")
+        act = kinds.pop()
+        if act not in _HAND:
+            raise DeclarationError(f"no hand-written baseline for activation {act.name!r}",
+                                   fix="use tanh, logistic, identity or softplus")
+        acts.append(_HAND[act])
+    loss = _hand_loss(problem)
     tr = as_dataset(train_data, net, "train_data")
     te = None if test_data is None else as_dataset(test_data, net, "test_data")
-    # the layer structure only (no derivation): levels of a fully connected layered net
-    idx = {n: i for i, n in enumerate(net.order)}
-    layers = [list(net.inputs)]
-    seen = set(net.inputs)
-    while len(seen) < len(net.order):
-        nxt = [n for n in net.order if n not in seen and
-               all(p in layers[-1] for p in net.graph.predecessors(n))]
-        if not nxt:
-            raise DeclarationError("the net is not layered", fix="use layered([...])")
-        layers.append(nxt)
-        seen |= set(nxt)
-    for a, b in zip(layers, layers[1:]):
-        if any(not net.graph.has_edge(k, j) for j in b for k in a):
-            raise DeclarationError("layers are not fully connected", fix="use layered([...])")
     w0 = initial_weights(net, seed)
     pos = {key: i for i, key in enumerate(net.w)}
     Ws = [np.array([[w0[pos[j, k]] for k in a] for j in b]) for a, b in zip(layers, layers[1:])]
-    del idx
+    bs = [None if net.bias is None else np.array([w0[pos[j, net.bias]] for j in b])
+          for b in layers[1:]]
 
-    def forward(x: np.ndarray) -> list[np.ndarray]:
-        xs = [x]
-        for W in Ws:
-            xs.append(sig(W @ xs[-1]))
-        return xs
+    def forward(x: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        xs, As = [x], [x]
+        for W, b, (sig, _) in zip(Ws, bs, acts):
+            a = W @ xs[-1]
+            if b is not None:
+                a = a + (b if x.ndim == 1 else b[:, None])
+            As.append(a)
+            xs.append(sig(a))
+        return xs, As
 
     def record(h: TrainingHistory) -> None:
         for data, L, acc in ((tr, h.train_loss, h.train_accuracy),
                              (te, h.test_loss, h.test_accuracy)):
             if data is None:
                 continue
-            o = forward(data.X.T)[-1].T
-            L.append(float(np.mean(0.5 * np.sum((o - data.Y) ** 2, axis=1))))
+            o = forward(data.X.T)[0][-1]
+            L.append(float(np.mean(loss(o, data.Y.T)[0])))
             if data.labels is not None:
-                acc.append(float(np.mean(np.argmax(o, 1) == data.labels)))
+                acc.append(float(np.mean(np.argmax(o, 0) == data.labels)))
 
     rng = np.random.default_rng([seed, 0x0DE5])
     h = TrainingHistory(mode="sgd")
     record(h)
     for epoch in range(epochs):
         for i in rng.permutation(len(tr.X)):
-            xs = forward(tr.X[i])
-            d = tr.Y[i] - xs[-1]
+            xs, As = forward(tr.X[i])
+            d = loss(xs[-1], tr.Y[i])[1]
             for lv in range(len(Ws), 0, -1):
-                s = dsig(xs[lv]) * d
+                s = acts[lv - 1][1](As[lv], xs[lv]) * d
                 d = Ws[lv - 1].T @ s
                 Ws[lv - 1] += learning_rate * np.outer(s, xs[lv - 1])
+                if bs[lv - 1] is not None:
+                    bs[lv - 1] += learning_rate * s
         record(h)
         if progress is not None:
             progress(epoch + 1, epochs, h)
     w = np.zeros(len(net.w))
-    for W, a, b in zip(Ws, layers, layers[1:]):
-        for r, j in enumerate(b):
-            for c, k in enumerate(a):
-                w[pos[j, k]] = W[r, c]
+    for W, b, a, c in zip(Ws, bs, layers, layers[1:]):
+        for r, j in enumerate(c):
+            for col, k in enumerate(a):
+                w[pos[j, k]] = W[r, col]
+            if b is not None:
+                w[pos[j, net.bias]] = b[r]
     h.weights = w
     return h
 

@@ -142,7 +142,7 @@ class Stream:
                             field="order")
         net = _network(network)
         e_sig, y_sig = net.input_signals(), net.target_signals()
-        self.input_names = tuple(str(e_sig[i]) for i in net.inputs)
+        self.input_names = tuple(str(s) for s in e_sig.values())  # not the bias unit
         self.target_names = tuple(str(y_sig[o]) for o in net.outputs)
         X = _as_matrix(_finite_array(inputs, "inputs"), len(self.input_names), "inputs",
                        "input neurons")
@@ -330,8 +330,9 @@ def digits_stream(network: Any, *, tau: float = 1.0, test_fraction: float = 0.25
         raise DataError(f"test_fraction = {test_fraction!r} is not in (0, 1)",
                         fix="hold out a fraction such as 0.25", field="test_fraction")
     net = _network(network)
-    if len(net.inputs) != 64 or len(net.outputs) != 10:
-        raise DataError(f"the network has {len(net.inputs)} inputs and {len(net.outputs)} "
+    n_in = len(net.input_signals())  # data inputs (not the bias unit)
+    if n_in != 64 or len(net.outputs) != 10:
+        raise DataError(f"the network has {n_in} inputs and {len(net.outputs)} "
                         "outputs; digits need 64 and 10", fix="use layered([64, ..., 10])",
                         field="network")
     (X, labels), (Xt, labels_t) = load_digits_split(float(test_fraction), seed)

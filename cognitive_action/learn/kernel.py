@@ -30,11 +30,15 @@ A loss whose gradient couples the outputs (softmax + cross-entropy:
 (``LogSumExp(x)``, ``Σ y``; common subexpressions of the derived gradient, computed once
 per sample) and one elementwise template over the outputs.
 
-The graph is split into levels (longest path from the data inputs); weights are kept as
-one dense block per pair of levels that has arcs, with a mask of the arcs, so a layered
-net costs two matrix products per layer, as plain backprop does. Within a level,
-neurons are grouped by template: a layered net with one activation per layer applies
-one vectorized ``σ`` and one ``g_a`` per layer.
+The graph is split into levels (longest path from the data inputs); the outputs of the
+data inputs and of the levels are one flat vector, level after level. The weights into
+a level are one dense block over the flat range of its source levels (with a mask of
+the arcs where the range has no arc), plus one block from the constant units, so a
+layered net costs two matrix products per layer, as plain backprop does, and a deep
+DAG (skip arcs, a complete DAG) one per level; the back substitution accumulates
+``Σ_j g_a(j) w_jk δ_j`` in one flat vector. Within a level, neurons are grouped by
+template: a layered net with one activation per layer applies one vectorized ``σ``
+and one ``g_a`` per layer.
 """
 
 from __future__ import annotations
@@ -61,13 +65,15 @@ _outer = np.multiply.outer
 
 @dataclass(frozen=True)
 class _Block:
-    """Arcs from level ``src`` into level ``tgt``: dense rows ``tgt`` × cols ``src``.
-
-    ``src`` equal to the number of levels stands for the constant units."""
+    """Arcs into level ``tgt``: rows are its neurons; columns the flat range
+    ``[lo, hi)`` of the lower levels (or, for ``constant``, the constant units)."""
 
     tgt: int
-    src: int
-    mask: np.ndarray          # bool, shape (n_tgt, n_src)
+    lo: int
+    hi: int
+    constant: bool
+    mask: np.ndarray          # bool, shape (n_tgt, hi - lo)
+    full: bool                # every entry is an arc (no masking needed)
     rows: np.ndarray          # per arc in net.weights order: row in the block
     cols: np.ndarray
     arcs: np.ndarray          # indices into net.weights
@@ -175,26 +181,18 @@ class LimitKernel:
                                 dtype=np.int64) for lv in range(n_levels)]
         self.constant_index = np.array([idx[n] for n in constants], dtype=np.int64)
         self.constant_values = np.array(list(constants.values()), dtype=float)
-        pos: dict[Hashable, tuple[int, int]] = {
-            n: (depth[n], int(np.flatnonzero(self.levels[depth[n]] == idx[n])[0]))
-            for n in depth}
-        pos |= {n: (n_levels, r) for r, n in enumerate(constants)}
-        grouped: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        for a_i, (j, k) in enumerate(net.w):
-            (lj, rj), (lk, rk) = pos[j], pos[k]
-            grouped.setdefault((lj, lk), []).append((rj, rk, a_i))
-        sizes = [len(lv) for lv in self.levels] + [len(constants)]
-        self.blocks: list[_Block] = []
-        for (lj, lk), items in sorted(grouped.items()):
-            arr = np.array(items, dtype=np.int64)
-            mask = np.zeros((sizes[lj], sizes[lk]), dtype=bool)
-            mask[arr[:, 0], arr[:, 1]] = True
-            self.blocks.append(_Block(lj, lk, mask, arr[:, 0], arr[:, 1], arr[:, 2]))
-        self.into = [[(i, b.src) for i, b in enumerate(self.blocks) if b.tgt == lv]
-                     for lv in range(n_levels)]
-        self.out_of = [[(i, b.tgt) for i, b in enumerate(self.blocks) if b.src == lv]
-                       for lv in range(n_levels)]
-        self.dense = all(b.mask.all() for b in self.blocks)
+        # the data inputs and the computed neurons in one flat vector, level after level
+        sizes = [len(lv) for lv in self.levels]
+        self.start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        flat: dict[Hashable, int] = {}
+        for lv, members in enumerate(self.levels):
+            for r, i in enumerate(members):
+                flat[order[i]] = int(self.start[lv]) + r
+        self.n_flat = int(self.start[-1])
+        self.blocks = self._make_blocks(net, depth, flat, constants, n_levels)
+        self.into: list[list[int]] = [[] for _ in range(n_levels)]
+        for i, blk in enumerate(self.blocks):
+            self.into[blk.tgt].append(i)
         self.n_weights = len(net.w)
         # per level, its neurons grouped by template
         tindex = system.template_index
@@ -206,6 +204,41 @@ class LimitKernel:
                 self.groups.append([(self.laws[uniq[0]], None)])
             else:
                 self.groups.append([(self.laws[u], np.flatnonzero(ids == u)) for u in uniq])
+        # per level, in Python ints: its flat range and its blocks' sources (hot loops)
+        st = [int(v) for v in self.start]
+        self._plan = [(st[lv], st[lv + 1],
+                       [(i, self.blocks[i].constant, self.blocks[i].lo, self.blocks[i].hi)
+                        for i in self.into[lv]], self.groups[lv])
+                      for lv in range(n_levels)]
+        self._updates = [(b.tgt, b.constant, b.lo, b.hi, None if b.full else b.mask)
+                         for b in self.blocks]
+
+    def _make_blocks(self, net: Network, depth: Mapping[Hashable, int],
+                     flat: Mapping[Hashable, int], constants: Mapping[Hashable, float],
+                     n_levels: int) -> list[_Block]:
+        """Per level: one block over the flat range of its source levels, and one from
+        the constant units if it has arcs from them."""
+        const_pos = {n: r for r, n in enumerate(constants)}
+        arcs: list[tuple[list, list]] = [([], []) for _ in range(n_levels)]
+        for a_i, (j, k) in enumerate(net.w):
+            arcs[depth[j]][k in const_pos].append((flat[j] - int(self.start[depth[j]]),
+                                                   k, a_i))
+        blocks = []
+        for lv in range(1, n_levels):
+            n_tgt = len(self.levels[lv])
+            for is_const, items in ((False, arcs[lv][0]), (True, arcs[lv][1])):
+                if not items:
+                    continue
+                cols_abs = [const_pos[k] if is_const else flat[k] for _, k, _ in items]
+                lo, hi = (0, len(constants)) if is_const else (min(cols_abs),
+                                                                int(self.start[lv]))
+                rows = np.array([r for r, _, _ in items], dtype=np.int64)
+                cols = np.array(cols_abs, dtype=np.int64) - lo
+                mask = np.zeros((n_tgt, hi - lo), dtype=bool)
+                mask[rows, cols] = True
+                blocks.append(_Block(lv, lo, hi, is_const, mask, bool(mask.all()), rows,
+                                     cols, np.array([a for _, _, a in items], dtype=np.int64)))
+        return blocks
 
     # -- inputs: data signals and constant units ------------------------------------------
     def _inputs(self, system: NetworkSystem, params: Mapping[sp.Symbol, float]
@@ -316,32 +349,28 @@ class LimitKernel:
 
     # -- one sample ---------------------------------------------------------------------
     def forward(self, blocks: list[np.ndarray], e: np.ndarray
-                ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Outputs and net inputs per level for the data input ``e`` (columns: samples).
-
-        The lists have one entry per level, then one for the constant units.
-        """
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The flat vector of outputs (data inputs, then level after level) and the net
+        inputs per level, for the data input ``e`` (columns: samples)."""
         e = np.asarray(e, dtype=float)
-        n = len(self.levels)
         const = self.constant_values if e.ndim == 1 else self.constant_values[:, None]
-        xs: list[np.ndarray] = [e] * (n + 1)
-        xs[n] = const
-        As = list(xs)
-        for lv in range(1, n):
-            (i0, s0), *rest = self.into[lv]
-            a = blocks[i0] @ xs[s0]
-            for i, s in rest:
-                a = a + blocks[i] @ xs[s]
-            As[lv] = a
-            groups = self.groups[lv]
+        x = np.empty((self.n_flat, *e.shape[1:]))
+        plan = self._plan
+        x[:plan[0][1]] = e
+        As: list[np.ndarray] = [e]
+        for lo_l, hi_l, into, groups in plan[1:]:
+            (i, is_const, lo, hi), *rest = into
+            a = blocks[i] @ (const if is_const else x[lo:hi])
+            for i, is_const, lo, hi in rest:
+                a = a + blocks[i] @ (const if is_const else x[lo:hi])
+            As.append(a)
             if len(groups) == 1:
-                xs[lv] = groups[0][0].sigma(a)
+                x[lo_l:hi_l] = groups[0][0].sigma(a)
             else:
-                x = np.empty_like(a)
+                out = x[lo_l:hi_l]
                 for law, sel in groups:
-                    x[sel] = law.sigma(a[sel])
-                xs[lv] = x
-        return xs, As
+                    out[sel] = law.sigma(a[sel])
+        return x, As
 
     def _slope(self, lv: int, x: np.ndarray, a: np.ndarray) -> np.ndarray:
         groups = self.groups[lv]
@@ -361,41 +390,42 @@ class LimitKernel:
         ``y`` the targets of the output neurons (``net.outputs`` order); the output
         level must hold exactly the outputs.
         """
-        xs, As = self.forward(blocks, e)
-        return self._backward(blocks, xs, As, np.asarray(y, dtype=float), gamma)
+        x, As = self.forward(blocks, e)
+        deltas, scaled = self._scaled(blocks, x, As, np.asarray(y, dtype=float))
+        w_dot = []
+        for b in self.blocks:
+            r = _outer(scaled[b.tgt], self._source(b, x)) * (-1.0 / gamma)
+            w_dot.append(r if b.full else r * b.mask)
+        return deltas, w_dot
 
-    def _scaled(self, blocks: list[np.ndarray], xs: list[np.ndarray], As: list[np.ndarray],
+    def _source(self, b: _Block, x: np.ndarray) -> np.ndarray:
+        return self.constant_values if b.constant else x[b.lo:b.hi]
+
+    def _scaled(self, blocks: list[np.ndarray], x: np.ndarray, As: list[np.ndarray],
                 y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Back substitution ``g_ξ δ_k = f_k - Σ_j g_a(j) w_jk δ_j``: ``δ`` and
-        ``g_a δ`` per level."""
+        """Back substitution ``g_ξ δ_k = f_k - Σ_j g_a(j) w_jk δ_j``, level by level from
+        the outputs, the sums accumulated in one flat vector: ``δ`` and ``g_a δ`` per
+        level."""
         n = len(self.levels)
         deltas: list[np.ndarray] = [np.empty(0)] * n
         scaled: list[np.ndarray] = [np.empty(0)] * n
+        acc = np.zeros(self.n_flat)  # Σ_j g_a(j) w_jk δ_j per neuron k
         for lv in range(n - 1, 0, -1):
-            if lv == n - 1:
-                d = self._f(xs[lv], y)
-                for i, tgt in self.out_of[lv]:
-                    d = d - blocks[i].T @ scaled[tgt]
-            elif not self.out_of[lv]:  # dead ends that are not outputs
-                d = np.zeros(len(self.levels[lv]))
-            else:
-                (i0, t0), *rest = self.out_of[lv]
-                d = -(blocks[i0].T @ scaled[t0])
-                for i, tgt in rest:
-                    d -= blocks[i].T @ scaled[tgt]
+            lo_l, hi_l, into, groups = self._plan[lv]
+            # the outputs (last level) feed no neuron; the others only feed
+            d = self._f(x[lo_l:hi_l], y) if lv == n - 1 else -acc[lo_l:hi_l]
             deltas[lv] = d
-            scaled[lv] = self._slope(lv, xs[lv], As[lv]) * d
+            if len(groups) == 1:
+                law = groups[0][0]
+                s = law.g_a(x[lo_l:hi_l] if law.slope_in_x else As[lv]) * d
+            else:
+                s = self._slope(lv, x[lo_l:hi_l], As[lv]) * d
+            scaled[lv] = s
+            if lv > 1:
+                for i, is_const, lo, hi in into:
+                    if not is_const:
+                        acc[lo:hi] += blocks[i].T @ s
         return deltas, scaled
-
-    def _backward(self, blocks: list[np.ndarray], xs: list[np.ndarray],
-                  As: list[np.ndarray], y: np.ndarray, gamma: float
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        deltas, scaled = self._scaled(blocks, xs, As, y)
-        w_dot = []
-        for b in self.blocks:
-            r = _outer(scaled[b.tgt], xs[b.src]) * (-1.0 / gamma)
-            w_dot.append(r if self.dense else r * b.mask)
-        return deltas, w_dot
 
     def step(self, blocks: list[np.ndarray], e: np.ndarray, y: np.ndarray,
              learning_rate: float, gamma: float = 1.0) -> None:
@@ -407,16 +437,17 @@ class LimitKernel:
         ``Ẇ_jk = -(1/γ) g_a(j) δ_j x_k`` (:meth:`rates`) the update is computed as
         ``W_jk ← W_jk - η g_a(j) δ_j x_k``, one outer product per block.
         """
-        xs, As = self.forward(blocks, e)
-        _, scaled = self._scaled(blocks, xs, As, np.asarray(y, dtype=float))
-        for b, m in zip(self.blocks, blocks):
-            r = _outer(scaled[b.tgt] * -learning_rate, xs[b.src])
-            m += r if self.dense else r * b.mask
+        x, As = self.forward(blocks, e)
+        _, scaled = self._scaled(blocks, x, As, np.asarray(y, dtype=float))
+        const = self.constant_values
+        for m, (tgt, is_const, lo, hi, mask) in zip(blocks, self._updates):
+            r = _outer(scaled[tgt] * -learning_rate, const if is_const else x[lo:hi])
+            m += r if mask is None else r * mask
 
     def predict(self, blocks: list[np.ndarray], X: np.ndarray) -> np.ndarray:
         """Outputs for a batch of data inputs (rows of ``X``)."""
-        xs, _ = self.forward(blocks, np.asarray(X, dtype=float).T)
-        return xs[len(self.levels) - 1].T
+        x, _ = self.forward(blocks, np.asarray(X, dtype=float).T)
+        return x[self.start[-2]:].T
 
     def loss_values(self, outputs: np.ndarray, Y: np.ndarray) -> np.ndarray:
         """The problem's own loss ``V`` per sample, from the outputs (rows: samples)."""

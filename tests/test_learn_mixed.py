@@ -285,3 +285,24 @@ def test_digits_mixed_net_with_bias_and_softmax_equals_sgd():
     np.testing.assert_allclose(h.weights, s.weights, rtol=0, atol=1e-9)
     assert abs(h.test_accuracy[-1] - s.test_accuracy[-1]) <= 0.005
     assert h.test_accuracy[-1] > 0.6 and h.train_loss[-1] < h.train_loss[0]
+
+
+def test_problem_file_declares_activations_bias_and_softmax_loss():
+    """problems/digits_softmax.toml through the loader: per-layer activations, the bias
+    unit and the softmax cross-entropy, as the same objects layered() and LOSSES build."""
+    from cognitive_action.declare.network import softmax_cross_entropy
+    from cognitive_action.problem_files.loader import load_problem
+
+    spec = load_problem("digits_softmax")
+    net = spec.problem.network
+    assert net.bias is not None and len(net.input_signals()) == 64
+    assert {net.activation_of(j).name for j in net.outputs} == {"identity"}
+    assert {net.activation_of(j).name for j in net.computing if j not in net.outputs} == {
+        "tanh"}
+    ys = net.target_signals()
+    V = -spec.problem.action.lagrangian / spec.problem.action.weight
+    expected = softmax_cross_entropy([net.x[o] for o in net.outputs],
+                                     [ys[o] for o in net.outputs])
+    assert expected == V
+    k = compile_limit_law(spec.problem, spec.values)
+    assert len(k.laws) == 2 and k.constant_values.tolist() == [1.0]

@@ -306,3 +306,36 @@ def test_problem_file_declares_activations_bias_and_softmax_loss():
     assert expected == V
     k = compile_limit_law(spec.problem, spec.values)
     assert len(k.laws) == 2 and k.constant_values.tolist() == [1.0]
+
+
+def test_rates_on_a_complete_dag_with_bias():
+    """Every neuron fed by every earlier one (one neuron per level, the densest
+    feedforward graph): one block per level over all lower levels."""
+    rng = np.random.default_rng(41)
+    g = nx.DiGraph((k, j) for j in range(3, 9) for k in range(1, j))
+    acts = {j: str(rng.choice(ACTS)) for j in range(3, 9)}
+    net = Network(g, [1, 2], activations=acts, bias=True)
+    k = compile_limit_law(net.problem())
+    assert len(k.levels) == 7 and len(k.blocks) == 12  # 6 levels: range + bias blocks
+    _check_rates(net, "squared", rng)
+
+
+def test_loss_parameters_come_from_values():
+    mu = sp.Symbol("mu", positive=True)
+    net = layered([3, 4, 2], bias=True)
+    ys = net.target_signals()
+    V = mu * sum((net.x[o] - ys[o]) ** 2 for o in net.outputs) / 2
+    p = net.problem(loss=V, parameters=[mu])
+    with pytest.raises(DerivationError, match="mu") as info:
+        compile_limit_law(p)
+    assert "values=" in info.value.fix
+    k = compile_limit_law(p, {"mu": 0.25})
+    rng = np.random.default_rng(2)
+    w, e, y = rng.normal(size=len(net.w)), rng.normal(size=3), rng.normal(size=2)
+    _, rates = k.rates(k.to_blocks(w), e, y)
+    np.testing.assert_allclose(k.from_blocks(rates), -0.25 * hand_gradient(net, w, e, y,
+                                                                           "squared"),
+                               rtol=0, atol=1e-12)
+    o = k.predict(k.to_blocks(w), e[None, :])[0]
+    assert k.loss_values(o[None, :], y[None, :])[0] == pytest.approx(
+        0.125 * np.sum((o - y) ** 2), rel=1e-14)

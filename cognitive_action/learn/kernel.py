@@ -163,7 +163,10 @@ class LimitKernel:
         order = net.order
         idx = {n: i for i, n in enumerate(order)}
         self.output_index = np.array([idx[o] for o in net.outputs], dtype=np.int64)
-        params = {sp.Symbol(k, real=True): float(v) for k, v in (values or {}).items()}
+        # numbers for the problem's parameters, matched by name (whatever assumptions
+        # their symbols carry)
+        given = {str(k): float(v) for k, v in (values or {}).items()}
+        params = {p: given[p.name] for p in system.problem.parameters if p.name in given}
         constants = self._inputs(system, params)
         self._loss_gradient(system, params)
         self._loss_value(system, params)

@@ -143,6 +143,14 @@ class LimitKernel:
         One :class:`NeuronLaw` per neuron template of the system (per activation).
     levels
         Neuron indices (network order) of each level; level 0 holds the data inputs.
+    start
+        Where each level begins in the flat vector of outputs (data inputs first).
+    blocks
+        Per level, a block over the flat range of its source levels and one from the
+        constant units (:meth:`to_blocks` gives the weights in this layout).
+    groups
+        Per level, its neurons grouped by law: ``(law, None)`` for a whole level, else
+        ``(law, positions in the level)``.
     constant_index, constant_values
         The constant units (inputs clamped to a number, such as the bias unit) and
         their values.

@@ -504,8 +504,9 @@ class Network:
         coords = self.neurons + self.weights
         masses = dict.fromkeys(self.neurons, mass_x) | dict.fromkeys(self.weights, mass_W)
         action = Action(coords, masses=masses, weight=weight, lagrangian=-weight * loss)
+        coord_set = set(coords)  # a set: a tuple scan costs |signals| × |coords| __eq__
         sigs = [s for s in list(e.values()) + list(y.values()) if isinstance(s, sp.Symbol)
-                and s not in coords]
+                and s not in coord_set]
         params = {p for p in (mass_x, mass_W, self.speed) if isinstance(p, sp.Symbol)}
         params |= set(parameters)
         params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}

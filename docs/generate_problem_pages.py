@@ -159,6 +159,12 @@ def equations_latex(name: str) -> str:
 
     spec, el = _derive(name)
     rows = MAX_ROWS.get(name, DEFAULT_ROWS)
+    if el.form == "energy":
+        n = len(el.rates) + len(el.energy_gradient)
+        more = f" (first {rows} of {n} rows)" if n > rows else ""
+        return "\n".join([f"The phases $\\dot x = -\\partial(E + \\beta C)/\\partial x$ (free: "
+                          f"$\\beta = 0$) and $\\partial E/\\partial w${more}:", "",
+                          "$$", latex(el, max_rows=rows), "$$"])
     n = len(el.residuals) + len(spec.problem.constraints)
     more = f" (first {rows} of {n} rows)" if n > rows else ""
     out = [f"Euler-Lagrange equations (8)-(9) and the constraints{more}:", "",
@@ -214,6 +220,9 @@ def simulate_figure(name: str) -> str:
 
 
 def _multiplier_note(spec) -> str:
+    if getattr(spec.problem, "learnable", None) is not None:  # an energy model
+        return ("gradient flows of the declared energy: no constraints, no multipliers; "
+                "the EP update reads $\\partial E/\\partial w$ at the fixed points")
     if spec.network is not None:
         nonholonomic = ("; $\\nu$ for the non-holonomic neurons"
                         if spec.problem.nonholonomic_constraints else "")

@@ -217,6 +217,11 @@ class EnergyModel:
         return self.inputs + self.targets
 
     @property
+    def coordinates(self) -> tuple[sp.Symbol, ...]:
+        """The neurons (the state that relaxes)."""
+        return self.neurons
+
+    @property
     def constraints(self) -> tuple:
         """An energy model has no constraints (its phases are gradient flows)."""
         return ()

@@ -4,8 +4,8 @@ For an :class:`~cognitive_action.declare.energy.EnergyModel` with energy ``E``, 
 ``C`` and nudging ``β``, :func:`derive_energy` differentiates the declared expressions
 with SymPy (one sparse sweep each, :mod:`cognitive_action.derive.calculus`):
 
-- the phase dynamics ``ẋ_i = -∂(E + βC)/∂x_i`` (Scellier & Bengio 2017, eq. 3-4; the
-  free phase is ``β = 0``), the ``rates``;
+- the phase dynamics ``ẋ_i = -∂E/∂x_i - β ∂C/∂x_i = -∂(E + βC)/∂x_i`` (Scellier &
+  Bengio 2017, eq. 3-4; the free phase is ``β = 0``), the ``rates``;
 - ``∂E/∂W`` for every learnable symbol, which the EP update reads at the fixed points
   (S&B eq. 10 with ``∂C/∂W = 0``).
 
@@ -81,6 +81,11 @@ class EnergySystem(DerivedSystem):
         return self.model.neurons
 
     @property
+    def coordinates(self) -> tuple[sp.Symbol, ...]:
+        """The neurons (as :attr:`states`)."""
+        return self.model.neurons
+
+    @property
     def unknowns(self) -> tuple[sp.Symbol, ...]:
         """The velocities ``ẋ`` (given by :attr:`rates`)."""
         return tuple(dot(x) for x in self.model.neurons)
@@ -115,8 +120,12 @@ def derive_energy(model: EnergyModel) -> EnergySystem:
                                f"{type(model).__name__}",
                                fix="declare it with declare.energy.hopfield(...) or "
                                "EnergyModel(...)")
-    dx = Differentiator(model.neurons).gradient(model.total)
+    dE = Differentiator(model.neurons).gradient(model.energy)
+    # the cost is small (the outputs only): its gradient is simplified for reading
+    dC = {x: sp.simplify(g) for x, g in Differentiator(model.neurons).gradient(
+        model.cost).items()}
     dw = Differentiator(model.learnable).gradient(model.energy)
-    rates = tuple(-dx.get(x, sp.S.Zero) for x in model.neurons)
+    rates = tuple(-dE.get(x, sp.S.Zero) - model.beta * dC.get(x, sp.S.Zero)
+                  for x in model.neurons)
     grad = tuple(dw.get(w, sp.S.Zero) for w in model.learnable)
     return EnergySystem(model=model, rates=rates, energy_gradient=grad)

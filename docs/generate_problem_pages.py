@@ -126,6 +126,24 @@ PROSE: dict[str, dict[str, str]] = {
             "($m_W = 1$); the drift of the neuron constraints grows from $10^{-16}$ to "
             "about $2\\cdot10^{-8}$."),
     },
+    "equilibrium_propagation": {
+        "what": (
+            "Equilibrium propagation (Scellier & Bengio 2017) on a Hopfield-like energy "
+            "(their eq. 1) over the layers 2-4-1, logistic $\\rho$, one weight "
+            "$w_{i,j}$ per undirected pair (so $W = W^\\top$ by construction) and a bias "
+            "per free unit; cost $C = \\tfrac12 (x_7 - y_7)^2$. It is not an action with "
+            "constraints but an energy model (`kind = \"energy\"`, "
+            "`declare.energy.hopfield`): the phases are derived from the declared energy, "
+            "and the verifier checks the EP update against recurrent backprop at the free "
+            "fixed point. The law, its published claim and our measurements: "
+            "[Equilibrium propagation](../laws/equilibrium_propagation.md)."),
+        "shows": (
+            "The free phase $\\dot x = -\\partial E/\\partial x$ from rest at the "
+            "weights drawn by `[initial] seed = 0`: every neuron settles monotonically "
+            "(the flow of a gradient, no oscillation) within about 5 time units, the "
+            "hidden units to $-0.61 \\dots -0.10$ and the output $x_7$ to about "
+            "$-0.39$. An energy model has no constraints, so there is no drift panel."),
+    },
     "layered10": {
         "what": (
             "The ten-level layered network of Section 2 (levels $l = 0, \\dots, 9$, "

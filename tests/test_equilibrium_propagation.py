@@ -385,3 +385,33 @@ def test_the_stability_message_of_gradient_dynamics_as_constraints_applies_to_th
     assert chk.status == "fail"
     assert "T delta" not in chk.message and "c^-1" not in chk.message
     assert "EnergyModel" in chk.message
+
+
+def test_phases_are_the_gradient_flow_limit_of_the_action():
+    """The framework's own limit: the action ∫ e^{θt}(½ m_x|ẋ|² - E - βC) dt, reduced
+    by gradient_flow (θ m_x = γ, m_x → 0, eq. 14 of Betti & Gori), gives
+    γ ẋ = -∂(E + βC)/∂x, the derived phases, term for term."""
+    from cognitive_action.declare.problem import Action, Problem
+    from cognitive_action.derive.limits import GAMMA, gradient_flow, reduce
+
+    model = hopfield([(1, 2), (2, 3)], inputs=[1], outputs=[3])
+    theta, mx = sp.Symbol("theta", real=True), sp.Symbol("m_x", positive=True)
+    w = sp.exp(theta * S.t)
+    problem = Problem(Action(model.neurons, masses=mx, weight=w, lagrangian=-w * model.total),
+                      parameters=[*model.learnable, model.beta, *model.inputs,
+                                  *model.targets, theta, mx])
+    rates = reduce(ca.euler_lagrange(problem), gradient_flow(theta, mass_W=mx)).solve()
+    derived = derive_energy(model)
+    for x, r in zip(model.neurons, derived.rates):
+        assert sp.simplify(GAMMA * rates[S.dot(x)] - r) == 0
+
+
+def test_the_law_page_shows_a_fresh_derivation():
+    """docs/laws/equilibrium_propagation.md: its LaTeX block is the library's export."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "laws"
+            / "equilibrium_propagation.md").read_text()
+    block = page.split("<!-- latex:begin -->", 1)[1].split("<!-- latex:end -->", 1)[0]
+    fresh = ca.latex(derive_energy(hopfield([(1, 2), (2, 3)], inputs=[1], outputs=[3])))
+    assert block.strip() == f"$$\n{fresh}\n$$"

@@ -14,7 +14,7 @@ state and a parameter vector (learnable weights, constants, ``β``, inputs, targ
    (a minimum, not a saddle).
 
 Each failure raises :class:`~cognitive_action.errors.FixedPointError` with what was
-found. :func:`equilibrium_update` is the EP law (Scellier & Bengio 2017, eq. 10;
+found. :func:`equilibrium_update` is the EP law (Scellier & Bengio 2017, Theorem 1;
 Laborieux et al. 2021 for the symmetric estimator) at given weights:
 
     one-sided:  ΔW = -(1/β)  (∂E/∂W(x^β) - ∂E/∂W(x⁰)),

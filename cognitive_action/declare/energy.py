@@ -8,14 +8,15 @@ derives its phase dynamics from the declaration, ``compile.energy`` relaxes them
 their fixed points and ``verify.equilibrium`` checks the EP update against recurrent
 backprop. The conventions, stated once:
 
-- **free phase**: ``ẋ = -∂E/∂x``, relaxing to a fixed point ``x⁰`` (S&B eq. 3 with
-  ``β = 0``);
-- **nudged phase**: ``ẋ = -∂(E + βC)/∂x`` (S&B's total energy ``F = E + βC``, eq. 4),
+- **free phase**: ``ẋ = -∂E/∂x``, relaxing to a fixed point ``x⁰`` (S&B Section 2,
+  with ``β = 0``);
+- **nudged phase**: ``ẋ = -∂(E + βC)/∂x`` (S&B's total energy ``F = E + βC``, Section 3),
   fixed point ``x^β``; ``β > 0`` pulls the outputs toward the targets;
 - **loss**: ``J(W) = C(x⁰(W), y)`` at the free fixed point;
 - **EP update**: ``ΔW = -(1/β) (∂E/∂W(x^β) - ∂E/∂W(x⁰))``, which tends to ``-dJ/dW``
-  as ``β → 0`` (S&B Theorem 1; our ``E`` is their ``E``, not the primitive ``Φ`` of
-  later papers, ``Φ = ½‖x‖² - E``, whose sign convention is the opposite);
+  as ``β → 0`` (S&B Section 3, Theorem 1). Our ``E`` is their ``E``, minimised by the phases;
+  the discrete-time EP code of Laborieux et al. climbs a primitive ``Φ`` instead
+  (``x ← ∂Φ/∂x``), which enters their update with the opposite sign;
 - **symmetric nudging** (Laborieux et al. 2021): ``ΔW = -(1/2β) (∂E/∂W(x^β) -
   ∂E/∂W(x^{-β}))``, error ``O(β²)`` instead of ``O(β)``.
 
@@ -208,7 +209,7 @@ class EnergyModel:
     # -- views ---------------------------------------------------------------------------
     @property
     def total(self) -> sp.Expr:
-        """``F = E + βC``, the energy of the nudged phase (S&B eq. 4)."""
+        """``F = E + βC``, the energy of the nudged phase (S&B Section 3)."""
         return self.energy + self.beta * self.cost
 
     @property

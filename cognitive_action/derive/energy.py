@@ -5,9 +5,9 @@ For an :class:`~cognitive_action.declare.energy.EnergyModel` with energy ``E``, 
 with SymPy (one sparse sweep each, :mod:`cognitive_action.derive.calculus`):
 
 - the phase dynamics ``ẋ_i = -∂E/∂x_i - β ∂C/∂x_i = -∂(E + βC)/∂x_i`` (Scellier &
-  Bengio 2017, eq. 3-4; the free phase is ``β = 0``), the ``rates``;
+  Bengio 2017, Sections 2-3; the free phase is ``β = 0``), the ``rates``;
 - ``∂E/∂W`` for every learnable symbol, which the EP update reads at the fixed points
-  (S&B eq. 10 with ``∂C/∂W = 0``).
+  (S&B Theorem 1 with ``∂C/∂W = 0``).
 
 Nothing here knows the Hopfield energy: the same derivation serves any ``E``. The result
 keeps the :class:`~cognitive_action.derive.contract.DerivedSystem` contract (form

@@ -256,7 +256,10 @@ class CompiledEnergy:
         opts = options or RelaxOptions()
         p = self.parameter_vector(weights, values, beta)
         n = len(self.model.neurons)
-        x = np.zeros(n) if x0 is None else np.asarray(x0, dtype=float).reshape(n).copy()
+        x = np.zeros(n) if x0 is None else np.asarray(x0, dtype=float).reshape(-1).copy()
+        if x.size != n or not np.all(np.isfinite(x)):
+            raise CompileError(f"the start x0 must be {n} finite numbers (model.neurons "
+                               f"order), got {x.size}", fix="pass None to start from rest")
         fix_unbounded = ("with an unbounded activation (identity, softplus) strong weights "
                          "make E unbounded below: use a bounded one (logistic, tanh), "
                          "smaller weights, or check the energy's sign")
@@ -301,13 +304,11 @@ class CompiledEnergy:
                 step = np.linalg.solve(J, -np.asarray(self.rates(x, p)).reshape(-1))
             except np.linalg.LinAlgError:
                 break
-            x = x + step
             steps += 1
-            new = residual(x)
+            new = residual(x + step)
             if not np.isfinite(new) or new >= res and new > 10 * opts.tol:
-                res = new
-                break
-            res = new
+                break  # keep the better point; the check below reports the residual
+            x, res = x + step, new
         H = -np.asarray(self.jacobian(x, p))
         asym = float(np.linalg.norm(H - H.T) / max(np.linalg.norm(H), 1e-300))
         eig = float(np.min(np.linalg.eigvalsh((H + H.T) / 2)))

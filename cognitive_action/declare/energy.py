@@ -104,7 +104,8 @@ class EnergyModel:
     inputs, targets
         Signal symbols: clamped inputs ``e`` (in ``E``) and targets ``y`` (in ``C``).
     outputs
-        The neurons the cost reads (default: those that occur in ``cost``).
+        The neurons the cost reads (default: those that occur in ``cost``), in the
+        order of ``targets`` when there is one target per output.
     parameters
         Other constant symbols of ``E`` or ``C``.
     groups
@@ -162,6 +163,15 @@ class EnergyModel:
         if not self.neurons:
             raise DeclarationError("an energy model needs at least one free neuron",
                                    fix="pass the relaxing state as neurons=")
+        # a symbol spelt like a declared one but with other assumptions (Symbol("x") for
+        # the real x) is the declared one: SymPy would treat them as different symbols
+        by_name = {str(k): k for k in seen}
+        for key in ("energy", "cost"):
+            e = getattr(self, key)
+            repl = {f: by_name[str(f)] for f in e.free_symbols
+                    if str(f) in by_name and by_name[str(f)] is not f}
+            if repl:
+                s(self, key, e.xreplace(repl))
         self._check(self.energy, "the energy E", set(self.neurons) | set(self.inputs)
                     | set(self.learnable) | set(self.parameters), seen)
         self._check(self.cost, "the cost C", set(self.neurons) | set(self.targets)
@@ -260,7 +270,10 @@ def check_cost_direction(model: EnergyModel, samples: int = 8, seed: int = 0) ->
     if not ys or len(outs) != len(ys):
         return
     syms = sorted(model.cost.free_symbols, key=str)
-    f = sp.lambdify(syms, model.cost, "numpy")
+    try:
+        f = sp.lambdify(syms, model.cost, "numpy")
+    except Exception:  # a cost NumPy cannot evaluate: nothing to check here
+        return
     rng = np.random.default_rng(seed)
     pos = {s: i for i, s in enumerate(syms)}
     for _ in range(samples):
@@ -269,7 +282,13 @@ def check_cost_direction(model: EnergyModel, samples: int = 8, seed: int = 0) ->
         for o, y in zip(outs, ys):
             if o in pos and y in pos:
                 at[pos[o]] = v[pos[y]]
-        c_away, c_at = float(f(*v)), float(f(*at))
+        with np.errstate(all="ignore"):
+            try:
+                c_away, c_at = float(f(*v)), float(f(*at))
+            except (TypeError, ValueError, ArithmeticError):
+                return
+        if not (np.isfinite(c_away) and np.isfinite(c_at)):
+            continue
         if c_at > c_away + 1e-12 * (1 + abs(c_away)):
             raise DeclarationError(
                 f"the cost C = {model.cost} is larger with the outputs at the targets "
@@ -355,6 +374,8 @@ def hopfield(structure: Sequence[int] | nx.Graph | Iterable[tuple[Hashable, Hash
         g = structure.copy() if isinstance(structure, nx.Graph) else nx.Graph(list(structure))
         if g.is_directed():
             g = nx.Graph(g)
+        if g.number_of_nodes() == 0:
+            raise GraphError("the graph has no units", fix="give layer sizes or edges")
         groups["W"] = list(g.edges)
     inputs = tuple(inputs or ())
     order = {n: i for i, n in enumerate(list(inputs) + [n for n in g.nodes
@@ -436,7 +457,7 @@ def _from_matrix(matrix: Sequence[Sequence[object]] | sp.Matrix, units: list[Has
     if len(rows) != n or any(len(r) != n for r in rows):
         raise ShapeError(f"the weight matrix must be {n}x{n} (one row per unit, inputs "
                          "first)", fix=f"give a {n}x{n} matrix")
-    W = [[sp.Symbol(v, real=True) if isinstance(v, str) and v.isidentifier() else
+    W = [[symbol(check_name(v, "weight")) if isinstance(v, str) and v.isidentifier() else
           _expr(v, f"W[{i + 1}, {j + 1}]") for j, v in enumerate(r)] for i, r in enumerate(rows)]
     for i in range(n):
         if W[i][i] != 0:

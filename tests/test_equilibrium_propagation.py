@@ -415,3 +415,71 @@ def test_the_law_page_shows_a_fresh_derivation():
     block = page.split("<!-- latex:begin -->", 1)[1].split("<!-- latex:end -->", 1)[0]
     fresh = ca.latex(derive_energy(hopfield([(1, 2), (2, 3)], inputs=[1], outputs=[3])))
     assert block.strip() == f"$$\n{fresh}\n$$"
+
+
+# -- the problem file ------------------------------------------------------------------------
+def test_shipped_file_loads_an_energy_model_with_its_inputs_and_targets():
+    from cognitive_action.problem_files.loader import load_problem
+
+    spec = load_problem("equilibrium_propagation")
+    assert isinstance(spec.problem, EnergyModel) and spec.network is None
+    assert spec.values == {"e1": 0.5, "e2": -1.0, "y7": 0.8}
+    assert [str(s) for s in spec.problem.neurons] == ["x3", "x4", "x5", "x6", "x7"]
+    assert len(spec.problem.learnable) == 2 * 4 + 4 * 1 + 5
+
+
+_GOOD = """
+kind = "energy"
+[energy]
+layers = [1, 2, 1]
+[inputs]
+1 = "0.5"
+[targets]
+4 = "0.2"
+"""
+
+
+@pytest.mark.parametrize("change,field", [
+    (("layers = [1, 2, 1]", "layers = [1, 2, 1]\nspeed = 2"), "energy.speed"),
+    (("layers = [1, 2, 1]", "layers = [1, 2, 1]\nedges = [[1, 2]]"), "energy"),
+    (('1 = "0.5"', '3 = "0.5"'), "inputs.3"),
+    (('4 = "0.2"', '4 = "t"'), "targets.4"),
+    (("layers = [1, 2, 1]", 'layers = [1, 2, 1]\nactivation = "relu"'), "energy.activation"),
+    (("kind = \"energy\"", "kind = \"energy\"\n[verify]\nlaw = \"feedback_alignment\""),
+     "verify.law"),
+    (("kind = \"energy\"", "kind = \"energy\"\n[network]\nlayers = [1, 1]"), "network"),
+])
+def test_bad_energy_files_name_the_field(tmp_path, change, field):
+    from click.testing import CliRunner
+
+    from cognitive_action.cli import main
+    from cognitive_action.errors import ProblemFileError
+    from cognitive_action.problem_files.loader import load_problem
+
+    path = tmp_path / "bad.toml"
+    path.write_text(_GOOD.replace(*change))
+    with pytest.raises(ProblemFileError) as exc:
+        load_problem(path)
+    assert exc.value.field == field and exc.value.fix
+    res = CliRunner().invoke(main, ["verify", str(path)])
+    assert res.exit_code == 2 and f"{path}:{field}:" in res.output
+
+
+def test_cli_verifies_energy_files_with_exit_codes(tmp_path):
+    """The shipped file passes (exit 0); an identity-activation file whose given weights
+    leave E unbounded below fails (exit 1) with the reason."""
+    from click.testing import CliRunner
+
+    from cognitive_action.cli import main
+
+    res = CliRunner().invoke(main, ["verify", "equilibrium_propagation"])
+    assert res.exit_code == 0, res.output
+    assert "ep.symmetric.order" in res.output
+    path = tmp_path / "unbounded.toml"
+    path.write_text(_GOOD.replace("layers = [1, 2, 1]",
+                                  'layers = [1, 2, 1]\nactivation = "identity"\nbias = false')
+                    + "\n[parameters]\nw1_2 = 0.3\nw1_3 = 0.3\nw2_4 = 1.2\nw3_4 = 1.2\n")
+    res = CliRunner().invoke(main, ["verify", str(path)])
+    assert res.exit_code == 1 and "not bounded below" in res.output
+    res = CliRunner().invoke(main, ["derive", "equilibrium_propagation", "--latex"])
+    assert res.exit_code == 0 and r"\frac{\partial E}{\partial w_{1,3}}" in res.output

@@ -119,10 +119,7 @@ def backprop_kind(problem: Problem) -> BackpropKind:
     if not isinstance(net, Network):
         return _none("the problem is not built from a Network (an energy in the Lagrangian "
                      "of generalized coordinates): there is no forward pass or fixed point, "
-                     "so no backprop gradient to compare the law with; an energy-based law "
-                     "(equilibrium propagation) is declared by its energy with "
-                     "declare.energy.EnergyModel or hopfield, and verified against recurrent "
-                     "backprop")
+                     "so no backprop gradient to compare the law with")
     if net.speed is not None:
         return _none("the neurons have a speed c (eq. 18-19): backprop is their c -> oo "
                      "limit, which this check does not take")

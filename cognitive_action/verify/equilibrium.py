@@ -65,7 +65,7 @@ from cognitive_action.compile.energy import (
 )
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.energy import EnergyModel
-from cognitive_action.errors import DeclarationError, FixedPointError
+from cognitive_action.errors import DeclarationError, FixedPointError, ShapeError
 from cognitive_action.verify import metrics
 from cognitive_action.verify.asymptotic import order_check, search_order
 from cognitive_action.verify.report import Check, Report
@@ -225,6 +225,17 @@ def fixed_point_finite_differences(model: EnergyModel, weights: np.ndarray,
 
 
 # -- metrics (Laborieux et al. 2021) ----------------------------------------------------------
+def _pair(a: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, g = np.asarray(a, dtype=float), np.asarray(g, dtype=float)
+    if a.shape != g.shape or a.size == 0:
+        raise ShapeError(f"estimate has shape {a.shape} but reference has shape {g.shape}",
+                         fix="compare arrays of the same, non-empty shape")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(g))):
+        raise DeclarationError("an estimate or reference entry is NaN or infinite",
+                               fix="check the computation that produced it")
+    return a, g
+
+
 def relative_rmse(a: np.ndarray, g: np.ndarray) -> float:
     """``sqrt(mean((a - g)²)) / max(rms a, rms g)``: the EP-versus-BPTT relative RMSE.
 
@@ -233,7 +244,7 @@ def relative_rmse(a: np.ndarray, g: np.ndarray) -> float:
     >>> relative_rmse(np.array([-1.0, -2.0]), np.array([1.0, 2.0]))
     2.0
     """
-    a, g = metrics._pair(a, g)
+    a, g = _pair(a, g)
     scale = max(float(np.sqrt(np.mean(a * a))), float(np.sqrt(np.mean(g * g))))
     if scale == 0.0:
         return 0.0
@@ -246,7 +257,7 @@ def sign_error_fraction(a: np.ndarray, g: np.ndarray) -> float:
     >>> round(sign_error_fraction(np.array([1.0, -1.0, 2.0]), np.array([1.0, 1.0, 2.0])), 12)
     0.333333333333
     """
-    a, g = metrics._pair(a, g)
+    a, g = _pair(a, g)
     return float(np.mean(np.sign(a) != np.sign(g)))
 
 

@@ -483,3 +483,36 @@ def test_cli_verifies_energy_files_with_exit_codes(tmp_path):
     assert res.exit_code == 1 and "not bounded below" in res.output
     res = CliRunner().invoke(main, ["derive", "equilibrium_propagation", "--latex"])
     assert res.exit_code == 0 and r"\frac{\partial E}{\partial w_{1,3}}" in res.output
+
+
+def test_one_weight_per_pair_is_s_and_b_half_sum_over_i_neq_j_and_asymmetric_w_is_refused():
+    """E with one symbol per edge equals S&B's ½Σ_{i≠j} W_ij ρ(u_i)ρ(u_j) form written with
+    a symmetric matrix, E = ½|x|² - ½ρ(u)ᵀWρ(u) - bᵀρ(x); an asymmetric W is refused."""
+    from cognitive_action.declare.energy import weights_from_matrix
+
+    model = hopfield([2, 3, 1])
+    units = list(model.units)
+    n = len(units)
+    rng = np.random.default_rng(3)
+    mask = np.zeros((n, n), dtype=bool)
+    for a, b in model.couplings.values():
+        mask[units.index(a), units.index(b)] = mask[units.index(b), units.index(a)] = True
+    A = rng.normal(size=(n, n))
+    W = np.where(mask, A + A.T, 0.0)
+    b = rng.normal(size=len(model.neurons))
+    named = weights_from_matrix(model, W, b)
+    ce = compile_energy(model)
+    e, x = rng.normal(size=2), rng.normal(size=len(model.neurons))
+    vals = {"e1": e[0], "e2": e[1], "y6": 0.3}
+    r = _sigmoid(np.concatenate([e, x]))
+    E_matrix = 0.5 * x @ x - 0.5 * r @ W @ r - b @ r[2:]
+    energy = float(ce.energy(x, ce.parameter_vector(named, vals)))
+    assert energy == pytest.approx(E_matrix, rel=1e-13)
+    W_bad = W.copy()
+    W_bad[2, 5] += 0.1
+    with pytest.raises(DeclarationError, match="W is not symmetric: W\\[3, 6\\]"):
+        weights_from_matrix(model, W_bad, b)
+    W_stray = W.copy()
+    W_stray[0, 1] = W_stray[1, 0] = 1.0  # inputs 1 and 2 are not coupled
+    with pytest.raises(DeclarationError, match="no edge between units 1 and 2"):
+        weights_from_matrix(model, W_stray, b)

@@ -63,7 +63,7 @@ from cognitive_action.declare.roles import Role, RoleKind, RoleMap
 from cognitive_action.declare.symbols import check_name, symbol
 from cognitive_action.errors import DeclarationError, GraphError, ShapeError
 
-__all__ = ["EnergyModel", "hopfield", "BETA", "check_cost_direction"]
+__all__ = ["EnergyModel", "hopfield", "BETA", "check_cost_direction", "weights_from_matrix"]
 
 #: The nudging strength ``β`` of the nudged phase ``E + βC``.
 BETA = sp.Symbol("beta", real=True)
@@ -118,6 +118,9 @@ class EnergyModel:
     activation
         The activation ``ρ`` the energy was built with (informative; None for an
         energy written by hand).
+    units, couplings
+        Set by :func:`hopfield`: the unit labels (inputs first) and, per weight symbol,
+        the undirected pair of units it couples (used by :func:`weights_from_matrix`).
 
     Raises
     ------
@@ -140,6 +143,8 @@ class EnergyModel:
     beta: sp.Symbol = BETA
     name: str = "energy_model"
     activation: Activation | None = None
+    units: tuple[Hashable, ...] = ()
+    couplings: Mapping[sp.Symbol, tuple[Hashable, Hashable]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -437,7 +442,9 @@ def hopfield(structure: Sequence[int] | nx.Graph | Iterable[tuple[Hashable, Hash
     return EnergyModel(neurons=tuple(x.values()), energy=E, cost=C, learnable=tuple(learn),
                        inputs=tuple(e.values()), targets=tuple(y.values()),
                        outputs=tuple(x[o] for o in outputs), groups=named, name=name,
-                       activation=act)
+                       activation=act, units=tuple(order),
+                       couplings={s_: tuple(sorted(k, key=order.get)) for k, s_ in w.items()
+                                  if isinstance(s_, sp.Symbol)})
 
 
 def _layers_of(sizes: Sequence[int]) -> list[list[int]]:
@@ -479,4 +486,89 @@ def _from_matrix(matrix: Sequence[Sequence[object]] | sp.Matrix, units: list[Has
                 out[frozenset((units[i], units[j]))] = W[i][j]
     for a, b in list(g.edges):
         out.setdefault(frozenset((a, b)), sp.S.Zero)
+    return out
+
+
+def weights_from_matrix(model: EnergyModel, matrix: Sequence[Sequence[float]] | np.ndarray,
+                        biases: Sequence[float] | None = None, *, rtol: float = 1e-12
+                        ) -> dict[str, float]:
+    """The learnable values of a :func:`hopfield` model from a numeric weight matrix.
+
+    Parameters
+    ----------
+    model
+        A model built by :func:`hopfield` (it knows which pair each weight couples).
+    matrix
+        ``W`` over ``model.units`` (inputs first), symmetric, zero on the diagonal and
+        where the model has no edge.
+    biases
+        One bias per free unit (``model.neurons`` order), if the model has biases.
+    rtol
+        Asymmetry tolerated, relative to ``max |W|``.
+
+    Returns
+    -------
+    dict
+        ``{name: value}`` for every learnable symbol.
+
+    Raises
+    ------
+    DeclarationError
+        A matrix that is not symmetric (weights declared symmetric that are not, e.g.
+        taken from a network trained with separate forward and backward weights), a
+        diagonal entry, a weight where the model has no edge, a model not built by
+        :func:`hopfield`.
+    ShapeError
+        A matrix or bias vector of the wrong size.
+
+    Examples
+    --------
+    >>> model = hopfield([(1, 2)], inputs=[1], bias=False)
+    >>> weights_from_matrix(model, [[0.0, 0.3], [0.3, 0.0]])
+    {'w1_2': 0.3}
+    >>> weights_from_matrix(model, [[0.0, 0.3], [0.5, 0.0]])
+    Traceback (most recent call last):
+    ...
+    cognitive_action.errors.DeclarationError: W is not symmetric: W[1, 2] = 0.3 but \
+W[2, 1] = 0.5 (units 1 and 2). Fix: equilibrium propagation needs W = W^T (one weight per \
+undirected pair): symmetrise it, e.g. (W + W.T)/2, knowing that this changes the network
+    """
+    if not model.couplings:
+        raise DeclarationError("the model does not say which units its weights couple",
+                               fix="build it with hopfield(...), or give the weights by name")
+    W = np.asarray(matrix, dtype=float)
+    n = len(model.units)
+    if W.shape != (n, n):
+        raise ShapeError(f"W must be {n}x{n} over model.units {list(model.units)}, got "
+                         f"{W.shape}", fix="one row and column per unit, inputs first")
+    scale = max(float(np.max(np.abs(W))), 1e-300)
+    i, j = np.unravel_index(np.argmax(np.abs(W - W.T)), W.shape)
+    if abs(W[i, j] - W[j, i]) > rtol * scale:
+        raise DeclarationError(
+            f"W is not symmetric: W[{i + 1}, {j + 1}] = {W[i, j]:.6g} but W[{j + 1}, "
+            f"{i + 1}] = {W[j, i]:.6g} (units {model.units[i]} and {model.units[j]})",
+            fix="equilibrium propagation needs W = W^T (one weight per undirected pair): "
+            "symmetrise it, e.g. (W + W.T)/2, knowing that this changes the network")
+    if np.any(np.diag(W) != 0):
+        k = int(np.flatnonzero(np.diag(W))[0])
+        raise DeclarationError(f"W[{k + 1}, {k + 1}] = {W[k, k]:.6g} couples unit "
+                               f"{model.units[k]} to itself", fix="put 0 on the diagonal")
+    idx = {u: k for k, u in enumerate(model.units)}
+    out = {str(s): float(W[idx[a], idx[b]]) for s, (a, b) in model.couplings.items()}
+    covered = np.zeros_like(W, dtype=bool)
+    for a, b in model.couplings.values():
+        covered[idx[a], idx[b]] = covered[idx[b], idx[a]] = True
+    stray = np.argwhere((W != 0) & ~covered)
+    if stray.size:
+        a, b = stray[0]
+        raise DeclarationError(f"W[{a + 1}, {b + 1}] = {W[a, b]:.6g}, but the energy has no "
+                               f"edge between units {model.units[a]} and {model.units[b]}",
+                               fix="put 0 where the model has no edge, or add the edge")
+    rest = [s for s in model.learnable if str(s) not in out]
+    if rest:
+        if biases is None or len(biases) != len(rest):
+            raise ShapeError(f"{len(rest)} biases needed ({', '.join(map(str, rest[:6]))}), "
+                             f"got {0 if biases is None else len(biases)}",
+                             fix="give one bias per free unit, in model.neurons order")
+        out |= {str(s): float(v) for s, v in zip(rest, biases)}
     return out

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
         Action,
         Activation,
         Constraint,
+        EnergyModel,
         Network,
         Problem,
         chain,
         coordinates,
         dot,
+        hopfield,
         layered,
         parameters,
         register_activation,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from cognitive_action.derive import (
         complete_initial_conditions,
         constraint_rank,
+        derive_energy,
         derive_network,
         euler_lagrange,
         latex,
@@ -54,6 +57,8 @@ __all__ = ["Action", "Activation", "Constraint", "Network", "Problem", "__versio
            "parameters", "register_activation", "signals", "t", "validate_initial_conditions",
            "xor"]
 
+__all__ += ["EnergyModel", "derive_energy", "hopfield"]
+
 __getattr__, __dir__ = lazy_exports(__name__, {
     "errors": "cognitive_action",
     **dict.fromkeys(["Action", "Activation", "Constraint", "Network", "Problem", "chain",
@@ -63,4 +68,6 @@ __getattr__, __dir__ = lazy_exports(__name__, {
                      "constraint_rank", "derive_network", "euler_lagrange", "latex",
                      "multiplier_equation", "validate_initial_conditions"],
                     "cognitive_action.derive"),
+    **dict.fromkeys(["EnergyModel", "hopfield"], "cognitive_action.declare"),
+    "derive_energy": "cognitive_action.derive",
 })

@@ -113,6 +113,9 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
         click.echo(latex(el, max_rows=max_rows))
         return
     click.echo(f"{spec.name}: {spec.description}")
+    if el.form == "energy":
+        click.echo(workflow.describe_energy(el, max_rows))
+        return
     rule = (f" (rule: {spec.problem.nonholonomic})"
             if spec.problem.nonholonomic_constraints else "")
     click.echo(f"{len(el.coordinates)} coordinates, {len(spec.problem.holonomic)} holonomic "

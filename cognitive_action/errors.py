@@ -35,6 +35,7 @@ __all__ = [
     "UnstableSystemError",
     "VerificationError",
     "SweepError",
+    "FixedPointError",
 ]
 
 
@@ -226,3 +227,27 @@ class SweepError(CognitiveActionError, ValueError):
                  field: str | None = None) -> None:
         super().__init__(f"{field}: {message}" if field else message, fix)
         self.field = field
+
+
+class FixedPointError(SimulationError):
+    """A phase of an energy model has no usable fixed point: the relaxation
+    ``ẋ = -∂(E + βC)/∂x`` diverged (an energy not bounded below), did not settle, or
+    stopped where ``E + βC`` is not a minimum (a Hessian that is not positive definite).
+
+    Attributes
+    ----------
+    beta
+        The nudging of the phase (0 for the free phase).
+    residual
+        ``max |∂(E + βC)/∂x|`` where it stopped.
+    min_eigenvalue
+        Smallest eigenvalue of the Hessian ``∂²(E + βC)/∂x²`` there (None if not reached).
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, beta: float = 0.0,
+                 residual: float | None = None, min_eigenvalue: float | None = None,
+                 time: float | None = None, state_norm: float | None = None) -> None:
+        super().__init__(message, fix, time=time, state_norm=state_norm)
+        self.beta = beta
+        self.residual = residual
+        self.min_eigenvalue = min_eigenvalue

@@ -106,6 +106,13 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
 
 
 # -- derive --------------------------------------------------------------------------------
+def _is_energy(spec: ProblemSpec) -> bool:
+    """Whether the spec declares an energy model (``kind = "energy"``)."""
+    from cognitive_action.declare.energy import EnergyModel
+
+    return isinstance(spec.problem, EnergyModel)
+
+
 def derive_spec(spec: ProblemSpec) -> Any:
     """Derive the constrained Euler-Lagrange equations (8)-(9) of a loaded problem.
 
@@ -117,13 +124,20 @@ def derive_spec(spec: ProblemSpec) -> Any:
     spec
         A loaded problem (:func:`as_spec`).
 
+    An energy problem (``kind = "energy"``) gives its derived phases instead
+    (:func:`~cognitive_action.derive.energy.derive_energy`).
+
     Returns
     -------
-    EulerLagrange
+    EulerLagrange or EnergySystem
     """
     from cognitive_action.derive import euler_lagrange
     from cognitive_action.derive.network import derive_network, is_network_problem
 
+    if _is_energy(spec):
+        from cognitive_action.derive.energy import derive_energy
+
+        return derive_energy(spec.problem)
     if is_network_problem(spec.problem):
         return derive_network(spec.problem).euler_lagrange()
     return euler_lagrange(spec.problem)
@@ -153,6 +167,14 @@ def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
     >>> sp.sympify(d["constraints"]["rod"]["expr"]) == q1**2 + q2**2 - L**2  # safe: our own output
     True
     """
+    if getattr(el, "form", None) == "energy":
+        m = el.model
+        return {"problem": spec.name, "kind": "energy",
+                "neurons": [str(x) for x in m.neurons],
+                "energy": str(m.energy), "cost": str(m.cost), "beta": str(m.beta),
+                "rates": {str(x): str(r) for x, r in zip(m.neurons, el.rates)},
+                "energy_gradient": {str(w): str(g)
+                                    for w, g in zip(m.learnable, el.energy_gradient)}}
     return {
         "problem": spec.name,
         "coordinates": [str(q) for q in el.coordinates],
@@ -165,6 +187,22 @@ def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
         "mass_matrix": [{str(k): str(v) for k, v in r.items()} for r in el.mass_matrix.rows],
         "forcing": [str(f) for f in el.forcing],
     }
+
+
+def describe_energy(el: Any, max_rows: int = 40) -> str:
+    """The derived phases of an energy problem as text (``cognitive-action derive``)."""
+    m = el.model
+    lines = [f"{len(m.neurons)} neurons, {len(m.inputs)} clamped inputs, "
+             f"{len(m.learnable)} learnable (one weight per undirected pair)",
+             f"E = {m.energy}", f"C = {m.cost}",
+             f"\nphases x_dot = -d(E + {m.beta} C)/dx (free phase: {m.beta} = 0):"]
+    lines += [f"  {x}_dot = {r}" for x, r in list(zip(m.neurons, el.rates))[:max_rows]]
+    lines.append("\ndE/dW, read at the fixed points by the EP update:")
+    lines += [f"  dE/d{w} = {g}"
+              for w, g in list(zip(m.learnable, el.energy_gradient))[:max_rows]]
+    if len(m.learnable) > max_rows:
+        lines.append(f"  … {len(m.learnable) - max_rows} more (--max-rows)")
+    return "\n".join(lines)
 
 
 # -- initial state -------------------------------------------------------------------------
@@ -201,6 +239,17 @@ def initial_state(spec: ProblemSpec, el: Any) -> dict[str, float]:
     from cognitive_action.derive import complete_initial_conditions
 
     init = spec.initial
+    if _is_energy(spec):  # the free phase from rest, at the verifier's weights for the seed
+        from cognitive_action.compile.energy import compile_energy
+        from cognitive_action.verify.equilibrium import energy_state
+
+        m = spec.problem
+        st = energy_state(compile_energy(el), seed=int(init.get("seed", 0)),
+                          scale=float(init.get("weight_scale", 1.0)),
+                          values=spec.values | dict(init.get("values", {})))
+        return ({str(x): 0.0 for x in m.neurons} | st.values
+                | dict(zip(map(str, m.learnable), st.weights.tolist()))
+                | {str(m.beta): 0.0})
     given = dict(spec.values) | {str(k): float(v) for k, v in init.get("values", {}).items()}
     free = None
     if spec.network is not None:
@@ -248,6 +297,11 @@ def compiled(spec: ProblemSpec, el: Any, y0: Mapping[str, float],
     from cognitive_action.compile import compile_system, stable_variant
 
     variant = variant or spec.simulate.get("variant", "forward")
+    if getattr(el, "form", None) == "energy" and variant != "forward":
+        raise ProblemFileError(f"the variant {variant!r} is for multiplier dynamics; an "
+                               "energy problem relaxes its neurons as derived",
+                               path=spec.path, field="simulate.variant",
+                               fix="use 'forward' (the default)")
     if variant not in VARIANTS:
         raise ProblemFileError(f"unknown variant {variant!r}", path=spec.path,
                                field="simulate.variant",
@@ -478,7 +532,8 @@ def save_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str) -> 
 
 def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> Path:
     """Plot the first 12 coordinates and the constraint drift ``max |G|`` (log scale) to
-    ``<out>/<name>_trajectory.png``; returns its path."""
+    ``<out>/<name>_trajectory.png`` (a system without constraints, such as an energy
+    model's phase, gets the coordinates only); returns its path."""
     import matplotlib
     import numpy as np
 
@@ -487,13 +542,23 @@ def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> 
 
     path = output_path(out, name, "_trajectory.png")
     coords = [str(q) for q in sim.system.coordinates][:12]
+    drift = sim.drift
+    if drift is None:
+        fig, ax = plt.subplots(figsize=(8, 3.6))
+        for c in coords:
+            ax.plot(sim.times, sim[c], label=c)
+        ax.set(xlabel="t", ylabel="coordinates", title=f"{name}: simulated trajectory")
+        ax.legend(fontsize=7, ncol=4)
+        fig.tight_layout()
+        write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
+        plt.close(fig)
+        return path
     fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     for c in coords:
         axes[0].plot(sim.times, sim[c], label=c)
     axes[0].set_ylabel("coordinates")
     axes[0].legend(fontsize=7, ncol=4)
     axes[0].set_title(f"{name}: simulated trajectory")
-    drift = sim.drift
     if drift is not None:
         axes[1].semilogy(sim.times, np.maximum(np.abs(np.asarray(drift)), 1e-17))
     axes[1].set_ylabel("max |G| (constraint drift)")
@@ -586,7 +651,7 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
                  progress=progress, **({"budget": b} if (b := budget if budget is not None
                                                          else settings.get("budget"))
                                        is not None else {}))
-    if simulate:
+    if simulate and not _is_energy(spec):  # an energy problem has no constraints to drift
         from cognitive_action.verify.simulated_limits import check_drift
 
         el = derive_spec(spec) if el is None else el

@@ -126,6 +126,24 @@ PROSE: dict[str, dict[str, str]] = {
             "($m_W = 1$); the drift of the neuron constraints grows from $10^{-16}$ to "
             "about $2\\cdot10^{-8}$."),
     },
+    "equilibrium_propagation": {
+        "what": (
+            "Equilibrium propagation (Scellier & Bengio 2017) on a Hopfield-like energy "
+            "(their eq. 1) over the layers 2-4-1, logistic $\\rho$, one weight "
+            "$w_{i,j}$ per undirected pair (so $W = W^\\top$ by construction) and a bias "
+            "per free unit; cost $C = \\tfrac12 (x_7 - y_7)^2$. It is not an action with "
+            "constraints but an energy model (`kind = \"energy\"`, "
+            "`declare.energy.hopfield`): the phases are derived from the declared energy, "
+            "and the verifier checks the EP update against recurrent backprop at the free "
+            "fixed point. The law, its published claim and our measurements: "
+            "[Equilibrium propagation](../laws/equilibrium_propagation.md)."),
+        "shows": (
+            "The free phase $\\dot x = -\\partial E/\\partial x$ from rest at the "
+            "weights drawn by `[initial] seed = 0`: every neuron settles monotonically "
+            "(the flow of a gradient, no oscillation) within about 5 time units, the "
+            "hidden units to $-0.61 \\dots -0.10$ and the output $x_7$ to about "
+            "$-0.39$. An energy model has no constraints, so there is no drift panel."),
+    },
     "layered10": {
         "what": (
             "The ten-level layered network of Section 2 (levels $l = 0, \\dots, 9$, "
@@ -159,6 +177,12 @@ def equations_latex(name: str) -> str:
 
     spec, el = _derive(name)
     rows = MAX_ROWS.get(name, DEFAULT_ROWS)
+    if el.form == "energy":
+        n = len(el.rates) + len(el.energy_gradient)
+        more = f" (first {rows} of {n} rows)" if n > rows else ""
+        return "\n".join([f"The phases $\\dot x = -\\partial(E + \\beta C)/\\partial x$ (free: "
+                          f"$\\beta = 0$) and $\\partial E/\\partial w${more}:", "",
+                          "$$", latex(el, max_rows=rows), "$$"])
     n = len(el.residuals) + len(spec.problem.constraints)
     more = f" (first {rows} of {n} rows)" if n > rows else ""
     out = [f"Euler-Lagrange equations (8)-(9) and the constraints{more}:", "",
@@ -214,6 +238,9 @@ def simulate_figure(name: str) -> str:
 
 
 def _multiplier_note(spec) -> str:
+    if getattr(spec.problem, "learnable", None) is not None:  # an energy model
+        return ("gradient flows of the declared energy: no constraints, no multipliers; "
+                "the EP update reads $\\partial E/\\partial w$ at the fixed points")
     if spec.network is not None:
         nonholonomic = ("; $\\nu$ for the non-holonomic neurons"
                         if spec.problem.nonholonomic_constraints else "")

@@ -21,6 +21,7 @@
 from cognitive_action.compile.adjoint import adjoint_sweep
 from cognitive_action.compile.batch import BatchSimulation, NamedArray, simulate_batch
 from cognitive_action.compile.codegen import codegen_system
+from cognitive_action.compile.energy import CompiledEnergy, compile_energy, equilibrium_update
 from cognitive_action.compile.network_speed import compile_speed_network
 from cognitive_action.compile.options import SolverOptions
 from cognitive_action.compile.reduced import compile_reduced
@@ -35,3 +36,4 @@ __all__ = ["METHODS", "ROUTES", "STABLE_VARIANTS", "BatchSimulation", "BuildOpti
            "adjoint_sweep", "codegen_system", "compile_reduced", "compile_speed_network",
            "compile_system", "register_route",
            "simulate", "simulate_batch", "stable_variant", "to_casadi"]
+__all__ += ["CompiledEnergy", "compile_energy", "equilibrium_update"]

@@ -1,7 +1,7 @@
 """The registry of compilers, keyed by the form of a derived system.
 
 Every derived system names its form (:mod:`cognitive_action.derive.contract`):
-``"euler_lagrange"``, ``"network"``, ``"speed_network"``, ``"reduced"``. Each compiler
+``"euler_lagrange"``, ``"network"``, ``"speed_network"``, ``"reduced"``, ``"energy"``. Each compiler
 registers itself here for one form with :func:`register_route`, and
 :func:`~cognitive_action.compile.system.compile_system` looks the compiler up by
 ``system.form``: adding a form (a new learning law's template, say) means registering
@@ -11,7 +11,7 @@ Examples
 --------
 >>> load_builtin_routes()
 >>> sorted(ROUTES)
-['euler_lagrange', 'network', 'reduced', 'speed_network']
+['energy', 'euler_lagrange', 'network', 'reduced', 'speed_network']
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ __all__ = ["BuildOptions", "ROUTES", "load_builtin_routes", "register_route", "r
 #: The modules whose import registers the built-in compilers.
 BUILTIN_ROUTE_MODULES = ("cognitive_action.compile.system",
                          "cognitive_action.compile.network_speed",
-                         "cognitive_action.compile.reduced")
+                         "cognitive_action.compile.reduced",
+                         "cognitive_action.compile.energy")
 
 
 @dataclass(frozen=True)

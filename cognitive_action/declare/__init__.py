@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         activation,
         register_activation,
     )
+    from cognitive_action.declare.energy import EnergyModel, hopfield
     from cognitive_action.declare.network import (
         Network,
         chain,
@@ -31,6 +32,7 @@ __all__ = ["Action", "Activation", "Constraint", "Network", "NumericActivation",
            "Role", "RoleKind", "RoleMap", "activation", "chain", "coordinates", "dot",
            "layered", "parameters", "register_activation", "signals", "softmax_cross_entropy",
            "squared_error", "t", "xor"]
+__all__ += ["EnergyModel", "hopfield"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(["Activation", "NumericActivation", "activation", "register_activation"],
@@ -39,6 +41,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
                      "xor"],
                     "cognitive_action.declare.network"),
     **dict.fromkeys(["Action", "Constraint", "Problem"], "cognitive_action.declare.problem"),
+    **dict.fromkeys(["EnergyModel", "hopfield"], "cognitive_action.declare.energy"),
     **dict.fromkeys(["Role", "RoleKind", "RoleMap"], "cognitive_action.declare.roles"),
     **dict.fromkeys(["coordinates", "dot", "parameters", "signals", "t"],
                     "cognitive_action.declare.symbols"),

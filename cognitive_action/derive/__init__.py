@@ -4,6 +4,7 @@ Proposition 1, per-neuron templates for large networks, and the limits of Sectio
 (:class:`~cognitive_action.derive.contract.DerivedSystem`)."""
 
 from cognitive_action.derive.contract import DerivedSystem
+from cognitive_action.derive.energy import EnergySystem, derive_energy
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.forms import derive_system
 from cognitive_action.derive.initial import (
@@ -34,3 +35,4 @@ __all__ = ["DerivedSystem", "EulerLagrange", "Limit", "MultiplierEquation", "Net
            "derive_network", "derive_system", "euler_lagrange", "gradient_flow", "latex",
            "multiplier_equation", "quasi_static", "reduce", "staged",
            "validate_initial_conditions"]
+__all__ += ["EnergySystem", "derive_energy"]

@@ -16,8 +16,10 @@ Examples
 
 from __future__ import annotations
 
+from cognitive_action.declare.energy import EnergyModel
 from cognitive_action.declare.problem import Problem
 from cognitive_action.derive.contract import DerivedSystem
+from cognitive_action.derive.energy import derive_energy
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
 from cognitive_action.derive.network import derive_network
 from cognitive_action.derive.network_speed import derive_speed_network
@@ -91,6 +93,8 @@ def derived(system: Problem | DerivedSystem, form: str = "auto") -> DerivedSyste
     form is asked for), else :func:`derive_system`."""
     if isinstance(system, Problem):
         return derive_system(system, form)
+    if isinstance(system, EnergyModel):  # an energy model has one form: its phases
+        return derive_energy(system)
     if form == "generic":
         return as_generic(system)
     if form == "template" and isinstance(system, EulerLagrange):

@@ -25,6 +25,7 @@ import re
 import sympy as sp
 
 from cognitive_action.declare.symbols import base, order
+from cognitive_action.derive.energy import EnergySystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.derive.multipliers import MultiplierEquation
 
@@ -32,7 +33,8 @@ __all__ = ["latex", "symbol_names"]
 
 _ACCENT = {1: r"\dot{%s}", 2: r"\ddot{%s}", 3: r"\dddot{%s}", 4: r"\ddddot{%s}"}
 _GREEK = {"lambda": r"\lambda", "delta": r"\delta", "mu": r"\mu", "nu": r"\nu",
-          "theta": r"\theta", "xi": r"\xi", "gamma": r"\gamma"}
+          "theta": r"\theta", "xi": r"\xi", "gamma": r"\gamma",
+          "beta": r"\beta"}
 
 
 def _name(s: str) -> str:
@@ -59,10 +61,18 @@ def _tex(e: sp.Expr) -> str:
     return sp.latex(e, symbol_names=symbol_names(e))
 
 
-def latex(obj: EulerLagrange | MultiplierEquation | sp.Expr, max_rows: int = 20) -> str:
-    """LaTeX of an Euler-Lagrange system (eq. 8-9), a multiplier equation (eq. 10), or
-    an expression."""
-    if isinstance(obj, EulerLagrange):
+def latex(obj: EulerLagrange | MultiplierEquation | EnergySystem | sp.Expr,
+          max_rows: int = 20) -> str:
+    """LaTeX of an Euler-Lagrange system (eq. 8-9), a multiplier equation (eq. 10), the
+    phases of an energy model (``ẋ = -∂(E + βC)/∂x``, then ``∂E/∂w``), or an
+    expression."""
+    if isinstance(obj, EnergySystem):
+        m = obj.model
+        rows = [f"{_tex(sp.Symbol(x.name + '_dot'))} &= {_tex(r)}"
+                for x, r in zip(m.neurons, obj.rates)]
+        rows += [rf"\frac{{\partial E}}{{\partial {_tex(w)}}} &= {_tex(g)}"
+                 for w, g in zip(m.learnable, obj.energy_gradient)]
+    elif isinstance(obj, EulerLagrange):
         rows = [f"{_tex(r)} &= 0" for r in obj.residuals]
         rows += [f"{_tex(c.expr)} &= 0" for c in obj.problem.constraints]
     elif isinstance(obj, MultiplierEquation):
@@ -82,3 +92,4 @@ def _repr_latex_(self: object) -> str:
 
 EulerLagrange._repr_latex_ = _repr_latex_  # notebooks render derived objects as LaTeX
 MultiplierEquation._repr_latex_ = _repr_latex_
+EnergySystem._repr_latex_ = _repr_latex_

@@ -60,7 +60,21 @@ A **mechanical** (general) problem::
     name = "rod"
     expr = "q1**2 + q2**2 - L**2"
 
-Optional tables for both: ``[initial]`` (``values = {...}``, ``seed``, ``weight_scale``,
+An **energy** problem (equilibrium propagation, Scellier & Bengio 2017: a Hopfield-like
+energy with one weight per undirected pair, :func:`cognitive_action.declare.energy.hopfield`)::
+
+    name = "equilibrium_propagation"
+    kind = "energy"
+    [energy]
+    layers = [2, 4, 1]           # or edges = [[1, 3], ...] with inputs and outputs
+    activation = "logistic"      # a bounded one keeps E bounded below
+    bias = true
+    [inputs]                     # numbers: the clamped inputs e<i>
+    1 = "0.5"
+    [targets]                    # numbers: the targets y<o> of the cost ½Σ(x_o - y_o)²
+    7 = "0.8"
+
+Optional tables for all: ``[initial]`` (``values = {...}``, ``seed``, ``weight_scale``,
 ``init``: the name of a weight initialiser in
 :mod:`cognitive_action.declare.initializers`, default ``"normal_fan_in"``),
 ``[simulate]`` (``t_end``, ``points``, ``method``, ``rtol``, ``atol``) and
@@ -101,6 +115,7 @@ import networkx as nx
 import sympy as sp
 
 from cognitive_action.declare.activations import ACTIVATIONS
+from cognitive_action.declare.energy import EnergyModel, hopfield
 from cognitive_action.declare.initializers import available_initializers
 from cognitive_action.declare.network import LOSSES, Network, layered
 from cognitive_action.declare.problem import Action, Constraint, Problem
@@ -122,7 +137,8 @@ __all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "
 
 _TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
         "targets", "coordinates", "constraints", "initial", "simulate", "verify",
-        "nonholonomic", "signals", "data", "train"}
+        "nonholonomic", "signals", "data", "train", "energy"}
+_ENERGY = {"layers", "edges", "inputs", "outputs", "activation", "bias"}
 _NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "activations",
             "output_activation", "bias", "speed", "nodes"}
 _ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
@@ -152,9 +168,11 @@ class ProblemSpec:
     name, description, path
         Identification.
     problem
-        The declared :class:`~cognitive_action.declare.problem.Problem`.
+        The declared :class:`~cognitive_action.declare.problem.Problem` (an
+        :class:`~cognitive_action.declare.energy.EnergyModel` for ``kind = "energy"``).
     values
-        Numeric values of the parameters, by name.
+        Numeric values of the parameters, by name (and of the inputs ``e<i>`` and
+        targets ``y<o>`` of an energy problem).
     network
         The :class:`~cognitive_action.declare.network.Network` for network problems.
     initial, simulate, verify
@@ -164,7 +182,7 @@ class ProblemSpec:
     name: str
     description: str
     path: str
-    problem: Problem
+    problem: Problem | EnergyModel
     values: dict[str, float]
     network: Network | None = None
     initial: dict[str, Any] = field(default_factory=dict)
@@ -290,9 +308,11 @@ class _Reader:
             s = sp.Symbol(k, real=True)
             self.names[k] = s
             self.param_symbols.append(s)
-        kind = d.get("kind", "network" if "network" in d else "mechanical")
-        if kind not in ("network", "mechanical"):
-            self.fail("kind", f"unknown kind {kind!r}", "use 'network' or 'mechanical'")
+        kind = d.get("kind", "network" if "network" in d else
+                     "energy" if "energy" in d else "mechanical")
+        if kind not in ("network", "mechanical", "energy"):
+            self.fail("kind", f"unknown kind {kind!r}",
+                      "use 'network', 'mechanical' or 'energy'")
         nonhol = d.get("nonholonomic", "vakonomic")
         if nonhol not in ("vakonomic", "dalembert"):
             self.fail("nonholonomic", f"unknown rule {nonhol!r}",
@@ -300,6 +320,8 @@ class _Reader:
         try:
             if kind == "network":
                 problem, net = self.network_problem(name)
+            elif kind == "energy":
+                problem, net = self.energy_problem(name, values), None
             else:
                 problem, net = self.mechanical_problem(name, nonhol), None
         except ProblemFileError:
@@ -393,6 +415,12 @@ class _Reader:
         (:func:`~cognitive_action.verify.checks.check_formula`).
         """
         v = self.table(data, "verify", _VERIFY)
+        if isinstance(problem, EnergyModel):
+            for key in ("law", "formulas"):
+                if key in v:
+                    self.fail(f"verify.{key}", "does not apply to an energy problem",
+                              "remove it: an energy problem is judged by the EP checks "
+                              "(fixed points, the EP update against recurrent backprop)")
         if "symbolic" in v and not isinstance(v["symbolic"], bool):
             self.fail("verify.symbolic", f"must be true or false, got {v['symbolic']!r}",
                       "e.g. symbolic = true")
@@ -635,6 +663,71 @@ class _Reader:
                           f"use one of {', '.join(by_label) or '(none)'}")
             out[by_label[k]] = self.expr(v, f"{key}.{k}", self.names)
         return out
+
+    def energy_problem(self, name: str, values: dict[str, float]) -> EnergyModel:
+        """``kind = "energy"``: the Hopfield-like energy of ``[energy]``
+        (:func:`~cognitive_action.declare.energy.hopfield`); ``[inputs]`` and
+        ``[targets]`` give numbers, stored in ``values`` as ``e<i>`` and ``y<o>``."""
+        d = self.data
+        for key in ("network", "action", "constraints", "coordinates", "signals", "data"):
+            if key in d:
+                self.fail(key, "does not apply to an energy problem",
+                          "an energy problem is declared by [energy], [inputs], [targets]")
+        et = self.table(d.get("energy"), "energy", _ENERGY, required=True)
+        act = self._activation(et.get("activation", "logistic"), "energy.activation")
+        bias = et.get("bias", True)
+        if not isinstance(bias, bool):
+            self.fail("energy.bias", f"must be true or false, got {bias!r}",
+                      "bias = true gives every free unit a bias b<i>")
+        if ("edges" in et) == ("layers" in et):
+            self.fail("energy", "give exactly one of 'edges' and 'layers'",
+                      "layers = [2, 4, 1], or edges = [[1, 3], ...] with inputs and outputs")
+        inputs = outputs = None
+        if "layers" in et:
+            sizes = et["layers"]
+            if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+                    isinstance(s, int) and not isinstance(s, bool) and 0 < s <= 1000
+                    for s in sizes):
+                self.fail("energy.layers", "must be a list of at least two positive "
+                          "integers", "e.g. layers = [2, 4, 1]")
+            structure: Any = sizes
+            for key in ("inputs", "outputs"):
+                if key in et:
+                    self.fail(f"energy.{key}", "given with layers",
+                              "with layers the first layer is the input, the last the output")
+        else:
+            edges = et["edges"]
+            if not isinstance(edges, list) or not edges:
+                self.fail("energy.edges", "must be a non-empty list of [unit, unit]",
+                          "e.g. edges = [[1, 3], [2, 3]]")
+            structure = []
+            for i, e in enumerate(edges):
+                if not isinstance(e, list) or len(e) != 2:
+                    self.fail(f"energy.edges[{i}]", f"must be [unit, unit], got {e!r}",
+                              "write each undirected edge as a pair")
+                structure.append(tuple(self._node(v, f"energy.edges[{i}]") for v in e))
+            for key in ("inputs", "outputs"):
+                if not isinstance(et.get(key), list) or not et[key]:
+                    self.fail(f"energy.{key}", "missing or not a non-empty list of units",
+                              f"e.g. {key} = [1]")
+            inputs = [self._node(v, "energy.inputs") for v in et["inputs"]]
+            outputs = [self._node(v, "energy.outputs") for v in et["outputs"]]
+        model = hopfield(structure, inputs, outputs, activation=act, bias=bias, name=name)
+        for key, symbols, prefix in (("inputs", model.inputs, "e"),
+                                     ("targets", model.targets, "y")):
+            labels = {str(s)[len(prefix):]: s for s in symbols}
+            tbl = self.table(d.get(key), key, set())
+            for k, v in tbl.items():
+                if k not in labels:
+                    self.fail(f"{key}.{k}", f"unit {k} is not an "
+                              f"{'input' if key == 'inputs' else 'output'} unit",
+                              f"use one of {', '.join(labels) or '(none)'}")
+                num = self.expr(v, f"{key}.{k}", {})
+                if not num.is_number or not num.is_real:
+                    self.fail(f"{key}.{k}", f"must be a number, got {v!r}",
+                              'the clamped inputs and targets are constants, e.g. "0.5"')
+                values[str(labels[k])] = float(num)
+        return model
 
     def mechanical_problem(self, name: str, nonhol: str) -> Problem:
         d = self.data

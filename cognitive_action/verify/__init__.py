@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         check_learning_drift,
         simulate_learning,
     )
+    from cognitive_action.verify.equilibrium import check_equilibrium, verify_energy
     from cognitive_action.verify.laws import (
         BackpropRates,
         LawInput,
@@ -55,10 +56,13 @@ __all__ = ["AlignmentHistory", "BackpropRates", "Check", "LawInput", "LawRates",
            "check_learning_drift", "check_speed_backprop", "check_speed_limit",
            "gradient_flow", "quasi_static", "reduce",
            "simulate_learning", "staged", "verify"]
+__all__ += ["check_equilibrium", "verify_energy"]
 
 #: Where each public name lives (imported on first access).
 _EXPORTS: dict[str, str] = {
     "verify": "cognitive_action.verify.checks",
+    "check_equilibrium": "cognitive_action.verify.equilibrium",
+    "verify_energy": "cognitive_action.verify.equilibrium",
     "check_convergence_delta": "cognitive_action.verify.convergence",
     "check_convergence_velocity": "cognitive_action.verify.convergence",
     "check_drift_rate": "cognitive_action.verify.convergence",

@@ -50,6 +50,7 @@ from typing import TextIO
 import numpy as np
 import sympy as sp
 
+from cognitive_action.declare.energy import EnergyModel
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import RoleKind
 from cognitive_action.declare.symbols import dot, t
@@ -98,7 +99,8 @@ from cognitive_action.verify.report import Check, Report
 __all__ = ["verify", "random_state", "check_rank", "check_rank_symbolic",
            "check_backprop_symbolic", "SYMBOLIC_MAX",
            "check_backprop_numeric", "check_convergence", "check_stability",
-           "check_initial_conditions", "check_formula", "ANTI_STABLE_VARIANTS"]
+           "check_initial_conditions", "check_formula", "ANTI_STABLE_VARIANTS",
+           "GENERIC_ANTI_STABLE_VARIANTS"]
 
 #: What to run instead of integrating anti-stable multiplier dynamics forward in time.
 ANTI_STABLE_VARIANTS = (
@@ -107,6 +109,16 @@ ANTI_STABLE_VARIANTS = (
     "the quasi-static reduction (c -> oo: T delta = -V_x, derive.limits.backprop(speed=c))",
     "the stable relaxation c^-1 delta_dot = -(T delta + V_x), same equilibrium "
     "(the backward diffusion wave)",
+)
+
+#: The same for a problem whose non-holonomic constraints are not neurons with a speed
+#: ``c`` (eq. 18-19): the quasi-static and relaxation variants do not apply there.
+GENERIC_ANTI_STABLE_VARIANTS = (
+    ANTI_STABLE_VARIANTS[0],
+    "if the constraints are the phase dynamics x_dot = -dE/dx of an energy (an "
+    "energy-based law such as equilibrium propagation), declare the energy with "
+    "declare.energy.EnergyModel (or hopfield): its verifier relaxes the phases to their "
+    "fixed points and checks the EP update against recurrent backprop",
 )
 
 
@@ -581,12 +593,15 @@ def check_stability(problem: Problem, *, values: Mapping[str, float] | None = No
     eig = np.linalg.eigvals(J)
     worst = float(np.max(eig.real))
     ok = worst <= tol
+    net = getattr(problem, "network", None)
+    variants = ANTI_STABLE_VARIANTS if getattr(net, "speed", None) is not None else \
+        GENERIC_ANTI_STABLE_VARIANTS
     msg = ("multiplier dynamics stable forward in time" if ok else
            f"anti-stable multiplier dynamics (max Re eig = {worst:.4g}): integrated forward "
-           f"they blow up like exp({worst:.3g} t); use " + "; or ".join(ANTI_STABLE_VARIANTS))
+           f"they blow up like exp({worst:.3g} t); use " + "; or ".join(variants))
     return Check(name, "pass" if ok else "fail", worst, tol, msg,
                  {"eigenvalues": [complex(e) for e in eig], "point": point,
-                  "variants": list(ANTI_STABLE_VARIANTS)})
+                  "variants": list(variants)})
 
 
 # -- initial conditions ------------------------------------------------------------------
@@ -761,7 +776,7 @@ def _timeout_check(name: str, budget: float, elapsed: float) -> Check:
                  {"skipped": "timeout", "budget": budget, "elapsed": elapsed})
 
 
-def verify(problem: Problem, *, law: Law | LearningLaw | None = None,
+def verify(problem: Problem | EnergyModel, *, law: Law | LearningLaw | None = None,
            formulas: Mapping[str, Mapping[sp.Symbol, sp.Expr]] | None = None,
            initial: Mapping[str, float] | None = None,
            values: Mapping[str, float] | None = None, gamma: float = 1.0, rtol: float = 1e-9,
@@ -825,11 +840,26 @@ def verify(problem: Problem, *, law: Law | LearningLaw | None = None,
         A line per check on stderr (``True``), on a given stream, or none (``False``);
         default: when stderr is a terminal.
 
+    An :class:`~cognitive_action.declare.energy.EnergyModel` gets the checks of an
+    energy-based law instead (:func:`~cognitive_action.verify.equilibrium.verify_energy`:
+    fixed points, the EP update against recurrent backprop; ``seed``, ``values`` and
+    ``skip`` apply, the other options are the network checks').
+
     Raises
     ------
     DeclarationError
-        If ``problem`` is not a :class:`~cognitive_action.declare.problem.Problem`.
+        If ``problem`` is neither a :class:`~cognitive_action.declare.problem.Problem`
+        nor an ``EnergyModel``, or a ``law`` is given for an ``EnergyModel``.
     """
+    if isinstance(problem, EnergyModel):
+        if law is not None:
+            raise DeclarationError(
+                "a registered network law cannot judge an energy model",
+                fix="pass the update to judge to verify.equilibrium.check_equilibrium("
+                "update=...)")
+        from cognitive_action.verify.equilibrium import verify_energy
+
+        return verify_energy(problem, seed=seed, values=values, skip=skip)
     if not isinstance(problem, Problem):
         raise DeclarationError(f"verify takes a Problem, got {type(problem).__name__}",
                                fix="declare it with Problem(...) or Network(...).problem()")

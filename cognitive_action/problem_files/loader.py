@@ -112,6 +112,7 @@ from cognitive_action.problem_files.expressions import (
     parse_number,
     validate_name,
 )
+from cognitive_action.problem_files.schema import allowed_keys, initial_value_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -120,22 +121,18 @@ else:  # pragma: no cover
 
 __all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "problems_dir"]
 
-_TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
-        "targets", "coordinates", "constraints", "initial", "simulate", "verify",
-        "nonholonomic", "signals", "data", "train"}
-_NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "activations",
-            "output_activation", "bias", "speed", "nodes"}
-_ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
-_ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
-_CONSTRAINT = {"name", "expr"}
+# the allowed keys come from the schema, which the reference page is generated from
+_TOP = allowed_keys("")
+_NETWORK = allowed_keys("network")
+_ACTION_NET = allowed_keys("action", "network")
+_ACTION_MECH = allowed_keys("action", "mechanical")
+_CONSTRAINT = allowed_keys("constraints")
 #: A problem's name: it becomes part of output file names, so no path separators.
 _PROBLEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_INITIAL = {"values", "seed", "weight_scale", "init"}
-_SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
-_VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
-           "drift_tol", "symbolic", "budget"}
-_DATA = {"source", "split", "seed", "limit"}
-_TRAIN = {"epochs", "learning_rate", "seed", "quick_epochs", "quick_samples"}
+_SIMULATE = allowed_keys("simulate")
+_VERIFY = allowed_keys("verify")
+_DATA = allowed_keys("data")
+_TRAIN = allowed_keys("train")
 #: Data sources a ``[data] source`` may name (never a module path or a file).
 DATA_SOURCES = ("digits",)
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
@@ -293,6 +290,9 @@ class _Reader:
         kind = d.get("kind", "network" if "network" in d else "mechanical")
         if kind not in ("network", "mechanical"):
             self.fail("kind", f"unknown kind {kind!r}", "use 'network' or 'mechanical'")
+        for key in sorted(set(d) - allowed_keys("", kind)):  # e.g. [inputs] in mechanics
+            self.fail(key, f"unknown key in a {kind} problem",
+                      f"allowed keys are {', '.join(sorted(allowed_keys('', kind)))}")
         nonhol = d.get("nonholonomic", "vakonomic")
         if nonhol not in ("vakonomic", "dalembert"):
             self.fail("nonholonomic", f"unknown rule {nonhol!r}",
@@ -309,7 +309,7 @@ class _Reader:
         return ProblemSpec(
             name=name, description=description, path=self.path, problem=problem,
             values=values, network=net,
-            initial=self.initial_settings(d.get("initial")),
+            initial=self.initial_settings(d.get("initial"), problem),
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
@@ -363,10 +363,20 @@ class _Reader:
                           "e.g. learning_rate = 0.05")
         return v
 
-    def initial_settings(self, data: Any) -> dict[str, Any]:
-        """The ``[initial]`` table, validated: ``seed`` a non-negative integer,
+    def initial_settings(self, data: Any, problem: Problem) -> dict[str, Any]:
+        """The ``[initial]`` table, validated: ``values`` names of the problem's states
+        (:func:`~.schema.initial_value_names`), ``seed`` a non-negative integer,
         ``weight_scale`` a number >= 0, ``init`` a registered weight initialiser."""
-        v = self.table(data, "initial", _INITIAL)
+        kind = "network" if problem.network is not None else "mechanical"
+        v = self.table(data, "initial", allowed_keys("initial", kind))
+        if "values" in v:
+            known = initial_value_names(problem)
+            for k in self.table(v["values"], "initial.values", set()):
+                if k not in known:
+                    self.fail(f"initial.values.{k}", f"{k!r} is not a coordinate, velocity "
+                              "or multiplier state of this problem",
+                              f"use one of {', '.join(sorted(known)[:12])}"
+                              + (", ..." if len(known) > 12 else ""))
         if "seed" in v and (isinstance(v["seed"], bool) or not isinstance(v["seed"], int)
                             or v["seed"] < 0):
             self.fail("initial.seed", f"must be a non-negative integer, got {v['seed']!r}",

@@ -476,30 +476,26 @@ def save_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str) -> 
         f, t=sim.times, **dict(sim.states), **({"drift": drift} if drift is not None else {})))
 
 
-def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> Path:
-    """Plot the first 12 coordinates and the constraint drift ``max |G|`` (log scale) to
-    ``<out>/<name>_trajectory.png``; returns its path."""
-    import matplotlib
-    import numpy as np
+def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str],
+                    problem: Problem | None = None) -> Path:
+    """Draw ``sim`` in panels (:func:`cognitive_action.results.figures.simulation_figure`:
+    neurons with their targets, weights, multipliers, loss, constraint drift) to
+    ``<out>/<name>_trajectory.png``; returns its path.
 
-    matplotlib.use("Agg")
+    Parameters
+    ----------
+    problem
+        The declared problem that ran, for its roles, loss and targets; ``None``: the
+        coordinates, multipliers and drift only.
+    """
     import matplotlib.pyplot as plt
 
+    from cognitive_action.results.figures import simulation_figure
+
     path = output_path(out, name, "_trajectory.png")
-    coords = [str(q) for q in sim.system.coordinates][:12]
-    fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    for c in coords:
-        axes[0].plot(sim.times, sim[c], label=c)
-    axes[0].set_ylabel("coordinates")
-    axes[0].legend(fontsize=7, ncol=4)
-    axes[0].set_title(f"{name}: simulated trajectory")
-    drift = sim.drift
-    if drift is not None:
-        axes[1].semilogy(sim.times, np.maximum(np.abs(np.asarray(drift)), 1e-17))
-    axes[1].set_ylabel("max |G| (constraint drift)")
-    axes[1].set_xlabel("t")
-    fig.tight_layout()
-    write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
+    fig = simulation_figure(sim, problem, title=name)
+    write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png",
+                                                 bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -690,7 +686,7 @@ class Workflow:
         (:func:`plot_trajectory`) to ``out``; returns the paths written."""
         paths = [save_trajectory(sim, out, self.name)]
         if plot:
-            paths.append(plot_trajectory(self.name, sim, out))
+            paths.append(plot_trajectory(self.name, sim, out, self.spec.problem))
         return paths
 
 
@@ -719,7 +715,7 @@ def paper_simulation(spec: ProblemSpec, el: Any, out: str | os.PathLike[str]
         y0 = initial_state(spec, el)
         system = compiled(spec, el, y0)
         sim = simulate_spec(spec, el, y0, system=system)
-        plot = plot_trajectory(spec.name, sim, out)
+        plot = plot_trajectory(spec.name, sim, out, spec.problem)
         return {"status": f"ok ({system.variant}), max |G| = {sim.max_drift:.1e}",
                 "seconds": round(time.perf_counter() - t0, 3), "plot": str(plot)}
     except UnstableSystemError as exc:

@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.verify.report import Report
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derive_spec", "equations_dict", "initial_state", "load",
+           "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict", "initial_state", "load",
            "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
            "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec"]
 
@@ -165,6 +165,47 @@ def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
         "mass_matrix": [{str(k): str(v) for k, v in r.items()} for r in el.mass_matrix.rows],
         "forcing": [str(f) for f in el.forcing],
     }
+
+
+def derivation_text(spec: ProblemSpec, el: Any, max_rows: int | None = None) -> str:
+    """The derived equations as text (``cognitive-action derive``): eq. (8)-(9), the
+    constraints and, for holonomic problems, the right side of eq. (10).
+
+    Parameters
+    ----------
+    max_rows
+        Rows shown per block before ``… N more``; ``None``: every row.
+
+    Examples
+    --------
+    >>> spec = as_spec("pendulum")
+    >>> print(derivation_text(spec, derive_spec(spec)).splitlines()[4])
+      [q1]  g*m - 2*lambda_rod*q1 - m*q1_ddot = 0
+    """
+    from cognitive_action.derive import multiplier_equation
+
+    def cut(items: list) -> tuple[list, str | None]:
+        if max_rows is None or len(items) <= max_rows:
+            return items, None
+        return items[:max_rows], f"  … {len(items) - max_rows} more (--max-rows, --out)"
+
+    p = spec.problem
+    rule = f" (rule: {p.nonholonomic})" if p.nonholonomic_constraints else ""
+    lines = [f"{spec.name}: {spec.description}",
+             f"{len(el.coordinates)} coordinates, {len(p.holonomic)} holonomic and "
+             f"{len(p.nonholonomic_constraints)} non-holonomic constraints{rule}; "
+             f"ϖ̇/ϖ = {el.rate}", "", "Euler-Lagrange equations (8)-(9), residual = 0:"]
+    rows, more = cut(list(zip(el.coordinates, el.residuals)))
+    lines += [f"  [{q}]  {r} = 0" for q, r in rows] + ([more] if more else [])
+    lines += ["", "Constraints:"]
+    rows, more = cut(list(p.constraints))
+    lines += [f"  {c.name} ({c.kind}): {c.expr} = 0" for c in rows] + ([more] if more else [])
+    if p.holonomic and not p.nonholonomic_constraints:
+        me = multiplier_equation(el)
+        lines += ["", "Multiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with"]
+        rows, more = cut(list(zip(me.multipliers, me.b_entries())))
+        lines += [f"  b[{lam}] = {b}" for lam, b in rows] + ([more] if more else [])
+    return "\n".join(lines)
 
 
 # -- initial state -------------------------------------------------------------------------
@@ -527,6 +568,35 @@ class Verification:
         """The report's dictionary with ``passed`` and ``outcome``."""
         return self.report.to_dict() | {"passed": self.passed, "outcome": self.outcome}
 
+    def rows(self) -> list[tuple[str, ...]]:
+        """The report's rows with the file's expectations applied (``outcome``)."""
+        return [(r[0], self.outcome.get(r[0], r[1]), *r[2:]) for r in self.report.rows()]
+
+    def headline(self) -> str:
+        """The report's first line, and whether the file's expectations are met."""
+        return f"{self.report.headline()} -> {'passed' if self.passed else 'FAILED'}"
+
+    def to_markdown(self) -> str:
+        """The report as a Markdown table, with the outcome per check."""
+        from cognitive_action.verify.report import markdown_table
+
+        head = self.headline().split(": ", 1)
+        return markdown_table(f"**{head[0]}**: {head[1]}", self.rows(),
+                              ("check", "outcome", "value", "tolerance", "message"))
+
+    def to_html(self) -> str:
+        """The report as an HTML table (notebooks), outcomes coloured."""
+        from cognitive_action.verify.report import html_table
+
+        return html_table(self.headline(), self.rows(),
+                          ("check", "outcome", "value", "tolerance", "message"))
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
 
 def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
                 el: Any | None = None, symbolic: bool | None = None,
@@ -742,8 +812,8 @@ def paper_problem(spec: ProblemSpec, out: str | os.PathLike[str]) -> dict[str, A
     t0 = time.perf_counter()
     el = derive_spec(spec)
     t_derive = time.perf_counter() - t0
-    (out / f"{spec.name}_equations.tex").write_text(latex(el, max_rows=200),
-                                                    encoding="utf-8")
+    tex = latex(el, max_rows=None).encode("utf-8")  # the whole system
+    write_atomically(output_path(out, spec.name, "_equations.tex"), lambda f: f.write(tex))
     t0 = time.perf_counter()
     v = verify_spec(spec)
     t_verify = time.perf_counter() - t0

@@ -28,7 +28,7 @@ from cognitive_action.declare.symbols import base, order
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.derive.multipliers import MultiplierEquation
 
-__all__ = ["latex", "symbol_names"]
+__all__ = ["latex", "row_count", "symbol_names"]
 
 _ACCENT = {1: r"\dot{%s}", 2: r"\ddot{%s}", 3: r"\dddot{%s}", 4: r"\ddddot{%s}"}
 _GREEK = {"lambda": r"\lambda", "delta": r"\delta", "mu": r"\mu", "nu": r"\nu",
@@ -59,9 +59,24 @@ def _tex(e: sp.Expr) -> str:
     return sp.latex(e, symbol_names=symbol_names(e))
 
 
-def latex(obj: EulerLagrange | MultiplierEquation | sp.Expr, max_rows: int = 20) -> str:
+def latex(obj: EulerLagrange | MultiplierEquation | sp.Expr,
+          max_rows: int | None = 20) -> str:
     """LaTeX of an Euler-Lagrange system (eq. 8-9), a multiplier equation (eq. 10), or
-    an expression."""
+    an expression.
+
+    Parameters
+    ----------
+    obj
+        What to print.
+    max_rows
+        Rows shown before ``\\text{… N more}``; ``None``: every row (exports).
+
+    Returns
+    -------
+    str
+        An ``aligned`` environment, one row per equation: the residuals of eq. (8)-(9)
+        then the constraints, or the rows of eq. (10).
+    """
     if isinstance(obj, EulerLagrange):
         rows = [f"{_tex(r)} &= 0" for r in obj.residuals]
         rows += [f"{_tex(c.expr)} &= 0" for c in obj.problem.constraints]
@@ -71,9 +86,16 @@ def latex(obj: EulerLagrange | MultiplierEquation | sp.Expr, max_rows: int = 20)
         rows = [f"{_tex((A * lam)[i])} &= {_tex(b[i])}" for i in range(len(lam))]
     else:
         return _tex(obj)
-    extra = len(rows) - max_rows
-    rows = rows[:max_rows] + ([rf"\text{{… {extra} more}}"] if extra > 0 else [])
+    extra = 0 if max_rows is None else len(rows) - max_rows
+    rows = rows if extra <= 0 else rows[:max_rows] + ([rf"\text{{… {extra} more}}"] if extra > 0 else [])
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def row_count(obj: EulerLagrange | MultiplierEquation) -> int:
+    """The number of rows :func:`latex` prints for ``obj`` in full."""
+    if isinstance(obj, EulerLagrange):
+        return len(obj.residuals) + len(obj.problem.constraints)
+    return len(obj.multipliers)
 
 
 def _repr_latex_(self: object) -> str:

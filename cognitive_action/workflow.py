@@ -53,7 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.verify.report import Report
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict", "initial_state", "load",
+           "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
+           "initial_state", "load",
            "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
            "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec"]
 

@@ -87,7 +87,8 @@ def latex(obj: EulerLagrange | MultiplierEquation | sp.Expr,
     else:
         return _tex(obj)
     extra = 0 if max_rows is None else len(rows) - max_rows
-    rows = rows if extra <= 0 else rows[:max_rows] + ([rf"\text{{… {extra} more}}"] if extra > 0 else [])
+    if extra > 0:
+        rows = rows[:max_rows] + [rf"\text{{… {extra} more}}"]
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 

@@ -204,8 +204,9 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
              progress: bool | None) -> None:
     """Simulate the derived system from consistent initial conditions.
 
-    Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift) and
-    ``<name>_trajectory.png``.
+    Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift),
+    ``<name>_trajectory.png`` (panels: neurons and targets, weights, multipliers, loss,
+    drift) and, with xarray, ``<name>_trajectory.nc`` (labelled arrays).
     """
     from cognitive_action import workflow
 
@@ -218,11 +219,11 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     t0 = time.perf_counter()
     sim = wf.simulate(settings)
     elapsed = time.perf_counter() - t0
-    npz, png = wf.save(sim, out)
+    paths = wf.save(sim, out)
     click.echo(f"{wf.name}: {len(sim.states)} states, t in [0, {settings.t_end:g}], "
                f"{settings.points} points, method {sim.method}, variant {sim.variant}, "
                f"{elapsed:.2f} s; max |G| = {sim.max_drift:.2e}")
-    click.echo(f"wrote {npz} and {png}")
+    click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 @main.command()
@@ -339,12 +340,21 @@ def paper(out: Path, quick: bool) -> None:
                    f"{entry['verify_seconds']:5.2f} s: "
                    f"{', '.join(f'{v} {k}' for k, v in counts.items())} -> {status}; "
                    f"simulation: {entry['simulation']['status']}")
-    summary["waves"] = [str(p) for p in _waves(out, quick)]
-    from cognitive_action.workflow import write_atomically
+    from cognitive_action.workflow import paper_table, waves, write_atomically
 
+    res = waves(out, quick)  # its tables go to files, not to the terminal
+    click.echo(f"{'waves':14s} {res.summary}")
+    summary["waves"] = [str(p) for p in res.paths] + [
+        str(out / "waves_error_vs_speed.txt"), str(out / "continuous_error_vs_c.txt")]
     text = json.dumps(summary, indent=2, default=str).encode("utf-8")
     write_atomically(out / "summary.json", lambda f: f.write(text))
-    click.echo(f"summary: {out / 'summary.json'}")
+    table = paper_table(summary).encode("utf-8")
+    write_atomically(out / "paper_summary.md", lambda f: f.write(table))
+    click.echo(f"full tables: {out / 'paper_summary.md'}, {out / 'summary.json'}, "
+               f"{out / 'waves_error_vs_speed.txt'}, {out / 'continuous_error_vs_c.txt'}; "
+               "per problem: <name>_verify.md, <name>_equations.tex, <name>_trajectory.png"
+               + (", .nc" if any("trajectory" in e.get("simulation", {})
+                                 for e in summary["problems"].values()) else ""))
     sys.exit(EXIT_FAIL if failed else 0)
 
 

@@ -54,9 +54,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
            "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
-           "initial_state", "load",
-           "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
-           "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec"]
+           "initial_state", "load", "paper_problem", "paper_simulation", "paper_table",
+           "plot_trajectory", "save_labelled_trajectory", "save_trajectory", "simulate_spec",
+           "verify_spec", "waves", "TrainResult", "train_spec"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -518,6 +518,29 @@ def save_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str) -> 
         f, t=sim.times, **dict(sim.states), **({"drift": drift} if drift is not None else {})))
 
 
+def _has_xarray() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("xarray") is not None
+
+
+def save_labelled_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str,
+                             problem: Problem | None = None) -> Path:
+    """Write ``<out>/<name>_trajectory.nc``: the trajectory as an xarray Dataset with named
+    coordinates (``time``, ``neuron``, ``weight``, ``layer``, ``constraint``, ...; see
+    :func:`cognitive_action.results.labelled.trajectory_dataset`).
+
+    Raises
+    ------
+    OptionalDependencyError
+        xarray is missing (``pip install "cognitive_action[results]"``).
+    """
+    from cognitive_action.results.labelled import save_dataset, trajectory_dataset
+
+    path = output_path(out, name, "_trajectory.nc")
+    return save_dataset(trajectory_dataset(sim, problem, name=name), path)
+
+
 def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str],
                     problem: Problem | None = None) -> Path:
     """Draw ``sim`` in panels (:func:`cognitive_action.results.figures.simulation_figure`:
@@ -752,12 +775,16 @@ class Workflow:
                              system=self.system(s.variant))
 
     def save(self, sim: Simulation, out: str | os.PathLike[str] = "results", *,
-             plot: bool = True) -> list[Path]:
-        """Write the trajectory (:func:`save_trajectory`) and, with ``plot``, its figure
-        (:func:`plot_trajectory`) to ``out``; returns the paths written."""
+             plot: bool = True, labelled: bool | None = None) -> list[Path]:
+        """Write the trajectory (:func:`save_trajectory`), with ``plot`` its figure
+        (:func:`plot_trajectory`), and with ``labelled`` the labelled trajectory
+        (:func:`save_labelled_trajectory`, ``<name>_trajectory.nc``; ``None``: when
+        xarray is installed) to ``out``; returns the paths written."""
         paths = [save_trajectory(sim, out, self.name)]
         if plot:
             paths.append(plot_trajectory(self.name, sim, out, self.spec.problem))
+        if labelled or (labelled is None and _has_xarray()):
+            paths.append(save_labelled_trajectory(sim, out, self.name, self.spec.problem))
         return paths
 
 
@@ -779,16 +806,22 @@ def paper_simulation(spec: ProblemSpec, el: Any, out: str | os.PathLike[str]
     Returns
     -------
     dict
-        ``status`` (a one-line summary), and ``seconds`` and ``plot``, or ``message``.
+        ``status`` (a one-line summary), and ``seconds``, ``plot`` and (with xarray)
+        ``trajectory`` (the labelled ``.nc``), or ``message``.
     """
     try:
         t0 = time.perf_counter()
         y0 = initial_state(spec, el)
         system = compiled(spec, el, y0)
         sim = simulate_spec(spec, el, y0, system=system)
+        seconds = time.perf_counter() - t0
         plot = plot_trajectory(spec.name, sim, out, spec.problem)
-        return {"status": f"ok ({system.variant}), max |G| = {sim.max_drift:.1e}",
-                "seconds": round(time.perf_counter() - t0, 3), "plot": str(plot)}
+        entry = {"status": f"ok ({system.variant}), max |G| = {sim.max_drift:.1e}",
+                 "seconds": round(seconds, 3), "plot": str(plot)}
+        if _has_xarray():
+            entry["trajectory"] = str(save_labelled_trajectory(sim, out, spec.name,
+                                                               spec.problem))
+        return entry
     except UnstableSystemError as exc:
         if "stability.multipliers" in spec.verify.get("expect_fail", []):
             return {"status": "not run: anti-stable multipliers (expected, eq. 20)",
@@ -800,11 +833,15 @@ def paper_problem(spec: ProblemSpec, out: str | os.PathLike[str]) -> dict[str, A
     """Derive, verify and simulate one problem for the main job; write its equations to
     ``<out>/<name>_equations.tex``.
 
+    Also writes the verifier's report as ``<name>_verify.md`` and, with xarray,
+    its numbers as ``<name>_verify.nc``.
+
     Returns
     -------
     dict
         ``coordinates``, ``derive_seconds``, ``verify_seconds``, ``outcome``, ``passed``,
-        ``report`` (as a dictionary) and ``simulation`` (:func:`paper_simulation`).
+        ``report`` (as a dictionary), ``files`` written, and ``simulation``
+        (:func:`paper_simulation`).
     """
     from cognitive_action.derive import latex
 
@@ -818,10 +855,54 @@ def paper_problem(spec: ProblemSpec, out: str | os.PathLike[str]) -> dict[str, A
     t0 = time.perf_counter()
     v = verify_spec(spec)
     t_verify = time.perf_counter() - t0
+    md = (v.to_markdown() + "\n").encode("utf-8")
+    files = {"equations": str(output_path(out, spec.name, "_equations.tex")),
+             "verify": str(write_atomically(output_path(out, spec.name, "_verify.md"),
+                                            lambda f: f.write(md)))}
+    if _has_xarray():
+        from cognitive_action.results.labelled import report_dataset, save_dataset
+
+        files["verify_data"] = str(save_dataset(report_dataset(v.report, v.outcome),
+                                                output_path(out, spec.name, "_verify.nc")))
     return {"coordinates": len(el.coordinates), "derive_seconds": round(t_derive, 3),
             "verify_seconds": round(t_verify, 3), "outcome": v.outcome,
-            "passed": v.passed, "report": v.report.to_dict(),
+            "passed": v.passed, "report": v.report.to_dict(), "files": files,
             "simulation": paper_simulation(spec, el, out)}
+
+
+def paper_table(summary: Mapping[str, Any]) -> str:
+    """The main job's full table in Markdown (``paper_summary.md``): one row per shipped
+    problem with its size, timings, verifier outcomes, simulation and files.
+
+    Parameters
+    ----------
+    summary
+        The ``summary.json`` data: ``{"problems": {name: entry}}`` with entries of
+        :func:`paper_problem` (or ``{"training": ...}`` for data problems).
+    """
+    lines = ["# cognitive-action paper: summary", "",
+             "| problem | coordinates | derive (s) | verify (s) | verifier outcomes | "
+             "simulation | files |", "|---|---|---|---|---|---|---|"]
+    for name, e in summary.get("problems", {}).items():
+        if "training" in e:
+            tr = e["training"]
+            lines.append(f"| `{name}` | - | - | - | trained (quick): test accuracy "
+                         f"{tr.get('limit_test_accuracy', float('nan')):.4f} (limit law), "
+                         f"{tr.get('sgd_test_accuracy', float('nan')):.4f} (SGD) | - | - |")
+            continue
+        values = list(e.get("outcome", {}).values())
+        counts = ", ".join(f"{values.count(o)} {o}" for o in sorted(set(values)))
+        sim = e.get("simulation", {})
+        files = [Path(f).name for f in list(e.get("files", {}).values())
+                 + [sim.get("plot"), sim.get("trajectory")] if f]
+        lines.append(f"| `{name}` | {e.get('coordinates', '-')} | "
+                     f"{e.get('derive_seconds', '-')} | {e.get('verify_seconds', '-')} | "
+                     f"{counts} | {sim.get('status', '-')} | "
+                     f"{', '.join(f'`{f}`' for f in files)} |")
+    waves = summary.get("waves")
+    if waves:
+        lines += ["", "Section 2 (waves): " + ", ".join(f"`{Path(p).name}`" for p in waves)]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -902,7 +983,8 @@ class TrainResult:
     settings
         The epochs, learning rate, seed and sample counts used.
     paths
-        Files written in ``out`` (the checkpoint, the figure, ``training.json``).
+        Files written in ``out`` (the checkpoint, the figure, ``training.json`` and, with
+        xarray, ``training.nc``: the curves on ``(run, epoch)``).
     """
 
     history: Any
@@ -980,4 +1062,9 @@ def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | N
             json.dump(summary, fh, indent=2)
         os.replace(tmp, out_dir / "training.json")
         paths.append(out_dir / "training.json")
+        if _has_xarray():
+            from cognitive_action.results.labelled import history_dataset, save_dataset
+
+            runs = {"limit": history} | ({"sgd": base} if base else {})
+            paths.append(save_dataset(history_dataset(runs), out_dir / "training.nc"))
     return TrainResult(history=history, baseline=base, settings=settings, paths=paths)

@@ -754,9 +754,12 @@ class Workflow:
                                               variant)
         return self._systems[variant]
 
-    def verify(self, *, simulate: bool = False) -> Verification:
-        """Run the verifier (:func:`verify_spec`)."""
-        return verify_spec(self.spec, simulate=simulate, el=self.derived)
+    def verify(self, *, simulate: bool = False, symbolic: bool | None = None,
+               budget: float | None = None) -> Verification:
+        """Run the verifier (:func:`verify_spec`; ``symbolic=False`` skips the symbolic
+        checks, ``budget`` bounds each in seconds)."""
+        return verify_spec(self.spec, simulate=simulate, el=self.derived, symbolic=symbolic,
+                           budget=budget)
 
     def simulate(self, settings: SimulateSettings | None = None,
                  **overrides: Any) -> Simulation:

@@ -12,7 +12,7 @@ The loss and the targets are evaluated from the declared problem, not from names
 loss is ``V = -F/ϖ`` of the action (eq. 7 with ``F = -ϖ V``), and an output's target is
 read off the loss where ``V`` is quadratic in that output with a constant curvature
 ``c``: ``y_o = x_o - (∂V/∂x_o)/c`` (the squared error gives ``y_o`` exactly; other
-losses show no target line).
+losses show no target line unless the targets are passed).
 
 Examples
 --------
@@ -26,7 +26,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -161,12 +161,20 @@ def _target_exprs(problem: Problem) -> dict[str, sp.Expr]:
     return out
 
 
-def targets_along(sim: Simulation, problem: Problem) -> dict[str, np.ndarray]:
-    """Each output neuron's target along ``sim``, by neuron name (see the module
-    docstring for how a target is read off the loss)."""
+def targets_along(sim: Simulation, problem: Problem,
+                  targets: Mapping[str, sp.Expr] | None = None) -> dict[str, np.ndarray]:
+    """Each output neuron's target along ``sim``, by neuron name.
+
+    Parameters
+    ----------
+    targets
+        Target expressions of ``t`` and the parameters by neuron name (``{"x5": ...}``);
+        default: read off the loss where it is quadratic in the output (module
+        docstring).
+    """
     if problem.network is None:
         return {}
-    exprs = _target_exprs(problem)
+    exprs = dict(targets) if targets is not None else _target_exprs(problem)
     if not exprs:
         return {}
     vals = _evaluate(list(exprs.values()), sim)
@@ -195,7 +203,8 @@ def _titled(title: str, shown: int, left: int, what: str) -> str:
 
 
 def panels(sim: Simulation, problem: Problem | None = None, *,
-           max_lines: int = MAX_LINES) -> list[Panel]:
+           max_lines: int = MAX_LINES,
+           targets: Mapping[str, sp.Expr] | None = None) -> list[Panel]:
     """The panels of :func:`simulation_figure`, with the arrays they plot.
 
     Parameters
@@ -207,13 +216,15 @@ def panels(sim: Simulation, problem: Problem | None = None, *,
         ``None``: the compiled system's coordinates only.
     max_lines
         The most series per panel.
+    targets
+        Output targets by neuron name (see :func:`targets_along`).
     """
     net = problem.network if problem is not None else None
     out: list[Panel] = []
     states = sim.states
     if net is not None:
         neurons = {str(x): states[str(x)] for x in net.neurons if str(x) in states}
-        targets = targets_along(sim, problem)
+        targets = targets_along(sim, problem, targets)
         outputs = [str(net.x[o]) for o in net.outputs]
         shown, left = _pick(neurons, outputs, max_lines)
         out.append(Panel(_titled("neurons (dashed: targets)", len(shown), left, "neurons"),
@@ -246,7 +257,8 @@ def panels(sim: Simulation, problem: Problem | None = None, *,
 
 
 def simulation_figure(sim: Simulation, problem: Problem | None = None, *,
-                      title: str | None = None, max_lines: int = MAX_LINES) -> Figure:
+                      title: str | None = None, max_lines: int = MAX_LINES,
+                      targets: Mapping[str, sp.Expr] | None = None) -> Figure:
     """A figure of ``sim`` in panels (see the module docstring), one row each.
 
     Parameters
@@ -259,6 +271,9 @@ def simulation_figure(sim: Simulation, problem: Problem | None = None, *,
         Prefixed to the first panel's title.
     max_lines
         The most series per panel.
+    targets
+        Output targets by neuron name, for losses they cannot be read off (see
+        :func:`targets_along`).
 
     Returns
     -------
@@ -273,7 +288,7 @@ def simulation_figure(sim: Simulation, problem: Problem | None = None, *,
         matplotlib is missing (the ``plots`` extra).
     """
     plt = _matplotlib()
-    ps = panels(sim, problem, max_lines=max_lines)
+    ps = panels(sim, problem, max_lines=max_lines, targets=targets)
     fig, axes = plt.subplots(len(ps), 1, figsize=(9.5, 2.1 * len(ps) + 0.6), sharex=True,
                              squeeze=False)
     for ax, p in zip(axes[:, 0], ps):

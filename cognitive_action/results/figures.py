@@ -307,7 +307,7 @@ def simulation_figure(sim: Simulation, problem: Problem | None = None, *,
         ax.set_ylabel(p.ylabel)
         ax.grid(alpha=0.3)
         n = len(ax.get_lines())
-        if n > 1 or p.dashed:
+        if n > 1 or p.dashed or list(p.series) != [p.ylabel]:  # name a lone series too
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7,
                       ncol=1 if n <= 8 else 2, frameon=False, borderaxespad=0.0)
     if title:

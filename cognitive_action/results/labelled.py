@@ -21,7 +21,7 @@ Examples
 >>> wf = workflow.load("chain3")
 >>> sim = wf.simulate(t_end=0.2, points=3)
 >>> ds = trajectory_dataset(sim, wf.spec.problem)
->>> ds["x"].dims, list(ds["neuron"].values), list(ds["layer"].values)
+>>> ds["x"].dims, ds["neuron"].values.tolist(), ds["layer"].values.tolist()
 (('time', 'neuron'), ['x1', 'x2', 'x3'], [0, 1, 2])
 """
 

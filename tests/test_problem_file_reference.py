@@ -210,6 +210,10 @@ def test_unknown_names_in_initial_values_are_refused():
     assert "q1_dot" in info.value.fix
     data["initial"] = {"values": {"q1": 0.0, "q2_dot": 1.0}}
     parse_problem(data, path="probe.toml")
+    # a constant signal's value may be given there (a network without [inputs])
+    net = copy.deepcopy(NETWORK)
+    net["initial"] = {"values": {"e1": 1.0, "e2": 0.0, "y5": 1.0}}
+    parse_problem(net, path="probe.toml")
     # vakonomic multiplier states of eq. (20) are states too
     rate = load_problem("rate_network")
     names = schema.initial_value_names(rate.problem)

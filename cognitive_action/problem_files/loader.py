@@ -1,8 +1,10 @@
 """Problem files: TOML declarations of learning laws and mechanical systems.
 
-A problem file is data. It is read with :mod:`tomllib`, checked against a schema (every
-unknown key, wrong type or missing field is reported with the file, the field and the
-fix), and its expression strings are parsed by the whitelisting parser of
+A problem file is data. It is read with :mod:`tomllib`, checked against the schema of
+:mod:`cognitive_action.problem_files.schema` (every unknown key, wrong type or missing
+field is reported with the file, the field and the fix; the reference page
+``docs/problem_files.md`` is generated from that schema), and its expression strings
+are parsed by the whitelisting parser of
 :mod:`cognitive_action.problem_files.expressions` — nothing in a file is executed.
 
 Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::

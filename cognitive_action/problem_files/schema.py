@@ -275,7 +275,8 @@ SCHEMA: tuple[Section, ...] = (
             "everything not given is completed so that `G = 0` and `Ġ = 0` at `t = 0` "
             "(eq. 11).", (
                 Key("values", "table name = number",
-                    "Given values of coordinates, velocities (`<q>_dot`) or multiplier "
+                    "Given values of coordinates, velocities (`<q>_dot`), constant signals "
+                    "(`e<i>`, `y<o>` not set in `[inputs]`/`[targets]`) or multiplier "
                     "states of eq. (20); the others are solved for. Any other name is an "
                     "error.", "values = { x1 = 0.5 }", default="{}"),
                 Key("seed", "integer ≥ 0", "Seed of the weight draw.", "seed = 1",
@@ -380,8 +381,9 @@ def allowed_keys(name: str, kind: str | None = None) -> set[str]:
 
 def initial_value_names(problem: Problem) -> set[str]:
     """Names an ``[initial] values`` table may give for ``problem``: its coordinates and
-    their velocities, and (vakonomic rule) the multiplier states of its non-holonomic
-    constraints (eq. 20) and their velocities.
+    their velocities, its signals left as constants (``e1``, ``y5``: their values for
+    the run) and their rates, and (vakonomic rule) the multiplier states of its
+    non-holonomic constraints (eq. 20) and their velocities.
 
     Examples
     --------
@@ -389,7 +391,8 @@ def initial_value_names(problem: Problem) -> set[str]:
     >>> sorted(initial_value_names(load_problem("pendulum").problem))
     ['q1', 'q1_dot', 'q2', 'q2_dot']
     """
-    names = {str(dot(q, k)) for q in problem.coordinates for k in (0, 1)}
+    names = {str(dot(q, k)) for q in (*problem.coordinates, *problem.signals)
+             for k in (0, 1)}
     if problem.nonholonomic == "vakonomic":
         mults = generated_names(c.name for c in problem.nonholonomic_constraints)
         names |= set(mults) | {f"{m}_dot" for m in mults}

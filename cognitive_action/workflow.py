@@ -900,7 +900,7 @@ def paper_table(summary: Mapping[str, Any]) -> str:
                  + [sim.get("plot"), sim.get("trajectory")] if f]
         lines.append(f"| `{name}` | {e.get('coordinates', '-')} | "
                      f"{e.get('derive_seconds', '-')} | {e.get('verify_seconds', '-')} | "
-                     f"{counts} | {sim.get('status', '-')} | "
+                     f"{counts} | {sim.get('status', '-').replace('|', chr(92) + '|')} | "
                      f"{', '.join(f'`{f}`' for f in files)} |")
     waves = summary.get("waves")
     if waves:

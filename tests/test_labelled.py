@@ -165,4 +165,5 @@ def test_paper_table_lists_every_problem():
     rows = [ln for ln in text.splitlines() if ln.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == ["xor", "digits"]
     assert "1 pass, 1 skip" in rows[0] and "`xor_verify.md`" in rows[0]
+    assert rows[0].replace("\\|", "").count("|") == 8  # 7 cells: "|G|" is escaped
     assert "0.9000 (limit law)" in rows[1]

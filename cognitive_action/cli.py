@@ -96,49 +96,49 @@ def _load(problem: str) -> Any:
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON with SymPy-parsable expression strings.")
 @click.option("--max-rows", default=40, show_default=True,
-              help="Equations shown in text and LaTeX output.")
+              help="Equations shown per block on the terminal (--out writes all).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the whole system to this file instead (text, "
+              "--latex or --json): never truncated.")
 @_guard
-def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
-    """Derive the constrained Euler-Lagrange equations (8)-(9) and eq. (10)."""
+def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
+           out_file: Path | None) -> None:
+    """Derive the constrained Euler-Lagrange equations (8)-(9) and eq. (10).
+
+    The terminal shows --max-rows rows per block and says when it cut; --out FILE
+    writes every row.
+    """
     from cognitive_action import workflow
-    from cognitive_action.derive import latex, multiplier_equation
+    from cognitive_action.derive import latex
+    from cognitive_action.derive.latex import row_count
 
     spec = _load(problem)
     el = workflow.derive_spec(spec)
+    limit = None if out_file is not None else max_rows
     if as_json:
-        out = workflow.equations_dict(spec, el)
-        click.echo(json.dumps(out, indent=2))
+        text = json.dumps(workflow.equations_dict(spec, el), indent=2)
+    elif as_latex:
+        text = latex(el, max_rows=limit)
+    else:
+        text = workflow.derivation_text(spec, el, max_rows=limit)
+    if out_file is None:
+        click.echo(text)
+        n = row_count(el)
+        if as_latex and n > max_rows:
+            click.echo(f"note: the terminal shows {max_rows} of {n} rows; --out FILE "
+                       "writes the whole system", err=True)
         return
-    if as_latex:
-        click.echo(latex(el, max_rows=max_rows))
-        return
-    click.echo(f"{spec.name}: {spec.description}")
-    if el.form == "energy":
-        click.echo(workflow.describe_energy(el, max_rows))
-        return
-    rule = (f" (rule: {spec.problem.nonholonomic})"
-            if spec.problem.nonholonomic_constraints else "")
-    click.echo(f"{len(el.coordinates)} coordinates, {len(spec.problem.holonomic)} holonomic "
-               f"and {len(spec.problem.nonholonomic_constraints)} non-holonomic constraints"
-               f"{rule}; ϖ̇/ϖ = {el.rate}")
-    click.echo("\nEuler-Lagrange equations (8)-(9), residual = 0:")
-    for q, r in list(zip(el.coordinates, el.residuals))[:max_rows]:
-        click.echo(f"  [{q}]  {r} = 0")
-    if len(el.residuals) > max_rows:
-        click.echo(f"  … {len(el.residuals) - max_rows} more (--max-rows)")
-    click.echo("\nConstraints:")
-    for c in spec.problem.constraints[:max_rows]:
-        click.echo(f"  {c.name} ({c.kind}): {c.expr} = 0")
-    if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
-        me = multiplier_equation(el)
-        click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
-        for lam, b in list(zip(me.multipliers, me.b_entries()))[:max_rows]:
-            click.echo(f"  b[{lam}] = {b}")
+    data = (text + "\n").encode("utf-8")
+    workflow.write_atomically(out_file, lambda f: f.write(data))
+    click.echo(f"wrote {out_file} ({row_count(el)} equations, complete)")
 
 
 @main.command()
 @click.argument("problem")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True,
+              help="Print the report as a Markdown table.")
+@click.option("--html", "as_html", is_flag=True, help="Print the report as an HTML table.")
 @click.option("--simulate", is_flag=True,
               help="Also simulate: convergence orders of weights, velocities and "
               "multipliers toward the limits (theta -> oo, m_x -> 0) and the constraint "
@@ -150,8 +150,8 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
               help="Seconds each symbolic check may take before it is stopped and "
               "reported as skipped (default: the file's [verify] budget, else 20).")
 @_guard
-def verify(problem: str, as_json: bool, simulate: bool, symbolic: bool | None,
-           budget: float | None) -> None:
+def verify(problem: str, as_json: bool, as_markdown: bool, as_html: bool, simulate: bool,
+           symbolic: bool | None, budget: float | None) -> None:
     """Run the verifier's checks; exit 0 if all pass, 1 if one fails.
 
     Checks: Proposition 1 (rank), the backprop limit symbolically and numerically
@@ -170,6 +170,8 @@ def verify(problem: str, as_json: bool, simulate: bool, symbolic: bool | None,
         data = result.report.to_dict() | {"passed": ok, "exit_code": 0 if ok else EXIT_FAIL,
                                           "outcome": result.outcome}
         click.echo(json.dumps(data, indent=2, default=str))
+    elif as_markdown or as_html:
+        click.echo(result.to_markdown() if as_markdown else result.to_html())
     else:
         click.echo(str(result.report))
         for name, o in result.outcome.items():
@@ -202,8 +204,9 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
              progress: bool | None) -> None:
     """Simulate the derived system from consistent initial conditions.
 
-    Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift) and
-    ``<name>_trajectory.png``.
+    Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift),
+    ``<name>_trajectory.png`` (panels: neurons and targets, weights, multipliers, loss,
+    drift) and, with xarray, ``<name>_trajectory.nc`` (labelled arrays).
     """
     from cognitive_action import workflow
 
@@ -216,11 +219,11 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     t0 = time.perf_counter()
     sim = wf.simulate(settings)
     elapsed = time.perf_counter() - t0
-    npz, png = wf.save(sim, out)
+    paths = wf.save(sim, out)
     click.echo(f"{wf.name}: {len(sim.states)} states, t in [0, {settings.t_end:g}], "
                f"{settings.points} points, method {sim.method}, variant {sim.variant}, "
                f"{elapsed:.2f} s; max |G| = {sim.max_drift:.2e}")
-    click.echo(f"wrote {npz} and {png}")
+    click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
 @main.command()
@@ -337,12 +340,21 @@ def paper(out: Path, quick: bool) -> None:
                    f"{entry['verify_seconds']:5.2f} s: "
                    f"{', '.join(f'{v} {k}' for k, v in counts.items())} -> {status}; "
                    f"simulation: {entry['simulation']['status']}")
-    summary["waves"] = [str(p) for p in _waves(out, quick)]
-    from cognitive_action.workflow import write_atomically
+    from cognitive_action.workflow import paper_table, waves, write_atomically
 
+    res = waves(out, quick)  # its tables go to files, not to the terminal
+    click.echo(f"{'waves':14s} {res.summary}")
+    summary["waves"] = [str(p) for p in res.paths] + [
+        str(out / "waves_error_vs_speed.txt"), str(out / "continuous_error_vs_c.txt")]
     text = json.dumps(summary, indent=2, default=str).encode("utf-8")
     write_atomically(out / "summary.json", lambda f: f.write(text))
-    click.echo(f"summary: {out / 'summary.json'}")
+    table = paper_table(summary).encode("utf-8")
+    write_atomically(out / "paper_summary.md", lambda f: f.write(table))
+    click.echo(f"full tables: {out / 'paper_summary.md'}, {out / 'summary.json'}, "
+               f"{out / 'waves_error_vs_speed.txt'}, {out / 'continuous_error_vs_c.txt'}; "
+               "per problem: <name>_verify.md, <name>_equations.tex, <name>_trajectory.png"
+               + (", .nc" if any("trajectory" in e.get("simulation", {})
+                                 for e in summary["problems"].values()) else ""))
     sys.exit(EXIT_FAIL if failed else 0)
 
 

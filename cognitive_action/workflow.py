@@ -53,9 +53,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.verify.report import Report
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derive_spec", "equations_dict", "initial_state", "load",
-           "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
-           "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec"]
+           "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
+           "initial_state", "load", "paper_problem", "paper_simulation", "paper_table",
+           "plot_trajectory", "save_labelled_trajectory", "save_trajectory", "simulate_spec",
+           "verify_spec", "waves", "TrainResult", "train_spec"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -189,7 +190,7 @@ def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
     }
 
 
-def describe_energy(el: Any, max_rows: int = 40) -> str:
+def describe_energy(el: Any, max_rows: int | None = 40) -> str:
     """The derived phases of an energy problem as text (``cognitive-action derive``)."""
     m = el.model
     lines = [f"{len(m.neurons)} neurons, {len(m.inputs)} clamped inputs, "
@@ -200,8 +201,51 @@ def describe_energy(el: Any, max_rows: int = 40) -> str:
     lines.append("\ndE/dW, read at the fixed points by the EP update:")
     lines += [f"  dE/d{w} = {g}"
               for w, g in list(zip(m.learnable, el.energy_gradient))[:max_rows]]
-    if len(m.learnable) > max_rows:
-        lines.append(f"  … {len(m.learnable) - max_rows} more (--max-rows)")
+    if max_rows is not None and len(m.learnable) > max_rows:
+        lines.append(f"  … {len(m.learnable) - max_rows} more (--max-rows, --out)")
+    return "\n".join(lines)
+
+
+def derivation_text(spec: ProblemSpec, el: Any, max_rows: int | None = None) -> str:
+    """The derived equations as text (``cognitive-action derive``): eq. (8)-(9), the
+    constraints and, for holonomic problems, the right side of eq. (10).
+
+    Parameters
+    ----------
+    max_rows
+        Rows shown per block before ``… N more``; ``None``: every row.
+
+    Examples
+    --------
+    >>> spec = as_spec("pendulum")
+    >>> print(derivation_text(spec, derive_spec(spec)).splitlines()[4])
+      [q1]  g*m - 2*lambda_rod*q1 - m*q1_ddot = 0
+    """
+    from cognitive_action.derive import multiplier_equation
+
+    def cut(items: list) -> tuple[list, str | None]:
+        if max_rows is None or len(items) <= max_rows:
+            return items, None
+        return items[:max_rows], f"  … {len(items) - max_rows} more (--max-rows, --out)"
+
+    if getattr(el, "form", None) == "energy":
+        return f"{spec.name}: {spec.description}\n" + describe_energy(el, max_rows)
+    p = spec.problem
+    rule = f" (rule: {p.nonholonomic})" if p.nonholonomic_constraints else ""
+    lines = [f"{spec.name}: {spec.description}",
+             f"{len(el.coordinates)} coordinates, {len(p.holonomic)} holonomic and "
+             f"{len(p.nonholonomic_constraints)} non-holonomic constraints{rule}; "
+             f"ϖ̇/ϖ = {el.rate}", "", "Euler-Lagrange equations (8)-(9), residual = 0:"]
+    rows, more = cut(list(zip(el.coordinates, el.residuals)))
+    lines += [f"  [{q}]  {r} = 0" for q, r in rows] + ([more] if more else [])
+    lines += ["", "Constraints:"]
+    rows, more = cut(list(p.constraints))
+    lines += [f"  {c.name} ({c.kind}): {c.expr} = 0" for c in rows] + ([more] if more else [])
+    if p.holonomic and not p.nonholonomic_constraints:
+        me = multiplier_equation(el)
+        lines += ["", "Multiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with"]
+        rows, more = cut(list(zip(me.multipliers, me.b_entries())))
+        lines += [f"  b[{lam}] = {b}" for lam, b in rows] + ([more] if more else [])
     return "\n".join(lines)
 
 
@@ -530,41 +574,49 @@ def save_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str) -> 
         f, t=sim.times, **dict(sim.states), **({"drift": drift} if drift is not None else {})))
 
 
-def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str]) -> Path:
-    """Plot the first 12 coordinates and the constraint drift ``max |G|`` (log scale) to
-    ``<out>/<name>_trajectory.png`` (a system without constraints, such as an energy
-    model's phase, gets the coordinates only); returns its path."""
-    import matplotlib
-    import numpy as np
+def _has_xarray() -> bool:
+    import importlib.util
 
-    matplotlib.use("Agg")
+    return importlib.util.find_spec("xarray") is not None
+
+
+def save_labelled_trajectory(sim: Simulation, out: str | os.PathLike[str], name: str,
+                             problem: Problem | None = None) -> Path:
+    """Write ``<out>/<name>_trajectory.nc``: the trajectory as an xarray Dataset with named
+    coordinates (``time``, ``neuron``, ``weight``, ``layer``, ``constraint``, ...; see
+    :func:`cognitive_action.results.labelled.trajectory_dataset`).
+
+    Raises
+    ------
+    OptionalDependencyError
+        xarray is missing (``pip install "cognitive_action[results]"``).
+    """
+    from cognitive_action.results.labelled import save_dataset, trajectory_dataset
+
+    path = output_path(out, name, "_trajectory.nc")
+    return save_dataset(trajectory_dataset(sim, problem, name=name), path)
+
+
+def plot_trajectory(name: str, sim: Simulation, out: str | os.PathLike[str],
+                    problem: Problem | None = None) -> Path:
+    """Draw ``sim`` in panels (:func:`cognitive_action.results.figures.simulation_figure`:
+    neurons with their targets, weights, multipliers, loss, constraint drift) to
+    ``<out>/<name>_trajectory.png``; returns its path.
+
+    Parameters
+    ----------
+    problem
+        The declared problem that ran, for its roles, loss and targets; ``None``: the
+        coordinates, multipliers and drift only.
+    """
     import matplotlib.pyplot as plt
 
+    from cognitive_action.results.figures import simulation_figure
+
     path = output_path(out, name, "_trajectory.png")
-    coords = [str(q) for q in sim.system.coordinates][:12]
-    drift = sim.drift
-    if drift is None:
-        fig, ax = plt.subplots(figsize=(8, 3.6))
-        for c in coords:
-            ax.plot(sim.times, sim[c], label=c)
-        ax.set(xlabel="t", ylabel="coordinates", title=f"{name}: simulated trajectory")
-        ax.legend(fontsize=7, ncol=4)
-        fig.tight_layout()
-        write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
-        plt.close(fig)
-        return path
-    fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    for c in coords:
-        axes[0].plot(sim.times, sim[c], label=c)
-    axes[0].set_ylabel("coordinates")
-    axes[0].legend(fontsize=7, ncol=4)
-    axes[0].set_title(f"{name}: simulated trajectory")
-    if drift is not None:
-        axes[1].semilogy(sim.times, np.maximum(np.abs(np.asarray(drift)), 1e-17))
-    axes[1].set_ylabel("max |G| (constraint drift)")
-    axes[1].set_xlabel("t")
-    fig.tight_layout()
-    write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png"))
+    fig = simulation_figure(sim, problem, title=name)
+    write_atomically(path, lambda f: fig.savefig(f, dpi=110, format="png",
+                                                 bbox_inches="tight"))
     plt.close(fig)
     return path
 
@@ -595,6 +647,35 @@ class Verification:
     def to_dict(self) -> dict[str, Any]:
         """The report's dictionary with ``passed`` and ``outcome``."""
         return self.report.to_dict() | {"passed": self.passed, "outcome": self.outcome}
+
+    def rows(self) -> list[tuple[str, ...]]:
+        """The report's rows with the file's expectations applied (``outcome``)."""
+        return [(r[0], self.outcome.get(r[0], r[1]), *r[2:]) for r in self.report.rows()]
+
+    def headline(self) -> str:
+        """The report's first line, and whether the file's expectations are met."""
+        return f"{self.report.headline()} -> {'passed' if self.passed else 'FAILED'}"
+
+    def to_markdown(self) -> str:
+        """The report as a Markdown table, with the outcome per check."""
+        from cognitive_action.verify.report import markdown_table
+
+        head = self.headline().split(": ", 1)
+        return markdown_table(f"**{head[0]}**: {head[1]}", self.rows(),
+                              ("check", "outcome", "value", "tolerance", "message"))
+
+    def to_html(self) -> str:
+        """The report as an HTML table (notebooks), outcomes coloured."""
+        from cognitive_action.verify.report import html_table
+
+        return html_table(self.headline(), self.rows(),
+                          ("check", "outcome", "value", "tolerance", "message"))
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
 
 
 def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
@@ -729,9 +810,12 @@ class Workflow:
                                               variant)
         return self._systems[variant]
 
-    def verify(self, *, simulate: bool = False) -> Verification:
-        """Run the verifier (:func:`verify_spec`)."""
-        return verify_spec(self.spec, simulate=simulate, el=self.derived)
+    def verify(self, *, simulate: bool = False, symbolic: bool | None = None,
+               budget: float | None = None) -> Verification:
+        """Run the verifier (:func:`verify_spec`; ``symbolic=False`` skips the symbolic
+        checks, ``budget`` bounds each in seconds)."""
+        return verify_spec(self.spec, simulate=simulate, el=self.derived, symbolic=symbolic,
+                           budget=budget)
 
     def simulate(self, settings: SimulateSettings | None = None,
                  **overrides: Any) -> Simulation:
@@ -750,12 +834,16 @@ class Workflow:
                              system=self.system(s.variant))
 
     def save(self, sim: Simulation, out: str | os.PathLike[str] = "results", *,
-             plot: bool = True) -> list[Path]:
-        """Write the trajectory (:func:`save_trajectory`) and, with ``plot``, its figure
-        (:func:`plot_trajectory`) to ``out``; returns the paths written."""
+             plot: bool = True, labelled: bool | None = None) -> list[Path]:
+        """Write the trajectory (:func:`save_trajectory`), with ``plot`` its figure
+        (:func:`plot_trajectory`), and with ``labelled`` the labelled trajectory
+        (:func:`save_labelled_trajectory`, ``<name>_trajectory.nc``; ``None``: when
+        xarray is installed) to ``out``; returns the paths written."""
         paths = [save_trajectory(sim, out, self.name)]
         if plot:
-            paths.append(plot_trajectory(self.name, sim, out))
+            paths.append(plot_trajectory(self.name, sim, out, self.spec.problem))
+        if labelled or (labelled is None and _has_xarray()):
+            paths.append(save_labelled_trajectory(sim, out, self.name, self.spec.problem))
         return paths
 
 
@@ -777,16 +865,22 @@ def paper_simulation(spec: ProblemSpec, el: Any, out: str | os.PathLike[str]
     Returns
     -------
     dict
-        ``status`` (a one-line summary), and ``seconds`` and ``plot``, or ``message``.
+        ``status`` (a one-line summary), and ``seconds``, ``plot`` and (with xarray)
+        ``trajectory`` (the labelled ``.nc``), or ``message``.
     """
     try:
         t0 = time.perf_counter()
         y0 = initial_state(spec, el)
         system = compiled(spec, el, y0)
         sim = simulate_spec(spec, el, y0, system=system)
-        plot = plot_trajectory(spec.name, sim, out)
-        return {"status": f"ok ({system.variant}), max |G| = {sim.max_drift:.1e}",
-                "seconds": round(time.perf_counter() - t0, 3), "plot": str(plot)}
+        seconds = time.perf_counter() - t0
+        plot = plot_trajectory(spec.name, sim, out, spec.problem)
+        entry = {"status": f"ok ({system.variant}), max |G| = {sim.max_drift:.1e}",
+                 "seconds": round(seconds, 3), "plot": str(plot)}
+        if _has_xarray():
+            entry["trajectory"] = str(save_labelled_trajectory(sim, out, spec.name,
+                                                               spec.problem))
+        return entry
     except UnstableSystemError as exc:
         if "stability.multipliers" in spec.verify.get("expect_fail", []):
             return {"status": "not run: anti-stable multipliers (expected, eq. 20)",
@@ -798,11 +892,15 @@ def paper_problem(spec: ProblemSpec, out: str | os.PathLike[str]) -> dict[str, A
     """Derive, verify and simulate one problem for the main job; write its equations to
     ``<out>/<name>_equations.tex``.
 
+    Also writes the verifier's report as ``<name>_verify.md`` and, with xarray,
+    its numbers as ``<name>_verify.nc``.
+
     Returns
     -------
     dict
         ``coordinates``, ``derive_seconds``, ``verify_seconds``, ``outcome``, ``passed``,
-        ``report`` (as a dictionary) and ``simulation`` (:func:`paper_simulation`).
+        ``report`` (as a dictionary), ``files`` written, and ``simulation``
+        (:func:`paper_simulation`).
     """
     from cognitive_action.derive import latex
 
@@ -811,15 +909,59 @@ def paper_problem(spec: ProblemSpec, out: str | os.PathLike[str]) -> dict[str, A
     t0 = time.perf_counter()
     el = derive_spec(spec)
     t_derive = time.perf_counter() - t0
-    (out / f"{spec.name}_equations.tex").write_text(latex(el, max_rows=200),
-                                                    encoding="utf-8")
+    tex = latex(el, max_rows=None).encode("utf-8")  # the whole system
+    write_atomically(output_path(out, spec.name, "_equations.tex"), lambda f: f.write(tex))
     t0 = time.perf_counter()
     v = verify_spec(spec)
     t_verify = time.perf_counter() - t0
+    md = (v.to_markdown() + "\n").encode("utf-8")
+    files = {"equations": str(output_path(out, spec.name, "_equations.tex")),
+             "verify": str(write_atomically(output_path(out, spec.name, "_verify.md"),
+                                            lambda f: f.write(md)))}
+    if _has_xarray():
+        from cognitive_action.results.labelled import report_dataset, save_dataset
+
+        files["verify_data"] = str(save_dataset(report_dataset(v.report, v.outcome),
+                                                output_path(out, spec.name, "_verify.nc")))
     return {"coordinates": len(el.coordinates), "derive_seconds": round(t_derive, 3),
             "verify_seconds": round(t_verify, 3), "outcome": v.outcome,
-            "passed": v.passed, "report": v.report.to_dict(),
+            "passed": v.passed, "report": v.report.to_dict(), "files": files,
             "simulation": paper_simulation(spec, el, out)}
+
+
+def paper_table(summary: Mapping[str, Any]) -> str:
+    """The main job's full table in Markdown (``paper_summary.md``): one row per shipped
+    problem with its size, timings, verifier outcomes, simulation and files.
+
+    Parameters
+    ----------
+    summary
+        The ``summary.json`` data: ``{"problems": {name: entry}}`` with entries of
+        :func:`paper_problem` (or ``{"training": ...}`` for data problems).
+    """
+    lines = ["# cognitive-action paper: summary", "",
+             "| problem | coordinates | derive (s) | verify (s) | verifier outcomes | "
+             "simulation | files |", "|---|---|---|---|---|---|---|"]
+    for name, e in summary.get("problems", {}).items():
+        if "training" in e:
+            tr = e["training"]
+            lines.append(f"| `{name}` | - | - | - | trained (quick): test accuracy "
+                         f"{tr.get('limit_test_accuracy', float('nan')):.4f} (limit law), "
+                         f"{tr.get('sgd_test_accuracy', float('nan')):.4f} (SGD) | - | - |")
+            continue
+        values = list(e.get("outcome", {}).values())
+        counts = ", ".join(f"{values.count(o)} {o}" for o in sorted(set(values)))
+        sim = e.get("simulation", {})
+        files = [Path(f).name for f in list(e.get("files", {}).values())
+                 + [sim.get("plot"), sim.get("trajectory")] if f]
+        lines.append(f"| `{name}` | {e.get('coordinates', '-')} | "
+                     f"{e.get('derive_seconds', '-')} | {e.get('verify_seconds', '-')} | "
+                     f"{counts} | {sim.get('status', '-').replace('|', chr(92) + '|')} | "
+                     f"{', '.join(f'`{f}`' for f in files)} |")
+    waves = summary.get("waves")
+    if waves:
+        lines += ["", "Section 2 (waves): " + ", ".join(f"`{Path(p).name}`" for p in waves)]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -900,7 +1042,8 @@ class TrainResult:
     settings
         The epochs, learning rate, seed and sample counts used.
     paths
-        Files written in ``out`` (the checkpoint, the figure, ``training.json``).
+        Files written in ``out`` (the checkpoint, the figure, ``training.json`` and, with
+        xarray, ``training.nc``: the curves on ``(run, epoch)``).
     """
 
     history: Any
@@ -978,4 +1121,9 @@ def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | N
             json.dump(summary, fh, indent=2)
         os.replace(tmp, out_dir / "training.json")
         paths.append(out_dir / "training.json")
+        if _has_xarray():
+            from cognitive_action.results.labelled import history_dataset, save_dataset
+
+            runs = {"limit": history} | ({"sgd": base} if base else {})
+            paths.append(save_dataset(history_dataset(runs), out_dir / "training.nc"))
     return TrainResult(history=history, baseline=base, settings=settings, paths=paths)

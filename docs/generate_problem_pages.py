@@ -58,12 +58,17 @@ PROSE: dict[str, dict[str, str]] = {
             "Its matrix $T$ of eq. (17) is upper bidiagonal, so the multipliers are the "
             "backprop deltas computed output-first."),
         "shows": (
-            "The input $x_1 = \\sin t$, the hidden and output neurons $x_2, x_3$ following "
-            "it through tanh (nearly linear at these small net inputs), and the two weights "
-            "$w_{2,1} \\approx 0.35$, $w_{3,2} \\approx 0.82$, which barely move over 5 time "
-            "units: with $\\gamma = \\theta m_W = 10$ the learning rate $1/\\gamma$ is small. "
-            "The lower panel is the constraint drift $\\max_j |G^j|$, below $2\\cdot10^{-7}$ "
-            "without stabilization."),
+            "Top panel: the input $x_1 = \\sin t$ (dotted), the hidden and output neurons "
+            "$x_2, x_3$ following it through tanh (nearly linear at these small net "
+            "inputs), and the output's target 0.5 (dashed): $x_3$ peaks near 0.28, so the "
+            "loss $V = \\tfrac12 (x_3 - 0.5)^2$ (fourth panel) falls from 0.125 to about "
+            "0.03 at $t = \\pi/2$ and rises to 0.29 as the input turns negative. The "
+            "weights $w_{2,1} \\approx 0.35$, $w_{3,2} \\approx 0.82$ barely move over 5 "
+            "time units: with $\\gamma = \\theta m_W = 10$ the learning rate $1/\\gamma$ "
+            "is small. The multipliers start at $\\delta_{G3} = 0.5 = y_3 - x_3$, the "
+            "output's error, with the hidden deltas below it (the error passed back "
+            "through the weights). The drift $\\max_j |G^j|$ stays below "
+            "$2\\cdot10^{-7}$ without stabilization."),
     },
     "xor": {
         "what": (
@@ -71,11 +76,11 @@ PROSE: dict[str, dict[str, str]] = {
             "five constraints $G^1, \\dots, G^5$ of eq. (4), here on the single pattern "
             "$(1, 0) \\mapsto 1$."),
         "shows": (
-            "With $x_1 = 1$, $x_2 = 0$ the output $x_5$ climbs slowly from about 0.08 "
-            "toward its target 1 (0.25 at $t = 5$) while the weights into it, "
-            "$w_{5,3}$, $w_{5,4}$, and $w_{4,1}$ grow: gradient descent with rate "
-            "$1/\\gamma = 0.1$. The curves of $x_3$ and $w_{3,1}$ overlap "
-            "($x_3 = \\tanh w_{3,1}$, with $w_{3,1}$ small). The drift stays below "
+            "With $x_1 = 1$, $x_2 = 0$ (dotted) the output $x_5$ climbs slowly from about "
+            "0.08 toward its target 1 (dashed), 0.24 at $t = 5$, while the weights into "
+            "it, $w_{5,4}$ (0.26 to 0.44), and $w_{4,1}$ grow: gradient descent with rate "
+            "$1/\\gamma = 0.1$. The output's multiplier $\\delta_{G5}$ falls from 0.92 to "
+            "0.76 with the error and the loss from 0.43 to 0.29. The drift stays below "
             "$10^{-8}$."),
     },
     "pendulum": {
@@ -89,7 +94,9 @@ PROSE: dict[str, dict[str, str]] = {
         "shows": (
             "Released at rest from the horizontal ($q_1 = 0$, $q_2 = 1$), the bob swings "
             "through the bottom ($q_1 = 1$) to the other horizontal ($q_2 = -1$) and back: "
-            "a 90° amplitude oscillation, $q_1$ at twice the frequency of $q_2$. The drift "
+            "a 90° amplitude oscillation, $q_1$ at twice the frequency of $q_2$. The "
+            "multiplier $\\lambda_{rod}$ (the rod's tension over $2L$) is 0 at the "
+            "horizontals and peaks near 15 each time the bob passes the bottom. The drift "
             "of the rod constraint grows to about $6\\cdot10^{-6}$ over 10 time units "
             "without stabilization; `--stabilization projection` keeps it at "
             "$2.2\\cdot10^{-16}$."),
@@ -105,8 +112,9 @@ PROSE: dict[str, dict[str, str]] = {
             "The spin $q_3$ grows in steps and the yaw $q_1$ turns in steps while the "
             "lean $q_2$ rocks between about 0 and 1 rad: the wobbling disc rolls, turns, "
             "and rights itself. The contact point $(x, y)$ stays within about one radius "
-            "of the origin. The drift of the rolling constraints is about "
-            "$4\\cdot10^{-6}$."),
+            "of the origin. The multipliers of the two rolling constraints spike (to about "
+            "$\\pm 15$) at each of these steps, when the contact forces turn the disc. "
+            "The drift of the rolling constraints is a few $10^{-6}$."),
     },
     "rate_network": {
         "what": (
@@ -121,10 +129,12 @@ PROSE: dict[str, dict[str, str]] = {
             "`--variant forward` refuses to run, naming the predicted growth $e^{40.6}$), "
             "so the file asks for the stable relaxation $\\dot\\nu \\to -\\dot\\nu$ "
             "(`compile.stable_variant`). Over the 2 time units the input "
-            "$x_1 = \\sin t$ rises to its peak at $t = \\pi/2$, $x_2$ follows it to about "
-            "0.6, $x_3$ and $x_4$ stay small, and the weights barely move "
-            "($m_W = 1$); the drift of the neuron constraints grows from $10^{-16}$ to "
-            "about $2\\cdot10^{-8}$."),
+            "$x_1 = \\sin t$ (dotted) rises to its peak at $t = \\pi/2$, $x_2$ follows it "
+            "to about 0.6, $x_3$ and $x_4$ stay small, below the output's target 0.3 "
+            "(dashed), and the weights barely move ($m_W = 1$). The relaxed multiplier "
+            "$\\nu_{G4}$ of the output rises within 0.3 time units to about 0.55 and then "
+            "follows the error slowly; the loss moves between 0.045 and 0.058. The drift "
+            "of the neuron constraints grows from $10^{-16}$ to about $2\\cdot10^{-8}$."),
     },
     "equilibrium_propagation": {
         "what": (
@@ -153,11 +163,15 @@ PROSE: dict[str, dict[str, str]] = {
             "Large enough that the verifier's symbolic checks give way to numeric ones "
             "(rank by SVD)."),
         "shows": (
-            "The plot shows the first twelve coordinates only (the CLI's plot is capped "
-            "at 12): the inputs $x_1 = \\sin(t/2)$, $x_2 = \\cos(t/2)$ and the neurons of "
-            "the first levels, whose amplitude shrinks level by level (tanh of small "
-            "weighted sums). The drift over all 27 constraints stays near "
-            "$2\\cdot10^{-6}$."),
+            "With 27 neurons and 72 weights the panels show 16 series each, the ones "
+            "that change most (their titles say so), always with the output $x_{27}$: the "
+            "inputs $x_1 = \\sin(t/2)$, $x_2 = \\cos(t/2)$ (dotted), neurons of the first "
+            "levels, whose amplitude shrinks level by level (tanh of small weighted sums), "
+            "and the output near 0 under its target $0.5 \\sin(t/2)$ (dashed). The "
+            "weights barely move in 10 time units, so the loss "
+            "$\\tfrac12 (x_{27} - 0.5\\sin(t/2))^2$ follows the target, from 0 to 0.125 "
+            "and back; the output's multiplier $\\delta_{G27}$ is that error. The drift "
+            "over all 27 constraints stays near $2\\cdot10^{-6}$."),
     },
 }
 

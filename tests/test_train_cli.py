@@ -78,7 +78,14 @@ def test_train_cli_on_a_tiny_stream_and_resume(tmp_path):
     assert data["limit"]["test_accuracy"] == data["sgd"]["test_accuracy"]
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "learning_curve.png",
-                                                     "training.json"]
+                                                     "training.json", "training.nc"]
+    # the labelled curves (xarray, netCDF) equal the JSON ones
+    from cognitive_action.results.labelled import load_dataset
+
+    curves = load_dataset(out / "training.nc")
+    assert list(curves["run"].values) == ["limit", "sgd"]
+    assert curves["train_loss"].sel(run="limit").values.tolist() == \
+        data["limit"]["train_loss"]
     # another learning rate into the same folder: refused, nothing overwritten
     before = (out / "checkpoint.npz").read_bytes()
     res = run("train", str(f), "--lr", "0.2", "--out", str(out))

@@ -182,6 +182,15 @@ def test_paper_problem_records_derive_verify_and_simulation(tmp_path):
     assert entry["simulation"]["status"].startswith("ok (forward), max |G| = ")
     assert (tmp_path / "pendulum_equations.tex").read_text(encoding="utf-8").strip()
     assert (tmp_path / "pendulum_trajectory.png").stat().st_size > 0
+    # the verifier's full table goes to files, as Markdown and (with xarray) netCDF
+    md = (tmp_path / "pendulum_verify.md").read_text(encoding="utf-8")
+    assert all(f"| `{name}` | {o} |" in md for name, o in entry["outcome"].items())
+    if workflow._has_xarray():
+        from cognitive_action.results.labelled import load_dataset
+
+        ds = load_dataset(tmp_path / "pendulum_verify.nc")
+        assert list(ds["check"].values) == list(entry["outcome"])
+        assert (tmp_path / "pendulum_trajectory.nc").is_file()
 
 
 def test_paper_simulation_records_a_documented_instability(tmp_path):

@@ -29,7 +29,7 @@ from cognitive_action.derive.energy import EnergySystem
 from cognitive_action.derive.euler_lagrange import EulerLagrange
 from cognitive_action.derive.multipliers import MultiplierEquation
 
-__all__ = ["latex", "symbol_names"]
+__all__ = ["latex", "row_count", "symbol_names"]
 
 _ACCENT = {1: r"\dot{%s}", 2: r"\ddot{%s}", 3: r"\dddot{%s}", 4: r"\ddddot{%s}"}
 _GREEK = {"lambda": r"\lambda", "delta": r"\delta", "mu": r"\mu", "nu": r"\nu",
@@ -62,10 +62,24 @@ def _tex(e: sp.Expr) -> str:
 
 
 def latex(obj: EulerLagrange | MultiplierEquation | EnergySystem | sp.Expr,
-          max_rows: int = 20) -> str:
+          max_rows: int | None = 20) -> str:
     """LaTeX of an Euler-Lagrange system (eq. 8-9), a multiplier equation (eq. 10), the
     phases of an energy model (``ẋ = -∂(E + βC)/∂x``, then ``∂E/∂w``), or an
-    expression."""
+    expression.
+
+    Parameters
+    ----------
+    obj
+        What to print.
+    max_rows
+        Rows shown before ``\\text{… N more}``; ``None``: every row (exports).
+
+    Returns
+    -------
+    str
+        An ``aligned`` environment, one row per equation: the residuals of eq. (8)-(9)
+        then the constraints, the rows of eq. (10), or the phase rates then ``∂E/∂w``.
+    """
     if isinstance(obj, EnergySystem):
         m = obj.model
         rows = [f"{_tex(sp.Symbol(x.name + '_dot'))} &= {_tex(r)}"
@@ -81,9 +95,19 @@ def latex(obj: EulerLagrange | MultiplierEquation | EnergySystem | sp.Expr,
         rows = [f"{_tex((A * lam)[i])} &= {_tex(b[i])}" for i in range(len(lam))]
     else:
         return _tex(obj)
-    extra = len(rows) - max_rows
-    rows = rows[:max_rows] + ([rf"\text{{… {extra} more}}"] if extra > 0 else [])
+    extra = 0 if max_rows is None else len(rows) - max_rows
+    if extra > 0:
+        rows = rows[:max_rows] + [rf"\text{{… {extra} more}}"]
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def row_count(obj: EulerLagrange | MultiplierEquation | EnergySystem) -> int:
+    """The number of rows :func:`latex` prints for ``obj`` in full."""
+    if isinstance(obj, EnergySystem):
+        return len(obj.rates) + len(obj.energy_gradient)
+    if isinstance(obj, EulerLagrange):
+        return len(obj.residuals) + len(obj.problem.constraints)
+    return len(obj.multipliers)
 
 
 def _repr_latex_(self: object) -> str:

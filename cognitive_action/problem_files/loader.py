@@ -1,8 +1,10 @@
 """Problem files: TOML declarations of learning laws and mechanical systems.
 
-A problem file is data. It is read with :mod:`tomllib`, checked against a schema (every
-unknown key, wrong type or missing field is reported with the file, the field and the
-fix), and its expression strings are parsed by the whitelisting parser of
+A problem file is data. It is read with :mod:`tomllib`, checked against the schema of
+:mod:`cognitive_action.problem_files.schema` (every unknown key, wrong type or missing
+field is reported with the file, the field and the fix; the reference page
+``docs/problem_files.md`` is generated from that schema), and its expression strings
+are parsed by the whitelisting parser of
 :mod:`cognitive_action.problem_files.expressions` — nothing in a file is executed.
 
 Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
@@ -127,6 +129,7 @@ from cognitive_action.problem_files.expressions import (
     parse_number,
     validate_name,
 )
+from cognitive_action.problem_files.schema import KINDS, allowed_keys, initial_value_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -135,23 +138,19 @@ else:  # pragma: no cover
 
 __all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "problems_dir"]
 
-_TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
-        "targets", "coordinates", "constraints", "initial", "simulate", "verify",
-        "nonholonomic", "signals", "data", "train", "energy"}
-_ENERGY = {"layers", "edges", "inputs", "outputs", "activation", "bias"}
-_NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "activations",
-            "output_activation", "bias", "speed", "nodes"}
-_ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
-_ACTION_MECH = {"masses", "mass_matrix", "weight", "lagrangian"}
-_CONSTRAINT = {"name", "expr"}
+# the allowed keys come from the schema, which the reference page is generated from
+_TOP = allowed_keys("")
+_NETWORK = allowed_keys("network")
+_ENERGY = allowed_keys("energy")
+_ACTION_NET = allowed_keys("action", "network")
+_ACTION_MECH = allowed_keys("action", "mechanical")
+_CONSTRAINT = allowed_keys("constraints")
 #: A problem's name: it becomes part of output file names, so no path separators.
 _PROBLEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
-_INITIAL = {"values", "seed", "weight_scale", "init"}
-_SIMULATE = {"t_end", "points", "method", "rtol", "atol", "variant"}
-_VERIFY = {"rtol", "fd_rtol", "gamma", "seed", "skip", "law", "formulas", "expect_fail",
-           "drift_tol", "symbolic", "budget"}
-_DATA = {"source", "split", "seed", "limit"}
-_TRAIN = {"epochs", "learning_rate", "seed", "quick_epochs", "quick_samples"}
+_SIMULATE = allowed_keys("simulate")
+_VERIFY = allowed_keys("verify")
+_DATA = allowed_keys("data")
+_TRAIN = allowed_keys("train")
 #: Data sources a ``[data] source`` may name (never a module path or a file).
 DATA_SOURCES = ("digits",)
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
@@ -310,9 +309,12 @@ class _Reader:
             self.param_symbols.append(s)
         kind = d.get("kind", "network" if "network" in d else
                      "energy" if "energy" in d else "mechanical")
-        if kind not in ("network", "mechanical", "energy"):
+        if kind not in KINDS:
             self.fail("kind", f"unknown kind {kind!r}",
-                      "use 'network', 'mechanical' or 'energy'")
+                      f"use one of {', '.join(map(repr, KINDS))}")
+        for key in sorted(set(d) - allowed_keys("", kind)):  # e.g. [inputs] in mechanics
+            self.fail(key, f"unknown key in a {kind} problem",
+                      f"allowed keys are {', '.join(sorted(allowed_keys('', kind)))}")
         nonhol = d.get("nonholonomic", "vakonomic")
         if nonhol not in ("vakonomic", "dalembert"):
             self.fail("nonholonomic", f"unknown rule {nonhol!r}",
@@ -331,7 +333,7 @@ class _Reader:
         return ProblemSpec(
             name=name, description=description, path=self.path, problem=problem,
             values=values, network=net,
-            initial=self.initial_settings(d.get("initial")),
+            initial=self.initial_settings(d.get("initial"), problem),
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
@@ -385,10 +387,24 @@ class _Reader:
                           "e.g. learning_rate = 0.05")
         return v
 
-    def initial_settings(self, data: Any) -> dict[str, Any]:
-        """The ``[initial]`` table, validated: ``seed`` a non-negative integer,
+    def initial_settings(self, data: Any, problem: Problem | EnergyModel) -> dict[str, Any]:
+        """The ``[initial]`` table, validated: ``values`` names of the problem's states
+        (:func:`~.schema.initial_value_names`), ``seed`` a non-negative integer,
         ``weight_scale`` a number >= 0, ``init`` a registered weight initialiser."""
-        v = self.table(data, "initial", _INITIAL)
+        energy = isinstance(problem, EnergyModel)
+        kind = ("energy" if energy else
+                "network" if problem.network is not None else "mechanical")
+        v = self.table(data, "initial", allowed_keys("initial", kind))
+        if "values" in v:
+            known = ({str(s) for s in (*problem.inputs, *problem.targets,
+                                       *problem.parameters)}
+                     if energy else initial_value_names(problem))
+            for k in self.table(v["values"], "initial.values", set()):
+                if k not in known:
+                    self.fail(f"initial.values.{k}", f"{k!r} is not a coordinate, velocity "
+                              "or multiplier state of this problem",
+                              f"use one of {', '.join(sorted(known)[:12])}"
+                              + (", ..." if len(known) > 12 else ""))
         if "seed" in v and (isinstance(v["seed"], bool) or not isinstance(v["seed"], int)
                             or v["seed"] < 0):
             self.fail("initial.seed", f"must be a non-negative integer, got {v['seed']!r}",

@@ -456,7 +456,8 @@ def markdown() -> str:
            "problem does not have. Expressions are parsed against a whitelist, never "
            "evaluated ([Problem files](problems.md)).", "",
            "*kinds*: `network` files have a `[network]` table, `mechanical` files a "
-           "`coordinates` list, `energy` files an `[energy]` table. Each example is a TOML fragment written under the "
+           "`coordinates` list, `energy` files an `[energy]` table. Each example is a TOML "
+           "fragment written under the "
            "section's header; `tests/test_problem_file_reference.py` loads every one.", ""]
     for s in SCHEMA:
         title = "Top level" if not s.name else f"`{s.header}`"

@@ -53,7 +53,7 @@ over ``τ``, so it reproduces SGD up to the first two; more steps follow the flo
     outputs, multipliers, weights and velocities are continuous: the new sample
     travels forward and its error backward at speed ``c``. The presentation is
     integrated by classical RK4 (:func:`~cognitive_action.data.run.sample_step`) with
-    ``ceil(τ max(c, θ)/2)`` steps by default (stiffness ``c``). As ``c → ∞`` it tends to
+    ``ceil(τ max(c, θ))`` steps by default (stiffness ``c``). As ``c → ∞`` it tends to
     the ``"dynamics"`` mode's limit.
 """
 
@@ -177,8 +177,10 @@ class DiffusionOptions:
         The diffusion speed ``c`` of eq. (18); must exceed ``θ`` (the relaxation's
         multiplier block has eigenvalues ``θ − c`` on a feedforward net).
     steps
-        RK4 steps per presentation; ``None``: ``ceil(τ max(c, θ)/2)`` (RK4 is stable up
-        to ``h |λ| ≈ 2.8`` on the real axis; the stiffest rate is ``c``).
+        RK4 steps per presentation; ``None``: ``ceil(τ max(c, θ))``, ``h c = 1`` (RK4 is
+        stable up to ``h |λ| ≈ 2.8`` on the real axis, the stiffest rate is ``c``; at
+        ``h c = 2`` the multipliers' transients after a switch are not resolved and the
+        error no longer falls with ``c``).
     """
 
     tau: float | None = 1.0
@@ -627,7 +629,7 @@ def run_diffusion(problem: Problem, train: Dataset, test: Dataset | None, *, epo
     y0 = _initial_state(system, problem_c.network, seed)
     relaxed = stable_variant(system, "relaxation",
                              check_at=(0.0, y0, p) if system.n_states <= 400 else None)
-    steps = opts.steps or max(1, math.ceil(tau * max(c, th) / 2))
+    steps = opts.steps or max(1, math.ceil(tau * max(c, th)))
     switch = _speed_switch(system, problem_c)
     step = sample_step(relaxed, tau, steps)
     y = ca.MX.sym("y", system.n_states)

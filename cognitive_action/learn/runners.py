@@ -492,11 +492,11 @@ def run_dynamics(problem: Problem, train: Dataset, test: Dataset | None, *, epoc
         Non-finite values during the run (too few steps).
     """
     opts = _validated(options, DynamicsOptions)
-    kernel = kernel or compile_limit_law(problem, values)
     tau = opts.tau if opts.tau is not None else learning_rate * gamma
     vals, settings = dynamics_parameters(problem, learning_rate=learning_rate, tau=tau,
                                          theta=opts.theta, mass_ratio=opts.mass_ratio,
                                          values=values)
+    kernel = kernel or compile_limit_law(problem, values)
     compiled = _compile_dynamics(problem, settings, vals, opts, seed)
     config = {"mode": "dynamics", "learning_rate": float(learning_rate), "seed": int(seed),
               "batch": 1, "options": asdict(opts), "values": vals}
@@ -610,7 +610,6 @@ def run_diffusion(problem: Problem, train: Dataset, test: Dataset | None, *, epo
     else:
         c_sym = sp.Symbol("c_speed", positive=True)
         problem_c = speed_problem(problem, c_sym)
-    kernel = kernel or compile_limit_law(_instantaneous(problem), values)
     tau = opts.tau if opts.tau is not None else learning_rate * gamma
     vals, settings = dynamics_parameters(problem_c, learning_rate=learning_rate, tau=tau,
                                          theta=opts.theta, mass_ratio=opts.mass_ratio,
@@ -622,6 +621,7 @@ def run_diffusion(problem: Problem, train: Dataset, test: Dataset | None, *, epo
                                "(the diffusion law tends to backprop as c → ∞)")
     if isinstance(c_sym, sp.Symbol):
         vals[str(c_sym)] = c
+    kernel = kernel or compile_limit_law(_instantaneous(problem), values)
     system = compile_system(problem_c)
     sig = _signals(system, problem_c.network)
     fallback = {system.parameters[i]: 0.0 for i in sig}

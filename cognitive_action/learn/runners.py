@@ -289,8 +289,9 @@ def dynamics_parameters(problem: Problem, *, learning_rate: float, tau: float,
         if not isinstance(m, sp.Symbol) or problem.roles.kind(m) != RoleKind.MASS:
             raise DeclarationError(f"the {what} is {m}, not a mass parameter: the runner "
                                    "sets it from the learning rate (m_W = γ/θ, γ = τ/η)",
-                                   fix="declare the masses as symbols (the default of "
-                                   "Network.problem)")
+                                   fix="declare the masses as parameters (the default of "
+                                   "Network.problem; in a problem file [action] mass_x = "
+                                   "\"m_x\", mass_W = \"m_W\" with both in parameters)")
     gamma = float(tau) / float(learning_rate)
     m_w = gamma / th
     out = dict(given) | {str(mw): m_w, str(mx): float(mass_ratio) * m_w}

@@ -10,9 +10,10 @@ through a buffer:
    ``G = 0`` and ``Ġ = 0`` (eq. 4, 11), weights and weight velocities kept. For the
    instantaneous neurons of eq. (4) (``g_ξ = 1``, checked on the derived templates) and a
    feedforward net, the Jacobi step ``x ← x − G``, ``ẋ ← ẋ − Ġ`` on the compiled
-   constraints fixes one more level of the graph per step, so ``levels + 1`` steps are
-   exact (no linear solve, no symbolic solve). The residuals ``max |G|`` and
-   ``max |Ġ|`` after it are outputs.
+   constraints fixes one more level of the graph per step (``x`` and ``ẋ`` of level
+   ``l`` need those of the levels below, right after step ``l``), so as many steps as
+   the graph has levels are exact (no linear solve, no symbolic solve). The residuals
+   ``max |G|`` and ``max |Ġ|`` after it are outputs.
 2. **the motion**: eq. (8)-(10) with finite masses and ``ϖ = exp(θt)`` divided through
    (``m q̈ + ρ m q̇ = …``, ``ρ = ϖ̇/ϖ`` from the derivation). On the manifold the state is
    ``(W, Ẇ)``; the neurons are functions of it. The stiff part of the motion is the
@@ -111,14 +112,15 @@ def _levels(net: Network) -> int:
 def jacobi_switch(system: CompiledSystem, ns: NetworkSystem, t, y, p):
     """``y`` with ``x`` and ``ẋ`` put on the manifold ``G = 0``, ``Ġ = 0`` (MX).
 
-    ``levels + 1`` Jacobi steps ``x ← x − G``, ``ẋ ← ẋ − Ġ`` on the compiled
-    constraints (``g_ξ = 1``: each step fixes one more level of a feedforward graph).
+    One Jacobi step ``x ← x − G``, ``ẋ ← ẋ − Ġ`` on the compiled constraints per level
+    of the graph (``g_ξ = 1``: each step fixes one more level of a feedforward graph,
+    inputs included).
     Returns ``(y⁺, G, Ġ)`` at ``y⁺``.
     """
     nu, ne = len(ns.network.order), len(ns.targets)
     nq = nu + ne
     x, w, xd, wd = y[:nu], y[nu:nq], y[nq:nq + nu], y[nq + nu:]
-    for _ in range(_levels(ns.network) + 1):
+    for _ in range(_levels(ns.network)):
         G, Gd = system.constraints(t, ca.vertcat(x, w, xd, wd), p)
         x, xd = x - G, xd - Gd
     y_plus = ca.vertcat(x, w, xd, wd)

@@ -209,13 +209,15 @@ class DynamicsHistory(TrainingHistory):
         diffusion, ``speed`` and the variant that runs.
     switch_residuals
         Per epoch, ``[max |G|, max |Ġ|]`` after the switches of its samples.
-    seconds
-        Wall time per epoch.
+    seconds, cpu_seconds
+        Wall and CPU time (``time.process_time``: this process's, whatever else the
+        machine runs) of the presentations of each epoch, metrics excluded.
     """
 
     settings: dict = field(default_factory=dict)
     switch_residuals: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    cpu_seconds: list = field(default_factory=list)
 
 
 # -- parameters --------------------------------------------------------------------------
@@ -369,7 +371,7 @@ def _run(mode: str, problem: Problem, tr: Dataset, te: Dataset | None, compiled:
     n = len(tr.X)
     tau = compiled.settings["tau"]
     for epoch in range(start, epochs):
-        t_start = time.perf_counter()
+        t_start, c_start = time.perf_counter(), time.process_time()
         g_max = gd_max = 0.0
         x0[:] = y
         for k, i in enumerate(rng.permutation(n)):
@@ -391,6 +393,7 @@ def _run(mode: str, problem: Problem, tr: Dataset, te: Dataset | None, compiled:
                                   time=float(P[n_p]), state_norm=float("nan"))
         history.switch_residuals.append([float(g_max), float(gd_max)])
         history.seconds.append(time.perf_counter() - t_start)
+        history.cpu_seconds.append(time.process_time() - c_start)
         _record(history, kernel, kernel.to_blocks(y[sl]), tr, te)
         if out_dir is not None:
             _save(out_dir, y[sl].copy(), rng, epoch + 1, history, fingerprint,

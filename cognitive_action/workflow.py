@@ -874,8 +874,11 @@ def _mode_options(mode: str, cfg: dict, **given: Any) -> Any:
             "diffusion": ("tau", "steps", "theta", "speed")}.get(mode)
     if keys is None:
         return None
-    kw = {k: given[k] if given.get(k) is not None else cfg[k] for k in keys
-          if given.get(k) is not None or k in cfg}
+    # the file's steps are the dynamics' (ETD steps); diffusion needs ~τc RK4 steps and
+    # takes them from the caller only
+    from_file = {k: v for k, v in cfg.items() if not (mode == "diffusion" and k == "steps")}
+    kw = {k: given[k] if given.get(k) is not None else from_file[k] for k in keys
+          if given.get(k) is not None or k in from_file}
     if "tau" in kw:
         kw["tau"] = float(kw["tau"])
     return (DynamicsOptions if mode == "dynamics" else DiffusionOptions)(**kw)
@@ -934,8 +937,9 @@ def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | N
         paths.append(out_dir / CHECKPOINT)
         curves = {TRAIN_LABELS[mode]: history} | ({"NumPy SGD": base} if base else {})
         paths.append(plot_learning_curves(curves, out_dir / "learning_curve.png",
-                                          title=f"{spec.name}: {settings['train_samples']} "
-                                          f"training samples, lr {lr:g}"))
+                                          title=f"{spec.name}, {TRAIN_LABELS[mode]}: "
+                                          f"{settings['train_samples']} training samples, "
+                                          f"lr {lr:g}"))
         summary = {"settings": settings, mode: json.loads(history.to_json()),
                    "sgd": json.loads(base.to_json()) if base else None}
         fd, tmp = tempfile.mkstemp(prefix=".training-", suffix=".json", dir=out_dir)

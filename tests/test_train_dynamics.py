@@ -267,6 +267,10 @@ def test_bad_settings_are_refused_before_any_work():
     with pytest.raises(DeclarationError, match="c > θ|θ - c"):
         train(p, data, mode="diffusion", epochs=1, learning_rate=0.1,
               options=DiffusionOptions(theta=50.0, speed=20.0))
+    with pytest.raises(DeclarationError, match="stability") as info:
+        train(p, data, mode="diffusion", epochs=1, learning_rate=0.1,
+              options=DiffusionOptions(theta=10.0, speed=200.0, steps=1))
+    assert "steps >= 72" in info.value.fix
 
 
 @pytest.mark.slow

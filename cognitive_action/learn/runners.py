@@ -94,6 +94,8 @@ from cognitive_action.learn.train import (
 __all__ = ["DynamicsOptions", "DiffusionOptions", "DynamicsHistory", "dynamics_parameters",
            "run_dynamics", "run_diffusion", "speed_problem"]
 
+#: Where classical RK4's stability region meets the negative real axis (``h|λ|``).
+_RK4_REAL_BOUND = 2.78
 #: ``θ`` when neither the options nor the problem's values give one.
 DEFAULT_THETA = 50.0
 SCHEMES = ("etd", "rk4")
@@ -501,6 +503,12 @@ def run_dynamics(problem: Problem, train: Dataset, test: Dataset | None, *, epoc
                                          theta=opts.theta, mass_ratio=opts.mass_ratio,
                                          values=values)
     kernel = kernel or compile_limit_law(problem, values)
+    if opts.scheme == "rk4" and settings["theta"] * tau / opts.steps > _RK4_REAL_BOUND:
+        raise DeclarationError(
+            f"{opts.steps} RK4 steps over tau = {tau:g} at theta = {settings['theta']:g} "
+            f"are beyond RK4's stability bound h θ = {_RK4_REAL_BOUND}",
+            fix=f"give steps >= {math.ceil(settings['theta'] * tau / _RK4_REAL_BOUND)}, "
+            "or scheme='etd' (exact in the damping, any step)")
     compiled = _compile_dynamics(problem, settings, vals, opts, seed)
     config = {"mode": "dynamics", "learning_rate": float(learning_rate), "seed": int(seed),
               "batch": 1, "options": asdict(opts), "values": vals}
@@ -618,11 +626,20 @@ def run_diffusion(problem: Problem, train: Dataset, test: Dataset | None, *, epo
     vals, settings = dynamics_parameters(problem_c, learning_rate=learning_rate, tau=tau,
                                          theta=opts.theta, mass_ratio=opts.mass_ratio,
                                          values=values)
-    th, c = settings["theta"], float(opts.speed)
+    th = settings["theta"]
+    c = float(opts.speed) if isinstance(c_sym, sp.Symbol) else float(c_sym)
     if c <= th:
         raise DeclarationError(f"speed c = {c:g} <= theta = {th:g}: the relaxation's "
                                "multiplier block has eigenvalues θ - c", fix="give c > θ "
                                "(the diffusion law tends to backprop as c → ∞)")
+    steps = opts.steps or max(1, math.ceil(tau * max(c, th)))
+    if tau * max(c, th) / steps > _RK4_REAL_BOUND:
+        raise DeclarationError(
+            f"{steps} RK4 steps over tau = {tau:g} at speed c = {c:g}: h max(c, θ) = "
+            f"{tau * max(c, th) / steps:.3g} is beyond RK4's stability bound "
+            f"{_RK4_REAL_BOUND} (the run would blow up)",
+            fix=f"give steps >= {math.ceil(tau * max(c, th) / _RK4_REAL_BOUND)} (default "
+            f"{math.ceil(tau * max(c, th))}), or omit steps")
     if isinstance(c_sym, sp.Symbol):
         vals[str(c_sym)] = c
     kernel = kernel or compile_limit_law(_instantaneous(problem), values)
@@ -633,7 +650,6 @@ def run_diffusion(problem: Problem, train: Dataset, test: Dataset | None, *, epo
     y0 = _initial_state(system, problem_c.network, seed)
     relaxed = stable_variant(system, "relaxation",
                              check_at=(0.0, y0, p) if system.n_states <= 400 else None)
-    steps = opts.steps or max(1, math.ceil(tau * max(c, th)))
     switch = _speed_switch(system, problem_c)
     step = sample_step(relaxed, tau, steps)
     y = ca.MX.sym("y", system.n_states)

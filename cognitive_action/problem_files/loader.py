@@ -47,8 +47,9 @@ Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
     [train]                      # defaults of `cognitive-action train`
     epochs = 3
     learning_rate = 0.05
-    # mode = "limit"             # or "dynamics", "diffusion"; their tau, steps,
-    #                            # theta (default: the parameter's value), speed (c)
+    # mode = "limit"             # or "dynamics", "diffusion"; their tau, theta
+    #                            # (default: the parameter's value), speed (c), and
+    #                            # steps (the dynamics' integrator steps per sample)
 
 A **mechanical** (general) problem::
 

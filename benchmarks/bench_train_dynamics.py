@@ -16,7 +16,8 @@ calls more often; the wall time of the dynamics' epochs is printed beside):
   presentations only, not the per-epoch metrics), one CasADi call per sample (the
   switch onto ``G = 0``, ``Ġ = 0`` and the exponential integrator's steps), for each
   configuration asked with ``--configs`` (``etd1`` one ETD1 step, ``etd2`` one ETD2RK
-  step, ``etd1-lapacklu`` eq. (10) by LAPACK LU, ``rk4`` data.run's Newton switch and
+  step, ``etd1-lapacklu`` eq. (10) by LAPACK LU, ``etd1-c`` the presentation as
+  generated C (built once, cached), ``rk4`` data.run's Newton switch and
   classical RK4 with ``--rk4-steps`` steps: the path measured before this work);
 - ``switch`` and ``rhs``: the compiled switch alone and one right-hand side alone
   (eq. 8-10, inputs eliminated), through buffers.
@@ -47,6 +48,7 @@ from cognitive_action.learn.runners import DynamicsOptions
 
 CONFIGS = {"etd1": {"order": 1}, "etd2": {"order": 2},
            "etd1-lapacklu": {"order": 1, "linear_solver": "lapacklu"},
+           "etd1-c": {"order": 1, "codegen": True},
            "rk4": {"scheme": "rk4"}}
 
 
@@ -91,7 +93,7 @@ def main() -> None:
     ap.add_argument("--tau", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--rk4-steps", type=int, default=40, help="RK4 steps (config rk4)")
-    ap.add_argument("--configs", default="etd1,etd2,etd1-lapacklu,rk4")
+    ap.add_argument("--configs", default="etd1,etd1-c,etd2,etd1-lapacklu,rk4")
     ap.add_argument("--accuracy", action="store_true")
     args = ap.parse_args()
     configs = args.configs.split(",")

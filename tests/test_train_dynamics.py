@@ -287,3 +287,20 @@ def test_digits_64_32_10_dynamics_within_one_point_of_sgd():
     s = sgd_baseline(p, tr, te, epochs=3, learning_rate=0.05, seed=0)
     assert abs(h.test_accuracy[-1] - s.test_accuracy[-1]) <= 0.01
     assert s.test_accuracy[-1] > 0.85
+
+
+@pytest.mark.slow
+def test_generated_c_presentation_is_bit_identical(tmp_path, monkeypatch):
+    """The presentation run from generated C (gcc, a few seconds) gives the same bits."""
+    import shutil
+
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("COGNITIVE_ACTION_CACHE", str(tmp_path))
+    _, p = _problem()
+    data = _data(6)
+    kw = {"mode": "dynamics", "epochs": 1, "learning_rate": 0.1, "seed": 4}
+    vm = train(p, data, options=DynamicsOptions(theta=30.0), **kw)
+    c = train(p, data, options=DynamicsOptions(theta=30.0, codegen=True), **kw)
+    assert "generated C" in c.settings["scheme"]
+    assert np.array_equal(vm.weights, c.weights)

@@ -144,7 +144,7 @@ class DynamicsOptions:
     codegen
         Run the presentation from generated C (:mod:`cognitive_action.compile.codegen`:
         built once with the system's C compiler, linked to BLAS, cached on disk):
-        about 1.5× faster per sample at 64-32-10, bit-identical results; needs a C
+        faster per sample (docs/performance.md), bit-identical results; needs a C
         compiler and ``ldl`` or ``qr`` for eq. (10).
     """
 

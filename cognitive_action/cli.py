@@ -11,7 +11,8 @@ Commands
 ``verify``     run the verifier's checks
 ``simulate``   simulate the compiled system, write the trajectory and a plot
 ``waves``      Figures 1-3 of Section 2 and the error-against-speed table
-``train``      train a problem's network on its ``[data]`` (the derived limit law and SGD)
+``train``      train a problem's network on its ``[data]`` (a derived law — limit, dynamics or
+               diffusion — beside SGD)
 ``paper``      the main job: derive, verify and waves on the shipped problems
 
 The commands parse arguments and print; what they run is :mod:`cognitive_action.workflow`,
@@ -262,12 +263,28 @@ def _waves(out: Path, quick: bool) -> list[Path]:
               "rerunning the same command continues from the last saved epoch.")
 @click.option("--quick", is_flag=True, help="The file's quick_epochs on quick_samples.")
 @click.option("--no-resume", is_flag=True, help="Start over even if --out has a checkpoint.")
+@click.option("--mode", type=click.Choice(["limit", "dynamics", "diffusion"]), default=None,
+              help="limit: the compiled backprop limit; dynamics: the full derived "
+              "dynamics (finite masses, exp(theta t)); diffusion: neurons of speed c, "
+              "eq. (18)-(20), stable relaxation (default: the file's [train] mode, else "
+              "limit).")
+@click.option("--tau", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Presentation time of a sample (dynamics, diffusion; default 1).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Integration steps per sample (dynamics: default 1; diffusion: "
+              "ceil(tau max(c, theta))).")
+@click.option("--theta", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="theta of exp(theta t) (default: the file's [train] or parameter value).")
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Diffusion speed c (diffusion; default 200).")
 @_guard
 def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
-              seed: int | None, out: Path | None, quick: bool, no_resume: bool) -> None:
-    """Train PROBLEM's network on its [data] with the derived law's backprop limit,
-    beside plain NumPy SGD."""
-    from cognitive_action.workflow import train_spec
+              seed: int | None, out: Path | None, quick: bool, no_resume: bool,
+              mode: str | None, tau: float | None, steps: int | None, theta: float | None,
+              speed: float | None) -> None:
+    """Train PROBLEM's network on its [data] with a derived law (its backprop limit, its
+    full dynamics or its diffusion law), beside plain NumPy SGD."""
+    from cognitive_action.workflow import TRAIN_LABELS, train_spec
 
     spec = _load(problem)
     bar: Any = None
@@ -288,14 +305,19 @@ def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
             click.echo(f"epoch {epoch}/{total}: train loss {history.train_loss[-1]:.5f}{acc}")
 
     res = train_spec(spec, epochs=epochs, learning_rate=learning_rate, seed=seed, out=out,
-                     quick=quick, resume=not no_resume, progress=progress)
+                     quick=quick, resume=not no_resume, progress=progress, mode=mode,
+                     tau=tau, steps=steps, theta=theta, speed=speed)
     h, b = res.history, res.baseline
     if h.resumed_from:
         click.echo(f"resumed from epoch {h.resumed_from} ({out})")
     st = res.settings
     click.echo(f"{spec.name}: {st['epochs']} epochs, lr {st['learning_rate']:g}, "
                f"{st['train_samples']} training / {st['test_samples']} test samples")
-    for label, r in (("derived limit law", h), ("NumPy SGD", b)):
+    law = st.get("law")
+    if law:
+        click.echo("  " + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                    for k, v in law.items()))
+    for label, r in ((TRAIN_LABELS[st["mode"]], h), ("NumPy SGD", b)):
         if r is None:
             continue
         acc = f", test accuracy {r.test_accuracy[-1]:.4f}" if r.test_accuracy else ""

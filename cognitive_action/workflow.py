@@ -1068,16 +1068,45 @@ def _training_data(spec: ProblemSpec, quick: bool) -> tuple[Any, Any]:
     return load_digits_split(data["split"], data["seed"], limit)
 
 
+#: The label of each training mode in figures and reports.
+TRAIN_LABELS = {"limit": "derived limit law", "dynamics": "derived dynamics",
+                "diffusion": "diffusion law"}
+
+
+def _mode_options(mode: str, cfg: dict, **given: Any) -> Any:
+    """The options object of ``mode`` from the ``[train]`` table, overridden by
+    ``given`` (what the caller passed; ``None``: not given)."""
+    from cognitive_action.learn.runners import DiffusionOptions, DynamicsOptions
+
+    keys = {"dynamics": ("tau", "steps", "theta"),
+            "diffusion": ("tau", "steps", "theta", "speed")}.get(mode)
+    if keys is None:
+        return None
+    # the file's steps are the dynamics' (ETD steps); diffusion needs ~τc RK4 steps and
+    # takes them from the caller only
+    from_file = {k: v for k, v in cfg.items() if not (mode == "diffusion" and k == "steps")}
+    kw = {k: given[k] if given.get(k) is not None else from_file[k] for k in keys
+          if given.get(k) is not None or k in from_file}
+    if "tau" in kw:
+        kw["tau"] = float(kw["tau"])
+    return (DynamicsOptions if mode == "dynamics" else DiffusionOptions)(**kw)
+
+
 def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | None = None,
                learning_rate: float | None = None, seed: int | None = None,
                out: str | os.PathLike[str] | None = None, quick: bool = False,
                resume: bool = True, baseline: bool = True,
-               progress: Any = None) -> TrainResult:
-    """Train a problem file's network on its ``[data]`` with the compiled limit law.
+               progress: Any = None, mode: str | None = None, tau: float | None = None,
+               steps: int | None = None, theta: float | None = None,
+               speed: float | None = None) -> TrainResult:
+    """Train a problem file's network on its ``[data]`` with a derived law.
 
     Defaults come from the file's ``[train]`` table (``--quick``: ``quick_epochs`` on
-    ``quick_samples`` samples). With ``out``, the run checkpoints after every epoch
-    (rerunning continues from there), and writes ``learning_curve.png`` (the limit law
+    ``quick_samples`` samples). ``mode`` is ``"limit"`` (the compiled limit law, the
+    default), ``"dynamics"`` (the full derived dynamics; ``tau``, ``steps``, ``theta``) or
+    ``"diffusion"`` (neurons of speed ``c``: ``speed``), run by
+    :mod:`cognitive_action.learn.runners`. With ``out``, the run checkpoints after every
+    epoch (rerunning continues from there), and writes ``learning_curve.png`` (the law
     beside plain SGD) and ``training.json``.
 
     Raises
@@ -1096,25 +1125,30 @@ def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | N
     lr = float(learning_rate if learning_rate is not None else
                tr_cfg.get("learning_rate", 0.05))
     seed = int(seed if seed is not None else tr_cfg.get("seed", 0))
+    mode = mode or tr_cfg.get("mode", "limit")
+    options = _mode_options(mode, tr_cfg, tau=tau, steps=steps, theta=theta, speed=speed)
     train_data, test_data = _training_data(spec, quick)
     out_dir = None if out is None else Path(out)
     history = train(spec.problem, train_data, test_data, epochs=epochs, learning_rate=lr,
                     seed=seed, out=out_dir, resume=resume, progress=progress,
-                    values=spec.values)
+                    values=spec.values, mode=mode, options=options)
     base = sgd_baseline(spec.problem, train_data, test_data, epochs=epochs,
                         learning_rate=lr, seed=seed) if baseline else None
     settings = {"epochs": epochs, "learning_rate": lr, "seed": seed, "quick": quick,
-                "train_samples": len(train_data[0]), "test_samples": len(test_data[0])}
+                "train_samples": len(train_data[0]), "test_samples": len(test_data[0]),
+                "mode": mode} | ({"law": dict(history.settings)}
+                                 if getattr(history, "settings", None) else {})
     paths: list[Path] = []
     if out_dir is not None:
         from cognitive_action.learn.train import CHECKPOINT
 
         paths.append(out_dir / CHECKPOINT)
-        curves = {"derived limit law": history} | ({"NumPy SGD": base} if base else {})
+        curves = {TRAIN_LABELS[mode]: history} | ({"NumPy SGD": base} if base else {})
         paths.append(plot_learning_curves(curves, out_dir / "learning_curve.png",
-                                          title=f"{spec.name}: {settings['train_samples']} "
-                                          f"training samples, lr {lr:g}"))
-        summary = {"settings": settings, "limit": json.loads(history.to_json()),
+                                          title=f"{spec.name}, {TRAIN_LABELS[mode]}: "
+                                          f"{settings['train_samples']} training samples, "
+                                          f"lr {lr:g}"))
+        summary = {"settings": settings, mode: json.loads(history.to_json()),
                    "sgd": json.loads(base.to_json()) if base else None}
         fd, tmp = tempfile.mkstemp(prefix=".training-", suffix=".json", dir=out_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -165,11 +165,26 @@ def test_bad_data_is_rejected_naming_the_field(data, match):
     assert info.value.fix
 
 
-def test_modes_without_runner_raise_a_typed_error():
+def test_modes_without_runner_raise_a_typed_error(monkeypatch):
+    import importlib
+
+    train_module = importlib.import_module("cognitive_action.learn.train")
+
+    monkeypatch.setattr(train_module, "RUNNERS", {})
+    monkeypatch.setattr(train_module, "BUILTIN_RUNNER_MODULES", ())
     with pytest.raises(ModeNotAvailableError, match="dynamics") as info:
         train(layered([4, 5, 3]).problem(), _tiny(), mode="dynamics", epochs=1,
               learning_rate=0.1)
     assert isinstance(info.value, NotImplementedError) and info.value.fix
+
+
+def test_built_in_runners_register_without_extra_imports():
+    import importlib
+
+    train_module = importlib.import_module("cognitive_action.learn.train")
+
+    train_module.load_builtin_runners()
+    assert {"dynamics", "diffusion"} <= set(train_module.RUNNERS)
 
 
 def test_learning_curve_figure(tmp_path):

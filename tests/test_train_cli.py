@@ -105,3 +105,38 @@ def test_train_spec_matches_sgd_weights(tmp_path):
     f.write_text(TINY)
     r = train_spec(str(f))
     np.testing.assert_allclose(r.history.weights, r.baseline.weights, rtol=0, atol=1e-9)
+
+
+def test_train_cli_dynamics_and_diffusion_modes(tmp_path):
+    """``--mode dynamics`` on a tiny stream: the full derived dynamics lands near SGD
+    (same split, epochs, initial weights); ``--mode diffusion`` runs the stable
+    relaxation and says so; a bad [train] mode names the field."""
+    f = tmp_path / "tiny.toml"
+    f.write_text(TINY.replace('name = "tiny_digits"', 'name = "tiny_digits"\n'
+                              'parameters = { theta = 50.0, m_x = 1.0, m_W = 1.0 }')
+                 .replace("[data]", '[action]\nweight = "exp(theta*t)"\nmass_x = "m_x"\n'
+                          'mass_W = "m_W"\n[data]')
+                 .replace("limit = 120", "limit = 60"))
+    out = tmp_path / "dyn"
+    res = run("train", str(f), "--mode", "dynamics", "--epochs", "1", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert "derived dynamics" in res.output and "gamma 20" in res.output
+    data = json.loads((out / "training.json").read_text())
+    assert data["settings"]["mode"] == "dynamics"
+    assert abs(data["dynamics"]["test_accuracy"][-1] - data["sgd"]["test_accuracy"][-1]) \
+        <= 0.05
+    res = run("train", str(f), "--mode", "diffusion", "--epochs", "1", "--speed", "60",
+              "--tau", "0.5")
+    assert res.exit_code == 0, res.output
+    assert "relaxation" in res.output and "diffusion law" in res.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.replace("epochs = 2", 'epochs = 2\nmode = "fast"'))
+    res = run("train", str(bad))
+    assert res.exit_code == 2 and "bad.toml:train.mode:" in res.output
+
+
+def test_train_modes_of_the_loader_are_the_learn_modes():
+    from cognitive_action.learn.train import MODES
+    from cognitive_action.problem_files.loader import TRAIN_MODES
+
+    assert TRAIN_MODES == MODES

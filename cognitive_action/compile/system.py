@@ -14,7 +14,8 @@ Two routes lead to the same :class:`CompiledSystem`:
   problem made by ``Network.problem``): the right-hand side of eq. (8)-(10) is built as
   CasADi MX matrix and vector operations from the per-neuron templates and the sparse
   weight matrix (``a = W x``, ``J_x = diag(g_ξ) + diag(g_a) W``, eq. 10 as
-  ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node). The
+  ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node over the
+  non-input neurons, the input constraints eliminated exactly). The
   graph's size grows with the number of distinct templates, not with the number of
   weights, so dense networks build quickly (docs/performance.md).
 
@@ -370,7 +371,7 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
     linear_solver
         CasADi ``Linsol`` plugin for the linear-solve node: one of :data:`LINEAR_SOLVERS`
         (default ``"qr"``) for the generic route, of :data:`NETWORK_LINEAR_SOLVERS`
-        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 100
+        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 100 non-input
         neurons ``"lapacklu"``, faster there, unless ``blas=False``) for the network
         route.
     name
@@ -652,8 +653,59 @@ class _NetworkGraph:
         vw = (q["g_a"] * v)[self.tg_l] * q["x"][self.sc_l] if self.ne else ca.MX(0, 1)
         return vx, vw
 
+    def jx_times(self, q, v):
+        """``J_x v = g_ξ ∘ v + g_a ∘ (W v)`` on the sparse ``W`` (no dense ``J_x``)."""
+        return q["g_xi"] * v + q["g_a"] * ca.mtimes(q["W"], v)
 
-#: Neurons from which the network route solves eq. (10) with LAPACK's LU by default: the
+    def jx_transpose_times(self, q, v):
+        """``J_xᵀ v = g_ξ ∘ v + Wᵀ (g_a ∘ v)`` on the sparse ``W``."""
+        return q["g_xi"] * v + ca.mtimes(q["W"].T, q["g_a"] * v)
+
+    def solve_multipliers(self, q, m_x, m_w, b, lsolver: str):
+        """Eq. (10), ``(J_x J_xᵀ/m_x + diag(j_W)/m_W) δ = b``, with the input constraints
+        eliminated exactly.
+
+        An input neuron's constraint ``x_i − e_i`` has the row ``J_x[i, :] = e_iᵀ`` and no
+        weight part (no arc enters an input), so with ``B = J_x[H, I]``, ``L = J_x[H, H]``
+        (``H`` the other neurons) the matrix is ``[[I, Bᵀ], [B, BBᵀ + LLᵀ + r D]]/m_x``.
+        Its Schur complement on ``H`` is ``S = L Lᵀ/m_x + diag(j_W[H])/m_W`` — the
+        ``BBᵀ`` terms cancel — so
+
+            S δ_H = b_H − B b_I,      δ_I = m_x b_I − Bᵀ δ_H,
+
+        a dense solve of the size of ``H`` instead of all neurons (42 instead of 106 at
+        64-32-10), ``B`` applied through the sparse ``W``. ``S`` is symmetric positive
+        definite when eq. (10)'s matrix is (Proposition 1), so ``ldl`` applies.
+        """
+        nu, I = self.nu, self.inputs
+        H = [j for j in range(nu) if j not in set(I)]
+        jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
+        if not H:
+            return m_x * b
+        if I:
+            on_inputs = np.zeros(nu)
+            on_inputs[I] = 1.0
+            b_h = take(b, H) - take(q["g_a"] * ca.mtimes(q["W"], b * ca.DM(on_inputs)), H)
+        else:
+            b_h = b
+        W_hh = q["W"][H, H] if I else q["W"]
+        L = ca.densify(ca.diag(take(q["g_xi"], H)) + ca.mtimes(ca.diag(take(q["g_a"], H)),
+                                                                 W_hh))
+        S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w
+        d_h = ca.solve(S, b_h, lsolver)
+        if not I:
+            return d_h
+        full_h = ca.MX.zeros(nu)
+        full_h[H] = d_h
+        d_i = m_x * take(b, I) - take(ca.mtimes(q["W"].T, q["g_a"] * full_h), I)
+        delta = ca.MX.zeros(nu)
+        delta[I] = d_i
+        delta[H] = d_h
+        return delta
+
+
+#: Non-input neurons (the size of eq. (10)'s dense solve, the inputs eliminated) from
+#: which the network route solves eq. (10) with LAPACK's LU by default: the
 #: dense factorization beats the sparse LDLᵀ there (measured per right-hand side of the
 #: dense learning system: docs/performance.md); below, LDLᵀ is as fast and its C is
 #: self-contained.
@@ -673,7 +725,9 @@ def _network_solver(n_neurons: int, blas: bool) -> str:
 def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = True
                   ) -> CompiledSystem:
     problem = ns.problem
-    lsolver = linear_solver or _network_solver(len(ns.network.order), blas)
+    # the dense solve is over the non-input neurons (inputs are eliminated exactly)
+    lsolver = linear_solver or _network_solver(len(ns.network.order) - len(ns.input_index),
+                                               blas)
     sig_exprs, constants, described = signal_values(problem, signals, ca.MX)
     pnames = parameter_names(problem, constants)
     graph = _NetworkGraph(ns, pnames, sig_exprs, blas)
@@ -685,11 +739,13 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
     q = graph.build(tt, y, p)
     m_x, m_w = q["m_x"], q["m_w"]
     h_eff = q["h"] + 2 * alpha * q["Gd"] + beta * beta * q["G"]
-    # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h
-    Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)
-    b = _mtimes(Jx, q["f_x"], blas) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
-    delta = ca.solve(A_mat, b, lsolver)
-    vx, vw = graph.transpose_times(q, Jx, delta)
+    # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h, solved
+    # with the input constraints eliminated (_NetworkGraph.solve_multipliers)
+    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
+    delta = graph.solve_multipliers(q, m_x, m_w, b, lsolver)
+    vx = graph.jx_transpose_times(q, delta)
+    vw = (q["g_a"] * delta)[graph.tg_l] * q["x"][graph.sc_l] if ne else ca.MX(0, 1)
+    Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)  # the IDAS form below
     xdd = (q["f_x"] - vx) / m_x
     wdd = (q["f_w"] - vw) / m_w
     ydot = ca.vertcat(q["xd"], q["wd"], xdd, wdd)

@@ -5,7 +5,8 @@ Mode ``"limit"`` is the backprop limit (eq. 15-17) of the derived system, compil
 (:func:`~cognitive_action.learn.kernel.compile_limit_law`) and applied per sample as
 ``W ← W + η γ Ẇ`` (``η = τ/γ``, see :meth:`LimitKernel.step`). Modes ``"dynamics"``
 (the full derived dynamics) and ``"diffusion"`` (eq. 18-20) plug in through
-:data:`RUNNERS` (:func:`register_runner`); none is registered here yet.
+:data:`RUNNERS` (:func:`register_runner`); the built-in ones are registered by
+:mod:`cognitive_action.learn.runners`, imported on first use.
 
 :func:`sgd_baseline` is plain NumPy SGD on the same net, same initial weights and same
 order of samples, written by hand from the textbook formulas (independent of the
@@ -39,7 +40,7 @@ from cognitive_action.learn.kernel import LimitKernel, compile_limit_law
 
 __all__ = ["Dataset", "as_dataset", "TrainingHistory", "train", "sgd_baseline",
            "CheckpointError", "ModeNotAvailableError", "RUNNERS", "register_runner",
-           "initial_weights", "plot_learning_curves", "CHECKPOINT"]
+           "initial_weights", "plot_learning_curves", "CHECKPOINT", "load_builtin_runners"]
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -181,6 +182,16 @@ Runner = Callable[..., TrainingHistory]
 #: Training modes other than ``"limit"``, by name: ``runner(problem, train, test, **kw)``.
 RUNNERS: dict[str, Runner] = {}
 MODES = ("limit", "dynamics", "diffusion")
+#: The modules whose import registers the built-in runners (imported on first use).
+BUILTIN_RUNNER_MODULES = ("cognitive_action.learn.runners",)
+
+
+def load_builtin_runners() -> None:
+    """Import the modules that register the built-in runners."""
+    import importlib
+
+    for module in BUILTIN_RUNNER_MODULES:
+        importlib.import_module(module)
 
 
 def register_runner(mode: str, runner: Runner) -> None:
@@ -230,21 +241,26 @@ def _fingerprint(problem: Problem, config: Mapping[str, Any], train: Dataset) ->
 
 
 def _save(out: Path, weights: np.ndarray, rng: np.random.Generator, epoch: int,
-          history: TrainingHistory, fingerprint: str) -> None:
+          history: TrainingHistory, fingerprint: str,
+          extra: Mapping[str, np.ndarray] | None = None) -> None:
+    """Write the checkpoint atomically; ``extra`` arrays (a runner's state, e.g. the
+    weight velocities) are stored under their names (read with :func:`_load_extra`)."""
     out.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".npz", dir=out)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, weights=weights, epoch=np.int64(epoch),
                      rng=np.array(json.dumps(rng.bit_generator.state)),
-                     history=np.array(history.to_json()), fingerprint=np.array(fingerprint))
+                     history=np.array(history.to_json()), fingerprint=np.array(fingerprint),
+                     **{f"extra_{k}": np.asarray(v) for k, v in (extra or {}).items()})
         os.replace(tmp, out / CHECKPOINT)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _load(out: Path, fingerprint: str) -> tuple[np.ndarray, dict, int, TrainingHistory] | None:
+def _load(out: Path, fingerprint: str, history_type: type[TrainingHistory] = TrainingHistory
+          ) -> tuple[np.ndarray, dict, int, TrainingHistory] | None:
     path = out / CHECKPOINT
     if not path.is_file():
         return None
@@ -253,8 +269,8 @@ def _load(out: Path, fingerprint: str) -> tuple[np.ndarray, dict, int, TrainingH
             fp = str(z["fingerprint"])
             weights, epoch = z["weights"].copy(), int(z["epoch"])
             state = json.loads(str(z["rng"]))
-            history = TrainingHistory.from_json(str(z["history"]))
-    except (OSError, KeyError, ValueError) as exc:
+            history = history_type.from_json(str(z["history"]))
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: not a readable training checkpoint ({exc})",
                               fix="delete it or choose another --out folder") from exc
     if fp != fingerprint:
@@ -265,12 +281,23 @@ def _load(out: Path, fingerprint: str) -> tuple[np.ndarray, dict, int, TrainingH
     return weights, state, epoch, history
 
 
+def _load_extra(out: Path, name: str) -> np.ndarray:
+    """An ``extra`` array of the checkpoint in ``out`` (after :func:`_load` accepted it)."""
+    path = out / CHECKPOINT
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z[f"extra_{name}"].copy()
+    except (OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: no {name!r} in the checkpoint ({exc})",
+                              fix="delete it or choose another --out folder") from exc
+
+
 def train(problem: Problem, train_data: Any, test_data: Any = None, *, mode: str = "limit",
           epochs: int, learning_rate: float, seed: int = 0, batch: int = 1,
           gamma: float = 1.0, out: str | os.PathLike[str] | None = None, resume: bool = True,
           progress: Callable[[int, int, TrainingHistory], None] | None = None,
           values: Mapping[str, float] | None = None,
-          kernel: LimitKernel | None = None) -> TrainingHistory:
+          kernel: LimitKernel | None = None, options: Any = None) -> TrainingHistory:
     """Train a network problem on data with a learning law.
 
     Parameters
@@ -281,8 +308,11 @@ def train(problem: Problem, train_data: Any, test_data: Any = None, *, mode: str
         ``(X, Y)`` arrays (``Y`` targets or integer labels), a :class:`Dataset`, or an
         object with ``X`` and ``Y`` (such as a data stream).
     mode
-        ``"limit"`` (the compiled backprop limit of the derived law); ``"dynamics"`` and
-        ``"diffusion"`` need a runner registered with :func:`register_runner`.
+        ``"limit"`` (the compiled backprop limit of the derived law), ``"dynamics"``
+        (the full derived dynamics, finite masses and ``ϖ = exp(θt)``) or ``"diffusion"``
+        (neurons of speed ``c``, eq. 18-20, stable variant): the last two are run by
+        :mod:`cognitive_action.learn.runners` (or a runner registered with
+        :func:`register_runner`).
     epochs, learning_rate, seed
         Passes over the data, ``η = τ/γ``, the seed of the initial weights and of the
         order of samples (a fresh permutation per epoch).
@@ -301,6 +331,10 @@ def train(problem: Problem, train_data: Any, test_data: Any = None, *, mode: str
         Numbers for parameters of the loss.
     kernel
         An already compiled limit law of ``problem``.
+    options
+        The mode's options (``"dynamics"``:
+        :class:`~cognitive_action.learn.runners.DynamicsOptions`, ``"diffusion"``:
+        :class:`~cognitive_action.learn.runners.DiffusionOptions`); ``None``: defaults.
 
     Returns
     -------
@@ -335,12 +369,15 @@ def train(problem: Problem, train_data: Any, test_data: Any = None, *, mode: str
     te = None if test_data is None else as_dataset(test_data, net, "test_data")
     if mode != "limit":
         if mode not in RUNNERS:
+            load_builtin_runners()
+        if mode not in RUNNERS:
             raise ModeNotAvailableError(
                 f"training mode {mode!r} has no runner yet",
                 fix="use mode='limit', or register one with "
                 "cognitive_action.learn.register_runner")
         return RUNNERS[mode](problem, tr, te, epochs=epochs, learning_rate=learning_rate,
-                             seed=seed, out=out, resume=resume, progress=progress)
+                             seed=seed, out=out, resume=resume, progress=progress,
+                             values=values, gamma=gamma, kernel=kernel, options=options)
     kernel = kernel or compile_limit_law(problem, values)
     config = {"mode": mode, "learning_rate": float(learning_rate), "seed": int(seed),
               "batch": batch, "gamma": float(gamma)}

@@ -49,6 +49,9 @@ Two kinds of problem exist. A **network** problem (eq. 4-7, 18-19)::
     [train]                      # defaults of `cognitive-action train`
     epochs = 3
     learning_rate = 0.05
+    # mode = "limit"             # or "dynamics", "diffusion"; their tau, theta
+    #                            # (default: the parameter's value), speed (c), and
+    #                            # steps (the dynamics' integrator steps per sample)
 
 A **mechanical** (general) problem::
 
@@ -151,6 +154,8 @@ _SIMULATE = allowed_keys("simulate")
 _VERIFY = allowed_keys("verify")
 _DATA = allowed_keys("data")
 _TRAIN = allowed_keys("train")
+#: Training modes a ``[train] mode`` may name (``learn.train.MODES``).
+TRAIN_MODES = ("limit", "dynamics", "diffusion")
 #: Data sources a ``[data] source`` may name (never a module path or a file).
 DATA_SOURCES = ("digits",)
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
@@ -379,12 +384,19 @@ class _Reader:
                            ("quick_samples", 2, "quick_samples = 300")):
             if k in v:
                 self._integer(v[k], f"train.{k}", low, ex)
-        if "learning_rate" in v:
-            lr = v["learning_rate"]
-            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not \
-                    0 < float(lr) < float("inf"):
-                self.fail("train.learning_rate", f"must be a positive number, got {lr!r}",
-                          "e.g. learning_rate = 0.05")
+        for k, ex in (("learning_rate", "learning_rate = 0.05"), ("tau", "tau = 1.0"),
+                      ("theta", "theta = 50.0"), ("speed", "speed = 200.0")):
+            if k in v:
+                x = v[k]
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or not \
+                        0 < float(x) < float("inf"):
+                    self.fail(f"train.{k}", f"must be a positive number, got {x!r}",
+                              f"e.g. {ex}")
+        if "steps" in v:
+            self._integer(v["steps"], "train.steps", 1, "steps = 1")
+        if "mode" in v and v["mode"] not in TRAIN_MODES:
+            self.fail("train.mode", f"unknown training mode {v['mode']!r}",
+                      f"use one of {', '.join(TRAIN_MODES)}")
         return v
 
     def initial_settings(self, data: Any, problem: Problem | EnergyModel) -> dict[str, Any]:

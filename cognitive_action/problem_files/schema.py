@@ -390,6 +390,18 @@ SCHEMA: tuple[Section, ...] = (
             default="1"),
         Key("quick_samples", "integer ≥ 2", "Samples of `--quick`.", "quick_samples = 300",
             default="300"),
+        Key("mode", "string", "The learning law that trains: the compiled backprop limit "
+            "(eq. 15-17), the full derived dynamics (finite masses, time weight) or the "
+            "diffusion law (eq. 18-20, speed `c`, stable variant).", 'mode = "dynamics"',
+            default='"limit"', allowed='`"limit"`, `"dynamics"`, `"diffusion"`'),
+        Key("tau", _POS, "Presentation time of a sample (dynamics, diffusion); the SGD "
+            "learning rate is `η = τ/γ`.", "tau = 1.0", default="1.0"),
+        Key("steps", "integer ≥ 1", "Exponential-integrator steps per sample (dynamics "
+            "only).", "steps = 1", default="1"),
+        Key("theta", _POS, "`θ` of the time weight `exp(θt)` (dynamics, diffusion); "
+            "`m_W = γ/θ`.", "theta = 50.0", default="the problem's own `θ`"),
+        Key("speed", _POS, "The diffusion speed `c` of eq. (18) (diffusion only; must "
+            "exceed `θ`).", "speed = 200.0", default="200.0"),
     ), kinds=("network",)),
 )
 

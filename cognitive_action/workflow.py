@@ -42,7 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cognitive_action.errors import CompileError, ProblemFileError, UnstableSystemError
+from cognitive_action.errors import (
+    CompileError,
+    DerivationError,
+    ProblemFileError,
+    UnstableSystemError,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.compile.options import SolverOptions
@@ -117,8 +122,9 @@ def _is_energy(spec: ProblemSpec) -> bool:
 def derive_spec(spec: ProblemSpec) -> Any:
     """Derive the constrained Euler-Lagrange equations (8)-(9) of a loaded problem.
 
-    Holonomic networks take the template route (one derivation per edge kind), every
-    other problem the general one; both return the same ``EulerLagrange`` system.
+    Holonomic networks take the template route (one derivation per edge kind) when the
+    templates fit (not, e.g., for a loss that names a weight), every other problem the
+    general one; both return the same ``EulerLagrange`` system.
 
     Parameters
     ----------
@@ -140,7 +146,10 @@ def derive_spec(spec: ProblemSpec) -> Any:
 
         return derive_energy(spec.problem)
     if is_network_problem(spec.problem):
-        return derive_network(spec.problem).euler_lagrange()
+        try:
+            return derive_network(spec.problem).euler_lagrange()
+        except DerivationError:  # the templates do not fit (e.g. a loss of the weights):
+            pass                 # the generic route, as derive.forms.derive_system does
     return euler_lagrange(spec.problem)
 
 

@@ -207,3 +207,26 @@ def test_paper_simulation_records_a_documented_instability(tmp_path):
     spec.verify["expect_fail"] = []
     with pytest.raises(UnstableSystemError):
         workflow.paper_simulation(spec, el, tmp_path)
+
+
+def test_a_loss_naming_a_weight_derives_by_the_generic_route(tmp_path):
+    """A weight-decay term in a network file's loss: the per-neuron templates do not fit
+    (F depends on a weight), so ``derive`` falls back to the generic derivation instead
+    of exiting 2. Reference: the weight's residual of eq. (8) must carry
+    ``+∂F/∂w = -∂(loss)/∂w``, differentiated here by SymPy from the loss text."""
+    path = tmp_path / "wd.toml"
+    path.write_text('name = "wd"\nparameters = { m_x = 0.001, m_W = 1.0, theta = 10.0 }\n'
+                    '[network]\nlayers = [2, 2, 1]\n[action]\nmass_x = "m_x"\n'
+                    'mass_W = "m_W"\nweight = "exp(theta*t)"\n'
+                    'loss = "0.5*(x5 - y5)**2 + 0.01*w5_3**2"\n'
+                    '[inputs]\n1 = "1.0"\n2 = "0.5"\n[targets]\n5 = "0.8"\n')
+    spec = workflow.as_spec(str(path))
+    el = workflow.derive_spec(spec)
+    w = sp.Symbol("w5_3", real=True)
+    row = el.residuals[list(map(str, el.coordinates)).index("w5_3")]
+    # the only w-dependence outside tanh(...) is the decay: -d/dw (0.01 w^2) = -0.02 w
+    tanh_free = row.subs(sp.Symbol("delta_G5", real=True), 0)
+    assert sp.simplify(sp.diff(tanh_free, w) + sp.Rational(2, 100)) == 0
+    result = CliRunner().invoke(main, ["derive", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "w5_3" in result.output

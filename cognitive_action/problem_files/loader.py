@@ -122,7 +122,7 @@ __all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "
 
 _TOP = {"name", "description", "kind", "parameters", "network", "action", "inputs",
         "targets", "coordinates", "constraints", "initial", "simulate", "verify",
-        "nonholonomic", "signals", "data", "train"}
+        "nonholonomic", "signals", "data", "train", "sweep"}
 _NETWORK = {"edges", "layers", "inputs", "outputs", "activation", "activations",
             "output_activation", "bias", "speed", "nodes"}
 _ACTION_NET = {"mass_x", "mass_W", "weight", "loss"}
@@ -159,6 +159,9 @@ class ProblemSpec:
         The :class:`~cognitive_action.declare.network.Network` for network problems.
     initial, simulate, verify
         Settings tables as given (validated keys).
+    sweep
+        The ``[sweep]`` table as written: :mod:`cognitive_action.sweeps.section` (a
+        higher layer) checks it and builds the sweep.
     """
 
     name: str
@@ -172,6 +175,7 @@ class ProblemSpec:
     verify: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)
 
 
 def problems_dir() -> Path:
@@ -313,7 +317,8 @@ class _Reader:
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
-            train=self.train_settings(d.get("train"), "data" in d))
+            train=self.train_settings(d.get("train"), "data" in d),
+            sweep=self.table(d.get("sweep"), "sweep", set()))  # checked by sweeps.section
 
     def _integer(self, v: Any, where: str, low: int, example: str) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:

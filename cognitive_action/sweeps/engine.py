@@ -43,8 +43,8 @@ import numpy as np
 from cognitive_action.errors import OptionalDependencyError, SweepError
 from cognitive_action.sweeps.spec import _TASKS, SweepSpec, TaskContext
 
-__all__ = ["run_sweep", "run_point", "run_chunk", "chunks_of", "load_sweep", "local_cluster",
-           "SCHEDULER_TIMEOUT", "TASKS_PER_WORKER", "MAX_CHUNK"]
+__all__ = ["run_sweep", "run_point", "run_chunk", "chunks_of", "payload_of", "load_sweep",
+           "local_cluster", "SCHEDULER_TIMEOUT", "TASKS_PER_WORKER", "MAX_CHUNK"]
 
 #: Seconds a scheduler address has to answer before the sweep fails (before any work).
 SCHEDULER_TIMEOUT = 5.0
@@ -472,6 +472,14 @@ def _connect(distributed: Any, scheduler: Any, n_workers: int) -> tuple[Any, Any
     return client, None, True
 
 
+def payload_of(spec: SweepSpec) -> dict[str, Any]:
+    """What a sweep sends to every worker once: the spec, the compiled-system key, the
+    state names and a registered task's function (:func:`run_chunk` takes it)."""
+    builtin = ("simulate", "verify", "train", "convergence")
+    return {"spec": spec, "key": spec.system_key(), "states": _state_names(spec),
+            "fn": _TASKS.get(spec.task) if spec.task not in builtin else None}
+
+
 def _workers(client: Any) -> int:
     """Threads of the cluster a client talks to (at least 1)."""
     try:
@@ -556,9 +564,7 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
     done = _open_store(spec, store, fingerprint)
     missing = [i for i in range(spec.size) if i not in done]
     ran = failed = 0
-    builtin = ("simulate", "verify", "train", "convergence")
-    payload = {"spec": spec, "key": spec.system_key(), "states": _state_names(spec),
-               "fn": _TASKS.get(spec.task) if spec.task not in builtin else None}
+    payload = payload_of(spec)
     if missing:
         client, cluster, owned = _connect(distributed, scheduler, n_workers)
         futures: list[Any] = []

@@ -29,8 +29,10 @@ Rerunning ``run_sweep(spec, store)`` runs only the points without a file.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -56,6 +58,8 @@ TASKS_PER_WORKER = 4
 #: Most points in one Dask task when the sweep picks the chunk size.
 MAX_CHUNK = 64
 
+#: Problems of this process, by ``SweepSpec.system_key()``.
+_PROBLEMS: dict[str, Any] = {}
 #: Compiled systems of this process, by ``SweepSpec.system_key()`` (one per worker).
 _SYSTEMS: dict[str, Any] = {}
 #: How many systems this process compiled (tests check "once per process").
@@ -74,11 +78,28 @@ def _require() -> tuple[Any, Any]:
 
 
 # -- worker side ------------------------------------------------------------------------
-def _system(spec: SweepSpec, key: str) -> Any:
+def _problem(payload: dict[str, Any]) -> Any:
+    """The sweep's problem in this worker, unpickled once per process (SymPy objects of
+    a large network take a noticeable part of a second to unpickle)."""
+    key = payload["key"]
+    if key not in _PROBLEMS:
+        _PROBLEMS[key] = pickle.loads(payload["problem"])
+    return _PROBLEMS[key]
+
+
+def _full_spec(payload: dict[str, Any]) -> SweepSpec:
+    """The spec with its problem (what a task's context holds)."""
+    spec = copy.copy(payload["spec"])
+    object.__setattr__(spec, "problem", _problem(payload))
+    return spec
+
+
+def _system(payload: dict[str, Any]) -> Any:
+    key = payload["key"]
     if key not in _SYSTEMS:
         from cognitive_action.compile.system import compile_system
 
-        _SYSTEMS[key] = compile_system(spec.problem)
+        _SYSTEMS[key] = compile_system(_problem(payload))
         BUILDS["count"] += 1
     return _SYSTEMS[key]
 
@@ -224,11 +245,14 @@ def run_chunk(payload: dict[str, Any], indices: list[int]
     if spec.task in ("simulate", "convergence"):
         return _simulation_chunk(payload, indices, points)
     out: list[tuple[int, dict[str, Any] | None, str]] = []
+    try:
+        spec = _full_spec(payload)
+    except Exception as exc:  # noqa: BLE001 - every point records the error
+        return [(i, None, _error_text(exc)) for i in indices]
     for index, point in zip(indices, points):
         try:
             values, initial = _split(spec, point, states)
-            system = (None if spec.task in ("verify", "train")
-                      else _system(spec, payload["key"]))
+            system = (None if spec.task in ("verify", "train") else _system(payload))
             ctx = TaskContext(spec.problem, system, values, initial, point.get("seed"), spec)
             if spec.task == "verify":
                 result = _verify(ctx)
@@ -253,7 +277,7 @@ def _simulation_chunk(payload: dict[str, Any], indices: list[int],
     spec: SweepSpec = payload["spec"]
     states = payload["states"]
     try:
-        system = _system(spec, payload["key"])
+        system = _system(payload)
     except Exception as exc:  # noqa: BLE001 - every point records the build error
         return [(i, None, _error_text(exc)) for i in indices]
     columns = [k for k in spec.axes if k != "seed"]
@@ -475,8 +499,13 @@ def _connect(distributed: Any, scheduler: Any, n_workers: int) -> tuple[Any, Any
 def payload_of(spec: SweepSpec) -> dict[str, Any]:
     """What a sweep sends to every worker once: the spec, the compiled-system key, the
     state names and a registered task's function (:func:`run_chunk` takes it)."""
+    import cloudpickle
+
     builtin = ("simulate", "verify", "train", "convergence")
-    return {"spec": spec, "key": spec.system_key(), "states": _state_names(spec),
+    light = copy.copy(spec)  # the problem travels pickled: a worker that has it skips it
+    object.__setattr__(light, "problem", None)
+    return {"spec": light, "problem": cloudpickle.dumps(spec.problem),
+            "key": spec.system_key(), "states": _state_names(spec),
             "fn": _TASKS.get(spec.task) if spec.task not in builtin else None}
 
 

@@ -29,6 +29,7 @@ axes.mu | name one of: k, m, x, x_dot, seed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -506,7 +507,7 @@ class SweepSpec:
         The same in every process (no ``hash()``-ordered text): a rerun finds its store.
         """
         text = json.dumps({
-            "problem": _problem_text(self.problem),
+            "problem": self.problem_digest,
             "axes": {k: list(v) for k, v in self.axes.items()}, "mode": self.mode,
             "task": self.task, "values": sorted((k, float(v)) for k, v in self.values.items()),
             "initial": sorted((k, float(v)) for k, v in self.initial.items()),
@@ -521,6 +522,12 @@ class SweepSpec:
 
     def system_key(self) -> str:
         """Key of the compiled system in a worker's cache (the problem part of the spec)."""
+        return self.problem_digest
+
+    @functools.cached_property
+    def problem_digest(self) -> str:
+        """SHA-256 of the problem's declaration (printing a large network's Lagrangian
+        takes a tenth of a second: computed once per spec)."""
         return hashlib.sha256(json.dumps(_problem_text(self.problem)).encode()).hexdigest()
 
 

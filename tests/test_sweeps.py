@@ -52,10 +52,10 @@ def _spec(**kw):
     return SweepSpec(**base)
 
 
-def test_sweep_equals_serial_simulate_and_closed_form(tmp_path):
-    """Default path: run_sweep starts and closes its own LocalCluster of 2 processes."""
+def test_sweep_equals_serial_simulate_and_closed_form(client, tmp_path):
+    """On the cluster (the command's test lets run_sweep start and close its own)."""
     spec = _spec()
-    ds = run_sweep(spec, tmp_path / "store")
+    ds = run_sweep(spec, tmp_path / "store", scheduler=client)
     assert ds.attrs["points_run"] == 9 and (ds.status == "ok").all()
     system = compile_system(oscillator())
     times = spec.output_times()
@@ -148,10 +148,12 @@ def test_interrupted_sweep_resumes_only_missing_points_bit_identical(client, tmp
     assert full.x.values.tobytes() == resumed.x.values.tobytes()
 
 
-def test_store_refuses_another_sweep(client, tmp_path):
-    run_sweep(_spec(axes={"k": [1.0]}), tmp_path / "s", scheduler=client)
-    with pytest.raises(SweepError, match="another sweep"):
-        run_sweep(_spec(axes={"k": [2.0]}), tmp_path / "s", scheduler=client)
+def test_store_refuses_another_sweep(tmp_path):
+    spec = _spec(axes={"k": [1.0]})
+    engine._open_store(spec, tmp_path / "s", spec.fingerprint())
+    other = _spec(axes={"k": [2.0]})
+    with pytest.raises(SweepError, match="another sweep"):  # before any point runs
+        run_sweep(other, tmp_path / "s", scheduler="tcp://127.0.0.1:9")
 
 
 @pytest.mark.parametrize(("axes", "match"), [
@@ -200,6 +202,7 @@ def test_problem_by_shipped_name():
         SweepSpec("pendulum", axes={"k": [1.0]})
 
 
+@pytest.mark.slow
 def test_convergence_fit_and_figure(client, tmp_path):
     def power_law(ctx, point):
         return {"err": 3.0 * ctx.values["k"] ** 2}

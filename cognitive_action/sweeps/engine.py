@@ -460,15 +460,26 @@ def load_sweep(store: str | os.PathLike[str]) -> Any:
 
 
 # -- the driver -------------------------------------------------------------------------
+#: Dask settings of the local cluster: the workers' statistical profiler off (it samples
+#: every thread's stack every 10 ms) and the periodic health checks slowed (event-loop
+#: tick every 20 ms, system monitor every 0.5 s, the nanny's memory check every 0.1 s
+#: by default). An idle cluster of 2 workers then spends about 0.02 CPU-seconds per
+#: second instead of 0.1 (benchmarks/bench_sweep.py prints it).
+LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
+                        "distributed.admin.tick.interval": "500ms",
+                        "distributed.admin.system-monitor.interval": "2s",
+                        "distributed.worker.memory.monitor-interval": "1s"}
+
+
 def local_cluster(n_workers: int = 2) -> Any:
     """The ``distributed.LocalCluster`` a sweep starts: ``n_workers`` worker processes, one
-    thread each, no dashboard, the workers' statistical profiler off (it samples every
-    thread's stack periodically: CPU the points would use). Close it when done.
+    thread each, no dashboard, the settings :data:`LOCAL_CLUSTER_CONFIG` (CPU the points
+    would otherwise use). Close it when done.
     """
     distributed, _ = _require()
     import dask.config
 
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    with dask.config.set(LOCAL_CLUSTER_CONFIG):
         return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                         processes=True, dashboard_address=None)
 

@@ -11,8 +11,9 @@ completed once before timing.
   compiled once before timing;
 - ``dask``: :func:`~cognitive_action.sweeps.run_sweep` into a fresh store on a
   ``LocalCluster`` of 2 worker processes (one thread each; ``sweeps.engine.local_cluster``,
-  the cluster ``run_sweep`` starts, with the profiler off and slower health checks; ``--profiler``: Dask's
-  default, on) started once before timing, the points grouped into Dask tasks of
+  the cluster ``run_sweep`` starts, with the profiler off and slower health checks;
+  ``--profiler``: Dask's defaults) started once before timing, the points grouped into
+  Dask tasks of
   ``--chunk`` points (default: the sweep's, about 4 tasks per worker; ``--chunk 1``: one
   task per point);
   the workers' compiled systems are built by a warm-up sweep (cluster start and that

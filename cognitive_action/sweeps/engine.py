@@ -317,8 +317,7 @@ def run_point(payload: dict[str, Any], index: int) -> tuple[int, dict[str, Any] 
 
 
 def _state_names(spec: SweepSpec) -> set[str]:
-    coords = [str(q) for q in spec.problem.coordinates]
-    return set(coords) | {f"{q}_dot" for q in coords}
+    return set(spec.state_names)
 
 
 # -- the store --------------------------------------------------------------------------
@@ -368,18 +367,25 @@ def _open_store(spec: SweepSpec, store: Path, fingerprint: str) -> set[int]:
     return {i for i in done if 0 <= i < spec.size}
 
 
-def _assemble(spec: SweepSpec, store: Path, fingerprint: str) -> Any:
+def _assemble(spec: SweepSpec, store: Path, fingerprint: str,
+              fresh: dict[int, tuple[dict[str, np.ndarray], str]] | None = None) -> Any:
+    """The dataset of every stored point; ``fresh``: points stored by this run, as
+    written (an ``.npz`` file gives back the same arrays), so they are not read again."""
     _, xr = _require()
+    fresh = fresh or {}
     shape = spec.shape
     n = spec.size
     status = np.full(n, "missing", dtype="<U7")
     errors = np.full(n, "", dtype=object)
     results: dict[int, dict[str, np.ndarray]] = {}
     for i in range(n):
-        path = _point_path(store, i)
-        if not path.exists():
-            continue
-        values, error = _read_point(path)
+        if i in fresh:
+            values, error = fresh[i]
+        else:
+            path = _point_path(store, i)
+            if not path.exists():
+                continue
+            values, error = _read_point(path)
         status[i] = "failed" if error else "ok"
         errors[i] = error
         if not error:
@@ -513,10 +519,11 @@ def payload_of(spec: SweepSpec) -> dict[str, Any]:
     import cloudpickle
 
     builtin = ("simulate", "verify", "train", "convergence")
+    key, states = spec.system_key(), _state_names(spec)  # cached on the spec: copied too
     light = copy.copy(spec)  # the problem travels pickled: a worker that has it skips it
     object.__setattr__(light, "problem", None)
     return {"spec": light, "problem": cloudpickle.dumps(spec.problem),
-            "key": spec.system_key(), "states": _state_names(spec),
+            "key": key, "states": states,
             "fn": _TASKS.get(spec.task) if spec.task not in builtin else None}
 
 
@@ -604,6 +611,7 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
     done = _open_store(spec, store, fingerprint)
     missing = [i for i in range(spec.size) if i not in done]
     ran = failed = 0
+    fresh: dict[int, tuple[dict[str, np.ndarray], str]] = {}
     payload = payload_of(spec)
     if missing:
         client, cluster, owned = _connect(distributed, scheduler, n_workers)
@@ -617,6 +625,8 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
             for future in distributed.as_completed(futures):
                 for index, result, error in future.result():
                     _write_point(store, index, result, error)
+                    fresh[index] = ({} if error else {k: np.asarray(v) for k, v in
+                                                      (result or {}).items()}, error)
                     ran += 1
                     failed += bool(error)
                     if progress is not None:
@@ -628,7 +638,7 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
                 client.close()
             if cluster is not None:
                 cluster.close()
-    ds = _assemble(spec, store, fingerprint)
+    ds = _assemble(spec, store, fingerprint, fresh)
     if spec.convergence is not None:
         from cognitive_action.sweeps.summary import convergence_summary
 

@@ -456,8 +456,12 @@ class SweepSpec:
     def coord_name(self, axis: str) -> str:
         """Name of an axis in the result: the axis name, ``<state>_initial`` for a state
         (the state's trajectory keeps the state's name)."""
-        _, states = _problem_names(self.problem)
-        return f"{axis}_initial" if axis in states else axis
+        return f"{axis}_initial" if axis in self.state_names else axis
+
+    @functools.cached_property
+    def state_names(self) -> frozenset[str]:
+        """Names of the problem's states: coordinates and their velocities ``<q>_dot``."""
+        return frozenset(_problem_names(self.problem)[1])
 
     @property
     def dims(self) -> tuple[str, ...]:

@@ -76,7 +76,8 @@ known failure, such as the anti-stable multipliers of
 eq. 20; ``symbolic``: run the symbolic checks at any size (true) or none (false);
 ``budget``: seconds each symbolic check may take), kept as settings for the commands
 that use them, and
-``nonholonomic = "vakonomic" | "dalembert"``.
+``nonholonomic = "vakonomic" | "dalembert"``. A ``[sweep]`` table is kept as written for
+:mod:`cognitive_action.sweeps.section` (docs/sweeps.md).
 
 Examples
 --------

@@ -1,9 +1,14 @@
-"""Run a :class:`~cognitive_action.sweeps.spec.SweepSpec` on Dask, point by point, resumably.
+"""Run a :class:`~cognitive_action.sweeps.spec.SweepSpec` on Dask, resumably.
 
 :func:`run_sweep` starts a ``distributed.LocalCluster`` of worker processes (one thread
-each) and closes it at the end, or connects to an existing scheduler by address. Every
-point is one Dask task (``retries=2``; the scheduler also re-runs the tasks of a worker
-that dies). Workers compile the problem once per process: a module-level cache keyed by
+each) and closes it at the end, or connects to an existing scheduler by address. The
+missing points are grouped into chunks (:func:`chunks_of`: about four Dask tasks per
+worker), one Dask task each (``retries=2``; the scheduler also re-runs the tasks of a
+worker that dies). Inside a chunk, ``simulate`` and ``convergence`` points of a CasADi
+method run as one :func:`~cognitive_action.compile.batch.simulate_batch` call (CasADi's
+``map``; the same bits as :func:`~cognitive_action.compile.simulate.simulate` per
+point), ``dopri`` points one by one. Workers unpickle the problem and compile it once
+per process: module-level caches keyed by
 :meth:`~cognitive_action.sweeps.spec.SweepSpec.system_key`.
 
 The store
@@ -13,7 +18,7 @@ The store
 ``sweep.json``
     The spec's fingerprint: a store refuses a different sweep.
 ``points/NNNNNN.npz``
-    One file per finished point, written by the driver as the point completes (to a
+    One file per finished point, written by the driver as its chunk returns (to a
     temporary file in the same folder, then renamed: a point is on disk whole or not
     at all). A point that raised stores its error text instead of values.
 ``dataset.zarr``

@@ -336,7 +336,12 @@ def sweep(problem: str, out: Path, scheduler: str | None, workers: int | None) -
                        f"remaining {remaining}")
 
     t0 = time.perf_counter()
-    res = run_sweep_file(sf, out, scheduler=scheduler, workers=workers, progress=progress)
+    def started(dashboard: str | None) -> None:
+        if dashboard:
+            click.echo(f"  Dask dashboard: {dashboard}")
+
+    res = run_sweep_file(sf, out, scheduler=scheduler, workers=workers, progress=progress,
+                         on_start=started)
     ds = res.dataset
     click.echo(f"{res.points_run} points run in {time.perf_counter() - t0:.1f} s "
                f"({spec.size - res.points_run - res.missing} already stored); "

@@ -973,7 +973,7 @@ def sweep_file(problem: str | os.PathLike[str] | ProblemSpec) -> Any:
 
 def run_sweep_file(problem: Any, out: str | os.PathLike[str] = "results", *,
                    scheduler: str | None = None, workers: int | None = None,
-                   progress: Any = None) -> SweepResult:
+                   progress: Any = None, on_start: Any = None) -> SweepResult:
     """Run a problem file's sweep into ``<out>/<name>_sweep`` (``cognitive-action sweep``).
 
     Locally by default (a ``LocalCluster`` of ``workers`` processes, started and
@@ -992,6 +992,8 @@ def run_sweep_file(problem: Any, out: str | os.PathLike[str] = "results", *,
         the file's ``scheduler``/``workers`` (else a local cluster of 2).
     progress
         ``progress(done, failed, remaining)`` after every stored point.
+    on_start
+        ``on_start(dashboard_address)`` once the cluster is connected.
 
     Raises
     ------
@@ -1010,7 +1012,7 @@ def run_sweep_file(problem: Any, out: str | os.PathLike[str] = "results", *,
     try:
         ds = run_sweep(sf.spec, store, scheduler=address,
                        n_workers=workers if workers is not None else sf.workers,
-                       chunk_size=sf.chunk_size, progress=progress)
+                       chunk_size=sf.chunk_size, progress=progress, on_start=on_start)
     except SweepError as exc:
         if exc.field == "scheduler" and scheduler is None and sf.scheduler is not None:
             raise ProblemFileError(exc.message.removeprefix("scheduler: "), fix=exc.fix,

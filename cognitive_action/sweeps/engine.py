@@ -484,15 +484,16 @@ LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
 
 def local_cluster(n_workers: int = 2) -> Any:
     """The ``distributed.LocalCluster`` a sweep starts: ``n_workers`` worker processes, one
-    thread each, no dashboard, the settings :data:`LOCAL_CLUSTER_CONFIG` (CPU the points
-    would otherwise use). Close it when done.
+    thread each, the settings :data:`LOCAL_CLUSTER_CONFIG` (CPU the points would
+    otherwise use), the dashboard on a free port (with ``bokeh`` installed it shows the
+    sweep's tasks). Close it when done.
     """
     distributed, _ = _require()
     import dask.config
 
     with dask.config.set(LOCAL_CLUSTER_CONFIG):
         return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
+                                        processes=True, dashboard_address=":0")
 
 
 def _connect(distributed: Any, scheduler: Any, n_workers: int) -> tuple[Any, Any, bool]:
@@ -561,7 +562,8 @@ def chunks_of(missing: list[int], workers: int, chunk_size: int | None) -> list[
 
 def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any = None,
               n_workers: int = 2, chunk_size: int | None = None,
-              progress: Callable[[int, int, int], None] | None = None) -> Any:
+              progress: Callable[[int, int, int], None] | None = None,
+              on_start: Callable[[str | None], None] | None = None) -> Any:
     """Run every missing point of a sweep on Dask and return the assembled dataset.
 
     Parameters
@@ -585,6 +587,9 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
     progress
         Called as ``progress(done, failed, remaining)`` after every point is stored
         (an exception there stops the sweep; the stored points stay).
+    on_start
+        Called with the cluster's dashboard address (or ``None``) once it is connected,
+        before the first point is submitted (not called when no point is missing).
 
     Returns
     -------
@@ -622,6 +627,8 @@ def run_sweep(spec: SweepSpec, store: str | os.PathLike[str], *, scheduler: Any 
         client, cluster, owned = _connect(distributed, scheduler, n_workers)
         futures: list[Any] = []
         try:
+            if on_start is not None:
+                on_start(getattr(client, "dashboard_link", None))
             [shared] = client.scatter([payload], broadcast=True, hash=False)
             workers = n_workers if cluster is not None else _workers(client)
             futures = [client.submit(run_chunk, shared, chunk, retries=2, pure=False,

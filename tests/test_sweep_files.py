@@ -207,3 +207,16 @@ def test_cli_convergence_sweep_against_closed_form_and_rerun(tmp_path):
     again = run("sweep", path, "--out", tmp_path / "out", "--workers", "1")
     assert again.exit_code == 0 and "0 points run" in again.output
     assert "(4 already stored)" in again.output
+
+
+@pytest.mark.parametrize(("old", "new", "field"), [
+    ("rtol = 1e-10", "rtol = -1.0", "simulate.rtol"),
+    ("[simulate]", '[simulate]\nt_end = "x"', "simulate.t_end"),
+    ("[simulate]", "[simulate]\npoints = 2.5", "simulate.points"),
+])
+def test_defaults_from_the_simulate_table_are_checked_where_they_are(tmp_path, old, new,
+                                                                     field):
+    path = _file(tmp_path, "\n[sweep]\naxes = { k = [1.0] }\n", base=DAMPED.replace(old, new))
+    with pytest.raises(ProblemFileError) as info:
+        load_sweep_file(path)
+    assert info.value.field == field and info.value.fix

@@ -158,7 +158,16 @@ def sweep_from_problem(problem: Any, *, initial: Mapping[str, float] | None = No
         if key in raw and (not _number(raw[key]) or not 0 < raw[key] < float("inf")):
             raise fail(key, f"must be a positive number, got {raw[key]!r}",
                        f"e.g. {key} = {dict(rtol=1e-8, atol=1e-10, learning_rate=0.05)[key]}")
-    times: Any = (0.0, float(problem.simulate.get("t_end", 1.0)))
+    def from_simulate(key: str, kind: type, default: Any) -> Any:
+        value = problem.simulate.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+                kind is int and not isinstance(value, int)) or not value > 0:
+            raise ProblemFileError(f"must be a positive {kind.__name__}, got {value!r}",
+                                   fix=f"e.g. {key} = {default}", path=path,
+                                   field=f"simulate.{key}")
+        return kind(value)
+
+    times: Any = (0.0, from_simulate("t_end", float, 1.0))
     if "times" in raw:
         t = raw["times"]
         if not isinstance(t, list) or len(t) != 2 or not all(map(_number, t)) \
@@ -181,9 +190,11 @@ def sweep_from_problem(problem: Any, *, initial: Mapping[str, float] | None = No
         try:
             options = SolverOptions(**solver)
         except CognitiveActionError as exc:
-            key = "method" if "method" in raw else next(iter(raw.keys() & solver.keys()),
-                                                        "method")
-            raise fail(key, exc.message, exc.fix or "see docs/simulate.md") from exc
+            mine = [k for k in ("method", "rtol", "atol") if k in raw]
+            where = f"sweep.{mine[0]}" if mine else \
+                f"simulate.{next(k for k in ('method', 'rtol', 'atol') if k in solver)}"
+            raise ProblemFileError(exc.message, fix=exc.fix or "see docs/compile.md",
+                                   path=path, field=where) from exc
     convergence = None
     if "convergence" in raw:
         c = raw["convergence"]
@@ -219,7 +230,7 @@ def sweep_from_problem(problem: Any, *, initial: Mapping[str, float] | None = No
         key = "epochs" if "epochs" in raw else "learning_rate"
         raise fail(key, f"{key} is a setting of the train task, not of {task!r}",
                    'remove it, or use task = "train"')
-    points = raw.get("points", int(problem.simulate.get("points", 101)))
+    points = raw["points"] if "points" in raw else from_simulate("points", int, 101)
     try:
         spec = SweepSpec(problem.problem, axes=dict(axes), mode=raw.get("mode", "grid"),
                          task=task, values=dict(problem.values),

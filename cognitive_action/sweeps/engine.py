@@ -472,10 +472,10 @@ def load_sweep(store: str | os.PathLike[str]) -> Any:
 
 # -- the driver -------------------------------------------------------------------------
 #: Dask settings of the local cluster: the workers' statistical profiler off (it samples
-#: every thread's stack every 10 ms) and the periodic health checks slowed (event-loop
-#: tick every 20 ms, system monitor every 0.5 s, the nanny's memory check every 0.1 s
-#: by default). An idle cluster of 2 workers then spends about 0.02 CPU-seconds per
-#: second instead of 0.1 (benchmarks/bench_sweep.py prints it).
+#: every thread's stack many times a second) and the periodic health checks (event-loop
+#: tick, system monitor, the nanny's memory check) made rarer: an idle cluster then uses
+#: several times less CPU (measured in docs/sweeps.md; benchmarks/bench_sweep.py prints
+#: it).
 LOCAL_CLUSTER_CONFIG = {"distributed.worker.profile.enabled": False,
                         "distributed.admin.tick.interval": "500ms",
                         "distributed.admin.system-monitor.interval": "2s",

@@ -11,8 +11,11 @@ completed once before timing.
   compiled once before timing;
 - ``dask``: :func:`~cognitive_action.sweeps.run_sweep` into a fresh store on a
   ``LocalCluster`` of 2 worker processes (one thread each; ``sweeps.engine.local_cluster``,
-  the cluster ``run_sweep`` starts, with the workers' profiler off; ``--profiler``: Dask's
-  default, on) started once before timing;
+  the cluster ``run_sweep`` starts, with the profiler off and slower health checks;
+  ``--profiler``: Dask's defaults) started once before timing, the points grouped into
+  Dask tasks of
+  ``--chunk`` points (default: the sweep's, about 4 tasks per worker; ``--chunk 1``: one
+  task per point);
   the workers' compiled systems are built by a warm-up sweep (cluster start and that
   first build are printed separately). The timed run includes writing every point to
   the store and assembling the zarr dataset.
@@ -24,14 +27,20 @@ computation, per second of computation (0 for a perfect split over 2 processes).
 Results of both paths are compared (max abs difference).
 
 On a machine shared with other work, wall-clock times measure the share of the cores
-each path gets, so CPU seconds are printed too (``time.process_time`` of this process
-for the serial loop; for the Dask path the CPU seconds of both worker processes, read
-with psutil before and after, plus this process's, which hosts the scheduler and the
-client), with the load average: the CPU overhead ``(cpu_dask − cpu_serial) / cpu_serial``
-does not depend on what else runs.
+each path gets, so CPU seconds are printed too (``time.thread_time`` of the main thread
+for the serial loop: this process also hosts the idle scheduler then; for the Dask
+path the CPU seconds of both worker processes, read with psutil before and after, plus
+this process's, which hosts the scheduler and the client), with the load average: the
+CPU overhead ``(cpu_dask − cpu_serial) / cpu_serial`` does not depend on what else runs,
+except through the idle cluster's periodic work
+(heartbeats, health checks), which costs CPU per second of wall clock, not per point:
+it is measured on the idle cluster before the repeats and printed, and the overhead is
+also given without it.
 
     python benchmarks/bench_sweep.py                  # 64 points, 3 repeats
     python benchmarks/bench_sweep.py --points 16 --repeat 1
+    python benchmarks/bench_sweep.py --chunk 1        # one Dask task per point
+    python benchmarks/bench_sweep.py --method rk      # a method chunks batch (CasADi map)
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ import cognitive_action as ca
 from cognitive_action.compile import SolverOptions, compile_system, simulate
 from cognitive_action.declare import symbols as S
 from cognitive_action.sweeps import SweepSpec, run_sweep
-from cognitive_action.sweeps.engine import local_cluster
+from cognitive_action.sweeps.engine import chunks_of, local_cluster
 
 
 def setup():
@@ -79,6 +88,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--points", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="points per Dask task (default: the sweep's choice)")
+    ap.add_argument("--method", default="dopri",
+                    help="integration method of both paths (dopri: not batched in a chunk)")
+    ap.add_argument("--idle", type=float, default=5.0,
+                    help="seconds the idle cluster's CPU is measured before the repeats")
     ap.add_argument("--profiler", action="store_true",
                     help="keep the workers' statistical profiler on (Dask's default)")
     args = ap.parse_args()
@@ -88,12 +103,15 @@ def main() -> None:
     m_w = np.linspace(0.5, 8.0, args.points)
     spec = SweepSpec(problem, axes={"m_W": m_w}, values={"m_x": 1.0}, initial=initial,
                      times=(0.0, 1.0), n_points=11, outputs=("x41", "x50"),
-                     options=SolverOptions(method="dopri"))
+                     options=SolverOptions(method=args.method))
     system = compile_system(problem)
     t_setup = time.perf_counter() - t0
+    chunks = chunks_of(list(range(args.points)), 2, args.chunk)
     print(f"{datetime.date.today()}, CasADi {casadi.__version__}, dask.distributed "
           f"{distributed.__version__}, {os.cpu_count()} cores, {system.n_states} states, "
-          f"{args.points} points, setup {t_setup:.1f} s")
+          f"{args.points} points, method {args.method}, {len(chunks)} Dask tasks of "
+          f"{len(chunks[0])} points, setup {t_setup:.1f} s; load average at the start "
+          f"{os.getloadavg()}")
 
     def serial():
         return np.stack([
@@ -117,17 +135,25 @@ def main() -> None:
         print(f"cluster start {t_cluster:.1f} s; warm-up sweep (2 points, compiles on each "
               f"worker) {t_warm:.1f} s")
 
+        w0, d0, t0 = sum(client.run(_worker_cpu).values()), time.process_time(), \
+            time.perf_counter()
+        time.sleep(args.idle)
+        idle = (sum(client.run(_worker_cpu).values()) - w0 + time.process_time() - d0) / (
+            time.perf_counter() - t0)
+        print(f"idle cluster (workers + driver): {idle:.4f} CPU-s per second over "
+              f"{args.idle:g} s")
         times: dict[str, list[float]] = {"serial": [], "dask": []}
         cpu: dict[str, list[float]] = {"serial": [], "dask": []}
         ref = out = None
         for i in range(args.repeat):
-            ts, cs = time.perf_counter(), time.process_time()
+            ts, cs = time.perf_counter(), time.thread_time()
             ref = serial()
             times["serial"].append(time.perf_counter() - ts)
-            cpu["serial"].append(time.process_time() - cs)
+            cpu["serial"].append(time.thread_time() - cs)
             w0 = sum(client.run(_worker_cpu).values())
             td, cd = time.perf_counter(), time.process_time()
-            ds = run_sweep(spec, os.path.join(tmp, f"run{i}"), scheduler=client)
+            ds = run_sweep(spec, os.path.join(tmp, f"run{i}"), scheduler=client,
+                           chunk_size=args.chunk)
             times["dask"].append(time.perf_counter() - td)
             cpu["dask"].append(time.process_time() - cd
                                + sum(client.run(_worker_cpu).values()) - w0)
@@ -151,7 +177,9 @@ def main() -> None:
         print(f"| {k} | {cmed[k]:.2f} s | {min(v):.2f} - {max(v):.2f} s "
               f"| {1e3 * cmed[k] / args.points:.1f} ms |")
     print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
-    print(f"CPU overhead of the Dask path {100 * (cmed['dask'] / cmed['serial'] - 1):.1f}%")
+    print(f"CPU overhead of the Dask path {100 * (cmed['dask'] / cmed['serial'] - 1):.1f}%; "
+          f"without the idle cluster's share ({idle:.4f} CPU-s/s x {med['dask']:.2f} s): "
+          f"{100 * ((cmed['dask'] - idle * med['dask']) / cmed['serial'] - 1):.1f}%")
     print(f"speed-up {speedup:.2f}x (target >= 1.7); per-point overhead of the Dask path "
           f"{100 * overhead:.1f}% (target <= 5%); max abs diff dask vs serial "
           f"{float(np.max(np.abs(out - ref))):.1e}")

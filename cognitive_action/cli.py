@@ -13,6 +13,7 @@ Commands
 ``waves``      Figures 1-3 of Section 2 and the error-against-speed table
 ``train``      train a problem's network on its ``[data]`` (a derived law — limit, dynamics or
                diffusion — beside SGD)
+``sweep``      run a problem file's ``[sweep]`` on Dask (locally by default), resumably
 ``paper``      the main job: derive, verify and waves on the shipped problems
 
 The commands parse arguments and print; what they run is :mod:`cognitive_action.workflow`,
@@ -324,6 +325,77 @@ def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
         click.echo(f"  {label:18s} train loss {r.train_loss[-1]:.5f}{acc}")
     for p in res.paths:
         click.echo(f"wrote {p}")
+
+
+@main.command()
+@click.argument("problem")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="results",
+              show_default=True, help="Folder of the sweep's store (<out>/<name>_sweep); "
+              "rerunning the command runs only the points not stored yet.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A running Dask scheduler (tcp://host:8786); default: the file's "
+              "[sweep] scheduler, else a local cluster started and closed here.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes of the local cluster (default: the file's, else 2).")
+@_guard
+def sweep(problem: str, out: Path, scheduler: str | None, workers: int | None) -> None:
+    """Run PROBLEM's [sweep]: every point on Dask, stored as it completes.
+
+    Prints progress (points done / failed / remaining) and a summary; a convergence
+    sweep also writes the log-log figure with the fitted order. Exit status 1 when a
+    point failed (its error is stored with it).
+    """
+    from cognitive_action.workflow import run_sweep_file, sweep_file
+
+    sf = sweep_file(problem)  # every check of the [sweep] table, before any work
+    spec = sf.spec
+    where = scheduler or sf.scheduler
+    shape = " x ".join(f"{n} {len(v)}" for n, v in spec.axes.items())
+    click.echo(f"{sf.name}: {spec.task} sweep, {spec.size} points ({spec.mode}: {shape}), "
+               + (f"on the Dask scheduler {where}" if where else
+                  f"on a local cluster of {workers or sf.workers} worker processes"))
+    last = [0.0]
+
+    def progress(done: int, failed: int, remaining: int) -> None:
+        now = time.monotonic()
+        if remaining == 0 or now - last[0] >= 1.0:
+            last[0] = now
+            click.echo(f"  points done {done}/{spec.size}, failed {failed}, "
+                       f"remaining {remaining}")
+
+    t0 = time.perf_counter()
+    def started(dashboard: str | None) -> None:
+        if dashboard:
+            click.echo(f"  Dask dashboard: {dashboard}")
+
+    res = run_sweep_file(sf, out, scheduler=scheduler, workers=workers, progress=progress,
+                         on_start=started)
+    ds = res.dataset
+    click.echo(f"{res.points_run} points run in {time.perf_counter() - t0:.1f} s "
+               f"({spec.size - res.points_run - res.missing} already stored); "
+               f"{res.ok} ok, {res.failed} failed, {res.missing} missing")
+    if res.failed:
+        flat = ds["error"].values.ravel()
+        bad = [i for i, e in enumerate(flat) if e]
+        for i in bad[:5]:
+            point = ", ".join(f"{k} = {v}" for k, v in spec.point(i).items())
+            click.echo(f"  failed at {point}: {flat[i]}")
+        if len(bad) > 5:
+            click.echo(f"  … {len(bad) - 5} more (the 'error' variable of the dataset)")
+    if spec.convergence is not None:
+        conv = spec.convergence
+        if "convergence_order" in ds.attrs:
+            lo, hi = ds.attrs["convergence_ci"]
+            click.echo(f"{conv.variable} ~ C {conv.axis}^p: p = "
+                       f"{ds.attrs['convergence_order']:.3f} [{lo:.3f}, {hi:.3f}] "
+                       f"({100 * ds.attrs['convergence_confidence']:g}% CI), "
+                       f"R² = {ds.attrs['convergence_r_squared']:.4f}")
+        else:
+            click.echo(f"no convergence fit: {ds.attrs.get('convergence_error', '?')}")
+    click.echo(f"wrote {res.store / 'dataset.zarr'}")
+    if res.figure is not None:
+        click.echo(f"wrote {res.figure}")
+    sys.exit(EXIT_FAIL if res.failed else 0)
 
 
 @main.command()

@@ -61,7 +61,8 @@ __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workf
            "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
            "initial_state", "load", "paper_problem", "paper_simulation", "paper_table",
            "plot_trajectory", "save_labelled_trajectory", "save_trajectory", "simulate_spec",
-           "verify_spec", "waves", "TrainResult", "train_spec"]
+           "verify_spec", "waves", "TrainResult", "train_spec", "SweepResult", "sweep_file",
+           "run_sweep_file"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -1170,3 +1171,114 @@ def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | N
             runs = {"limit": history} | ({"sgd": base} if base else {})
             paths.append(save_dataset(history_dataset(runs), out_dir / "training.nc"))
     return TrainResult(history=history, baseline=base, settings=settings, paths=paths)
+
+
+# -- sweeps (issue 15) ---------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    """A problem file's sweep after a run (:func:`run_sweep_file`).
+
+    Attributes
+    ----------
+    dataset
+        The assembled ``xarray.Dataset`` (axes as coordinates, ``status``, ``error``).
+    store
+        The sweep's folder (``dataset.zarr``, ``points/``, ``convergence.png``).
+    figure
+        The convergence figure, for a convergence fit that was drawn, else ``None``.
+    points_run, ok, failed, missing
+        Points run by this call; points stored with results, with errors, not stored.
+    """
+
+    dataset: Any
+    store: Path
+    figure: Path | None
+    points_run: int
+    ok: int
+    failed: int
+    missing: int
+
+
+def sweep_file(problem: str | os.PathLike[str] | ProblemSpec) -> Any:
+    """The sweep of a problem file's ``[sweep]`` table, checked before any work.
+
+    For a network problem simulated by the sweep, the shared initial state is the
+    file's consistent one (:func:`initial_state`: the weights drawn from ``[initial]``,
+    the neurons solved for), as ``cognitive-action simulate`` starts from.
+
+    Returns
+    -------
+    cognitive_action.sweeps.section.SweepFile
+
+    Raises
+    ------
+    ProblemFileError
+        A malformed file, no ``[sweep]`` table, or a bad value in it
+        (``file:sweep.<field>`` and a fix).
+    """
+    from cognitive_action.sweeps.section import sweep_from_problem
+
+    spec = as_spec(problem)
+    initial = None
+    if spec.network is not None and isinstance(spec.sweep, Mapping) and \
+            spec.sweep.get("task", "simulate") in ("simulate", "convergence"):
+        initial = initial_state(spec, derive_spec(spec))
+        initial = {k: v for k, v in initial.items() if k not in spec.values}
+    return sweep_from_problem(spec, initial=initial)
+
+
+def run_sweep_file(problem: Any, out: str | os.PathLike[str] = "results", *,
+                   scheduler: str | None = None, workers: int | None = None,
+                   progress: Any = None, on_start: Any = None) -> SweepResult:
+    """Run a problem file's sweep into ``<out>/<name>_sweep`` (``cognitive-action sweep``).
+
+    Locally by default (a ``LocalCluster`` of ``workers`` processes, started and
+    closed here: no server to start); rerunning the same call runs only the points
+    not stored yet.
+
+    Parameters
+    ----------
+    problem
+        A problem file with a ``[sweep]`` table (path or shipped name), or the
+        :class:`~cognitive_action.sweeps.section.SweepFile` of :func:`sweep_file`.
+    out
+        The folder of the sweep's store (``<out>/<name>_sweep``).
+    scheduler, workers
+        A Dask scheduler address and the local cluster's worker processes; ``None``:
+        the file's ``scheduler``/``workers`` (else a local cluster of 2).
+    progress
+        ``progress(done, failed, remaining)`` after every stored point.
+    on_start
+        ``on_start(dashboard_address)`` once the cluster is connected.
+
+    Raises
+    ------
+    ProblemFileError
+        A bad ``[sweep]`` table, or the file's scheduler does not answer.
+    SweepError
+        The ``scheduler`` argument does not answer, or the store holds another sweep.
+    """
+    from cognitive_action.errors import SweepError
+    from cognitive_action.sweeps.engine import run_sweep
+    from cognitive_action.sweeps.section import SweepFile
+
+    sf = problem if isinstance(problem, SweepFile) else sweep_file(problem)
+    store = output_path(out, sf.name, "_sweep")
+    address = scheduler if scheduler is not None else sf.scheduler
+    try:
+        ds = run_sweep(sf.spec, store, scheduler=address,
+                       n_workers=workers if workers is not None else sf.workers,
+                       chunk_size=sf.chunk_size, progress=progress, on_start=on_start)
+    except SweepError as exc:
+        if exc.field == "scheduler" and scheduler is None and sf.scheduler is not None:
+            raise ProblemFileError(exc.message.removeprefix("scheduler: "), fix=exc.fix,
+                                   path=sf.path, field="sweep.scheduler") from exc
+        raise
+    status = ds["status"].values
+    figure = store / "convergence.png"
+    return SweepResult(dataset=ds, store=store,
+                       figure=figure if "convergence_order" in ds.attrs and figure.exists()
+                       else None,
+                       points_run=int(ds.attrs["points_run"]), ok=int((status == "ok").sum()),
+                       failed=int((status == "failed").sum()),
+                       missing=int((status == "missing").sum()))

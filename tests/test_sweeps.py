@@ -18,6 +18,7 @@ pytest.importorskip("zarr")
 
 from references import oscillator, oscillator_solution  # noqa: E402
 
+from cognitive_action.compile.options import SolverOptions  # noqa: E402
 from cognitive_action.compile.simulate import simulate  # noqa: E402
 from cognitive_action.compile.system import compile_system  # noqa: E402
 from cognitive_action.errors import SimulationError, SweepError  # noqa: E402
@@ -51,10 +52,10 @@ def _spec(**kw):
     return SweepSpec(**base)
 
 
-def test_sweep_equals_serial_simulate_and_closed_form(tmp_path):
-    """Default path: run_sweep starts and closes its own LocalCluster of 2 processes."""
+def test_sweep_equals_serial_simulate_and_closed_form(client, tmp_path):
+    """On the cluster (the command's test lets run_sweep start and close its own)."""
     spec = _spec()
-    ds = run_sweep(spec, tmp_path / "store")
+    ds = run_sweep(spec, tmp_path / "store", scheduler=client)
     assert ds.attrs["points_run"] == 9 and (ds.status == "ok").all()
     system = compile_system(oscillator())
     times = spec.output_times()
@@ -147,10 +148,12 @@ def test_interrupted_sweep_resumes_only_missing_points_bit_identical(client, tmp
     assert full.x.values.tobytes() == resumed.x.values.tobytes()
 
 
-def test_store_refuses_another_sweep(client, tmp_path):
-    run_sweep(_spec(axes={"k": [1.0]}), tmp_path / "s", scheduler=client)
-    with pytest.raises(SweepError, match="another sweep"):
-        run_sweep(_spec(axes={"k": [2.0]}), tmp_path / "s", scheduler=client)
+def test_store_refuses_another_sweep(tmp_path):
+    spec = _spec(axes={"k": [1.0]})
+    engine._open_store(spec, tmp_path / "s", spec.fingerprint())
+    other = _spec(axes={"k": [2.0]})
+    with pytest.raises(SweepError, match="another sweep"):  # before any point runs
+        run_sweep(other, tmp_path / "s", scheduler="tcp://127.0.0.1:9")
 
 
 @pytest.mark.parametrize(("axes", "match"), [
@@ -199,6 +202,7 @@ def test_problem_by_shipped_name():
         SweepSpec("pendulum", axes={"k": [1.0]})
 
 
+@pytest.mark.slow
 def test_convergence_fit_and_figure(client, tmp_path):
     def power_law(ctx, point):
         return {"err": 3.0 * ctx.values["k"] ** 2}
@@ -226,3 +230,165 @@ def test_points_in_c_order_grid_and_zip():
     assert zipped.dims == ("point",) and zipped.point(1) == {"k": 2.0, "x": 0.2}
     with pytest.raises(SweepError, match="point 2"):
         zipped.point(2)
+
+
+# -- inside a worker: chunks, batches, the built-in tasks (in this process, no cluster) ----
+def _serial(spec, point):
+    system = compile_system(oscillator())
+    values = {**spec.values, **{k: v for k, v in point.items() if k not in ("x", "x_dot")}}
+    initial = {**spec.initial, **{k: v for k, v in point.items() if k in ("x", "x_dot")}}
+    return simulate(system, spec.output_times(), initial, values, options=spec.options)
+
+
+@pytest.mark.parametrize("method", ["cvodes", "rk", "dopri"])
+def test_chunk_equals_serial_simulate_bit_for_bit_whatever_the_grouping(method):
+    """cvodes and rk chunks go through simulate_batch (CasADi map), dopri point by point:
+    every point has the bits of a serial simulate call, in any chunk (resume relies on
+    it)."""
+    spec = _spec(axes={"theta": [0.0, 0.5, 1.0], "x": [0.5, 1.0, 2.0]},
+                 options=SolverOptions(method=method))
+    payload = engine.payload_of(spec)
+    whole = engine.run_chunk(payload, list(range(spec.size)))
+    parts = [r for chunk in engine.chunks_of(list(range(spec.size)), 2, 2)
+             for r in engine.run_chunk(payload, chunk)]
+    assert [i for i, _, _ in whole] == list(range(spec.size))
+    for (i, res, err), (j, res2, err2) in zip(whole, parts):
+        assert i == j and err == err2 == ""
+        ref = _serial(spec, spec.point(i))
+        for name in ("x", "x_dot"):
+            assert np.array_equal(res[name], np.asarray(ref[name]))
+            assert np.array_equal(res2[name], res[name])
+
+
+def test_failing_point_inside_a_batched_chunk_keeps_its_typed_error():
+    spec = _spec(axes={"k": [4.0, -400.0, 9.0]}, times=(0.0, 2.0))
+    with pytest.raises(SimulationError):  # what a serial call does at k = -400
+        _serial(spec, {"k": -400.0})
+    got = engine.run_chunk(engine.payload_of(spec), [0, 1, 2])
+    assert got[1][1] is None and got[1][2].startswith("SimulationError")
+    for i in (0, 2):
+        assert got[i][2] == ""
+        ref = _serial(spec, spec.point(i))
+        assert np.array_equal(got[i][1]["x"], np.asarray(ref["x"]))
+
+
+def test_convergence_task_distance_to_the_reference_run():
+    spec = _spec(axes={"theta": [0.08, 0.04, 0.02]}, task="convergence", outputs=("x",),
+                 convergence=Convergence("theta", reference=0.0), times=(0.0, 3.0),
+                 n_points=31, options=SolverOptions(rtol=1e-11, atol=1e-13))
+    t = spec.output_times()
+    base = oscillator_solution(t, 1.0, 4.0, 0.0, 1.0, 0.0)
+    for i, res, err in engine.run_chunk(engine.payload_of(spec), [0, 1, 2]):
+        theta = spec.point(i)["theta"]
+        closed = oscillator_solution(t, 1.0, 4.0, theta, 1.0, 0.0)
+        assert err == ""
+        assert float(res["distance"]) == pytest.approx(np.max(np.abs(closed - base)),
+                                                       rel=1e-7)
+    with pytest.raises(SweepError, match="needs a convergence axis"):
+        _spec(task="convergence")
+    with pytest.raises(SweepError, match="is a value of the axis"):
+        _spec(axes={"theta": [0.1, 0.2, 0.3]}, task="convergence",
+              convergence=Convergence("theta", reference=0.2))
+
+
+def _tiny_data(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    labels = (X[:, 0] + X[:, 1] > 0).astype(np.int64) + (X[:, 2] > 1).astype(np.int64)
+    return X, labels
+
+
+def test_train_task_seeds_laws_learning_rates():
+    """Every point equals a direct learn.train / sgd_baseline call; the derived law's
+    limit and hand-written NumPy SGD give the same curves (independent reference)."""
+    from cognitive_action.declare.network import layered
+    from cognitive_action.learn import sgd_baseline, train
+
+    problem = layered([4, 5, 3]).problem()
+    data = (_tiny_data(40, 0), _tiny_data(20, 1))
+    spec = SweepSpec(problem, axes={"seed": [0, 1], "law": ["limit", "sgd"],
+                                    "learning_rate": [0.05, 0.2]},
+                     task="train", epochs=2, data=data)
+    got = {i: (res, err) for i, res, err in engine.run_chunk(engine.payload_of(spec),
+                                                              list(range(spec.size)))}
+    assert spec.shape == (2, 2, 2) and all(err == "" for _, err in got.values())
+    for i, (res, _) in got.items():
+        p = spec.point(i)
+        fn = train if p["law"] == "limit" else sgd_baseline
+        ref = fn(problem, *data, epochs=2, learning_rate=p["learning_rate"], seed=p["seed"])
+        assert np.array_equal(res["train_loss"], ref.train_loss)
+        assert np.array_equal(res["test_accuracy"], ref.test_accuracy)
+        assert float(res["final_test_loss"]) == ref.test_loss[-1]
+    for seed in (0, 1):
+        for lr in (0.05, 0.2):
+            limit = got[spec.points().index({"seed": seed, "law": "limit",
+                                             "learning_rate": lr})][0]
+            sgd = got[spec.points().index({"seed": seed, "law": "sgd",
+                                           "learning_rate": lr})][0]
+            np.testing.assert_allclose(limit["train_loss"], sgd["train_loss"], rtol=1e-9)
+    # seeds and rates change the runs
+    assert not np.array_equal(got[0][0]["train_loss"], got[4][0]["train_loss"])
+    assert not np.array_equal(got[0][0]["train_loss"], got[1][0]["train_loss"])
+
+
+def test_train_sweep_on_the_cluster_has_an_epoch_axis(client, tmp_path):
+    from cognitive_action.declare.network import layered
+
+    spec = SweepSpec(layered([4, 5, 3]).problem(), axes={"seed": [0, 1, 2]}, task="train",
+                     epochs=2, data=(_tiny_data(30, 0), _tiny_data(10, 1)))
+    ds = run_sweep(spec, tmp_path / "s", scheduler=client, chunk_size=1)
+    assert ds.train_loss.dims == ("seed", "epoch") and list(ds.epoch.values) == [0, 1, 2]
+    assert (ds.status == "ok").all() and ds.attrs["points_run"] == 3
+
+
+# -- the driver killed for real (a separate process), then the same call again ----------------
+_DRIVER = '''
+import sys, time
+sys.path.insert(0, {tests!r})
+from references import oscillator
+from cognitive_action.sweeps import SweepSpec, register_task, run_sweep
+
+def slow_square(ctx, point):
+    time.sleep(0.25)
+    return {{"y": ctx.values["k"] ** 2 + ctx.values["theta"]}}
+
+register_task("slow_square", slow_square)
+if __name__ == "__main__":  # the local cluster's worker processes import this module
+    spec = SweepSpec(oscillator(), axes={{"k": [float(k) for k in range(1, 17)]}},
+                     values={{"m": 1.0, "theta": 0.3}}, task="slow_square")
+    ds = run_sweep(spec, sys.argv[1], n_workers=1, chunk_size=1)
+    print("points_run", ds.attrs["points_run"])
+'''
+
+
+@pytest.mark.slow
+def test_killed_driver_rerun_runs_only_missing_points(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(_DRIVER.format(tests=str(os.path.dirname(__file__))), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def run(store, **kw):
+        return subprocess.Popen([sys.executable, str(script), str(store)], env=env,
+                                stdout=subprocess.PIPE, text=True, **kw)
+
+    proc = run(tmp_path / "cut", start_new_session=True)
+    points = tmp_path / "cut" / "points"
+    deadline = time.monotonic() + 120
+    while len(list(points.glob("*.npz"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its cluster, mid-sweep
+    proc.wait()
+    stored = len(list(points.glob("*.npz")))
+    assert 3 <= stored < 16
+    out = run(tmp_path / "cut").communicate(timeout=300)[0]
+    assert f"points_run {16 - stored}" in out
+    full = run(tmp_path / "full").communicate(timeout=300)[0]
+    assert "points_run 16" in full
+    a, b = load_sweep(tmp_path / "full"), load_sweep(tmp_path / "cut")
+    assert a.identical(b) and a.y.values.tobytes() == b.y.values.tobytes()
+    np.testing.assert_array_equal(a.y.values, a.k.values ** 2 + 0.3)

@@ -95,7 +95,8 @@ known failure, such as the anti-stable multipliers of
 eq. 20; ``symbolic``: run the symbolic checks at any size (true) or none (false);
 ``budget``: seconds each symbolic check may take), kept as settings for the commands
 that use them, and
-``nonholonomic = "vakonomic" | "dalembert"``.
+``nonholonomic = "vakonomic" | "dalembert"``. A ``[sweep]`` table is kept as written for
+:mod:`cognitive_action.sweeps.section` (docs/sweeps.md).
 
 Examples
 --------
@@ -181,6 +182,9 @@ class ProblemSpec:
         The :class:`~cognitive_action.declare.network.Network` for network problems.
     initial, simulate, verify
         Settings tables as given (validated keys).
+    sweep
+        The ``[sweep]`` table as written: :mod:`cognitive_action.sweeps.section` (a
+        higher layer) checks it and builds the sweep.
     """
 
     name: str
@@ -194,6 +198,7 @@ class ProblemSpec:
     verify: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)
 
 
 def problems_dir() -> Path:
@@ -342,7 +347,8 @@ class _Reader:
             simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
-            train=self.train_settings(d.get("train"), "data" in d))
+            train=self.train_settings(d.get("train"), "data" in d),
+            sweep=self.table(d.get("sweep"), "sweep", set()))  # checked by sweeps.section
 
     def _integer(self, v: Any, where: str, low: int, example: str) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:

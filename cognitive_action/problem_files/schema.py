@@ -185,6 +185,12 @@ SCHEMA: tuple[Section, ...] = (
                 Key("train", "table", "Training defaults; see [train].",
                     "[data]\nsource = \"digits\"\n[train]\nepochs = 2", default="{}",
                     kinds=("network",)),
+                Key("sweep", "table", "A parameter sweep, run by `cognitive-action sweep`: "
+                    "axes, task, output grid, scheduler. The loader keeps it as written; "
+                    "`cognitive_action.sweeps.section` checks it (keys and values: "
+                    "[Sweeps on Dask](sweeps.md)).",
+                    '[sweep]\ntask = "simulate"\naxes = { seed = [0, 1] }', default="none",
+                    kinds=_LAGRANGIAN),
             )),
     Section("parameters", "parameters = { ... }",
             "Numeric constants. A value is a number or a constant expression string "

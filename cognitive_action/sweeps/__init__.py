@@ -5,7 +5,7 @@ spec itself needs none of them). See docs/sweeps.md.
 
 >>> from cognitive_action import sweeps
 >>> sorted(n for n in sweeps.__all__ if n[0].isupper())
-['Convergence', 'SweepSpec', 'TaskContext']
+['Convergence', 'SweepFile', 'SweepSpec', 'TaskContext']
 """
 
 from typing import TYPE_CHECKING
@@ -14,6 +14,7 @@ from cognitive_action.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from cognitive_action.sweeps.engine import load_sweep, run_point, run_sweep
+    from cognitive_action.sweeps.section import SweepFile, load_sweep_file
     from cognitive_action.sweeps.spec import (
         Convergence,
         SweepSpec,
@@ -23,9 +24,9 @@ if TYPE_CHECKING:
     )
     from cognitive_action.sweeps.summary import convergence_summary, fit_order, plot_convergence
 
-__all__ = ["Convergence", "SweepSpec", "TaskContext", "convergence_summary", "fit_order",
-           "load_sweep", "plot_convergence", "register_task", "registered_tasks", "run_point",
-           "run_sweep"]
+__all__ = ["Convergence", "SweepFile", "SweepSpec", "TaskContext", "convergence_summary",
+           "fit_order", "load_sweep", "load_sweep_file", "plot_convergence", "register_task",
+           "registered_tasks", "run_point", "run_sweep"]
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(["Convergence", "SweepSpec", "TaskContext", "register_task",
@@ -33,4 +34,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(["load_sweep", "run_point", "run_sweep"], "cognitive_action.sweeps.engine"),
     **dict.fromkeys(["convergence_summary", "fit_order", "plot_convergence"],
                     "cognitive_action.sweeps.summary"),
+    **dict.fromkeys(["SweepFile", "load_sweep_file"], "cognitive_action.sweeps.section"),
 })

@@ -50,8 +50,9 @@ def fit_order(ds: Any, axis: str, variable: str, *, confidence: float = 0.95) ->
 
 
 def plot_convergence(ds: Any, axis: str, variable: str, fit: OrderFit,
-                     path: str | os.PathLike[str]) -> None:
-    """Write a log-log figure of ``variable`` against ``axis`` with the fitted line (PNG)."""
+                     path: str | os.PathLike[str], *, ylabel: str | None = None) -> None:
+    """Write a log-log figure of ``variable`` against ``axis`` with the fitted line (PNG);
+    ``ylabel`` names the y axis (default: ``variable``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,7 +71,7 @@ def plot_convergence(ds: Any, axis: str, variable: str, fit: OrderFit,
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short ranges
         ax.set_xticks(x, [f"{v:.3g}" for v in x])
         ax.set_xlabel(axis)
-        ax.set_ylabel(variable)
+        ax.set_ylabel(ylabel or variable)
         ax.set_title(f"{ds.attrs.get('problem', '')}: {variable} against {axis}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -103,7 +104,12 @@ def convergence_summary(ds: Any, spec: Any, figure: str | os.PathLike[str] | Non
                   "convergence_r_squared": fit.r_squared, "convergence_n": fit.n})
     if figure is not None:
         try:
-            plot_convergence(ds, axis, conv.variable, fit, figure)
+            label = None
+            if spec.task == "convergence":
+                names = ", ".join(spec.outputs or ("y",))
+                label = (f"distance: max over t of |{names} - ({names} at "
+                         f"{conv.axis} = {conv.reference:g})|")
+            plot_convergence(ds, axis, conv.variable, fit, figure, ylabel=label)
         except ImportError:
             attrs["convergence_figure"] = "not drawn: matplotlib is not installed"
     return attrs

@@ -65,12 +65,22 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.option("--max-neurons", type=click.IntRange(min=1), default=None,
+              help="Most neurons a problem file may declare (default 1,000).")
+@click.option("--max-weights", type=click.IntRange(min=1), default=None,
+              help="Most weights a problem file may declare (default 50,000).")
+@click.option("--max-points", type=click.IntRange(min=2), default=None,
+              help="Most output points of a simulation (default 1,000,000).")
 @click.version_option(package_name="cognitive_action")
-def main(debug: bool) -> None:
+def main(debug: bool, max_neurons: int | None, max_weights: int | None,
+         max_points: int | None) -> None:
     """Learning laws as variational problems (Betti & Gori, 2020).
 
     Declare an action and constraints in a problem file, derive the constrained
     Euler-Lagrange and multiplier equations, verify the backprop limit.
+
+    Problem files are untrusted input: what they may ask for is bounded (docs:
+    security.md); --max-neurons, --max-weights and --max-points raise the budget.
     """
 
 
@@ -84,10 +94,21 @@ def problems() -> None:
         click.echo(f"{name:14s} {spec.description}")
 
 
+def _limits() -> Any:
+    """The size budget given to ``cognitive-action`` (its defaults where not given)."""
+    import dataclasses
+
+    from cognitive_action.problem_files.loader import Limits
+
+    params = click.get_current_context().find_root().params
+    given = {k: params.get(k) for k in ("max_neurons", "max_weights", "max_points")}
+    return dataclasses.replace(Limits(), **{k: v for k, v in given.items() if v is not None})
+
+
 def _load(problem: str) -> Any:
     from cognitive_action.problem_files.loader import load_problem
 
-    return load_problem(problem)
+    return load_problem(problem, limits=_limits())
 
 
 @main.command()
@@ -204,11 +225,11 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     """
     from cognitive_action import workflow
 
-    wf = workflow.load(problem)
+    wf = workflow.load(problem, limits=_limits())
     settings = wf.settings(t_end=t_end, points=points, method=method,
                            stabilization=stabilization, variant=variant,
                            progress=sys.stderr.isatty() if progress is None else progress)
-    settings.check()
+    settings.check(wf.spec.limits)
     wf.prepare()  # derive and solve eq. (11) before the clock starts
     t0 = time.perf_counter()
     sim = wf.simulate(settings)

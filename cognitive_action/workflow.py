@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.compile.simulate import Simulation
     from cognitive_action.compile.system import CompiledSystem
     from cognitive_action.declare.problem import Problem
-    from cognitive_action.problem_files.loader import ProblemSpec
+    from cognitive_action.problem_files.loader import Limits, ProblemSpec
     from cognitive_action.verify.report import Report
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
@@ -63,7 +63,8 @@ the adjoint sweep (multipliers backward from 0 at the final time)."""
 
 # -- loading -------------------------------------------------------------------------------
 def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
-            values: Mapping[str, float] | None = None) -> ProblemSpec:
+            values: Mapping[str, float] | None = None, limits: Limits | None = None
+            ) -> ProblemSpec:
     """A :class:`~cognitive_action.problem_files.loader.ProblemSpec` for any problem input.
 
     Parameters
@@ -74,6 +75,9 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
         with empty settings tables: every default applies).
     values
         Parameter values by name; for a spec or file they update the file's values.
+    limits
+        The size budget of a file
+        (:class:`~cognitive_action.problem_files.loader.Limits`; default: its defaults).
 
     Returns
     -------
@@ -82,7 +86,7 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
     Raises
     ------
     ProblemFileError
-        The file cannot be read or is malformed.
+        The file cannot be read, is malformed or asks for more than ``limits``.
     """
     from cognitive_action.declare.problem import Problem
     from cognitive_action.problem_files.loader import ProblemSpec, load_problem
@@ -94,7 +98,7 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
                            problem=problem, values={},
                            network=problem.network)
     elif isinstance(problem, (str, os.PathLike)):
-        spec = load_problem(problem)
+        spec = load_problem(problem, limits=limits)
     else:
         raise ProblemFileError(f"cannot load a problem from a {type(problem).__name__}",
                                fix="pass a file path, a shipped problem's name, a "
@@ -304,10 +308,16 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
             An unknown setting name, or a solver option's bad value.
         """
         file = spec.simulate
-        solver = {k: file[k] for k in ("method", "rtol", "atol") if k in file}
         base = cls(t_end=float(file.get("t_end", 1.0)), points=int(file.get("points", 101)),
                    variant=str(file.get("variant", "forward")))
-        return base.replace(**solver).replace(**overrides)
+        for key in ("method", "rtol", "atol"):  # one at a time, to name the field at fault
+            if key in file:
+                try:
+                    base = base.replace(**{key: file[key]})
+                except CompileError as exc:
+                    raise ProblemFileError(exc.message, fix=exc.fix, path=spec.path,
+                                           field=f"simulate.{key}") from exc
+        return base.replace(**overrides)
 
     def replace(self, **overrides: Any) -> SimulateSettings:
         """A copy with the fields in ``overrides`` changed (``None`` keeps a value); names
@@ -332,17 +342,42 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
             mine["solver"] = dataclasses.replace(self.solver, **solver)
         return dataclasses.replace(self, **mine)
 
-    def check(self) -> None:
-        """Refuse settings that do not go together.
+    def check(self, limits: Limits | None = None) -> None:
+        """Refuse settings out of range or that do not go together.
+
+        Parameters
+        ----------
+        limits
+            The size budget (:class:`~cognitive_action.problem_files.loader.Limits`,
+            default: its defaults): at most ``max_points`` output points.
 
         Raises
         ------
         CompileError
-            With ``variant="adjoint"``: a stabilization, or a method the adjoint sweep
-            does not run.
+            ``t_end`` not a positive finite number, ``points`` not an integer >= 2,
+            ``variant`` unknown; with ``variant="adjoint"``: a stabilization, or a
+            method the adjoint sweep does not run.
+        ProblemFileError
+            More points than ``limits.max_points``.
         """
-        from cognitive_action.compile.adjoint import ADJOINT_METHODS
+        import math
 
+        from cognitive_action.compile.adjoint import ADJOINT_METHODS
+        from cognitive_action.problem_files.loader import Limits
+
+        t_end = self.t_end
+        if isinstance(t_end, bool) or not isinstance(t_end, (int, float)) or not (
+                math.isfinite(t_end) and t_end > 0):
+            raise CompileError(f"t_end = {t_end!r}: must be a positive finite number",
+                               fix="e.g. --t-end 5 or t_end=5.0")
+        if isinstance(self.points, bool) or not isinstance(self.points, int) or \
+                self.points < 2:
+            raise CompileError(f"points = {self.points!r}: must be an integer >= 2",
+                               fix="e.g. --points 200 or points=200")
+        (limits or Limits()).check_points(self.points, field="points")
+        if self.variant not in VARIANTS:
+            raise CompileError(f"unknown variant {self.variant!r}",
+                               fix=f"use {', '.join(repr(v) for v in VARIANTS)}")
         if self.variant != "adjoint":
             return
         if self.solver.stabilization is not None:
@@ -398,7 +433,7 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
     from cognitive_action.compile import simulate as integrate
 
     s = settings or SimulateSettings.from_spec(spec)
-    s.check()
+    s.check(spec.limits)
     el = derive_spec(spec) if el is None else el
     y0 = initial_state(spec, el) if y0 is None else y0
     system = compiled(spec, el, y0, s.variant) if system is None else system
@@ -680,7 +715,7 @@ class Workflow:
             Fields of :class:`SimulateSettings` to change (``t_end=2.0``, ...).
         """
         s = (settings or self.settings()).replace(**overrides)
-        s.check()  # before compiling
+        s.check(self.spec.limits)  # before compiling
         return simulate_spec(self.spec, self.derived, self.initial, s,
                              system=self.system(s.variant))
 
@@ -695,10 +730,11 @@ class Workflow:
 
 
 def load(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
-         values: Mapping[str, float] | None = None) -> Workflow:
+         values: Mapping[str, float] | None = None, limits: Limits | None = None
+         ) -> Workflow:
     """A :class:`Workflow` for a problem file, a shipped problem's name, a loaded spec or a
-    declared ``Problem`` (see :func:`as_spec`)."""
-    return Workflow(as_spec(problem, values=values))
+    declared ``Problem`` (see :func:`as_spec`; ``limits`` is a file's size budget)."""
+    return Workflow(as_spec(problem, values=values, limits=limits))
 
 
 # -- the paper's main job -----------------------------------------------------------------

@@ -603,6 +603,7 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
     from cognitive_action.verify import laws
     from cognitive_action.verify import verify as run
 
+    SimulateSettings.from_spec(spec)  # a bad [simulate] value is refused by every command
     settings = spec.verify
     name = settings.get("law", "derived")
     try:  # the loader checked the name's form; the registry knows the names

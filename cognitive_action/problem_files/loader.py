@@ -196,16 +196,19 @@ class Limits:
         ProblemFileError
             Naming the setting to raise.
         """
-        for count, limit, what, option in ((neurons, self.max_neurons, "neurons",
-                                            "max-neurons"),
-                                           (weights, self.max_weights, "weights",
-                                            "max-weights")):
-            if count > limit:
-                raise ProblemFileError(
-                    f"the network has {count:,} {what}, over the limit of {limit:,}",
-                    fix=f"if you mean it, raise the limit: cognitive-action --{option} "
-                    f"{count} COMMAND ..., or load_problem(..., limits=Limits("
-                    f"{option.replace('-', '_')}={count}))", path=path, field=field)
+        over = [(count, limit, what, option) for count, limit, what, option in (
+            (neurons, self.max_neurons, "neurons", "max-neurons"),
+            (weights, self.max_weights, "weights", "max-weights")) if count > limit]
+        if over:
+            raise ProblemFileError(
+                "the network has " + " and ".join(
+                    f"{count:,} {what} (limit {limit:,})" for count, limit, what, _ in over)
+                + ", over the limit",
+                fix="if you mean it, raise the limit: cognitive-action " + " ".join(
+                    f"--{option} {count}" for count, _, _, option in over) + " COMMAND ..., "
+                "or load_problem(..., limits=Limits(" + ", ".join(
+                    f"{option.replace('-', '_')}={count}" for count, _, _, option in over)
+                + "))", path=path, field=field)
 
     def check_points(self, points: int, *, path: str | None = None,
                      field: str | None = None) -> None:

@@ -122,36 +122,33 @@ def _load(problem: str) -> Any:
 def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:
     """Derive the constrained Euler-Lagrange equations (8)-(9) and eq. (10)."""
     from cognitive_action import workflow
-    from cognitive_action.derive import latex, multiplier_equation
+    from cognitive_action.derive import latex
 
     spec = _load(problem)
-    el = workflow.derive_spec(spec)
-    if as_json:
-        out = workflow.equations_dict(spec, el)
-        click.echo(json.dumps(out, indent=2))
+    if as_json or as_latex:  # every equation: the whole system is materialized
+        el = workflow.derive_spec(spec)
+        click.echo(json.dumps(workflow.equations_dict(spec, el), indent=2) if as_json
+                   else latex(el, max_rows=max_rows))
         return
-    if as_latex:
-        click.echo(latex(el, max_rows=max_rows))
-        return
+    pv = workflow.derive_preview(spec, max_rows)  # only the rows shown (fast route)
     click.echo(f"{spec.name}: {spec.description}")
     rule = (f" (rule: {spec.problem.nonholonomic})"
             if spec.problem.nonholonomic_constraints else "")
-    click.echo(f"{len(el.coordinates)} coordinates, {len(spec.problem.holonomic)} holonomic "
+    click.echo(f"{pv.n_coordinates} coordinates, {len(spec.problem.holonomic)} holonomic "
                f"and {len(spec.problem.nonholonomic_constraints)} non-holonomic constraints"
-               f"{rule}; ϖ̇/ϖ = {el.rate}")
+               f"{rule}; ϖ̇/ϖ = {pv.rate}")
     click.echo("\nEuler-Lagrange equations (8)-(9), residual = 0:")
-    for q, r in list(zip(el.coordinates, el.residuals))[:max_rows]:
-        click.echo(f"  [{q}]  {r} = 0")
-    if len(el.residuals) > max_rows:
-        click.echo(f"  … {len(el.residuals) - max_rows} more (--max-rows)")
+    for q, r in pv.residuals:
+        click.echo(f"  [{q}]  {workflow.display(r)} = 0")
+    if pv.n_coordinates > len(pv.residuals):
+        click.echo(f"  … {pv.n_coordinates - len(pv.residuals)} more (--max-rows)")
     click.echo("\nConstraints:")
     for c in spec.problem.constraints[:max_rows]:
-        click.echo(f"  {c.name} ({c.kind}): {c.expr} = 0")
-    if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
-        me = multiplier_equation(el)
+        click.echo(f"  {c.name} ({c.kind}): {workflow.display(c.expr)} = 0")
+    if pv.multipliers:
         click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
-        for lam, b in list(zip(me.multipliers, me.b_entries()))[:max_rows]:
-            click.echo(f"  b[{lam}] = {b}")
+        for lam, b in pv.multipliers:
+            click.echo(f"  b[{lam}] = {workflow.display(b)}")
 
 
 @main.command()

@@ -52,8 +52,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.problem_files.loader import Limits, ProblemSpec
     from cognitive_action.verify.report import Report
 
-__all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derive_spec", "equations_dict", "initial_state", "load",
+__all__ = ["VARIANTS", "EquationPreview", "SimulateSettings", "Verification", "WavesResult",
+           "Workflow", "as_spec", "compiled", "derive_preview", "derive_spec", "display",
+           "equations_dict",
+           "initial_state", "load",
            "paper_problem", "paper_simulation", "plot_trajectory", "save_trajectory",
            "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec"]
 
@@ -131,6 +133,95 @@ def derive_spec(spec: ProblemSpec) -> Any:
     if is_network_problem(spec.problem):
         return derive_network(spec.problem).euler_lagrange()
     return euler_lagrange(spec.problem)
+
+
+@dataclass(frozen=True)
+class EquationPreview:
+    """The first rows of a derived system, for display (``cognitive-action derive``).
+
+    Attributes
+    ----------
+    n_coordinates
+        Coordinates of the whole system.
+    rate
+        ``ϖ̇/ϖ``.
+    residuals
+        ``[(coordinate, residual of eq. 8-9), ...]``, the first rows.
+    multipliers
+        ``[(multiplier, entry of J M⁻¹ f + h of eq. 10), ...]``, the first rows; empty
+        with non-holonomic constraints (eq. 10 is for holonomic ones).
+    """
+
+    n_coordinates: int
+    rate: Any
+    residuals: list[tuple[Any, Any]]
+    multipliers: list[tuple[Any, Any]]
+
+
+#: Characters of one equation ``cognitive-action derive`` prints (``--json`` prints all).
+DISPLAY_CHARS = 2_000
+_SMALL_NODES = 400
+
+
+def display(expr: Any, limit: int = DISPLAY_CHARS) -> str:
+    """``str(expr)``, cut to ``limit`` characters; a large expression (over a few
+    hundred nodes, such as a neuron's residual in a dense net) is printed in SymPy's
+    stored term order instead of sorting its terms first, which for a residual of a
+    dense 200-neuron net takes minutes.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> display(sp.Symbol("x") + 1)
+    'x + 1'
+    >>> text = display(sp.Add(*sp.symbols("x0:3000")), limit=40)
+    >>> len(text) < 100, text.endswith("characters in all; --json prints everything)")
+    (True, True)
+    """
+    import sympy as sp
+
+    nodes = 0
+    for _ in sp.preorder_traversal(expr):
+        nodes += 1
+        if nodes > _SMALL_NODES:
+            break
+    text = str(expr) if nodes <= _SMALL_NODES else sp.sstr(expr, order="none")
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … ({len(text):,} characters in all; --json prints everything)"
+
+
+def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview:
+    """The first ``rows`` equations of a loaded problem, derived on the fast route.
+
+    Network problems derive per-neuron templates (:func:`~cognitive_action.derive.
+    network.derive_network`, the Python route of the README) and materialize only the
+    rows shown (:meth:`~cognitive_action.derive.network.NetworkSystem.preview`): a
+    dense 200-neuron net takes seconds, where :func:`derive_spec` builds all 40,200
+    equations and eq. (10) for them. Other problems derive with
+    :func:`derive_spec`.
+
+    Examples
+    --------
+    >>> p = derive_preview(as_spec("xor"), rows=2)
+    >>> p.n_coordinates, [str(q) for q, _ in p.residuals]
+    (11, ['x1', 'x2'])
+    """
+    from cognitive_action.derive import multiplier_equation
+    from cognitive_action.derive.network import derive_network, is_network_problem
+
+    if is_network_problem(spec.problem):
+        ns = derive_network(spec.problem)
+        residuals, b = ns.preview(rows)
+        n = len(spec.problem.coordinates)
+        return EquationPreview(n, ns.rate, residuals, list(zip(ns.multipliers, b)))
+    el = derive_spec(spec)
+    shown = list(zip(el.coordinates, el.residuals))[:rows]
+    mult: list[tuple[Any, Any]] = []
+    if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
+        me = multiplier_equation(el)
+        mult = list(zip(me.multipliers, me.b_entries()))[:rows]
+    return EquationPreview(len(el.coordinates), el.rate, shown, mult)
 
 
 def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:

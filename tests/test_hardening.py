@@ -280,3 +280,30 @@ def test_bad_values_in_the_python_api_are_typed(tmp_path: Path) -> None:
     for bad in ({"points": 10**9}, {"t_end": float("nan")}, {"points": 1}):
         with pytest.raises(CognitiveActionError):
             wf.simulate(**bad)
+
+
+# --------------------------------------------------------------------------- fast route
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_derive_preview_equals_the_generic_derivation(seed: int) -> None:
+    """``cognitive-action derive`` prints rows from the network templates (the fast
+    route, NetworkSystem.preview): they equal the generic euler_lagrange and
+    multiplier_equation of the same problem (random layered nets, bias or not)."""
+    from cognitive_action.declare.symbols import t
+    from cognitive_action.derive import euler_lagrange, multiplier_equation
+    from cognitive_action.derive.network import derive_network
+
+    rng = random.Random(seed)
+    theta = sp.Symbol("theta", real=True)
+    net = layered([rng.randint(1, 3) for _ in range(rng.randint(2, 4))], bias=seed % 2 == 1)
+    problem = net.problem(weight=sp.exp(theta * t), parameters=[theta])
+    rows = rng.randint(1, len(problem.coordinates))
+    residuals, b = derive_network(problem).preview(rows)
+    el = euler_lagrange(problem)
+    generic = dict(zip(el.coordinates, el.residuals))
+    assert [q for q, _ in residuals] == list(el.coordinates[:rows])
+    assert all(sp.expand(r - generic[q]) == 0 for q, r in residuals)
+    expected = multiplier_equation(el).b_entries()[:rows]
+    assert len(b) == len(expected)
+    assert all(sp.expand(x - y) == 0 for x, y in zip(b, expected))

@@ -164,10 +164,10 @@ _SMALL_NODES = 400
 
 
 def display(expr: Any, limit: int = DISPLAY_CHARS) -> str:
-    """``str(expr)``, cut to ``limit`` characters; a large expression (over a few
-    hundred nodes, such as a neuron's residual in a dense net) is printed in SymPy's
-    stored term order instead of sorting its terms first, which for a residual of a
-    dense 200-neuron net takes minutes.
+    """``str(expr)`` for a small expression; a large one (over a few hundred nodes, such
+    as a neuron's residual in a dense net) is printed term by term in SymPy's stored
+    order until about ``limit`` characters, then cut with a count of what is left out
+    — printing a residual of a dense 200-neuron net whole takes minutes.
 
     Examples
     --------
@@ -175,20 +175,46 @@ def display(expr: Any, limit: int = DISPLAY_CHARS) -> str:
     >>> display(sp.Symbol("x") + 1)
     'x + 1'
     >>> text = display(sp.Add(*sp.symbols("x0:3000")), limit=40)
-    >>> len(text) < 100, text.endswith("characters in all; --json prints everything)")
+    >>> len(text) < 80, text.endswith("more terms)")
     (True, True)
     """
+    text = _brief(expr, limit)
+    return text if len(text) <= limit + 200 else text[:limit] + " …"
+
+
+def _small(expr: Any) -> bool:
     import sympy as sp
 
-    nodes = 0
-    for _ in sp.preorder_traversal(expr):
-        nodes += 1
-        if nodes > _SMALL_NODES:
-            break
-    text = str(expr) if nodes <= _SMALL_NODES else sp.sstr(expr, order="none")
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]} … ({len(text):,} characters in all; --json prints everything)"
+    return all(nodes < _SMALL_NODES for nodes, _ in enumerate(sp.preorder_traversal(expr)))
+
+
+def _brief(expr: Any, limit: int) -> str:
+    """A printout of ``expr`` of about ``limit`` characters, in stored term order."""
+    import sympy as sp
+
+    if _small(expr) or not expr.args:
+        return str(expr)
+    if expr.is_Add or expr.is_Mul:
+        out, args = "", expr.args
+        for i, arg in enumerate(args):
+            part = _brief(arg, max(limit - len(out), 20))
+            if expr.is_Mul and arg.is_Add:
+                part = f"({part})"
+            if not out:
+                out = part
+            elif expr.is_Add:
+                out += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
+            else:
+                out += f"*{part}"
+            if len(out) > limit and i + 1 < len(args):
+                kind = "terms" if expr.is_Add else "factors"
+                return out + f" … ({len(args) - i - 1} more {kind})"
+        return out
+    if expr.is_Pow:
+        return f"({_brief(expr.base, limit)})**({_brief(expr.exp, limit)})"
+    if isinstance(expr, sp.Function):
+        return f"{expr.func}({', '.join(_brief(a, limit) for a in expr.args)})"
+    return sp.sstr(expr, order="none")[:limit]
 
 
 def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview:

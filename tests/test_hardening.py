@@ -307,3 +307,45 @@ def test_the_derive_preview_equals_the_generic_derivation(seed: int) -> None:
     expected = multiplier_equation(el).b_entries()[:rows]
     assert len(b) == len(expected)
     assert all(sp.expand(x - y) == 0 for x, y in zip(b, expected))
+
+
+# --------------------------------------------------------------------------- generated C
+
+
+def _compiled_layered(sizes: list[int]):
+    from cognitive_action.compile import compile_system
+    from cognitive_action.declare.symbols import t
+
+    theta = sp.Symbol("theta", real=True)
+    return compile_system(layered(sizes).problem(weight=sp.exp(theta * t),
+                                                 parameters=[theta]))
+
+
+def test_exact_jacobians_over_the_budget_are_refused_before_generating(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's [20, 40, 40, 20] net generated 876 MB of C with derivatives="exact":
+    the default budget refuses it from its number of states, before any C exists."""
+    from cognitive_action.compile import codegen
+    from cognitive_action.errors import CompileError
+
+    def never(*args, **kwargs):
+        raise AssertionError("C was generated")
+
+    monkeypatch.setattr(codegen, "generate_source", never)
+    system = _compiled_layered([20, 40, 40, 20])
+    with pytest.raises(CompileError, match=r"at least 11\d MB of C \(limit 50 MB\)"):
+        codegen.codegen_system(system, derivatives="exact")
+    small = _compiled_layered([2, 3, 2])
+    with pytest.raises(CompileError, match="max_source_bytes"):
+        codegen.codegen_system(small, derivatives="exact", max_source_bytes=1_000)
+
+
+def test_the_size_estimate_is_a_lower_bound() -> None:
+    """EXACT_BYTES_PER_STATE never overestimates: the C generated for a small net is at
+    least the estimate (so a refusal is never for a source that would have fit)."""
+    from cognitive_action.compile.codegen import EXACT_BYTES_PER_STATE, generate_source
+
+    system = _compiled_layered([2, 3, 2])
+    fns = [system.rhs, system.unknowns, system.dae["function"]]
+    source = generate_source(fns, jacobians=("rhs", "dae"))
+    assert len(source) >= EXACT_BYTES_PER_STATE * system.n_states

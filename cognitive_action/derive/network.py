@@ -403,14 +403,21 @@ class NetworkSystem(DerivedSystem):
         b = []
         for j in net.order[:rows]:
             row, hj = self.jacobian_row(j)
-            terms = []
-            for q, g in row.items():
-                r_kin = self._kinetic(q)
-                m = -r_kin.coeff(dot(q, 2))
-                f = r_kin + m * dot(q, 2) + self.loss_gradient.get(q, sp.S.Zero)
-                terms.append(g * (1 / m) * f)
-            b.append(sp.Add(*terms) + hj)
+            b.append(sp.Add(*(g * self._scaled_forcing(q) for q, g in row.items())) + hj)
         return residuals, b
+
+    def _scaled_forcing(self, q: sp.Symbol) -> sp.Expr:
+        """``f_q / m_q`` of eq. (10): the class's kinetic forcing template (``q̈ = 0``)
+        instantiated at ``q``, plus the loss gradient, over the class's mass."""
+        cache = self.__dict__.setdefault("_forcing", {})
+        if q not in cache:
+            neuron = q in self._neuron_set
+            kin = self.kinetic_x if neuron else self.kinetic_w
+            mass = -kin.coeff(dot(XI, 2))
+            forcing = substitute(self.kinetic_forcing[0 if neuron else 1],
+                                 {XI: q, dot(XI): dot(q)})
+            cache[q] = (1 / mass) * (forcing + self.loss_gradient.get(q, sp.S.Zero))
+        return cache[q]
 
     def euler_lagrange(self) -> EulerLagrange:
         """Every equation of eq. (8)-(9) as SymPy expressions (linear in the arcs).

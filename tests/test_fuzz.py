@@ -128,7 +128,8 @@ _SMALL_NUMBERS = st.one_of(st.integers(-5, 5).map(str), st.sampled_from(
     ["0", "1", "2", "0.5", "1e-3", "3.25", "1/2", "10", "100", "1e10", "10**10", "10**64",
      "1e308", "1e-308", "9**9", "pi", "E", "1_000"]))
 _ATOMS = st.one_of(_SMALL_NUMBERS, st.sampled_from(["x1", "x2", "w", "t", "e(t)", "x1_dot",
-                                                    "y", "exp", "__class__", "'s'", "True"]))
+                                                    "q1", "q2_dot", "m", "theta", "y", "exp",
+                                                    "__class__", "'s'", "True"]))
 _FUNCTIONS = sorted(FUNCTION_NAMES) + ["e", "diff", "eval", "sum"]
 
 
@@ -190,40 +191,65 @@ def _maybe(key: str, strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[dict
     return st.one_of(st.just({}), strategy.map(lambda v: {key: v}))
 
 
-def _table(keys: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
-    parts = [_maybe(k, s) for k, s in keys.items()]
+def _table(keys: dict[str, st.SearchStrategy[Any]], required: tuple[str, ...] = ()
+           ) -> st.SearchStrategy[dict[str, Any]]:
+    parts = [s.map(lambda v, k=k: {k: v}) if k in required else _maybe(k, s)
+             for k, s in keys.items()]
     return st.tuples(*parts).map(lambda ds: {k: v for d in ds for k, v in d.items()})
 
 
-_LAYERS = st.lists(st.integers(-1, 30), min_size=0, max_size=5)
+def _mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]
+            ) -> st.SearchStrategy[Any]:
+    """Valid values three times in four: the loader's deeper fields get reached."""
+    return st.one_of(valid, valid, valid, other)
+
+
+_NUMBER = st.floats(0.01, 100.0)
+_LAYERS = _mostly(st.lists(st.integers(1, 4), min_size=2, max_size=4),
+                  st.one_of(st.lists(st.integers(-1, 30), max_size=5), _VALUES))
 _EDGES = st.lists(st.lists(st.one_of(st.integers(0, 8), st.sampled_from(["a", "b c", "1"])),
                            min_size=1, max_size=3), max_size=12)
+_NAME = st.sampled_from(["ok"] * 8 + ["law_1", "a.b", "my-law", "../x", "/abs",
+                         "a" * 300, "", "ü bad", "x\x00"])
 NETWORK_FILES = _table({
-    "name": st.one_of(st.text(max_size=70), st.sampled_from(["ok", "../x", "/abs", "a" * 300])),
+    "name": _NAME,
     "parameters": st.dictionaries(st.sampled_from(["m_x", "m_W", "theta", "k", "exp", "t"]),
-                                  _VALUES, max_size=3),
-    "network": _table({"layers": st.one_of(_LAYERS, _VALUES), "edges": _EDGES,
+                                  _mostly(_NUMBER, _VALUES), max_size=3),
+    "network": _table({"layers": _LAYERS, "edges": _EDGES,
                        "inputs": st.lists(st.integers(0, 8), max_size=3),
                        "activation": st.sampled_from(["tanh", "logistic", "relu", 3]),
-                       "bias": st.one_of(st.booleans(), _VALUES)}),
-    "action": _table({"mass_x": _VALUES, "mass_W": _VALUES, "weight": EXPRESSIONS,
+                       "bias": _mostly(st.booleans(), _VALUES)}, required=("layers",)),
+    "action": _table({"mass_x": _mostly(_NUMBER, _VALUES), "mass_W": _mostly(_NUMBER, _VALUES),
+                      "weight": EXPRESSIONS,
                       "loss": st.one_of(EXPRESSIONS, st.sampled_from(["squared", "x"]))}),
-    "initial": _table({"values": _VALUES, "seed": _VALUES, "weight_scale": _VALUES,
-                       "init": _VALUES}),
-    "simulate": _table({"t_end": _VALUES, "points": _VALUES, "rtol": _VALUES,
-                        "method": _VALUES, "variant": _VALUES}),
-    "verify": _table({"rtol": _VALUES, "seed": _VALUES, "skip": _VALUES, "law": _VALUES}),
+    "initial": _table({"values": _mostly(st.dictionaries(st.sampled_from(
+        ["x1", "x2", "x3", "w3_1", "x1_dot", "zz"]), _mostly(_NUMBER, _VALUES), max_size=3),
+        _VALUES), "seed": _mostly(st.integers(0, 5), _VALUES),
+        "weight_scale": _mostly(_NUMBER, _VALUES), "init": _VALUES}),
+    "simulate": _table({"t_end": _mostly(_NUMBER, _VALUES),
+                        "points": _mostly(st.integers(2, 500), _VALUES),
+                        "rtol": _mostly(st.floats(1e-12, 1e-3), _VALUES),
+                        "method": _mostly(st.sampled_from(["cvodes", "rk", "idas"]), _VALUES),
+                        "variant": _mostly(st.sampled_from(["forward", "adjoint"]), _VALUES)}),
+    "verify": _table({"rtol": _mostly(_NUMBER, _VALUES), "seed": _VALUES, "skip": _VALUES,
+                      "law": _mostly(st.sampled_from(["derived", "feedback_alignment"]),
+                                     _VALUES)}),
     "inputs": st.dictionaries(st.sampled_from(["1", "2", "9"]), _VALUES, max_size=2),
-})
+}, required=("name", "network"))
 MECHANICAL_FILES = _table({
-    "coordinates": st.one_of(st.lists(st.sampled_from(["q1", "q2", "x", "exp", "t"]),
-                                      min_size=1, max_size=3), _VALUES),
-    "parameters": st.dictionaries(st.sampled_from(["m", "g", "L"]), _VALUES, max_size=3),
-    "action": _table({"masses": _VALUES, "lagrangian": EXPRESSIONS, "weight": EXPRESSIONS,
+    "name": _NAME,
+    "coordinates": _mostly(st.lists(st.sampled_from(["q1", "q2"]), min_size=1, max_size=2,
+                                    unique=True),
+                           st.one_of(st.lists(st.sampled_from(["x", "exp", "t", "m"]),
+                                              min_size=1, max_size=3), _VALUES)),
+    "parameters": st.dictionaries(st.sampled_from(["m", "g", "L"]), _mostly(_NUMBER, _VALUES),
+                                  max_size=3),
+    "action": _table({"masses": _mostly(st.sampled_from([1, "m", "1 + q1**2"]), _VALUES),
+                      "lagrangian": EXPRESSIONS, "weight": EXPRESSIONS,
                       "mass_matrix": _VALUES}),
     "constraints": st.lists(_table({"name": _VALUES, "expr": EXPRESSIONS}), max_size=2),
     "nonholonomic": st.sampled_from(["vakonomic", "dalembert", "x"]),
-})
+}, required=("name", "coordinates", "action"))
 
 
 def _shipped_texts() -> list[str]:

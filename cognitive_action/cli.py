@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 import traceback
@@ -52,6 +53,9 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # a bug of ours: say so, keep the traceback behind --debug
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()
@@ -71,20 +75,25 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="Most weights a problem file may declare (default 50,000).")
 @click.option("--max-points", type=click.IntRange(min=2), default=None,
               help="Most output points of a simulation (default 1,000,000).")
+@click.option("--max-coordinates", type=click.IntRange(min=1), default=None,
+              help="Most coordinates, and constraints, of a mechanical problem "
+              "(default 500).")
 @click.version_option(package_name="cognitive_action")
 def main(debug: bool, max_neurons: int | None, max_weights: int | None,
-         max_points: int | None) -> None:
+         max_points: int | None, max_coordinates: int | None) -> None:
     """Learning laws as variational problems (Betti & Gori, 2020).
 
     Declare an action and constraints in a problem file, derive the constrained
     Euler-Lagrange and multiplier equations, verify the backprop limit.
 
     Problem files are untrusted input: what they may ask for is bounded (docs:
-    security.md); --max-neurons, --max-weights and --max-points raise the budget.
+    security.md); --max-neurons, --max-weights, --max-points and --max-coordinates
+    raise the budget.
     """
 
 
 @main.command()
+@_guard
 def problems() -> None:
     """List the shipped problems."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
@@ -101,7 +110,8 @@ def _limits() -> Any:
     from cognitive_action.problem_files.loader import Limits
 
     params = click.get_current_context().find_root().params
-    given = {k: params.get(k) for k in ("max_neurons", "max_weights", "max_points")}
+    given = {k: params.get(k) for k in ("max_neurons", "max_weights", "max_points",
+                                        "max_coordinates")}
     return dataclasses.replace(Limits(), **{k: v for k, v in given.items() if v is not None})
 
 
@@ -116,7 +126,7 @@ def _load(problem: str) -> Any:
 @click.option("--latex", "as_latex", is_flag=True, help="Print LaTeX.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON with SymPy-parsable expression strings.")
-@click.option("--max-rows", default=40, show_default=True,
+@click.option("--max-rows", type=click.IntRange(min=1), default=40, show_default=True,
               help="Equations shown in text and LaTeX output.")
 @_guard
 def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int) -> None:

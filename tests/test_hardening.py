@@ -180,6 +180,18 @@ def test_default_limits_admit_the_shipped_problems_and_a_dense_200_net() -> None
         load_problem(path)  # default Limits
 
 
+def test_mechanical_problems_are_bounded_too(tmp_path: Path) -> None:
+    names = [f"q{i}" for i in range(1, 8)]
+    text = (f"coordinates = {names}\n[action]\nmasses = 1\n".replace("'", '"')
+            + "".join(f'[[constraints]]\nexpr = "{q} - 1"\n' for q in names[:3]))
+    assert len(_load_text(text, Limits(max_coordinates=7)).problem.coordinates) == 7
+    with pytest.raises(ProblemFileError, match="7 coordinates, over the limit of 6"):
+        _load_text(text, Limits(max_coordinates=6))
+    with pytest.raises(ProblemFileError, match="3 constraints, over the limit of 2"):
+        _load_text(text.replace(f"{names}".replace("'", '"'), '["q1", "q2"]'),
+                   Limits(max_coordinates=2))
+
+
 def test_limits_themselves_are_validated() -> None:
     with pytest.raises(ProblemFileError, match="max_weights"):
         Limits(max_weights=0)

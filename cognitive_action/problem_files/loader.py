@@ -167,6 +167,9 @@ class Limits:
         Most weights (arcs) of a network.
     max_points
         Most output points of a simulation (``[simulate] points``, ``--points``).
+    max_coordinates
+        Most coordinates, and most constraints, of a mechanical problem (derived by the
+        generic route, whose cost grows faster than linearly with both).
 
     Examples
     --------
@@ -179,9 +182,10 @@ class Limits:
     max_neurons: int = 1_000
     max_weights: int = 50_000
     max_points: int = 1_000_000
+    max_coordinates: int = 500
 
     def __post_init__(self) -> None:
-        for name in ("max_neurons", "max_weights", "max_points"):
+        for name in ("max_neurons", "max_weights", "max_points", "max_coordinates"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ProblemFileError(f"Limits.{name} = {value!r}: must be a positive "
@@ -209,6 +213,16 @@ class Limits:
                 "or load_problem(..., limits=Limits(" + ", ".join(
                     f"{option.replace('-', '_')}={count}" for count, _, _, option in over)
                 + "))", path=path, field=field)
+
+    def check_count(self, count: int, what: str, *, path: str | None = None,
+                    field: str | None = None) -> None:
+        """Refuse more than :attr:`max_coordinates` coordinates or constraints."""
+        if count > self.max_coordinates:
+            raise ProblemFileError(
+                f"{count:,} {what}, over the limit of {self.max_coordinates:,}",
+                fix=f"if you mean it, raise the limit: cognitive-action --max-coordinates "
+                f"{count} COMMAND ..., or load_problem(..., limits=Limits(max_coordinates="
+                f"{count}))", path=path, field=field)
 
     def check_points(self, points: int, *, path: str | None = None,
                      field: str | None = None) -> None:
@@ -809,6 +823,8 @@ class _Reader:
         if not isinstance(coords_raw, list) or not coords_raw:
             self.fail("coordinates", "missing or not a non-empty list of names",
                       'e.g. coordinates = ["q1", "q2"]')
+        self.limits.check_count(len(coords_raw), "coordinates", path=self.path,
+                                field="coordinates")
         coords = []
         for i, c in enumerate(coords_raw):
             c = validate_name(c, f"{self.path}: coordinates[{i}]")
@@ -845,6 +861,8 @@ class _Reader:
         if not isinstance(cons_raw, list):
             self.fail("constraints", "must be an array of tables",
                       "write each as [[constraints]] with name and expr")
+        self.limits.check_count(len(cons_raw), "constraints", path=self.path,
+                                field="constraints")
         cons = []
         for i, c in enumerate(cons_raw):
             c = self.table(c, f"constraints[{i}]", _CONSTRAINT)

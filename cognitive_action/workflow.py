@@ -478,17 +478,18 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
             More points than ``limits.max_points``.
         """
         import math
+        import numbers
 
         from cognitive_action.compile.adjoint import ADJOINT_METHODS
         from cognitive_action.problem_files.loader import Limits
 
         t_end = self.t_end
-        if isinstance(t_end, bool) or not isinstance(t_end, (int, float)) or not (
+        if isinstance(t_end, bool) or not isinstance(t_end, numbers.Real) or not (
                 math.isfinite(t_end) and t_end > 0):
             raise CompileError(f"t_end = {t_end!r}: must be a positive finite number",
                                fix="e.g. --t-end 5 or t_end=5.0")
-        if isinstance(self.points, bool) or not isinstance(self.points, int) or \
-                self.points < 2:
+        if isinstance(self.points, bool) or not isinstance(self.points, numbers.Integral) \
+                or self.points < 2:
             raise CompileError(f"points = {self.points!r}: must be an integer >= 2",
                                fix="e.g. --points 200 or points=200")
         (limits or Limits()).check_points(self.points, field="points")

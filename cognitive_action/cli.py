@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 import traceback
@@ -54,6 +55,9 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except Exception as exc:  # a bug of ours: say so, keep the traceback behind --debug
             if ctx.find_root().params.get("debug"):
                 traceback.print_exc()
@@ -67,16 +71,31 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+@click.option("--max-neurons", type=click.IntRange(min=1), default=None,
+              help="Most neurons a problem file may declare (default 1,000).")
+@click.option("--max-weights", type=click.IntRange(min=1), default=None,
+              help="Most weights a problem file may declare (default 50,000).")
+@click.option("--max-points", type=click.IntRange(min=2), default=None,
+              help="Most output points of a simulation (default 1,000,000).")
+@click.option("--max-coordinates", type=click.IntRange(min=1), default=None,
+              help="Most coordinates, and constraints, of a mechanical problem "
+              "(default 500).")
 @click.version_option(package_name="cognitive_action")
-def main(debug: bool) -> None:
+def main(debug: bool, max_neurons: int | None, max_weights: int | None,
+         max_points: int | None, max_coordinates: int | None) -> None:
     """Learning laws as variational problems (Betti & Gori, 2020).
 
     Declare an action and constraints in a problem file, derive the constrained
     Euler-Lagrange and multiplier equations, verify the backprop limit.
+
+    Problem files are untrusted input: what they may ask for is bounded (docs:
+    security.md); --max-neurons, --max-weights, --max-points and --max-coordinates
+    raise the budget.
     """
 
 
 @main.command()
+@_guard
 def problems() -> None:
     """List the shipped problems."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
@@ -86,10 +105,22 @@ def problems() -> None:
         click.echo(f"{name:14s} {spec.description}")
 
 
+def _limits() -> Any:
+    """The size budget given to ``cognitive-action`` (its defaults where not given)."""
+    import dataclasses
+
+    from cognitive_action.problem_files.loader import Limits
+
+    params = click.get_current_context().find_root().params
+    given = {k: params.get(k) for k in ("max_neurons", "max_weights", "max_points",
+                                        "max_coordinates")}
+    return dataclasses.replace(Limits(), **{k: v for k, v in given.items() if v is not None})
+
+
 def _load(problem: str) -> Any:
     from cognitive_action.problem_files.loader import load_problem
 
-    return load_problem(problem)
+    return load_problem(problem, limits=_limits())
 
 
 @main.command()
@@ -97,7 +128,7 @@ def _load(problem: str) -> Any:
 @click.option("--latex", "as_latex", is_flag=True, help="Print LaTeX.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON with SymPy-parsable expression strings.")
-@click.option("--max-rows", default=40, show_default=True,
+@click.option("--max-rows", type=click.IntRange(min=1), default=40, show_default=True,
               help="Equations shown per block on the terminal (--out writes all).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the whole system to this file instead (text, "
@@ -115,7 +146,32 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
     from cognitive_action.derive.latex import row_count
 
     spec = _load(problem)
-    el = workflow.derive_spec(spec)
+    pv = None if (out_file is not None or as_json or as_latex) else \
+        workflow.derive_preview(spec, max_rows)  # only the rows shown (fast route)
+    if pv is not None:
+        click.echo(f"{spec.name}: {spec.description}")
+        rule = (f" (rule: {spec.problem.nonholonomic})"
+                if spec.problem.nonholonomic_constraints else "")
+        click.echo(f"{pv.n_coordinates} coordinates, {len(spec.problem.holonomic)} "
+                   f"holonomic and {len(spec.problem.nonholonomic_constraints)} "
+                   f"non-holonomic constraints{rule}; ϖ̇/ϖ = {pv.rate}")
+        click.echo("\nEuler-Lagrange equations (8)-(9), residual = 0:")
+        for q, r in pv.residuals:
+            click.echo(f"  [{q}]  {workflow.display(r)} = 0")
+        if pv.n_coordinates > len(pv.residuals):
+            click.echo(f"  … {pv.n_coordinates - len(pv.residuals)} more (--max-rows, --out)")
+        click.echo("\nConstraints:")
+        for c in spec.problem.constraints[:max_rows]:
+            click.echo(f"  {c.name} ({c.kind}): {workflow.display(c.expr)} = 0")
+        if len(spec.problem.constraints) > max_rows:
+            click.echo(f"  … {len(spec.problem.constraints) - max_rows} more (--max-rows, "
+                       "--out)")
+        if pv.multipliers:
+            click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
+            for lam, b in pv.multipliers:
+                click.echo(f"  b[{lam}] = {workflow.display(b)}")
+        return
+    el = workflow.derive_spec(spec)  # every equation: the whole system is materialized
     limit = None if out_file is not None else max_rows
     if as_json:
         text = json.dumps(workflow.equations_dict(spec, el), indent=2)
@@ -212,11 +268,11 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     """
     from cognitive_action import workflow
 
-    wf = workflow.load(problem)
+    wf = workflow.load(problem, limits=_limits())
     settings = wf.settings(t_end=t_end, points=points, method=method,
                            stabilization=stabilization, variant=variant,
                            progress=sys.stderr.isatty() if progress is None else progress)
-    settings.check()
+    settings.check(wf.spec.limits)
     wf.prepare()  # derive and solve eq. (11) before the clock starts
     t0 = time.perf_counter()
     sim = wf.simulate(settings)

@@ -54,14 +54,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.compile.simulate import Simulation
     from cognitive_action.compile.system import CompiledSystem
     from cognitive_action.declare.problem import Problem
-    from cognitive_action.problem_files.loader import ProblemSpec
+    from cognitive_action.problem_files.loader import Limits, ProblemSpec
     from cognitive_action.verify.report import Report
 
-__all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
-           "initial_state", "load", "paper_problem", "paper_simulation", "paper_table",
-           "plot_trajectory", "save_labelled_trajectory", "save_trajectory", "simulate_spec",
-           "verify_spec", "waves", "TrainResult", "train_spec", "SweepResult", "sweep_file",
+__all__ = ["VARIANTS", "EquationPreview", "SimulateSettings", "Verification", "WavesResult",
+           "Workflow", "as_spec", "compiled", "derivation_text", "derive_preview",
+           "derive_spec", "display", "equations_dict", "initial_state", "load",
+           "paper_problem", "paper_simulation", "paper_table", "plot_trajectory",
+           "save_labelled_trajectory", "save_trajectory", "simulate_spec", "verify_spec",
+           "waves", "TrainResult", "train_spec", "SweepResult", "sweep_file",
            "run_sweep_file"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
@@ -70,7 +71,8 @@ the adjoint sweep (multipliers backward from 0 at the final time)."""
 
 # -- loading -------------------------------------------------------------------------------
 def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
-            values: Mapping[str, float] | None = None) -> ProblemSpec:
+            values: Mapping[str, float] | None = None, limits: Limits | None = None
+            ) -> ProblemSpec:
     """A :class:`~cognitive_action.problem_files.loader.ProblemSpec` for any problem input.
 
     Parameters
@@ -81,6 +83,9 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
         with empty settings tables: every default applies).
     values
         Parameter values by name; for a spec or file they update the file's values.
+    limits
+        The size budget of a file
+        (:class:`~cognitive_action.problem_files.loader.Limits`; default: its defaults).
 
     Returns
     -------
@@ -89,7 +94,7 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
     Raises
     ------
     ProblemFileError
-        The file cannot be read or is malformed.
+        The file cannot be read, is malformed or asks for more than ``limits``.
     """
     from cognitive_action.declare.problem import Problem
     from cognitive_action.problem_files.loader import ProblemSpec, load_problem
@@ -101,7 +106,7 @@ def as_spec(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
                            problem=problem, values={},
                            network=problem.network)
     elif isinstance(problem, (str, os.PathLike)):
-        spec = load_problem(problem)
+        spec = load_problem(problem, limits=limits)
     else:
         raise ProblemFileError(f"cannot load a problem from a {type(problem).__name__}",
                                fix="pass a file path, a shipped problem's name, a "
@@ -152,6 +157,128 @@ def derive_spec(spec: ProblemSpec) -> Any:
         except DerivationError:  # the templates do not fit (e.g. a loss of the weights):
             pass                 # the generic route, as derive.forms.derive_system does
     return euler_lagrange(spec.problem)
+
+
+@dataclass(frozen=True)
+class EquationPreview:
+    """The first rows of a derived system, for display (``cognitive-action derive``).
+
+    Attributes
+    ----------
+    n_coordinates
+        Coordinates of the whole system.
+    rate
+        ``ϖ̇/ϖ``.
+    residuals
+        ``[(coordinate, residual of eq. 8-9), ...]``, the first rows.
+    multipliers
+        ``[(multiplier, entry of J M⁻¹ f + h of eq. 10), ...]``, the first rows; empty
+        with non-holonomic constraints (eq. 10 is for holonomic ones).
+    """
+
+    n_coordinates: int
+    rate: Any
+    residuals: list[tuple[Any, Any]]
+    multipliers: list[tuple[Any, Any]]
+
+
+#: Characters of one equation ``cognitive-action derive`` prints (``--json`` prints all).
+DISPLAY_CHARS = 2_000
+_SMALL_NODES = 400
+
+
+def display(expr: Any, limit: int = DISPLAY_CHARS) -> str:
+    """``str(expr)`` for a small expression; a large one (over a few hundred nodes, such
+    as a neuron's residual in a dense net) is printed term by term in SymPy's stored
+    order until about ``limit`` characters, then cut with a count of what is left out
+    — printing a residual of a dense 200-neuron net whole takes minutes.
+
+    Examples
+    --------
+    >>> import sympy as sp
+    >>> display(sp.Symbol("x") + 1)
+    'x + 1'
+    >>> text = display(sp.Add(*sp.symbols("x0:3000")), limit=40)
+    >>> len(text) < 80, text.endswith("more terms)")
+    (True, True)
+    """
+    text = _brief(expr, limit)
+    return text if len(text) <= limit + 200 else text[:limit] + " …"
+
+
+def _small(expr: Any) -> bool:
+    import sympy as sp
+
+    return all(nodes < _SMALL_NODES for nodes, _ in enumerate(sp.preorder_traversal(expr)))
+
+
+def _brief(expr: Any, limit: int) -> str:
+    """A printout of ``expr`` of about ``limit`` characters, in stored term order."""
+    import sympy as sp
+
+    if _small(expr) or not expr.args:
+        return str(expr)
+    if expr.is_Add or expr.is_Mul:
+        out, args = "", expr.args
+        for i, arg in enumerate(args):
+            part = _brief(arg, max(limit - len(out), 20))
+            if expr.is_Mul and arg.is_Add:
+                part = f"({part})"
+            if not out:
+                out = part
+            elif expr.is_Add:
+                out += f" - {part[1:]}" if part.startswith("-") else f" + {part}"
+            else:
+                out += f"*{part}"
+            if len(out) > limit and i + 1 < len(args):
+                kind = "terms" if expr.is_Add else "factors"
+                return out + f" … ({len(args) - i - 1} more {kind})"
+        return out
+    if expr.is_Pow:
+        return f"({_brief(expr.base, limit)})**({_brief(expr.exp, limit)})"
+    if isinstance(expr, sp.Function):
+        return f"{expr.func}({', '.join(_brief(a, limit) for a in expr.args)})"
+    return sp.sstr(expr, order="none")[:limit]
+
+
+def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
+    """The first ``rows`` equations of a loaded problem, derived on the fast route
+    (``None`` for an energy problem, whose phases :func:`derivation_text` prints).
+
+    Network problems derive per-neuron templates (:func:`~cognitive_action.derive.
+    network.derive_network`, the Python route of the README) and materialize only the
+    rows shown (:meth:`~cognitive_action.derive.network.NetworkSystem.preview`): a
+    dense 200-neuron net takes seconds, where :func:`derive_spec` builds all 40,200
+    equations and eq. (10) for them. Other problems derive with
+    :func:`derive_spec`.
+
+    Examples
+    --------
+    >>> p = derive_preview(as_spec("xor"), rows=2)
+    >>> p.n_coordinates, [str(q) for q, _ in p.residuals]
+    (11, ['x1', 'x2'])
+    """
+    from cognitive_action.derive import multiplier_equation
+    from cognitive_action.derive.network import derive_network, is_network_problem
+
+    if _is_energy(spec):
+        return None
+    if is_network_problem(spec.problem):
+        try:
+            ns = derive_network(spec.problem)
+        except DerivationError:  # the templates do not fit: the generic route below
+            ns = None
+        if ns is not None:
+            residuals, b = ns.preview(rows)
+            n = len(spec.problem.coordinates)
+            return EquationPreview(n, ns.rate, residuals, list(zip(ns.multipliers, b)))
+    el = derive_spec(spec)
+    shown = list(zip(el.coordinates, el.residuals))[:rows]
+    mult: list[tuple[Any, Any]] = []
+    if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
+        me = multiplier_equation(el)
+        mult = list(zip(me.multipliers, me.b_entries()))[:rows]
+    return EquationPreview(len(el.coordinates), el.rate, shown, mult)
 
 
 def equations_dict(spec: ProblemSpec, el: Any) -> dict[str, Any]:
@@ -412,10 +539,16 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
             An unknown setting name, or a solver option's bad value.
         """
         file = spec.simulate
-        solver = {k: file[k] for k in ("method", "rtol", "atol") if k in file}
         base = cls(t_end=float(file.get("t_end", 1.0)), points=int(file.get("points", 101)),
                    variant=str(file.get("variant", "forward")))
-        return base.replace(**solver).replace(**overrides)
+        for key in ("method", "rtol", "atol"):  # one at a time, to name the field at fault
+            if key in file:
+                try:
+                    base = base.replace(**{key: file[key]})
+                except CompileError as exc:
+                    raise ProblemFileError(exc.message, fix=exc.fix, path=spec.path,
+                                           field=f"simulate.{key}") from exc
+        return base.replace(**overrides)
 
     def replace(self, **overrides: Any) -> SimulateSettings:
         """A copy with the fields in ``overrides`` changed (``None`` keeps a value); names
@@ -440,17 +573,43 @@ collocation, not 'dopri'. Fix: pass method 'cvodes' (--method cvodes)
             mine["solver"] = dataclasses.replace(self.solver, **solver)
         return dataclasses.replace(self, **mine)
 
-    def check(self) -> None:
-        """Refuse settings that do not go together.
+    def check(self, limits: Limits | None = None) -> None:
+        """Refuse settings out of range or that do not go together.
+
+        Parameters
+        ----------
+        limits
+            The size budget (:class:`~cognitive_action.problem_files.loader.Limits`,
+            default: its defaults): at most ``max_points`` output points.
 
         Raises
         ------
         CompileError
-            With ``variant="adjoint"``: a stabilization, or a method the adjoint sweep
-            does not run.
+            ``t_end`` not a positive finite number, ``points`` not an integer >= 2,
+            ``variant`` unknown; with ``variant="adjoint"``: a stabilization, or a
+            method the adjoint sweep does not run.
+        ProblemFileError
+            More points than ``limits.max_points``.
         """
-        from cognitive_action.compile.adjoint import ADJOINT_METHODS
+        import math
+        import numbers
 
+        from cognitive_action.compile.adjoint import ADJOINT_METHODS
+        from cognitive_action.problem_files.loader import Limits
+
+        t_end = self.t_end
+        if isinstance(t_end, bool) or not isinstance(t_end, numbers.Real) or not (
+                math.isfinite(t_end) and t_end > 0):
+            raise CompileError(f"t_end = {t_end!r}: must be a positive finite number",
+                               fix="e.g. --t-end 5 or t_end=5.0")
+        if isinstance(self.points, bool) or not isinstance(self.points, numbers.Integral) \
+                or self.points < 2:
+            raise CompileError(f"points = {self.points!r}: must be an integer >= 2",
+                               fix="e.g. --points 200 or points=200")
+        (limits or Limits()).check_points(self.points, field="points")
+        if self.variant not in VARIANTS:
+            raise CompileError(f"unknown variant {self.variant!r}",
+                               fix=f"use {', '.join(repr(v) for v in VARIANTS)}")
         if self.variant != "adjoint":
             return
         if self.solver.stabilization is not None:
@@ -506,7 +665,7 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
     from cognitive_action.compile import simulate as integrate
 
     s = settings or SimulateSettings.from_spec(spec)
-    s.check()
+    s.check(spec.limits)
     el = derive_spec(spec) if el is None else el
     y0 = initial_state(spec, el) if y0 is None else y0
     system = compiled(spec, el, y0, s.variant) if system is None else system
@@ -724,6 +883,7 @@ def verify_spec(spec: ProblemSpec, *, simulate: bool = False,
     from cognitive_action.verify import laws
     from cognitive_action.verify import verify as run
 
+    SimulateSettings.from_spec(spec)  # a bad [simulate] value is refused by every command
     settings = spec.verify
     name = settings.get("law", "derived")
     try:  # the loader checked the name's form; the registry knows the names
@@ -839,7 +999,7 @@ class Workflow:
             Fields of :class:`SimulateSettings` to change (``t_end=2.0``, ...).
         """
         s = (settings or self.settings()).replace(**overrides)
-        s.check()  # before compiling
+        s.check(self.spec.limits)  # before compiling
         return simulate_spec(self.spec, self.derived, self.initial, s,
                              system=self.system(s.variant))
 
@@ -858,10 +1018,11 @@ class Workflow:
 
 
 def load(problem: str | os.PathLike[str] | ProblemSpec | Problem, *,
-         values: Mapping[str, float] | None = None) -> Workflow:
+         values: Mapping[str, float] | None = None, limits: Limits | None = None
+         ) -> Workflow:
     """A :class:`Workflow` for a problem file, a shipped problem's name, a loaded spec or a
-    declared ``Problem`` (see :func:`as_spec`)."""
-    return Workflow(as_spec(problem, values=values))
+    declared ``Problem`` (see :func:`as_spec`; ``limits`` is a file's size budget)."""
+    return Workflow(as_spec(problem, values=values, limits=limits))
 
 
 # -- the paper's main job -----------------------------------------------------------------

@@ -140,10 +140,10 @@ def test_simulate_runs_the_rate_network_relaxed_as_its_file_asks(tmp_path):
 def test_unexpected_exception_is_reported_as_a_bug_without_traceback(monkeypatch):
     import cognitive_action.workflow as workflow
 
-    def boom(spec):
+    def boom(*args):
         raise ZeroDivisionError("simulated internal failure")
 
-    monkeypatch.setattr(workflow, "derive_spec", boom)
+    monkeypatch.setattr(workflow, "derive_preview", boom)  # what derive's text runs
     res = CliRunner().invoke(main, ["derive", "chain3"])
     assert res.exit_code == 3
     assert "internal error: ZeroDivisionError" in res.output and "--debug" in res.output

@@ -243,9 +243,18 @@ def build_library(source: str, *, cache_dir: str | os.PathLike | None = None,
                    compile_time=time.perf_counter() - t0)
 
 
+#: Most bytes of C that :func:`codegen_system` may generate, judged before generating.
+MAX_SOURCE_BYTES = 50_000_000
+#: Bytes of C per state that exact Jacobians add at least: measured 17-22 kB on layered
+#: nets of 38-460 states (0.66-10 MB of C) and 132 kB at 6,640 states ([20, 40, 40, 20]:
+#: 876 MB), so this lower bound never overestimates.
+EXACT_BYTES_PER_STATE = 17_000
+
+
 def codegen_system(system: CompiledSystem, *, cache_dir: str | os.PathLike | None = None,
                    compiler: str | None = None, flags: Sequence[str] = DEFAULT_FLAGS,
-                   derivatives: str = "fd", blas: bool | None = None) -> CompiledSystem:
+                   derivatives: str = "fd", blas: bool | None = None,
+                   max_source_bytes: int = MAX_SOURCE_BYTES) -> CompiledSystem:
     """A copy of ``system`` whose functions run from generated, compiled C.
 
     ``rhs``, ``unknowns``, ``constraints`` and the DAE function are generated into one
@@ -263,16 +272,28 @@ def codegen_system(system: CompiledSystem, *, cache_dir: str | os.PathLike | Non
         self-contained reference loops, recompiling the system without BLAS). A system
         that solves eq. (10) with ``lapacklu`` (the default from 100 neurons, whose C is
         not self-contained) is recompiled with ``ldl``.
+    max_source_bytes
+        The size budget of the generated C. With ``derivatives="exact"`` the size is
+        estimated from the number of states before anything is generated
+        (:data:`EXACT_BYTES_PER_STATE`, a measured lower bound): a ``[20, 40, 40, 20]``
+        net would generate 876 MB of C.
 
     Raises
     ------
     CompileError
-        A linear solver whose C is not self-contained (use ``qr`` or ``ldl``), or a
-        compiler failure.
+        A linear solver whose C is not self-contained (use ``qr`` or ``ldl``), a
+        generated source over ``max_source_bytes``, or a compiler failure.
     """
     if derivatives not in ("fd", "exact"):
         raise CompileError(f"unknown derivatives option {derivatives!r}",
                            fix="use 'fd' or 'exact'")
+    if derivatives == "exact" and EXACT_BYTES_PER_STATE * system.n_states > max_source_bytes:
+        estimate = EXACT_BYTES_PER_STATE * system.n_states
+        raise CompileError(
+            f"exact Jacobians of {system.n_states:,} states would generate at least "
+            f"{estimate / 1e6:,.0f} MB of C (limit {max_source_bytes / 1e6:,.0f} MB)",
+            fix="use derivatives='fd' (finite differences of the compiled functions: "
+            f"about 8 times less C), or raise max_source_bytes={estimate}")
     link: tuple[str, ...] = ()
     if system.route == "network" and system.origin is not None:
         source, kwargs = system.origin

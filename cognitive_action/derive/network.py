@@ -299,42 +299,139 @@ class NetworkSystem(DerivedSystem):
                 f"{len(self.network.weights)} weights)")
 
     # -- symbolic materialization --------------------------------------------------------
+    def _neuron_terms(self, j: object, *, with_h: bool = False
+                      ) -> tuple[sp.Expr, sp.Expr, sp.Expr | None]:
+        """``(∂G_j/∂a, ∂G_j/∂x_j, h_j)`` of a non-input neuron: its template with the
+        net input ``a_j`` substituted (``h_j`` only with ``with_h``: it needs ``ȧ_j``)."""
+        key = (j, with_h)
+        cache = self.__dict__.setdefault("_terms", {})
+        if key not in cache:
+            net = self.network
+            idx = self._index[j]
+            tpl = self.templates[self.template_index[idx]]
+            xj = net.x[j]
+            sub = {XI: xj, dot(XI): dot(xj), A: net.net_input(j)}
+            if with_h:
+                preds = list(net.graph.predecessors(j))
+                sub[dot(A)] = sp.Add(*(dot(net.w[j, k]) * net.x[k]
+                                       + net.w[j, k] * dot(net.x[k]) for k in preds))
+            g_a, g_xi = substitute(tpl.g_a, sub), substitute(tpl.g_xi, sub)
+            h = None
+            if with_h:
+                h = substitute(tpl.h0, sub) + 2 * g_a * sp.Add(
+                    *(dot(net.w[j, k]) * dot(net.x[k]) for k in preds))
+            cache[key] = (g_a, g_xi, h)
+        return cache[key]
+
+    @functools.cached_property
+    def _index(self) -> dict[object, int]:
+        return {n: i for i, n in enumerate(self.network.order)}
+
+    def jacobian_row(self, j: object) -> tuple[dict[sp.Symbol, sp.Expr], sp.Expr]:
+        """Row ``j`` of the constraints' Jacobian ``J`` (by coordinate) and ``h_j`` of
+        eq. (10): a template instance, linear in the arcs into ``j``."""
+        net = self.network
+        xj = net.x[j]
+        if j in net.inputs:
+            return {xj: sp.S.One}, -self.input_accelerations[self._index[j]]
+        g_a, g_xi, h = self._neuron_terms(j, with_h=True)
+        row: dict[sp.Symbol, sp.Expr] = {xj: g_xi} if g_xi != 0 else {}
+        for k in net.graph.predecessors(j):
+            xk, wjk = net.x[k], net.w[j, k]
+            row[xk] = row[xk] + g_a * wjk if xk in row else g_a * wjk
+            row[wjk] = g_a * xk
+        return row, h
+
+    @functools.cached_property
+    def jacobian_rows(self) -> tuple[tuple[dict[sp.Symbol, sp.Expr], ...],
+                                     tuple[sp.Expr, ...]]:
+        """Every row of ``J`` and every ``h`` of eq. (10), one per neuron in network
+        order (:meth:`jacobian_row`; a time linear in the number of arcs)."""
+        rows = [self.jacobian_row(j) for j in self.network.order]
+        return tuple(r for r, _ in rows), tuple(h for _, h in rows)
+
+    def _column(self, q: sp.Symbol) -> list[tuple[int, sp.Expr]]:
+        """The nonzero entries ``(row, ∂G_row/∂q)`` of column ``q`` of ``J``, from the
+        rows that contain ``q`` only."""
+        net = self.network
+        for (j, k), wjk in net.w.items():
+            if wjk == q:
+                return [] if j in net.inputs else [(self._index[j],
+                                                   self._neuron_terms(j)[0] * net.x[k])]
+        label = next(n for n, x in net.x.items() if x == q)
+        out: dict[int, sp.Expr] = {}
+        if label in net.inputs:
+            out[self._index[label]] = sp.S.One
+        else:
+            g_xi = self._neuron_terms(label)[1]
+            if g_xi != 0:
+                out[self._index[label]] = g_xi
+        for j in net.graph.successors(label):
+            if j in net.inputs:
+                continue
+            entry = self._neuron_terms(j)[0] * net.w[j, label]
+            i = self._index[j]
+            out[i] = out[i] + entry if i in out else entry
+        return sorted(out.items())
+
+    def _kinetic(self, q: sp.Symbol) -> sp.Expr:
+        kin = self.kinetic_x if q in self._neuron_set else self.kinetic_w
+        return substitute(kin, {XI: q, dot(XI): dot(q), dot(XI, 2): dot(q, 2)})
+
+    @functools.cached_property
+    def _neuron_set(self) -> frozenset[sp.Symbol]:
+        return frozenset(self.network.neurons)
+
+    def preview(self, rows: int) -> tuple[list[tuple[sp.Symbol, sp.Expr]], list[sp.Expr]]:
+        """The first ``rows`` residuals of eq. (8)-(9) and entries of ``J M⁻¹ f + h``
+        (eq. 10), without materializing the rest (what ``cognitive-action derive``
+        prints: the template instances it needs, where :meth:`euler_lagrange` builds
+        every equation of a dense 200-neuron net, 40,200 of them).
+
+        Returns
+        -------
+        residuals, b
+            ``[(coordinate, residual), ...]`` for the first ``rows`` coordinates
+            (neurons, then weights) and the first ``rows`` entries of ``b``, equal to
+            ``euler_lagrange()`` and ``multiplier_equation(...).b_entries()``.
+        """
+        net, lam = self.network, self.multipliers
+        residuals = []
+        for q in (net.neurons + net.weights)[:rows]:
+            residuals.append((q, sp.Add(self._kinetic(q), self.loss_gradient.get(q, sp.S.Zero),
+                                        *(-lam[i] * v for i, v in self._column(q)))))
+        b = []
+        for j in net.order[:rows]:
+            row, hj = self.jacobian_row(j)
+            b.append(sp.Add(*(g * self._scaled_forcing(q) for q, g in row.items())) + hj)
+        return residuals, b
+
+    def _scaled_forcing(self, q: sp.Symbol) -> sp.Expr:
+        """``f_q / m_q`` of eq. (10): the class's kinetic forcing template (``q̈ = 0``)
+        instantiated at ``q``, plus the loss gradient, over the class's mass."""
+        cache = self.__dict__.setdefault("_forcing", {})
+        if q not in cache:
+            neuron = q in self._neuron_set
+            kin = self.kinetic_x if neuron else self.kinetic_w
+            mass = -kin.coeff(dot(XI, 2))
+            forcing = substitute(self.kinetic_forcing[0 if neuron else 1],
+                                 {XI: q, dot(XI): dot(q)})
+            cache[q] = (1 / mass) * (forcing + self.loss_gradient.get(q, sp.S.Zero))
+        return cache[q]
+
     def euler_lagrange(self) -> EulerLagrange:
         """Every equation of eq. (8)-(9) as SymPy expressions (linear in the arcs).
 
         Equal to the generic :func:`~cognitive_action.derive.euler_lagrange.euler_lagrange`
-        of the same problem; meant for inspection, LaTeX and small networks.
+        of the same problem; meant for inspection, LaTeX and small networks
+        (:meth:`preview` gives the first rows of a large one).
         """
         net, problem = self.network, self.problem
         lam = self.multipliers
         xs = net.neurons
         coords = xs + net.weights
         x_set = set(xs)
-        jac_rows: list[dict[sp.Symbol, sp.Expr]] = []
-        h: list[sp.Expr] = []
-        idx = {n: i for i, n in enumerate(net.order)}
-        for j in net.order:
-            xj = net.x[j]
-            if j in net.inputs:
-                jac_rows.append({xj: sp.S.One})
-                h.append(-self.input_accelerations[idx[j]])
-                continue
-            tpl = self.templates[self.template_index[idx[j]]]
-            preds = list(net.graph.predecessors(j))
-            a = net.net_input(j)
-            adot = sp.Add(*(dot(net.w[j, k]) * net.x[k] + net.w[j, k] * dot(net.x[k])
-                            for k in preds))
-            sub = {XI: xj, dot(XI): dot(xj), A: a, dot(A): adot}
-            g_a = substitute(tpl.g_a, sub)
-            g_xi = substitute(tpl.g_xi, sub)
-            row: dict[sp.Symbol, sp.Expr] = {xj: g_xi} if g_xi != 0 else {}
-            for k in preds:
-                xk, wjk = net.x[k], net.w[j, k]
-                row[xk] = row[xk] + g_a * wjk if xk in row else g_a * wjk
-                row[wjk] = g_a * xk
-            jac_rows.append(row)
-            h.append(substitute(tpl.h0, sub) + 2 * g_a * sp.Add(
-                *(dot(net.w[j, k]) * dot(net.x[k]) for k in preds)))
+        jac_rows, h = self.jacobian_rows
         cols: dict[sp.Symbol, list[tuple[int, sp.Expr]]] = {}
         for i, row in enumerate(jac_rows):
             for q, v in row.items():

@@ -13,6 +13,7 @@ Examples
 """
 
 from cognitive_action.problem_files.expressions import (
+    CONSTANT_DIGITS,
     CONSTANT_NAMES,
     DERIVATIVE_SUFFIXES,
     FUNCTION_NAMES,
@@ -23,6 +24,7 @@ from cognitive_action.problem_files.expressions import (
     MAX_DIGITS,
     MAX_EXPONENT,
     MAX_LENGTH,
+    MAX_MAGNITUDE,
     MAX_SECONDS,
     RESERVED_NAMES,
     ExpressionParser,
@@ -36,6 +38,7 @@ from cognitive_action.problem_files.expressions import (
 )
 
 __all__ = [
+    "CONSTANT_DIGITS",
     "CONSTANT_NAMES",
     "DERIVATIVE_SUFFIXES",
     "FUNCTION_NAMES",
@@ -47,6 +50,7 @@ __all__ = [
     "MAX_DIGITS",
     "MAX_EXPONENT",
     "MAX_LENGTH",
+    "MAX_MAGNITUDE",
     "RESERVED_NAMES",
     "ExpressionParser",
     "NameValue",

@@ -45,6 +45,17 @@ at most :data:`MAX_CALL_DEPTH` deep, functions and powers of pure constants nest
 most :data:`MAX_CONSTANT_DEPTH` deep (SymPy evaluates those numerically at a cost
 exponential in their nesting), and, as a safety net, :data:`MAX_SECONDS` of building.
 
+Constants are bounded structurally, not by a clock: every constant part of an
+expression (no symbols) is evaluated numerically with :mod:`mpmath` at a fixed working
+precision as soon as it is built, and refused if it is complex (``asin(10)``,
+``(-64)**sigmoid(1)``), undefined, infinite or larger than :data:`MAX_MAGNITUDE` (the
+range of a double: ``exp(10**10)``) — so no function is ever applied to a constant whose
+evaluation would need unbounded precision (``sin(exp(10**10))``). Where SymPy would
+decide the sign of a constant (``sign``, ``Abs``, ``Max``, ``Min`` are folded here; the
+base of a power and the arguments of the other functions must have a decidable sign),
+the sign is decided numerically at the precisions :data:`CONSTANT_DIGITS`, never by
+SymPy's unbounded symbolic search.
+
 Examples
 --------
 >>> import sympy as sp
@@ -70,6 +81,7 @@ import difflib
 import inspect
 import keyword
 import math
+import sys
 import time
 import unicodedata
 import warnings
@@ -78,6 +90,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, TypeAlias
 
 import sympy as sp
+from mpmath.ctx_mp import MPContext
 
 from cognitive_action.declare.activations import BUILTIN_ACTIVATIONS
 from cognitive_action.declare.symbols import SUFFIXES
@@ -92,6 +105,8 @@ __all__ = [
     "MAX_CALL_DEPTH",
     "MAX_CONSTANT_DEPTH",
     "MAX_SECONDS",
+    "MAX_MAGNITUDE",
+    "CONSTANT_DIGITS",
     "FUNCTION_NAMES",
     "CONSTANT_NAMES",
     "RESERVED_NAMES",
@@ -129,6 +144,15 @@ MAX_CONSTANT_DEPTH = 4
 #: evaluation slow (generous: well above what SymPy itself takes for a term like
 #: ``(x - tanh(w*y + v*sigmoid(x)))**2/5``; docs/performance.md).
 MAX_SECONDS = 10.0
+#: Largest magnitude of a constant or of any constant part of an expression: the range
+#: of a double (``exp(10**10)`` is refused before a function of it is built, so SymPy
+#: never needs billions of digits to reduce ``sin(exp(10**10))``).
+MAX_MAGNITUDE = sys.float_info.max
+#: Working precisions (decimal digits) of the numeric evaluation of constants: the first
+#: for the range checks, all of them in turn to decide a sign (two successive
+#: precisions must agree); a constant whose sign they cannot decide (a zero in disguise,
+#: such as ``sin(1)**2 + cos(1)**2 - 1``) is refused where a sign is needed.
+CONSTANT_DIGITS = (30, 60, 120, 240)
 
 #: Suffixes of the names that denote first and second time derivatives (the jet
 #: symbols' own suffixes, :data:`cognitive_action.declare.symbols.SUFFIXES`).
@@ -590,6 +614,7 @@ class _Walker:
         self.calls = 0  # function calls currently open around the node being visited
         self.deadline = time.monotonic() + parser.time_limit
         self._constant_depths: dict[sp.Basic, int] = {}
+        self.constants = _Constants()
 
     # ---- errors
 
@@ -626,11 +651,62 @@ class _Walker:
         if result.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             self.fail(node, "the expression is undefined or infinite (a division by zero?)",
                       "check denominators and logarithms", ProblemFileError)
-        if result.has(sp.I) or (result.is_number and result.is_extended_real is False):
+        problem = self.constant_problem(result)
+        if result.has(sp.I) or problem == "is complex":
             self.fail(node, f"the expression is complex-valued ({_shorten(str(result), 40)})",
                       "problems are real-valued; check square roots and logarithms",
                       ProblemFileError)
+        if problem:
+            self.fail(node, f"the constant {_shorten(str(result), 40)} {problem}",
+                      _CONSTANT_FIX, ProblemFileError)
         return result
+
+    # ---- constants
+
+    def is_constant(self, expr: sp.Basic) -> bool:
+        """Whether ``expr`` is a constant with a numeric value (no symbols, no undefined
+        functions)."""
+        return self.constant_depth(expr) >= 0 and self.constants.value(expr) is not None
+
+    def constant_problem(self, expr: sp.Basic) -> str | None:
+        """Why the constant ``expr`` is not a usable real number (``None``: it is, or it
+        is not a constant)."""
+        return self.constants.problem(expr) if self.constant_depth(expr) >= 0 else None
+
+    def decided_signs(self, node: ast.expr, args: Sequence[sp.Expr]) -> list[int | None]:
+        """The signs of the constant ``args`` (``None`` for the others); refuse a constant
+        whose sign cannot be decided numerically (SymPy would search for it without
+        bound)."""
+        signs: list[int | None] = []
+        for arg in args:
+            sign = None
+            if self.is_constant(arg):
+                sign = self.constants.sign(arg)
+                if sign is None:
+                    self.fail(node, f"the sign of the constant {_shorten(str(arg), 40)} "
+                              f"cannot be decided at {CONSTANT_DIGITS[-1]} digits (is it "
+                              "zero?)", "write the constant as a number, e.g. 0",
+                              ProblemFileError)
+            signs.append(sign)
+        return signs
+
+    def fold(self, build: Callable[..., Any], args: list[sp.Expr],
+             signs: list[int | None]) -> sp.Expr | None:
+        """``sign``, ``Abs``, ``Max`` and ``Min`` of constants, decided numerically."""
+        if build in (sp.sign, sp.Abs) and signs[0] is not None:
+            if build is sp.sign:
+                return sp.Integer(signs[0])
+            return args[0] if signs[0] >= 0 else -args[0]
+        if build in (sp.Max, sp.Min) and sum(s is not None for s in signs) >= 2:
+            constants = [a for a, s in zip(args, signs) if s is not None]
+            best = constants[0]
+            for other in constants[1:]:
+                difference = self.constants.sign(other - best)
+                if difference is not None and (difference > 0) == (build is sp.Max):
+                    best = other  # undecided: equal at 240 digits, either will do
+            rest = [a for a, s in zip(args, signs) if s is None]
+            return build(best, *rest) if rest else best
+        return None
 
     # ---- dispatch
 
@@ -755,6 +831,7 @@ class _Walker:
                 if value.is_Number and value.is_zero:
                     self.fail(operand, "division by zero", "check the denominator",
                               ProblemFileError)
+                self.decided_signs(operand, [value])  # a zero in disguise is refused
                 value = sp.Pow(value, sp.S.NegativeOne)
             factors.append(value)
         return sp.Mul(*factors)
@@ -764,6 +841,7 @@ class _Walker:
         exponent = self.visit(node.right, depth + 1)
         self.check_power(node, base, exponent)
         self.check_constant_depth(node, [base, exponent])
+        self.decided_signs(node, [base, exponent])
         return self.checked(node, sp.Pow(base, exponent))
 
     def check_constant_depth(self, node: ast.expr, args: list[sp.Expr]) -> None:
@@ -809,13 +887,18 @@ class _Walker:
                       "use a smaller exponent or scientific notation, e.g. 1e50")
 
     def checked(self, node: ast.AST, value: sp.Expr) -> sp.Expr:
-        """Reject a computed number over the digit limit or outside the float range."""
+        """Reject a computed number over the digit limit or outside the float range, and
+        a constant that is complex, undefined or beyond :data:`MAX_MAGNITUDE`."""
         if isinstance(value, sp.Rational) and max(abs(value.p), value.q).bit_length() > _MAX_BITS:
             self.fail(node, f"the computed number has more than {MAX_DIGITS} digits",
                       "use smaller numbers or scientific notation, e.g. 1e50")
         if isinstance(value, sp.Float) and not math.isfinite(float(value)):
             self.fail(node, "the computed number is too large for a float",
                       "use smaller numbers", ProblemFileError)
+        problem = self.constant_problem(value)
+        if problem:
+            self.fail(node, f"the constant {_shorten(str(value), 40)} {problem}",
+                      _CONSTANT_FIX, ProblemFileError)
         return value
 
     # ---- calls
@@ -886,6 +969,10 @@ class _Walker:
     def apply(self, node: ast.Call, name: str, function: _Function | Callable[..., Any],
               args: list[sp.Expr]) -> sp.Expr:
         build = function.build if isinstance(function, _Function) else function
+        if isinstance(function, _Function):  # built-in: decide constants' signs here
+            folded = self.fold(build, args, self.decided_signs(node, args))
+            if folded is not None:
+                return self.scalar(node, folded)
         try:
             result = build(*args)
         except (TypeError, ValueError, ArithmeticError) as err:
@@ -903,6 +990,9 @@ class _Walker:
 
 
 _MAX_BITS = math.ceil(MAX_DIGITS * math.log2(10))
+_CONSTANT_FIX = ("problems are real-valued and simulated in double precision: keep constants "
+                 "real and below 1e308 (check square roots, logarithms, asin/acos, powers "
+                 "of negative numbers and large arguments of exp, sinh and cosh)")
 
 
 def _digits(number: sp.Expr) -> float:
@@ -925,6 +1015,124 @@ def _accepts(function: Callable[..., Any], count: int) -> bool | None:
     except TypeError:
         return False
     return True
+
+
+# --------------------------------------------------------------------------- constants
+
+#: mpmath counterparts of the SymPy functions a constant may contain.
+_MP_FUNCTIONS: dict[type, Callable[..., Any]] = {
+    sp.exp: lambda c, x: c.exp(x), sp.log: lambda c, x: c.log(x),
+    sp.sin: lambda c, x: c.sin(x), sp.cos: lambda c, x: c.cos(x),
+    sp.tan: lambda c, x: c.tan(x), sp.tanh: lambda c, x: c.tanh(x),
+    sp.sinh: lambda c, x: c.sinh(x), sp.cosh: lambda c, x: c.cosh(x),
+    sp.sech: lambda c, x: c.sech(x), sp.asin: lambda c, x: c.asin(x),
+    sp.acos: lambda c, x: c.acos(x), sp.atan: lambda c, x: c.atan(x),
+    sp.atan2: lambda c, y, x: c.atan2(y, x), sp.sign: lambda c, x: c.sign(x),
+    sp.Abs: lambda c, x: abs(x), sp.Max: lambda c, *xs: max(xs),
+    sp.Min: lambda c, *xs: min(xs),
+}
+
+
+class _Numeric:
+    """Numeric values of constant SymPy expressions at one working precision (mpmath).
+
+    Every constant an expression contains was range-checked when it was built, so each
+    evaluation here is cheap: the arguments of a function never exceed
+    :data:`MAX_MAGNITUDE`. ``None`` stands for "not a constant" (a symbol, an undefined
+    function such as an input ``e(1)``).
+    """
+
+    def __init__(self, digits: int) -> None:
+        self.ctx = MPContext()
+        self.ctx.dps = digits
+        self._memo: dict[sp.Basic, Any] = {}
+
+    def value(self, expr: sp.Basic) -> Any:
+        if expr not in self._memo:
+            self._memo[expr] = self._compute(expr)
+        return self._memo[expr]
+
+    def _compute(self, expr: sp.Basic) -> Any:
+        ctx = self.ctx
+        if expr.is_Integer:
+            return ctx.mpf(int(expr))
+        if expr.is_Rational:
+            return ctx.mpf(int(expr.p)) / int(expr.q)
+        if expr.is_Float:
+            return ctx.mpf(expr._mpf_)
+        if expr is sp.I:
+            return ctx.mpc(0, 1)
+        if expr in (sp.zoo, sp.nan, sp.oo, -sp.oo):
+            return ctx.nan
+        if isinstance(expr, sp.NumberSymbol):
+            return ctx.mpf(expr._as_mpf_val(ctx.prec))
+        if isinstance(expr, sp.Symbol) or not expr.args:
+            return None
+        if expr.is_Add or expr.is_Mul or expr.is_Pow:
+            operation = ctx.fsum if expr.is_Add else ctx.fprod if expr.is_Mul else None
+        else:
+            operation = _MP_FUNCTIONS.get(type(expr))
+            if operation is None:
+                return None
+        args = [self.value(arg) for arg in expr.args]
+        if any(arg is None for arg in args):
+            return None
+        try:
+            if expr.is_Pow:
+                return ctx.power(*args)
+            if expr.is_Add or expr.is_Mul:
+                return operation(args)
+            if any(isinstance(arg, ctx.mpc) for arg in args) and \
+                    type(expr) in (sp.atan2, sp.sign, sp.Max, sp.Min):
+                return ctx.nan  # undefined on complex arguments (refused earlier anyway)
+            return operation(ctx, *args)
+        except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+            return ctx.nan
+
+
+def _problem(numeric: _Numeric, value: Any) -> str | None:
+    """Why a constant's ``value`` is not a usable real number, or ``None``."""
+    ctx = numeric.ctx
+    if ctx.isnan(value) or ctx.isinf(value):
+        return "is undefined or infinite"
+    if isinstance(value, ctx.mpc) and value.imag != 0:
+        return "is complex"
+    if abs(value) > MAX_MAGNITUDE:
+        return (f"is about 10^{int(ctx.floor(ctx.log10(abs(value))))}, beyond the range "
+                f"of a double ({MAX_MAGNITUDE:.1e})")
+    return None
+
+
+class _Constants:
+    """The numeric side of the walker: range checks and sign decisions of constants."""
+
+    def __init__(self) -> None:
+        self.numerics = [_Numeric(digits) for digits in CONSTANT_DIGITS]
+
+    def value(self, expr: sp.Basic) -> Any:
+        """The value at the first working precision (``None``: not a constant)."""
+        return self.numerics[0].value(expr)
+
+    def problem(self, expr: sp.Basic) -> str | None:
+        value = self.value(expr)
+        return None if value is None else _problem(self.numerics[0], value)
+
+    def sign(self, expr: sp.Expr) -> int | None:
+        """The sign of a real constant, decided when two successive working precisions
+        agree on a nonzero value; ``None`` when they never do (a zero in disguise)."""
+        if expr.is_Number:
+            return int(sp.sign(expr))
+        previous = None
+        for numeric in self.numerics:
+            value = numeric.value(expr)
+            if value is None or _problem(numeric, value) is not None:
+                return None
+            value = numeric.ctx.re(value)
+            if previous is not None and value != 0 and \
+                    abs(value - previous) <= abs(value) * numeric.ctx.mpf("1e-20"):
+                return 1 if value > 0 else -1
+            previous = value
+        return None
 
 
 # --------------------------------------------------------------------------- functions

@@ -109,6 +109,8 @@ Problem('xor': 11 coordinates, 5 holonomic and 0 non-holonomic constraints)
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import sys
@@ -140,7 +142,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["ProblemSpec", "load_problem", "parse_problem", "shipped_problems", "problems_dir"]
+__all__ = ["Limits", "ProblemSpec", "load_problem", "parse_problem", "shipped_problems",
+           "problems_dir"]
 
 # the allowed keys come from the schema, which the reference page is generated from
 _TOP = allowed_keys("")
@@ -162,6 +165,94 @@ DATA_SOURCES = ("digits",)
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
 LAW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 MAX_FILE_BYTES = 1_000_000
+#: Multiplier variants a ``[simulate] variant`` may name (``workflow.VARIANTS``).
+SIMULATE_VARIANTS = ("forward", "relaxation", "adjoint")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The size budget of a problem file: what a file may ask the program to build.
+
+    A problem file is untrusted: a 39-byte ``layers = [10000, 10000]`` would otherwise
+    declare 10⁸ weights and take gigabytes. The budget is the caller's, never the
+    file's: raise it with the CLI's ``--max-neurons``, ``--max-weights`` and
+    ``--max-points`` (options of ``cognitive-action`` itself, before the command) or
+    ``load_problem(..., limits=Limits(...))``. The defaults admit every shipped problem
+    and a dense 200-neuron net (40,000 weights, ``benchmarks/bench_derive.py``).
+
+    Attributes
+    ----------
+    max_neurons
+        Most neurons of a network (inputs and the bias unit included).
+    max_weights
+        Most weights (arcs) of a network.
+    max_points
+        Most output points of a simulation (``[simulate] points``, ``--points``).
+    max_coordinates
+        Most coordinates, and most constraints, of a mechanical problem (derived by the
+        generic route, whose cost grows faster than linearly with both).
+
+    Examples
+    --------
+    >>> Limits().max_weights
+    50000
+    >>> Limits(max_weights=300_000).max_weights
+    300000
+    """
+
+    max_neurons: int = 1_000
+    max_weights: int = 50_000
+    max_points: int = 1_000_000
+    max_coordinates: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("max_neurons", "max_weights", "max_points", "max_coordinates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ProblemFileError(f"Limits.{name} = {value!r}: must be a positive "
+                                       "integer", fix=f"e.g. Limits({name}=100000)")
+
+    def check_network(self, neurons: int, weights: int, *, path: str | None = None,
+                      field: str | None = None) -> None:
+        """Refuse a network over the budget, before it is built.
+
+        Raises
+        ------
+        ProblemFileError
+            Naming the setting to raise.
+        """
+        over = [(count, limit, what, option) for count, limit, what, option in (
+            (neurons, self.max_neurons, "neurons", "max-neurons"),
+            (weights, self.max_weights, "weights", "max-weights")) if count > limit]
+        if over:
+            raise ProblemFileError(
+                "the network has " + " and ".join(
+                    f"{count:,} {what} (limit {limit:,})" for count, limit, what, _ in over)
+                + ", over the limit",
+                fix="if you mean it, raise the limit: cognitive-action " + " ".join(
+                    f"--{option} {count}" for count, _, _, option in over) + " COMMAND ..., "
+                "or load_problem(..., limits=Limits(" + ", ".join(
+                    f"{option.replace('-', '_')}={count}" for count, _, _, option in over)
+                + "))", path=path, field=field)
+
+    def check_count(self, count: int, what: str, *, path: str | None = None,
+                    field: str | None = None) -> None:
+        """Refuse more than :attr:`max_coordinates` coordinates or constraints."""
+        if count > self.max_coordinates:
+            raise ProblemFileError(
+                f"{count:,} {what}, over the limit of {self.max_coordinates:,}",
+                fix=f"if you mean it, raise the limit: cognitive-action --max-coordinates "
+                f"{count} COMMAND ..., or load_problem(..., limits=Limits(max_coordinates="
+                f"{count}))", path=path, field=field)
+
+    def check_points(self, points: int, *, path: str | None = None,
+                     field: str | None = None) -> None:
+        """Refuse more output points than :attr:`max_points`."""
+        if points > self.max_points:
+            raise ProblemFileError(
+                f"{points:,} output points, over the limit of {self.max_points:,}",
+                fix=f"ask for fewer points, or raise the limit: cognitive-action "
+                f"--max-points {points} simulate ...", path=path, field=field)
 
 
 @dataclass
@@ -185,6 +276,9 @@ class ProblemSpec:
     sweep
         The ``[sweep]`` table as written: :mod:`cognitive_action.sweeps.section` (a
         higher layer) checks it and builds the sweep.
+    limits
+        The size budget the file was loaded under (:class:`Limits`); commands that
+        build more from it (``simulate --points``) keep to it too.
     """
 
     name: str
@@ -199,6 +293,7 @@ class ProblemSpec:
     data: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     sweep: dict[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
 
 def problems_dir() -> Path:
@@ -215,13 +310,22 @@ def shipped_problems() -> dict[str, Path]:
     return {p.stem: p for p in sorted(d.glob("*.toml"))} if d.is_dir() else {}
 
 
-def load_problem(source: str | os.PathLike[str]) -> ProblemSpec:
+def load_problem(source: str | os.PathLike[str], *, limits: Limits | None = None
+                 ) -> ProblemSpec:
     """Load a problem file by path or by shipped name (``"xor"``).
+
+    Parameters
+    ----------
+    source
+        A path or a shipped problem's name.
+    limits
+        The size budget (default :class:`Limits`).
 
     Raises
     ------
     ProblemFileError
-        If the file is missing, too large, not valid TOML, or fails the schema.
+        If the file is missing, unreadable, too large, not valid TOML, fails the schema
+        or asks for more than ``limits``.
     """
     path = Path(source)
     if not path.suffix and not path.exists():
@@ -231,33 +335,50 @@ def load_problem(source: str | os.PathLike[str]) -> ProblemSpec:
                 f"no problem named {str(source)!r}",
                 fix=f"use a file path or one of: {', '.join(shipped) or '(none shipped)'}")
         path = shipped[str(source)]
-    if not path.is_file():
+    if not path.exists():
         raise ProblemFileError(f"file {str(path)!r} does not exist",
                                fix="check the path", path=str(path))
-    if path.stat().st_size > MAX_FILE_BYTES:
+    if not path.is_file():
+        raise ProblemFileError(f"{str(path)!r} is not a regular file",
+                               fix="give the path of a .toml problem file", path=str(path))
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ProblemFileError(f"file is larger than {MAX_FILE_BYTES} bytes",
+                                   fix="problem files are small declarations",
+                                   path=str(path))
+        with open(path, "rb") as fh:  # read at most the budget, whatever stat said
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ProblemFileError(f"cannot read the file ({exc.strerror or exc})",
+                               fix="check that the file exists and you may read it",
+                               path=str(path)) from exc
+    if len(raw) > MAX_FILE_BYTES:
         raise ProblemFileError(f"file is larger than {MAX_FILE_BYTES} bytes",
                                fix="problem files are small declarations", path=str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ProblemFileError("file is not UTF-8 text", fix="save it as UTF-8",
                                path=str(path)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ProblemFileError(f"not valid TOML: {exc}", fix="correct the TOML syntax",
                                path=str(path)) from exc
-    return parse_problem(data, path=str(path), default_name=path.stem)
+    return parse_problem(data, path=str(path), default_name=path.stem, limits=limits)
 
 
 def parse_problem(data: Mapping[str, Any], *, path: str = "<problem>",
-                  default_name: str = "problem") -> ProblemSpec:
-    """Build a :class:`ProblemSpec` from parsed TOML data (see the module docstring)."""
-    return _Reader(data, path).read(default_name)
+                  default_name: str = "problem", limits: Limits | None = None
+                  ) -> ProblemSpec:
+    """Build a :class:`ProblemSpec` from parsed TOML data (see the module docstring);
+    ``limits`` is the size budget (default :class:`Limits`)."""
+    return _Reader(data, path, limits or Limits()).read(default_name)
 
 
 class _Reader:
-    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+    def __init__(self, data: Mapping[str, Any], path: str, limits: Limits) -> None:
         self.data = data
         self.path = path
+        self.limits = limits
 
     # -- schema helpers ------------------------------------------------------------------
     def fail(self, field_: str, message: str, fix: str) -> None:
@@ -344,11 +465,68 @@ class _Reader:
             name=name, description=description, path=self.path, problem=problem,
             values=values, network=net,
             initial=self.initial_settings(d.get("initial"), problem),
-            simulate=self.table(d.get("simulate"), "simulate", _SIMULATE),
+            simulate=self.simulate_settings(d.get("simulate")),
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
             train=self.train_settings(d.get("train"), "data" in d),
-            sweep=self.table(d.get("sweep"), "sweep", set()))  # checked by sweeps.section
+            sweep=self.table(d.get("sweep"), "sweep", set()),  # checked by sweeps.section
+            limits=self.limits)
+
+    def _positive(self, v: Any, where: str, example: str) -> float:
+        """A finite number > 0 (not a string, boolean, nan or inf)."""
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                math.isfinite(float(v)) and float(v) > 0):
+            self.fail(where, f"must be a positive finite number, got {v!r}", f"e.g. {example}")
+        return float(v)
+
+    def simulate_settings(self, data: Any) -> dict[str, Any]:
+        """The ``[simulate]`` table: ``t_end`` and the tolerances positive finite numbers,
+        ``points`` an integer in ``[2, limits.max_points]``, ``method`` a string (its
+        name is checked where the solvers are known), ``variant`` a known variant."""
+        v = self.table(data, "simulate", _SIMULATE)
+        for key, example in (("t_end", "t_end = 5.0"), ("rtol", "rtol = 1e-8"),
+                             ("atol", "atol = 1e-10")):
+            if key in v:
+                v[key] = self._positive(v[key], f"simulate.{key}", example)
+        if "points" in v:
+            self._integer(v["points"], "simulate.points", 2, "points = 200")
+            self.limits.check_points(v["points"], path=self.path, field="simulate.points")
+        if "method" in v and not isinstance(v["method"], str):
+            self.fail("simulate.method", f"must be a solver name, got {v['method']!r}",
+                      'e.g. method = "cvodes"')
+        if "variant" in v and v["variant"] not in SIMULATE_VARIANTS:
+            self.fail("simulate.variant", f"unknown variant {v['variant']!r}",
+                      f"use {', '.join(repr(x) for x in SIMULATE_VARIANTS)}")
+        return v
+
+    def initial_values(self, data: Any, problem: Problem | EnergyModel) -> dict[str, float]:
+        """``[initial] values``: a table of the problem's states
+        (:func:`~.schema.initial_value_names`: coordinates, velocities ``<q>_dot``,
+        constant signals, multiplier states of eq. 20) and parameters (an energy
+        problem: its inputs, targets and parameters), each a finite real constant (a
+        number or an expression of numbers)."""
+        if not isinstance(data, Mapping):
+            self.fail("initial.values", f"must be a table of name = value, got {data!r}",
+                      'e.g. values = { x3 = 0.5, w3_1 = "pi/4" }')
+        if isinstance(problem, EnergyModel):
+            known = {str(s) for s in (*problem.inputs, *problem.targets,
+                                      *problem.parameters)}
+        else:
+            known = initial_value_names(problem) | {str(p) for p in problem.parameters}
+        listed = ", ".join(sorted(known)[:12]) + (", ..." if len(known) > 12 else "")
+        out = {}
+        for name, value in data.items():
+            where = f"initial.values.{name}"
+            if name not in known:
+                close = difflib.get_close_matches(name, sorted(known), n=3)
+                self.fail(where, f"{name!r} is not a coordinate, velocity, multiplier "
+                          "state or parameter of this problem",
+                          ("did you mean " + " or ".join(map(repr, close)) + "? " if close
+                           else "") + f"use one of {listed}")
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                self.fail(where, f"must be a number, got {value!r}", f"e.g. {name} = 0.5")
+            out[name] = float(parse_number(value, f"{self.path}: {where}"))
+        return out
 
     def _integer(self, v: Any, where: str, low: int, example: str) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -406,23 +584,15 @@ class _Reader:
         return v
 
     def initial_settings(self, data: Any, problem: Problem | EnergyModel) -> dict[str, Any]:
-        """The ``[initial]`` table, validated: ``values`` names of the problem's states
-        (:func:`~.schema.initial_value_names`), ``seed`` a non-negative integer,
-        ``weight_scale`` a number >= 0, ``init`` a registered weight initialiser."""
+        """The ``[initial]`` table, validated: ``values`` (:meth:`initial_values`),
+        ``seed`` a non-negative integer, ``weight_scale`` a number >= 0, ``init`` a
+        registered weight initialiser."""
         energy = isinstance(problem, EnergyModel)
         kind = ("energy" if energy else
                 "network" if problem.network is not None else "mechanical")
         v = self.table(data, "initial", allowed_keys("initial", kind))
         if "values" in v:
-            known = ({str(s) for s in (*problem.inputs, *problem.targets,
-                                       *problem.parameters)}
-                     if energy else initial_value_names(problem))
-            for k in self.table(v["values"], "initial.values", set()):
-                if k not in known:
-                    self.fail(f"initial.values.{k}", f"{k!r} is not a coordinate, velocity "
-                              "or multiplier state of this problem",
-                              f"use one of {', '.join(sorted(known)[:12])}"
-                              + (", ..." if len(known) > 12 else ""))
+            v["values"] = self.initial_values(v["values"], problem)
         if "seed" in v and (isinstance(v["seed"], bool) or not isinstance(v["seed"], int)
                             or v["seed"] < 0):
             self.fail("initial.seed", f"must be a non-negative integer, got {v['seed']!r}",
@@ -568,6 +738,10 @@ class _Reader:
                     for s in sizes) or len(sizes) < 2:
                 self.fail("network.layers", "must be a list of at least two positive "
                           "integers", "e.g. layers = [2, 3, 1]")
+            self.limits.check_network(
+                sum(sizes) + bool(bias),
+                sum(a * b for a, b in zip(sizes, sizes[1:])) + bias * sum(sizes[1:]),
+                path=self.path, field="network.layers")
             if per is not None:
                 if not isinstance(per, list) or len(per) != len(sizes) - 1:
                     self.fail("network.activations", "with layers, must list one activation "
@@ -587,6 +761,9 @@ class _Reader:
             if not isinstance(edges, list) or not edges:
                 self.fail("network.edges", "must be a non-empty list of [source, target]",
                           "e.g. edges = [[1, 3], [2, 3]]")
+            labels = {str(v) for e in edges if isinstance(e, list) for v in e}
+            self.limits.check_network(len(labels) + bool(bias), len(edges),
+                                      path=self.path, field="network.edges")
             g = nx.DiGraph()
             for i, e in enumerate(edges):
                 if not isinstance(e, list) or len(e) != 2:
@@ -769,6 +946,8 @@ class _Reader:
         if not isinstance(coords_raw, list) or not coords_raw:
             self.fail("coordinates", "missing or not a non-empty list of names",
                       'e.g. coordinates = ["q1", "q2"]')
+        self.limits.check_count(len(coords_raw), "coordinates", path=self.path,
+                                field="coordinates")
         coords = []
         for i, c in enumerate(coords_raw):
             c = validate_name(c, f"{self.path}: coordinates[{i}]")
@@ -805,6 +984,8 @@ class _Reader:
         if not isinstance(cons_raw, list):
             self.fail("constraints", "must be an array of tables",
                       "write each as [[constraints]] with name and expr")
+        self.limits.check_count(len(cons_raw), "constraints", path=self.path,
+                                field="constraints")
         cons = []
         for i, c in enumerate(cons_raw):
             c = self.table(c, f"constraints[{i}]", _CONSTRAINT)

@@ -232,3 +232,33 @@ def test_checks_skip_with_the_reason_where_pc_does_not_apply():
     checks = check_predictive_coding(net.problem(loss=decay))
     assert [c.status for c in checks] == ["skip", "skip"]
     assert "w3_1" in checks[0].message
+
+
+def _committed(page):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "laws" / page).read_text()
+    return text.split("<!-- latex:begin -->", 1)[1].split("<!-- latex:end -->", 1)[0]
+
+
+def test_docs_latex_is_a_fresh_derivation():
+    """docs/laws/predictive_coding.md shows ``latex()`` of the 2-2-1 net: drift in the
+    derivation fails here (regenerate the block and review the diff)."""
+    fresh = derive_predictive_coding(PredictiveCoding(ca.layered([2, 2, 1]))).latex()
+    rows = [ln.strip() for ln in _committed("predictive_coding.md").splitlines() if "&=" in ln]
+    assert rows == [ln.strip() for ln in fresh.splitlines() if "&=" in ln]
+    assert len(rows) == 7 + 8
+
+
+def test_feedback_alignment_page_shows_the_derived_backprop_rows():
+    """docs/laws/feedback_alignment.md shows rows of the derived backprop limit of the
+    2-2-1 net, as ``ca.latex`` prints them today."""
+    from cognitive_action.verify import backprop, reduce
+
+    theta = sp.Symbol("theta", real=True)
+    problem = ca.layered([2, 2, 1]).problem(weight=sp.exp(theta * ca.t), parameters=[theta])
+    red = reduce(ca.euler_lagrange(problem), backprop(rate=theta))
+    fresh = {ca.latex(e) + " &= 0" for e in red.equations}
+    rows = [ln.strip().rstrip("\\").strip() for ln in
+            _committed("feedback_alignment.md").splitlines() if "&=" in ln]
+    assert len(rows) == 5 and set(rows) <= fresh

@@ -119,6 +119,14 @@ class PredictiveCodingSystem:
         return rows
 
 
+    def latex(self) -> str:
+        """Two LaTeX ``aligned`` blocks: the declaration (:meth:`latex_declaration`)
+        and the derived rates (:meth:`latex_rates`)."""
+        blocks = [self.latex_declaration(), self.latex_rates()]
+        return "\n".join("\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+                         for rows in blocks)
+
+
 def _dot_name(s: sp.Symbol) -> str:
     head, tail = str(s)[0], str(s)[1:].replace("_", ",")
     return rf"\dot{{{head}}}_{{{tail}}}"

@@ -41,6 +41,8 @@ from cognitive_action.errors import DeclarationError
 
 __all__ = ["PredictiveCodingSystem", "derive_predictive_coding"]
 
+_Z = sp.Symbol("_z", real=True)
+
 
 @dataclass(frozen=True)
 class PredictiveCodingSystem:
@@ -164,19 +166,25 @@ def derive_predictive_coding(model: PredictiveCoding) -> PredictiveCodingSystem:
     grad_mu = {mu: sp.factor_terms(sp.diff(F, mu)) for mu in model.predictions.values()}
     dmu_dx: dict[tuple[sp.Symbol, sp.Symbol], sp.Expr] = {}
     dmu_dw: dict[tuple[sp.Symbol, sp.Symbol], sp.Expr] = {}
+    slopes: dict[object, sp.Expr] = {}         # σ'(z), once per activation
     for i in net.computing:
         mu = model.predictions[i]
-        pred = model.prediction_exprs[mu]
+        act = net.activation_of(i)
+        if act not in slopes:
+            slopes[act] = sp.diff(act(_Z), _Z)
+        # chain rule through the net input a_i = Σ_k w_ik x_k: ∂μ_i/∂q = σ'(a_i) ∂a_i/∂q,
+        # each factor by sympy.diff (of the one term of a_i that holds q: differentiating
+        # the whole sum for each of its symbols is quadratic in the fan-in)
+        slope = slopes[act].xreplace({_Z: net.net_input(i)})
         for k in net.graph.predecessors(i):
-            dmu_dx[mu, net.x[k]] = sp.diff(pred, net.x[k])
-            dmu_dw[mu, net.w[i, k]] = sp.diff(pred, net.w[i, k])
-    value_rates = {}
-    for x in xs:
-        total = grad_x[x]
-        for (mu, xk), d in dmu_dx.items():
-            if xk == x:
-                total += grad_mu[mu] * d
-        value_rates[x] = -total
+            term = net.w[i, k] * net.x[k]
+            dmu_dx[mu, net.x[k]] = slope * sp.diff(term, net.x[k])
+            dmu_dw[mu, net.w[i, k]] = slope * sp.diff(term, net.w[i, k])
+    terms: dict[sp.Symbol, list[sp.Expr]] = {x: [grad_x[x]] for x in xs}
+    for (mu, xk), d in dmu_dx.items():
+        if xk in terms:
+            terms[xk].append(grad_mu[mu] * d)
+    value_rates = {x: -sp.Add(*terms[x]) for x in xs}
     weight_rates = {}
     for (i, _k), w in net.w.items():
         mu = model.predictions[i]

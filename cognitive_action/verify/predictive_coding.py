@@ -127,21 +127,23 @@ def predictive_coding(precision: float = 1e-3, *, fixed_prediction: bool = False
         raise DeclarationError(f"the precision {precision!r} is not a positive number",
                                fix="pass e.g. precision=1e-3")
     beta = float(precision)
-    compiled: dict[int, tuple[Network, CompiledPredictiveCoding]] = {}
+    compiled: dict[int, tuple[Network, CompiledPredictiveCoding, list, list]] = {}
 
     def law(given: LawInput) -> LawRates:
         net = given.network
         hit = compiled.get(id(net))
         if hit is None or hit[0] is not net:
-            hit = (net, compile_predictive_coding(PredictiveCoding(net)))
-            compiled[id(net)] = hit
-        cpc = hit[1]
+            cpc = compile_predictive_coding(PredictiveCoding(net))
+            signals = set(cpc.signals)
+            inputs = [(i, str(e)) for i, e in cpc.model.inputs.items() if str(e) in signals]
+            targets = [(o, str(y)) for o, y in cpc.model.targets.items()]
+            hit = compiled[id(net)] = (net, cpc, inputs, targets)
+        cpc, inputs, targets = hit[1:]
         vals: dict[str, float] = {str(PRECISION): beta}
-        for i, e in cpc.model.inputs.items():
-            if not isinstance(e, (int, float)) and str(e) in map(str, cpc.model.signals):
-                vals[str(e)] = float(given.x[i])
+        for i, name in inputs:
+            vals[name] = float(given.x[i])
         given_targets = given.targets
-        for o, y in cpc.model.targets.items():
+        for o, name in targets:
             implied = given.x[o] + given.error[o]           # y = x + (-∂V/∂x) if squared
             if o in given_targets and not np.isclose(given_targets[o], implied,
                                                      rtol=1e-9, atol=1e-12):
@@ -150,7 +152,7 @@ def predictive_coding(precision: float = 1e-3, *, fixed_prediction: bool = False
                     f"outputs, but the error at output {o!r} is not y - x",
                     fix="declare PredictiveCoding(net, loss=...) and judge it with "
                     "verify.predictive_coding.check_predictive_coding")
-            vals[str(y)] = float(given_targets.get(o, implied))
+            vals[name] = float(given_targets.get(o, implied))
         w = np.array([given.weights[k, j] for (j, k) in net.w])
         st = cpc.fixed_prediction(w, vals) if fixed_prediction else cpc.equilibrium(w, vals)
         delta: dict[Hashable, float] = {}

@@ -262,3 +262,17 @@ def test_feedback_alignment_page_shows_the_derived_backprop_rows():
     rows = [ln.strip().rstrip("\\").strip() for ln in
             _committed("feedback_alignment.md").splitlines() if "&=" in ln]
     assert len(rows) == 5 and set(rows) <= fresh
+
+
+@pytest.mark.parametrize("net", [ca.layered([3, 4, 2], bias=True),
+                                 ca.layered([3, 4, 4, 2],
+                                            activations=["softplus", "tanh", "identity"])])
+def test_claims_with_biases_and_mixed_activations(net):
+    """The verifier's checks (reference: CasADi AD of the loss) on a net with a bias unit
+    clamped to 1 and on one with a different activation per layer: order 1 within 0.1,
+    the fixed-prediction schedule within 1e-12."""
+    checks = {c.name: c for c in check_predictive_coding(net.problem(), seed=1)}
+    assert checks["pc.precision_limit"].status == "pass"
+    assert abs(checks["pc.precision_limit"].value - 1) < 0.1
+    assert checks["pc.fixed_prediction"].status == "pass"
+    assert checks["pc.fixed_prediction"].value < 1e-12

@@ -276,3 +276,24 @@ def test_claims_with_biases_and_mixed_activations(net):
     assert abs(checks["pc.precision_limit"].value - 1) < 0.1
     assert checks["pc.fixed_prediction"].status == "pass"
     assert checks["pc.fixed_prediction"].value < 1e-12
+
+
+def test_equilibrium_is_the_one_relaxation_reaches_on_hard_states():
+    """Large weights and a precision of 1 make ``F`` non-convex, where plain Newton from
+    the feedforward pass can fail (it did in training on the digits). The equilibrium
+    is then found by a damped Newton descent of ``F``; wherever the published Euler
+    relaxation converges, it converges to the same point."""
+    net = ca.layered([3, 8, 8, 2])
+    cpc = compile_predictive_coding(PredictiveCoding(net))
+    rng = np.random.default_rng(1)
+    vals = {"e1": 1.0, "e2": -1.0, "e3": 0.5, "y20": 0.9, "y21": -0.9, "beta": 1.0}
+    compared = 0
+    for _ in range(12):
+        w = rng.standard_normal(len(net.weights)) * 2.0 / np.sqrt(8)
+        eq = cpc.equilibrium(w, vals)
+        assert np.max(np.abs(eq.value_rates[eq.free])) < 1e-9
+        rel = cpc.relax(w, vals, steps=4000, step=0.02)
+        if np.max(np.abs(rel.value_rates[rel.free])) < 1e-8:
+            compared += 1
+            assert np.max(np.abs(rel.x - eq.x)) < 1e-6
+    assert compared >= 3

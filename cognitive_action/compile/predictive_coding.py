@@ -173,6 +173,8 @@ class CompiledPredictiveCoding:
         self._free_idx = free_idx
         if len(free_idx):
             g = ca.Function("pc_residual", [Z, X, W, S, P], [res])
+            self._jac = ca.Function("pc_residual_jacobian", [Z, X, W, S, P],
+                                    [res, ca.jacobian(res, Z)])
             self._newton = ca.rootfinder("pc_equilibrium", "newton", g,
                                          {"abstol": tol, "abstolStep": 1e-16,
                                           "max_iter": 100, "error_on_fail": False})
@@ -226,32 +228,95 @@ class CompiledPredictiveCoding:
         w, s, p, _ = self._inputs(w, values)
         return float(self._energy(x, self._predict(x, w, s, p), s, p))
 
-    def equilibrium(self, w: np.ndarray, values: Mapping[str, float]) -> PCState:
-        """The inference equilibrium ``ẋ = 0`` (Newton from the feedforward pass) and the
+    def equilibrium(self, w: np.ndarray, values: Mapping[str, float], *,
+                    max_descent: int = 500) -> PCState:
+        """The inference equilibrium ``ẋ = 0`` reached from the feedforward pass, and the
         weight update there.
+
+        Newton's method from the feedforward pass first; it is kept when it converges
+        to a point of lower energy than the start (inference is a descent of ``F``). If
+        not (a large precision can make ``F`` non-convex, and Newton may then overshoot
+        or stop at a saddle), the value units descend ``F`` from the feedforward pass by
+        damped Newton steps ``(H + λI) Δx = ẋ`` (``H`` the Hessian of ``F``, ``λ`` raised
+        until ``F`` falls: a gradient step when ``λ`` is large), at most ``max_descent``
+        of them, and Newton polishes the point reached.
 
         Raises
         ------
         CompileError
-            If Newton's method does not reach ``|ẋ| ≤ tol``.
+            If neither reaches ``|ẋ| ≤ tol`` (relative to the values' scale).
         """
         w, s, p, x0 = self._inputs(w, values)
-        x = np.asarray(self._forward(x0, w, s, p), dtype=float).ravel()
-        its = 0
-        if self._newton is not None:
-            z = self._newton(x[self._free_idx], x, w, s, p)
-            x = x.copy()
-            x[self._free_idx] = np.asarray(z, dtype=float).ravel()
-            its = int(self._newton.stats().get("iter_count", 0) or 0)
-        mu = np.asarray(self._predict(x, w, s, p), dtype=float).ravel()
-        st = self._state(x, mu, x, w, s, p, its)
-        worst = float(np.max(np.abs(st.value_rates[self.free]), initial=0.0))
-        if not np.isfinite(worst) or worst > 1e3 * self.tol * max(1.0, np.abs(x).max()):
+        xf = np.asarray(self._forward(x0, w, s, p), dtype=float).ravel()
+        if self._newton is None:
+            mu = np.asarray(self._predict(xf, w, s, p), dtype=float).ravel()
+            return self._state(xf, mu, xf, w, s, p, 0)
+        f0 = self._f(xf, w, s, p)
+        st = self._newton_from(xf, w, s, p)
+        if self._converged(st) and self._f(st.x, w, s, p) <= f0 + 1e-12 * max(1.0, abs(f0)):
+            return st
+        x, its = self._descend(xf, w, s, p, max_descent)
+        st = self._newton_from(x, w, s, p, its)
+        if not self._converged(st):
+            worst = float(np.max(np.abs(st.value_rates[self.free])))
             raise CompileError(f"inference did not reach its equilibrium (|dx/dt| = "
-                               f"{worst:.3g} after Newton's method)",
+                               f"{worst:.3g} after descent and Newton's method)",
                                fix="use a smaller precision or weights of smaller scale; "
                                "relax() shows the dynamics")
         return st
+
+    def _descend(self, x: np.ndarray, w: np.ndarray, s: np.ndarray, p: np.ndarray,
+                 max_steps: int) -> tuple[np.ndarray, int]:
+        """Damped Newton descent of ``F`` over the free units (Levenberg-Marquardt)."""
+        x = x.copy()
+        fr = self._free_idx
+        lam, fx, its = 1e-3, self._f(x, w, s, p), 0
+        eye = np.eye(len(fr))
+        while its < max_steps:
+            r, jac = (np.asarray(v, dtype=float) for v in self._jac(x[fr], x, w, s, p))
+            r = r.ravel()
+            if np.max(np.abs(r)) <= self.tol:
+                break
+            hess = -jac                                  # ẋ = -∂F/∂x
+            while True:
+                try:
+                    dz = np.linalg.solve(hess + lam * eye, r)
+                except np.linalg.LinAlgError:
+                    dz = None
+                trial = x.copy()
+                if dz is not None:
+                    trial[fr] += dz
+                    ft = self._f(trial, w, s, p)
+                if dz is not None and np.isfinite(ft) and ft <= fx:
+                    x, fx, lam = trial, ft, max(lam / 10.0, 1e-12)
+                    break
+                lam *= 10.0
+                if lam > 1e12:
+                    return x, its
+            its += 1
+        return x, its
+
+    def _f(self, x: np.ndarray, w: np.ndarray, s: np.ndarray, p: np.ndarray) -> float:
+        return float(self._energy(x, self._predict(x, w, s, p), s, p))
+
+    def _xdot(self, x: np.ndarray, w: np.ndarray, s: np.ndarray, p: np.ndarray
+              ) -> np.ndarray:
+        mu = self._predict(x, w, s, p)
+        return np.asarray(self._rates(x, mu, x, w, s, p)[0], dtype=float).ravel()
+
+    def _newton_from(self, x: np.ndarray, w: np.ndarray, s: np.ndarray, p: np.ndarray,
+                     before: int = 0) -> PCState:
+        z = self._newton(x[self._free_idx], x, w, s, p)
+        x = x.copy()
+        x[self._free_idx] = np.asarray(z, dtype=float).ravel()
+        its = before + int(self._newton.stats().get("iter_count", 0) or 0)
+        mu = np.asarray(self._predict(x, w, s, p), dtype=float).ravel()
+        return self._state(x, mu, x, w, s, p, its)
+
+    def _converged(self, st: PCState) -> bool:
+        worst = float(np.max(np.abs(st.value_rates[self.free]), initial=0.0))
+        return bool(np.isfinite(worst)
+                    and worst <= 1e3 * self.tol * max(1.0, float(np.abs(st.x).max())))
 
     def relax(self, w: np.ndarray, values: Mapping[str, float], *, steps: int = 100,
               step: float = 0.1) -> PCState:

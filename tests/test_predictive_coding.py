@@ -278,6 +278,21 @@ def test_claims_with_biases_and_mixed_activations(net):
     assert checks["pc.fixed_prediction"].value < 1e-12
 
 
+def test_equilibrium_is_found_on_hard_states():
+    """Large weights and a precision of 1: ``ẋ = 0`` to 1e-9 and an energy below the
+    feedforward pass's, at every state (the fast half of the test below)."""
+    net = ca.layered([3, 8, 8, 2])
+    cpc = compile_predictive_coding(PredictiveCoding(net))
+    rng = np.random.default_rng(1)
+    vals = {"e1": 1.0, "e2": -1.0, "e3": 0.5, "y20": 0.9, "y21": -0.9, "beta": 1.0}
+    for _ in range(12):
+        w = rng.standard_normal(len(net.weights)) * 2.0 / np.sqrt(8)
+        eq = cpc.equilibrium(w, vals)
+        assert np.max(np.abs(eq.value_rates[eq.free])) < 1e-9
+        assert cpc.energy(eq.x, w, vals) <= cpc.energy(cpc.forward(w, vals), w, vals)
+
+
+@pytest.mark.slow
 def test_equilibrium_is_the_one_relaxation_reaches_on_hard_states():
     """Large weights and a precision of 1 make ``F`` non-convex, where plain Newton from
     the feedforward pass can fail (it did in training on the digits). The equilibrium

@@ -128,24 +128,23 @@ class CompiledPredictiveCoding:
         muv = {str(m.predictions[j]): MU[i] for i, j in enumerate(self.computing)}
         at_state = Translator(consts | xv | muv)       # ∂F/∂x, ∂F/∂μ: at (x, μ)
         at_lin = Translator(consts | xjv | wv)         # ∂μ/∂x, ∂μ/∂w: at x_lin
-        try:
-            dfdx = [at_state(system.grad_x[net.x[j]]) for j in self.units]
-            dfdmu = [at_state(system.grad_mu[m.predictions[j]]) for j in self.computing]
-            row = {j: i for i, j in enumerate(self.computing)}
-            col = {j: i for i, j in enumerate(self.units)}
-            xdot = [-v for v in dfdx]
-            for (mu, xk), d in system.dmu_dx.items():
-                i = row[_neuron_of(m, mu)]
-                xdot[col[_unit_of(net, xk)]] -= dfdmu[i] * at_lin(d)
-            wpos = {w: i for i, w in enumerate(net.weights)}
-            wdot = [ca.SX(0)] * nw
-            for (mu, w), d in system.dmu_dw.items():
-                wdot[wpos[w]] = -dfdmu[row[_neuron_of(m, mu)]] * at_lin(d)
-            predict = Translator(xv | wv | consts).many(
-                [m.prediction_exprs[m.predictions[j]] for j in self.computing])
-            energy = at_state(m.energy)
-        except CompileError:
-            raise
+        dfdx = [at_state(system.grad_x[net.x[j]]) for j in self.units]
+        dfdmu = [at_state(system.grad_mu[m.predictions[j]]) for j in self.computing]
+        row = {j: i for i, j in enumerate(self.computing)}
+        owner_mu = {s: j for j, s in m.predictions.items()}
+        owner_x = {s: j for j, s in net.x.items()}
+        col = {j: i for i, j in enumerate(self.units)}
+        xdot = [-v for v in dfdx]
+        for (mu, xk), d in system.dmu_dx.items():
+            i = row[owner_mu[mu]]
+            xdot[col[owner_x[xk]]] -= dfdmu[i] * at_lin(d)
+        wpos = {w: i for i, w in enumerate(net.weights)}
+        wdot = [ca.SX(0)] * nw
+        for (mu, w), d in system.dmu_dw.items():
+            wdot[wpos[w]] = -dfdmu[row[owner_mu[mu]]] * at_lin(d)
+        predict = Translator(xv | wv | consts).many(
+            [m.prediction_exprs[m.predictions[j]] for j in self.computing])
+        energy = at_state(m.energy)
         self._rates = ca.Function("pc_rates", [X, MU, XJ, W, S, P],
                                   [ca.vertcat(*xdot), ca.vertcat(*wdot),
                                    -ca.vertcat(*dfdmu)],
@@ -345,20 +344,6 @@ class CompiledPredictiveCoding:
             xd = np.asarray(self._rates(x, mu, xf, w, s, p)[0], dtype=float).ravel()
             x = x + step * np.where(self.free, xd, 0.0)
         return self._state(x, mu, xf, w, s, p, n)
-
-
-def _neuron_of(model: PredictiveCoding, mu: object) -> Hashable:
-    for j, s in model.predictions.items():
-        if s == mu:
-            return j
-    raise KeyError(mu)  # pragma: no cover - the derivation uses the model's symbols
-
-
-def _unit_of(net: object, x: object) -> Hashable:
-    for j, s in net.x.items():
-        if s == x:
-            return j
-    raise KeyError(x)  # pragma: no cover
 
 
 def _sweeps_needed(net: object) -> int:

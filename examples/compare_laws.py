@@ -141,7 +141,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="only redraw the figure from a compare_laws.json")
     args = parser.parse_args()
+    if args.plot is not None:
+        data = json.loads(args.plot.read_text())
+        plot(data["results"], data["epochs"], args.plot.with_suffix(".png"))
+        return
     epochs = args.epochs if args.epochs is not None else (10 if args.full else 1)
     (Xtr, ytr), (Xte, yte) = load_digits_split(0.2, 0, limit=None if args.full else 150)
     net = ca.layered([64, 32, 10])
@@ -213,7 +219,9 @@ def plot(results, epochs, path):
                title=f"layer {k + 1} ({'hidden' if k == 0 else 'output'}) update")
         ax.set_ylim(bottom=0)
     axes[0].legend()
-    axes[1].legend()
+    axes[1].legend(loc="upper right", fontsize=8)
+    axes[2].text(0.5, 0.55, "FA, DFA: 0 (the output layer gets the exact error)",
+                 transform=axes[2].transAxes, ha="center", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")

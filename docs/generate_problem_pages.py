@@ -39,7 +39,8 @@ FIGURES = DOCS / "figures" / "problems"
 
 #: Rows of LaTeX shown per block; the big networks are truncated (the engine derives
 #: every row; ``cognitive-action derive NAME --latex --max-rows N`` prints more).
-MAX_ROWS = {"layered10": 6, "rolling_disc": 12}
+MAX_ROWS = {"layered10": 6, "rolling_disc": 12, "feedback_alignment": 6,
+            "direct_feedback_alignment": 6, "predictive_coding": 6}
 DEFAULT_ROWS = 40
 #: Problems whose multiplier equation (10) is printed in full (small and holonomic).
 MULTIPLIER_EQUATION = ("chain3", "xor", "pendulum")
@@ -172,6 +173,56 @@ PROSE: dict[str, dict[str, str]] = {
             "$\\tfrac12 (x_{27} - 0.5\\sin(t/2))^2$ follows the target, from 0 to 0.125 "
             "and back; the output's multiplier $\\delta_{G27}$ is that error. The drift "
             "over all 27 constraints stays near $2\\cdot10^{-6}$."),
+    },
+    "feedback_alignment": {
+        "what": (
+            "A 4-16-16-3 tanh network judged with another learning law: feedback "
+            "alignment (Lillicrap et al. 2016), named in the file's `[verify] law`. The "
+            "problem itself is the paper's (its derived equations and simulation below "
+            "are those of eq. 4-10); the verifier checks the *law* against backprop, "
+            "lists the four `backprop.numeric` checks as expected failures (`expect_fail`:"
+            " the law is not backprop) and measures its angle to the gradient along a "
+            "teacher-student run (`alignment.training`). The law, the claim and the "
+            "measurements over seeds: [Feedback alignment](../laws/feedback_alignment.md)."),
+        "shows": "The paper's dynamics of this network (the law under test is judged by the "
+            "verifier, not simulated): the four inputs $\\sin t, \\cos t, \\sin 2t, "
+            "\\cos 2t$ and the first hidden neurons (the plot is capped at 12 "
+            "coordinates), which follow their inputs through tanh. The drift of the 39 "
+            "neuron constraints grows from round-off to about $10^{-6}$ by $t = 2$ "
+            "without stabilization.",
+    },
+    "direct_feedback_alignment": {
+        "what": (
+            "The same 4-16-16-3 tanh network judged with direct feedback alignment "
+            "(Nøkland 2016): the output error goes to every hidden neuron through one "
+            "fixed random matrix. As for feedback alignment, the four `backprop.numeric` "
+            "checks are expected failures and `alignment.training` measures the angle to "
+            "the gradient along training. Law, claim and measurements: "
+            "[Feedback alignment](../laws/feedback_alignment.md)."),
+        "shows": "The paper's dynamics of this network (the law under test is judged by the "
+            "verifier, not simulated): the four inputs $\\sin t, \\cos t, \\sin 2t, "
+            "\\cos 2t$ and the first hidden neurons (the plot is capped at 12 "
+            "coordinates), which follow their inputs through tanh. The drift of the 39 "
+            "neuron constraints grows from round-off to about $10^{-6}$ by $t = 2$ "
+            "without stabilization.",
+    },
+    "predictive_coding": {
+        "what": (
+            "A 3-6-5-2 tanh network judged with predictive coding (Whittington & Bogacz "
+            "2017) at output precision $\\beta = 10^{-3}$: the verifier relaxes the value "
+            "units to the inference equilibrium of the energy at every state, reports the "
+            "law as not backprop at finite $\\beta$ (relative error about $\\beta$, the "
+            "expected failures), and runs the law's own claims: `pc.precision_limit` (the "
+            "update tends to backprop at order 1 in $\\beta$) and `pc.fixed_prediction` "
+            "(the fixed-prediction schedule is backprop to round-off). The derived "
+            "inference dynamics and weight update, in LaTeX, are on "
+            "[Predictive coding](../laws/predictive_coding.md); the equations below are "
+            "the network problem's own (eq. 4-10)."),
+        "shows": "The paper's dynamics of this network (predictive coding is judged by the "
+            "verifier at each state, not simulated here): the inputs $\\sin t, \\cos t, "
+            "\\sin 2t$ and the first hidden neurons (the plot is capped at 12 "
+            "coordinates). The drift of the 16 neuron constraints stays below "
+            "$2\\cdot10^{-7}$.",
     },
 }
 

@@ -11,7 +11,12 @@ import pytest
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+#: Examples that train several laws (a minute or more): run with ``-m slow``.
+SLOW = {"compare_laws"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW
+                                  else p for p in EXAMPLES], ids=[p.stem for p in EXAMPLES])
 def test_example_runs(path, tmp_path):
     res = subprocess.run([sys.executable, str(path)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)

@@ -801,7 +801,10 @@ def verify(problem: Problem | EnergyModel, *, law: Law | LearningLaw | None = No
         :data:`~cognitive_action.verify.laws.LearningLaw`. Besides ``backprop.numeric``
         it gets ``alignment.training``: how its update lines up with the gradient along
         a teacher-student training run
-        (:func:`~cognitive_action.verify.alignment.check_alignment`).
+        (:func:`~cognitive_action.verify.alignment.check_alignment`), and the checks of
+        its own published claims when it has an ``extra_checks(problem, *, seed, gamma,
+        values)`` method (predictive coding:
+        :class:`~cognitive_action.verify.predictive_coding.PredictiveCodingLaw`).
     formulas
         ``{name: {unknown: expression}}`` compared with the derived reduced system
         (symbolic; always run when given, under the budget).
@@ -953,6 +956,9 @@ def verify(problem: Problem | EnergyModel, *, law: Law | LearningLaw | None = No
 
         run("alignment.training", lambda: check_alignment(problem, law, seed=seed,
                                                           gamma=gamma, values=values))
+        claims = getattr(law, "extra_checks", None)   # a law's own published claims
+        if callable(claims):
+            run("law.claims", lambda: claims(problem, seed=seed, gamma=gamma, values=values))
     if network:
         skipped("stability.multipliers", "holonomic neuron constraints: the multipliers "
                 "are algebraic (eq. 10), no multiplier dynamics")

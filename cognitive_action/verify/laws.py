@@ -16,7 +16,9 @@ Laws are registered by name (:func:`register_law`, or an entry point of the grou
 ``cognitive_action.laws`` whose object is a factory ``factory(seed=...) -> law``) and
 built with :func:`make_law`; a problem file names one with ``[verify] law = "name"``
 (never a module path). Built-ins: ``derived`` (the law the library derives),
-``sign_flipped``, ``feedback_alignment`` and ``direct_feedback_alignment``; random
+``sign_flipped``, ``feedback_alignment``, ``direct_feedback_alignment``,
+``predictive_coding`` and ``predictive_coding_fixed_prediction``
+(:mod:`cognitive_action.verify.predictive_coding`); random
 feedback matrices come from :func:`feedback_rng`, a stream independent of the weights.
 
 **The engine form.** The checks call a law as ``law(system, state, values, gamma) ->
@@ -596,11 +598,20 @@ LawFactory = Callable[..., "Law | LearningLaw"]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
 
+def _predictive_coding(seed: int = 0, *, fixed_prediction: bool = False) -> EngineLaw:
+    from cognitive_action.verify.predictive_coding import predictive_coding
+
+    return predictive_coding(seed=seed, fixed_prediction=fixed_prediction)
+
+
 def _builtin_factories() -> dict[str, LawFactory]:
     return {"derived": lambda seed=0: derived(),
             "sign_flipped": lambda seed=0: sign_flipped(),
             "feedback_alignment": feedback_alignment,
-            "direct_feedback_alignment": direct_feedback_alignment}
+            "direct_feedback_alignment": direct_feedback_alignment,
+            "predictive_coding": _predictive_coding,
+            "predictive_coding_fixed_prediction":
+                lambda seed=0: _predictive_coding(seed, fixed_prediction=True)}
 
 
 _REGISTRY: dict[str, LawFactory] = _builtin_factories()
@@ -689,7 +700,8 @@ def available_laws() -> tuple[str, ...]:
     the group ``cognitive_action.laws``.
 
     >>> [n for n in available_laws() if n in _builtin_factories()]
-    ['derived', 'direct_feedback_alignment', 'feedback_alignment', 'sign_flipped']
+    ['derived', 'direct_feedback_alignment', 'feedback_alignment', 'predictive_coding', \
+'predictive_coding_fixed_prediction', 'sign_flipped']
     """
     return tuple(sorted(set(_REGISTRY) | set(_entry_points())))
 

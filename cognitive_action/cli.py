@@ -212,6 +212,7 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     """
     from cognitive_action import workflow
 
+    workflow.output_folder(out)  # before any work: an unusable --out costs nothing
     wf = workflow.load(problem)
     settings = wf.settings(t_end=t_end, points=points, method=method,
                            stabilization=stabilization, variant=variant,
@@ -235,6 +236,9 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
 @_guard
 def waves(out: Path, quick: bool) -> None:
     """Figures 1-3 of Section 2 and the gradient error against input speed."""
+    from cognitive_action.workflow import output_folder
+
+    output_folder(out)
     _waves(out, quick)
 
 
@@ -285,8 +289,10 @@ def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
               speed: float | None) -> None:
     """Train PROBLEM's network on its [data] with a derived law (its backprop limit, its
     full dynamics or its diffusion law), beside plain NumPy SGD."""
-    from cognitive_action.workflow import TRAIN_LABELS, train_spec
+    from cognitive_action.workflow import TRAIN_LABELS, output_folder, train_spec
 
+    if out is not None:
+        output_folder(out)
     spec = _load(problem)
     bar: Any = None
 
@@ -407,9 +413,9 @@ def paper(out: Path, quick: bool) -> None:
     """The main job: derive, verify and simulate every shipped problem; reproduce
     Section 2's Figures 1-3 and the error against input speed."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
-    from cognitive_action.workflow import paper_problem, train_spec
+    from cognitive_action.workflow import output_folder, paper_problem, train_spec
 
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     summary: dict[str, Any] = {"problems": {}}
     failed = False
     for name, path in shipped_problems().items():

@@ -36,6 +36,8 @@ __all__ = [
     "VerificationError",
     "SweepError",
     "FixedPointError",
+    "OutputError",
+    "InterruptedRunError",
 ]
 
 
@@ -251,3 +253,52 @@ class FixedPointError(SimulationError):
         self.beta = beta
         self.residual = residual
         self.min_eigenvalue = min_eigenvalue
+
+
+class OutputError(CognitiveActionError, OSError):
+    """The output folder cannot be used (not a folder, not writable, full); raised
+    before any work starts, so no derivation or simulation is lost.
+
+    Attributes
+    ----------
+    path
+        The folder at fault.
+
+    Examples
+    --------
+    >>> err = OutputError("cannot write in results", fix="pick another --out",
+    ...                   path="results")
+    >>> print(err)
+    cannot write in results. Fix: pick another --out
+    >>> err.path, isinstance(err, OSError)
+    ('results', True)
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, path: str | None = None
+                 ) -> None:
+        super().__init__(message, fix)
+        self.path = path
+
+
+class InterruptedRunError(CognitiveActionError, KeyboardInterrupt):
+    """A run was interrupted (Ctrl-C, ``SIGINT``) between two chunks of its work; what
+    was completed is kept.
+
+    A ``KeyboardInterrupt``, so code that does not know it stops as on any Ctrl-C.
+
+    Attributes
+    ----------
+    partial
+        The completed part of the run (a ``Simulation`` up to :attr:`time`), or ``None``.
+    time
+        How far the run got.
+    checkpoint
+        Where the completed part was saved, when it was.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, partial: object = None,
+                 time: float | None = None, checkpoint: object = None) -> None:
+        super().__init__(message, fix)
+        self.partial = partial
+        self.time = time
+        self.checkpoint = checkpoint

@@ -59,7 +59,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
            "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
-           "initial_state", "load", "paper_problem", "paper_simulation", "paper_table",
+           "initial_state", "load", "output_folder", "output_path", "write_atomically",
+           "paper_problem", "paper_simulation", "paper_table",
            "plot_trajectory", "save_labelled_trajectory", "save_trajectory", "simulate_spec",
            "verify_spec", "waves", "TrainResult", "train_spec", "SweepResult", "sweep_file",
            "run_sweep_file"]
@@ -547,6 +548,58 @@ write outside the output folder results. Fix: name the problem with letters, dig
                                fix="name the problem with letters, digits, '_', '-' or "
                                "'.', e.g. name = \"my_law\"")
     return out / f"{name}{suffix}"
+
+
+def output_folder(out: str | os.PathLike[str]) -> Path:
+    """Create ``out`` if needed and prove it writable by writing (and removing) a file
+    in it; called before any work, so an unusable folder costs no derivation or run.
+
+    ``os.access`` is not asked: it answers yes for root on a read-only mount, and no
+    permission bits stop root; only a real write tells.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    OutputError
+        ``out`` is a file, cannot be created, or refuses a file (permissions, a
+        read-only or full file system), naming the folder and the reason.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> output_folder(d / "new") == d / "new", list((d / "new").iterdir())
+    (True, [])
+    >>> (d / "file").write_text("x")
+    1
+    >>> output_folder(d / "file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cognitive_action.errors.OutputError: the output folder .../file is a file. Fix: ...
+    """
+    from cognitive_action.errors import OutputError
+
+    out = Path(out)
+    fix = "pass --out a folder you can write to (or free space / fix its permissions)"
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"the output folder {out} is a file", fix=fix, path=str(out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        try:
+            os.write(fd, b"ok")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write in the output folder {out}: "
+                          f"{exc.strerror or exc}", fix=fix, path=str(out)) from None
+    return out
 
 
 def write_atomically(path: Path, write: Any) -> Path:

@@ -37,6 +37,7 @@ __all__ = [
     "SweepError",
     "FixedPointError",
     "OutputError",
+    "PhysicalError",
     "InterruptedRunError",
 ]
 
@@ -77,6 +78,22 @@ class GraphError(DeclarationError):
 
 class DerivationError(CognitiveActionError, ValueError):
     """The derivation cannot proceed (singular mass matrix, order above two, ...)."""
+
+
+class PhysicalError(DerivationError):
+    """Masses, a mass matrix or initial values that are not physical at the point where
+    a run would start (a negative or zero mass, a singular mass matrix, NaN).
+
+    Attributes
+    ----------
+    symbols
+        Names of the parameters involved (a mass given as a parameter), if any.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *,
+                 symbols: tuple[str, ...] = ()) -> None:
+        super().__init__(message, fix)
+        self.symbols = tuple(symbols)
 
 
 class InconsistentInitialConditionsError(CognitiveActionError, ValueError):

@@ -58,12 +58,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.verify.report import Report
 
 __all__ = ["VARIANTS", "SimulateSettings", "Verification", "WavesResult", "Workflow",
-           "as_spec", "compiled", "derivation_text", "derive_spec", "equations_dict",
-           "initial_state", "load", "output_folder", "output_path", "write_atomically",
-           "paper_problem", "paper_simulation", "paper_table",
-           "plot_trajectory", "save_labelled_trajectory", "save_trajectory", "simulate_spec",
-           "verify_spec", "waves", "TrainResult", "train_spec", "SweepResult", "sweep_file",
-           "run_sweep_file"]
+           "as_spec", "check_physics", "compiled", "derivation_text", "derive_spec",
+           "equations_dict", "initial_state", "load", "output_folder", "output_path",
+           "write_atomically", "checkpoint_path", "CHECKPOINT_SUFFIX", "paper_problem",
+           "paper_simulation", "paper_table", "plot_trajectory", "save_labelled_trajectory",
+           "save_trajectory", "simulate_spec", "verify_spec", "waves", "TrainResult",
+           "train_spec", "SweepResult", "sweep_file", "run_sweep_file"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -320,7 +320,34 @@ def initial_state(spec: ProblemSpec, el: Any) -> dict[str, float]:
     if spec.problem.nonholonomic == "vakonomic":
         for mu in el.nonholonomic_multipliers:  # multiplier states of eq. (20): start at rest
             given.setdefault(str(mu), 0.0)
-    return complete_initial_conditions(el, given, free=free)
+    y0 = complete_initial_conditions(el, given, free=free)
+    check_physics(spec, el, y0)
+    return y0
+
+
+def check_physics(spec: ProblemSpec, el: Any, y0: Mapping[str, float]) -> None:
+    """The physical checks before a run (:mod:`cognitive_action.derive.physical`): the
+    masses (or the mass matrix) positive definite at the initial state, with the file's
+    parameter values, and the equations of motion (8)-(10) solvable there.
+
+    Raises
+    ------
+    ProblemFileError
+        Naming the file, the field (``parameters.<name>`` for a mass given as a
+        parameter, else ``action``) and the fix.
+    """
+    from cognitive_action.derive.physical import check_masses, check_solvable
+    from cognitive_action.errors import PhysicalError
+
+    try:
+        check_masses(spec.problem, y0)
+        if spec.network is None:
+            check_solvable(el, y0)
+    except PhysicalError as exc:
+        field = (f"parameters.{exc.symbols[0]}" if exc.symbols else "action.mass_matrix"
+                 if spec.problem.action.mass_matrix is not None else "action.masses")
+        raise ProblemFileError(exc.message, fix=exc.fix, path=spec.path,
+                               field=field) from None
 
 
 # -- compile -------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ from cognitive_action.compile.integration import (
     along_trajectory,
     check_finite,
     check_initial_state,
+    check_solvable,
     check_stability,
     chunk_function,
     direct_function,
@@ -296,6 +297,8 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     gains = opts.baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None,
                                  baumgarte=gains)
+    if opts.check_initial:
+        check_solvable(system, grid[0], y0v, pv)
     if opts.check_initial and system.constraints is not None:
         check_initial_state(system, grid[0], y0v, pv, opts.initial_tol)
     if opts.stability != "ignore" and (system.vakonomic or opts.stability == "raise"):

@@ -144,8 +144,10 @@ def test_xor_with_a_massless_weight_fails_verify_and_simulate(tmp_path):
     """m_W = 0: eq. (10) needs M⁻¹. verify passed it (the backprop checks take their own
     masses) and simulate then failed in CVODES; now verify fails its masses check and
     simulate refuses before compiling, naming m_W."""
-    text = (ca.__file__.rsplit("/", 2)[0] + "/problems/xor.toml")
-    src = open(text, encoding="utf-8").read().replace("m_W = 1.0", "m_W = 0.0")
+    from cognitive_action.problem_files.loader import shipped_problems
+
+    src = shipped_problems()["xor"].read_text(encoding="utf-8").replace("m_W = 1.0",
+                                                                      "m_W = 0.0")
     path = tmp_path / "xor0.toml"
     path.write_text(src.replace('name = "xor"', 'name = "xor0"'))
     v, s = _both(path, tmp_path / "out")

@@ -309,13 +309,17 @@ class InterruptedRunError(CognitiveActionError, KeyboardInterrupt):
         The completed part of the run (a ``Simulation`` up to :attr:`time`), or ``None``.
     time
         How far the run got.
+    resume
+        What a run needs to continue (a ``compile.simulate.Checkpoint``), or ``None``.
     checkpoint
-        Where the completed part was saved, when it was.
+        The file where the completed part was saved, when it was.
     """
 
     def __init__(self, message: str, fix: str | None = None, *, partial: object = None,
-                 time: float | None = None, checkpoint: object = None) -> None:
+                 time: float | None = None, resume: object = None,
+                 checkpoint: object = None) -> None:
         super().__init__(message, fix)
         self.partial = partial
         self.time = time
+        self.resume = resume
         self.checkpoint = checkpoint

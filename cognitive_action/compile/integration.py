@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 import casadi as ca
 import numpy as np
 
+from cognitive_action import interrupts
 from cognitive_action.compile.explicit import dopri_step_function
 from cognitive_action.compile.matrix_free import MatrixFreeRHS
 from cognitive_action.compile.options import SolverOptions
@@ -551,6 +552,8 @@ def run_once(fn: ca.Function, system: CompiledSystem, spec: IntegratorSpec, grid
                 return Y, None, stats
             return _run_direct(fn, system, spec, grid, y0, pv, p_int)
     except (RuntimeError, _FailedError) as exc:
+        if interrupts.requested():  # CasADi turned Ctrl-C into a failure of the call
+            raise KeyboardInterrupt from None
         with quiet():
             error = locate_failure(system, spec, grid, y0, pv, exc)
         raise error from None
@@ -709,6 +712,7 @@ def locate_failure(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarra
         return r
 
     for k in range(len(grid) - 1):
+        interrupts.raise_if_requested()  # the search can be long: Ctrl-C stops it
         t_k, dt = float(grid[k]), float(grid[k + 1] - grid[k])
         try:
             y = advance(y, t_k, dt)

@@ -171,6 +171,21 @@ def test_compile_simulate_refuses_a_singular_system_before_integrating():
     assert info.value.time == 0.0 and "mass" in info.value.fix
 
 
+def test_compile_simulate_refuses_a_negative_mass_parameter():
+    """From Python too: m = -1 as a parameter value (the literal is refused by the
+    declaration); the run of m = 1 is the cosine of the closed form."""
+    from cognitive_action.compile import simulate
+
+    x, = S.coordinates("x")
+    m, k = S.parameters("m k")
+    osc = Problem(Action([x], masses=m, lagrangian=-k * x**2 / 2), parameters=[m, k])
+    run = simulate(osc, (0, 1), {"x": 1.0, "x_dot": 0.0}, {"m": 1.0, "k": 4.0},
+                   n_points=5)
+    np.testing.assert_allclose(run["x"], np.cos(2 * run.times), atol=1e-6)
+    with pytest.raises(PhysicalError, match="m = -1"):
+        simulate(osc, (0, 1), {"x": 1.0, "x_dot": 0.0}, {"m": -1.0, "k": 4.0}, n_points=5)
+
+
 # -- NaN initial values ----------------------------------------------------------------
 def test_nan_initial_values_are_refused():
     """complete_initial_conditions with q1 = nan returned q2 = 0.0 (NaN compares false

@@ -363,6 +363,7 @@ def _simulate(system, times, y0, params, *, n_points, signals, options, chunks, 
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None,
                                  baumgarte=gains)
     if opts.check_initial:
+        _check_masses(system, grid[0], y0v, pv)
         check_solvable(system, grid[0], y0v, pv)
     if opts.check_initial and system.constraints is not None:
         check_initial_state(system, grid[0], y0v, pv, opts.initial_tol)
@@ -396,6 +397,23 @@ def _simulate(system, times, y0, params, *, n_points, signals, options, chunks, 
                                                     z_traj, dict(stats))
             if chunked else None)
     return sim
+
+
+def _check_masses(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.ndarray
+                  ) -> None:
+    """The declared masses positive definite at the initial state with these parameter
+    values (:func:`~cognitive_action.derive.physical.check_masses`), when the system
+    knows the problem it was compiled from."""
+    from cognitive_action.declare.problem import Problem
+    from cognitive_action.derive.physical import check_masses
+
+    source = system.origin[0] if system.origin else None
+    problem = source if isinstance(source, Problem) else getattr(source, "problem", None)
+    if not isinstance(problem, Problem):
+        return
+    point = dict(zip(system.states, y0.tolist())) | dict(
+        zip(system.parameters, np.asarray(pv, dtype=float).tolist())) | {"t": float(t0)}
+    check_masses(problem, point)
 
 
 class _Run:

@@ -49,6 +49,15 @@ reached; the CasADi methods then run the grid in chunks of output intervals, eac
 starting from the state the previous one reached (results agree with a single run to the
 tolerances: adaptive methods restart their step-size control at every chunk).
 
+Interrupts and checkpoints
+--------------------------
+``chunks=N`` runs the grid in chunks for every method; ``on_chunk`` receives a
+:class:`Checkpoint` after each, and ``resume=`` continues from one to the same numbers,
+bit for bit. Ctrl-C raises :class:`~cognitive_action.errors.InterruptedRunError` (a
+``KeyboardInterrupt``) with the completed chunks, never a ``SimulationError``: CasADi
+turns an interrupt into a failure of the call it was evaluating, and
+:mod:`cognitive_action.interrupts` records it first.
+
 Failures
 --------
 Integrator failures, NaN and states whose norm exceeds ``max_norm`` raise

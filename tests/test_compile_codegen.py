@@ -318,3 +318,22 @@ def test_a_source_over_the_size_budget_is_refused_before_compiling(tmp_path, mon
     with pytest.raises(CompileError, match="max_generated_bytes"):
         codegen_system(vm, cache_dir=tmp_path, derivatives="exact",
                        max_generated_bytes=10_000)
+
+
+def test_a_large_scalar_graph_is_refused_before_its_source_is_written():
+    """A function whose instruction count alone guarantees a source over the budget is
+    refused before CasADi writes the C (at least 10 bytes per instruction); the bound
+    holds: the written source is larger."""
+    x = ca.SX.sym("x", 50)
+    expr = x
+    for _ in range(20):
+        expr = ca.sin(expr) * x + ca.cos(expr)
+    f = ca.Function("big", [x], [ca.sum1(expr)])
+    n = f.n_instructions()
+    written = generate_source([f])
+    assert len(written) > 10 * n
+    with pytest.raises(CompileError, match="would be at least .* scalar instructions"):
+        generate_source([f], max_generated_bytes=10 * n - 1)
+    with pytest.raises(CompileError, match="max_generated_bytes"):  # after writing
+        generate_source([f], max_generated_bytes=len(written) - 1)
+    assert generate_source([f], max_generated_bytes=len(written)) == written

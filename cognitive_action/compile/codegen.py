@@ -125,22 +125,53 @@ def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def generate_source(functions: Sequence[ca.Function], *, jacobians: Sequence[str] = ()
-                    ) -> str:
+#: Fewest bytes of C that CasADi writes per instruction of a scalar (SX) function (one
+#: statement such as ``a12=(a3*a5);``; measured 87-250 bytes per instruction with the
+#: functions' overhead on the shipped problems): the bound that refuses a source over
+#: the budget before it is written out.
+_BYTES_PER_SX_INSTRUCTION = 10
+
+
+def generate_source(functions: Sequence[ca.Function], *, jacobians: Sequence[str] = (),
+                    max_generated_bytes: int | None = None) -> str:
     """C source of CasADi functions, with ``jac_<name>`` for the names in ``jacobians``
-    (what ``casadi.external`` looks for when an integrator needs a Jacobian)."""
+    (what ``casadi.external`` looks for when an integrator needs a Jacobian).
+
+    The source is refused over ``max_generated_bytes`` (:func:`check_source_size`):
+    before it is written out when the scalar functions' instruction count already
+    guarantees it (at least 10 bytes per instruction), else once written.
+
+    Raises
+    ------
+    CompileError
+        A function CasADi cannot generate C for, or a source over the size budget.
+    """
+    budget = _budget(max_generated_bytes)
     cg = ca.CodeGenerator("cognitive_action_generated.c", {"with_header": False})
+    instructions = 0
     for fn in functions:
         try:
-            cg.add(fn)
-            if fn.name() in jacobians:
-                cg.add(fn.jacobian())
+            parts = [fn] + ([fn.jacobian()] if fn.name() in jacobians else [])
+            for f in parts:
+                if f.is_a("SXFunction"):
+                    instructions += f.n_instructions()
+            low = _BYTES_PER_SX_INSTRUCTION * instructions
+            if low > budget:
+                raise CompileError(
+                    f"the generated C would be at least {low / 2**20:.1f} MB "
+                    f"({instructions} scalar instructions), over the budget "
+                    f"max_generated_bytes = {budget} ({budget / 2**20:.1f} MB)",
+                    fix=_SIZE_FIX)
+            for f in parts:
+                cg.add(f)
         except RuntimeError as exc:
             raise CompileError(f"CasADi cannot generate C for {fn.name()!r}: "
                                f"{str(exc).strip().splitlines()[-1]}",
                                fix="use the linear solver 'qr' or 'ldl', whose C is "
                                "self-contained") from None
-    return cg.dump()
+    source = cg.dump()
+    check_source_size(source, budget)
+    return source
 
 
 def blas_link_arguments() -> tuple[str, ...] | None:
@@ -372,6 +403,11 @@ def _budget(max_generated_bytes: int | None) -> int:
     return DEFAULT_MAX_GENERATED_BYTES
 
 
+_SIZE_FIX = ("use derivatives='fd' (about 8x less C) or the network route, or raise the "
+             "budget: codegen_system(..., max_generated_bytes=...) or the environment "
+             "variable COGNITIVE_ACTION_MAX_GENERATED_BYTES")
+
+
 def check_source_size(source: str, max_generated_bytes: int | None = None) -> int:
     """Refuse generated C over the size budget before it is written or compiled.
 
@@ -392,9 +428,7 @@ def check_source_size(source: str, max_generated_bytes: int | None = None) -> in
             f"the generated C is {size / 2**20:.1f} MB, over the budget "
             f"max_generated_bytes = {budget} ({budget / 2**20:.1f} MB): the compiler "
             "would take very long on it",
-            fix="use derivatives='fd' (about 8x less C) or the network route, or raise "
-            "the budget: codegen_system(..., max_generated_bytes=...) or the environment "
-            "variable COGNITIVE_ACTION_MAX_GENERATED_BYTES")
+            fix=_SIZE_FIX)
     return size
 
 
@@ -534,7 +568,8 @@ def codegen_system(system: CompiledSystem, *, cache_dir: str | os.PathLike | Non
     fns = [system.rhs, system.unknowns, system.dae["function"]]
     if system.constraints is not None:
         fns.append(system.constraints)
-    source = generate_source(fns, jacobians=("rhs", "dae") if derivatives == "exact" else ())
+    source = generate_source(fns, jacobians=("rhs", "dae") if derivatives == "exact" else (),
+                             max_generated_bytes=max_generated_bytes)
     lib = build_library(source, cache_dir=cache_dir, compiler=compiler, flags=flags,
                         link=link, max_generated_bytes=max_generated_bytes)
     path = str(lib.path)

@@ -142,6 +142,12 @@ def test_cache_location(tmp_path, monkeypatch):
 
 
 def test_typed_errors(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CompileError, match="cache directory"):
+        cache_directory(tmp_path / "afile")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(CompileError, match="cache directory"):
+        cache_directory(tmp_path / "fifo")
     with pytest.raises(CompileError, match="C compiler failed"):
         build_library("this is not C;", cache_dir=tmp_path)
     with pytest.raises(CompileError, match="no C compiler"):

@@ -121,7 +121,13 @@ def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
         path = root / "cognitive_action" / "c"
     else:
         path = Path(cache_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CompileError(f"cannot use the cache directory {path}: "
+                           f"{exc.strerror or exc}",
+                           fix="point COGNITIVE_ACTION_CACHE (or cache_dir) at a folder "
+                           "you can write to") from None
     return path
 
 

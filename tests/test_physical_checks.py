@@ -156,7 +156,9 @@ def test_xor_with_a_massless_weight_fails_verify_and_simulate(tmp_path):
 
 
 def test_compile_simulate_refuses_a_singular_system_before_integrating():
-    """Through the Python API with m_W = 0: a typed error at t = 0 that says why, not an
+    """Through the Python API: m_W = 0 on XOR is named (the declared masses are checked
+    at the initial state); a coordinate without kinetic term that no constraint fixes
+    makes eq. (8)-(10) singular: a typed error at t = 0 that says why, not an
     integrator flag."""
     from cognitive_action.compile import compile_system, simulate
 
@@ -166,8 +168,15 @@ def test_compile_simulate_refuses_a_singular_system_before_integrating():
     given = {str(w): rng.normal() * 0.5 for w in ca.xor().weights} | {"m_x": 1.0,
                                                                        "m_W": 0.0}
     y0 = complete_initial_conditions(el, given)
-    with pytest.raises(SimulationError, match="not finite at t = 0") as info:
+    with pytest.raises(PhysicalError, match="m_W = 0"):
         simulate(compile_system(el), (0, 1), y0, {"m_x": 1.0, "m_W": 0.0})
+    q1, q2 = S.coordinates("q1 q2")
+    m, = S.parameters("m")
+    p = Problem(Action([q1, q2], masses={q1: m}, lagrangian=-(q1**2 + q2**2) / 2),
+                parameters=[m])
+    with pytest.raises(SimulationError, match="not finite at t = 0") as info:
+        simulate(p, (0, 1), {"q1": 1.0, "q2": 0.5, "q1_dot": 0.0, "q2_dot": 0.0},
+                 {"m": 1.0}, n_points=3)
     assert info.value.time == 0.0 and "mass" in info.value.fix
 
 

@@ -503,14 +503,17 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
                   settings: SimulateSettings | None = None, *,
                   system: CompiledSystem | None = None,
                   checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
-                  chunks: int = 20) -> Simulation:
+                  chunks: int | None = 20) -> Simulation:
     """Simulate a loaded problem from consistent initial conditions.
 
-    With ``checkpoint``, the run goes in ``chunks`` chunks of output intervals (each
-    from the state the previous one reached) and the completed part is written to
-    ``checkpoint`` (atomically, in the format of :func:`save_trajectory` plus what a
-    resumed run needs) after every chunk; Ctrl-C stops it at once with
-    :class:`~cognitive_action.errors.InterruptedRunError`, the completed chunks saved.
+    The run goes in ``chunks`` chunks of output intervals, each from the state the
+    previous one reached (the adaptive step control restarts at each; ``None``: one
+    piece), so that Ctrl-C stops it at once with
+    :class:`~cognitive_action.errors.InterruptedRunError` carrying the completed
+    chunks (``partial``), and the command line's runs, which write checkpoints, give
+    the same numbers as this one. With ``checkpoint``, the completed part is written to
+    that file (atomically, in the format of :func:`save_trajectory` plus what a resumed
+    run needs) after every chunk.
     ``resume=True`` continues from that file to the same numbers, bit for bit, as a run
     that was never stopped; the file must come from the same problem file, settings,
     initial state and parameters. A finished run leaves the checkpoint in place
@@ -529,7 +532,7 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
         ``None``).
     checkpoint, resume, chunks
         The checkpoint file, whether to continue from it, and the number of chunks
-        (not for the adjoint sweep, which runs in one piece).
+        (the adjoint sweep runs in one piece).
 
     Returns
     -------
@@ -563,7 +566,9 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
                                fix="pass checkpoint=... (the command line passes "
                                "<out>/<name>_trajectory.checkpoint.npz)")
         return integrate(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
-                         options=s.solver)
+                         options=s.solver, chunks=chunks)
+    if chunks is None:
+        raise CompileError("a checkpoint needs a run in chunks", fix="pass chunks=20")
     return _simulate_checkpointed(spec, system, y0, s, Path(checkpoint), resume, chunks)
 
 

@@ -965,9 +965,13 @@ def verify(problem: Problem | EnergyModel, *, law: Law | LearningLaw | None = No
 
     # numeric checks: the verdict
     run("rank", lambda: check_rank(problem, seed=seed, values=values))
-    run("masses", lambda: check_masses(
-        problem, values=values, initial=initial,
-        el=el_() if initial is not None and not network else None))
+    masses = check_masses(problem, values=values, initial=initial,
+                          el=el_() if initial is not None and not network else None
+                          ) if wanted("masses") else None
+    if masses is not None and masses.status == "skip":  # nothing to evaluate: no line
+        report.checks.append(masses)
+    else:
+        run("masses", lambda: masses)
     from cognitive_action.verify.kinds import backprop_kind
 
     kind = backprop_kind(problem)  # which reference applies (feedforward, recurrent, ...)

@@ -104,19 +104,24 @@ def test_ctrl_c_inside_a_cvodes_integration_is_an_interrupt_not_a_failure(chunks
     (CV_RHSFUNC_FAIL); the run reports an interrupt, promptly, not a blow-up."""
     wf = workflow.load("pendulum")
     system = wf.system()
-    timer = threading.Timer(0.3, _sigint_self)
+    y0, values = wf.initial, wf.spec.values
+    timer = threading.Timer(1.0, _sigint_self)
     t0 = time.perf_counter()
     timer.start()
+    exc = None
     try:
-        with pytest.raises(InterruptedRunError) as info:
-            simulate(system, (0, 4000), wf.initial, wf.spec.values, n_points=40001,
-                     rtol=1e-12, atol=1e-14, max_steps=10**7, chunks=chunks)
+        simulate(system, (0, 4000), y0, values, n_points=40001, rtol=1e-12, atol=1e-14,
+                 max_steps=10**7, chunks=chunks)
+    except InterruptedRunError as e:
+        exc = e
+    except KeyboardInterrupt:  # never let a stray SIGINT end the test session
+        pytest.fail("SIGINT arrived outside simulate (machine too loaded?)")
     finally:
         timer.cancel()
-    assert not isinstance(info.value, SimulationError)
-    assert time.perf_counter() - t0 < 30  # the whole run would take minutes
+    assert exc is not None and not isinstance(exc, SimulationError)
+    assert time.perf_counter() - t0 < 30  # the whole run takes minutes
     if chunks is not None:
-        assert info.value.resume.done < 20
+        assert exc.resume.done < 20
 
 
 def test_the_handler_is_left_alone_outside_the_main_thread_and_when_customised():
@@ -149,6 +154,7 @@ def test_a_second_ctrl_c_does_not_wait():
 
 
 # -- the command line ------------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_on_the_command_line(tmp_path):
     """A checkpoint written by the workflow (a run stopped after its last chunk, before
     saving) is resumed by ``--resume`` to the same arrays as a fresh run; a checkpoint of

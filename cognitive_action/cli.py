@@ -34,37 +34,67 @@ from typing import Any
 
 import click
 
-from cognitive_action.errors import CognitiveActionError
+from cognitive_action.errors import CognitiveActionError, CompileError, InterruptedRunError
 
 EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def _interrupted(exc: BaseException | None, debug: bool) -> None:
+    """One line for Ctrl-C, exit 130 (the interrupt may have been swallowed by CasADi
+    and come back as another exception: it is still an interrupt)."""
+    if debug and exc is not None:
+        traceback.print_exc()
+    text = str(exc) if isinstance(exc, CognitiveActionError) else ""
+    text = text.removeprefix("interrupted ")
+    click.echo(f"interrupted (Ctrl-C){' ' + text if text else ''}", err=True)
+    sys.exit(EXIT_INTERRUPTED)
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn typed errors into one-line messages with exit code 2, and unexpected
-    exceptions (bugs) into a one-line report with exit code 3."""
+    """Turn typed errors into one-line messages with exit code 2, Ctrl-C into one line
+    with exit code 130, and unexpected exceptions (bugs) into a one-line report with
+    exit code 3."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cognitive_action import interrupts
+
         ctx = click.get_current_context()
-        try:
-            return fn(*args, **kwargs)
-        except CognitiveActionError as exc:
-            if ctx.find_root().params.get("debug"):
-                traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except BrokenPipeError:  # the reader went away (``| head``): stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            sys.exit(0)
-        except Exception as exc:  # a bug of ours: say so, keep the traceback behind --debug
-            if ctx.find_root().params.get("debug"):
-                traceback.print_exc()
-            click.echo(f"internal error: {type(exc).__name__}: {exc}. This is a bug in "
-                       "cognitive_action, not in your input; rerun with --debug for the "
-                       "traceback and report it.", err=True)
-            sys.exit(EXIT_INTERNAL)
+        debug = bool(ctx.find_root().params.get("debug"))
+        with interrupts.handling():
+            try:
+                result = fn(*args, **kwargs)
+            except KeyboardInterrupt as exc:
+                _interrupted(exc, debug)
+            except SystemExit:
+                if interrupts.requested():
+                    _interrupted(None, debug)
+                raise
+            except CognitiveActionError as exc:
+                if interrupts.requested():
+                    _interrupted(exc, debug)
+                if debug:
+                    traceback.print_exc()
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(EXIT_BAD_INPUT)
+            except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+                raise
+            except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(0)
+            except Exception as exc:  # a bug of ours: say so, traceback behind --debug
+                if interrupts.requested():
+                    _interrupted(None, debug)
+                if debug:
+                    traceback.print_exc()
+                click.echo(f"internal error: {type(exc).__name__}: {exc}. This is a bug in "
+                           "cognitive_action, not in your input; rerun with --debug for the "
+                           "traceback and report it.", err=True)
+                sys.exit(EXIT_INTERNAL)
+            if interrupts.requested():  # swallowed on the way: never report success
+                _interrupted(None, debug)
+            return result
 
     return wrapper
 
@@ -256,31 +286,57 @@ def verify(problem: str, as_json: bool, as_markdown: bool, as_html: bool, simula
               "the final time; default: the file's [simulate] variant, else forward).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when stderr is a terminal).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run from its checkpoint in --out (same "
+              "problem and options); the result equals an uninterrupted run's bit for bit.")
 @_guard
 def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
              method: str | None, stabilization: str | None, variant: str | None,
-             progress: bool | None) -> None:
+             progress: bool | None, resume: bool) -> None:
     """Simulate the derived system from consistent initial conditions.
 
     Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift),
     ``<name>_trajectory.png`` (panels: neurons and targets, weights, multipliers, loss,
-    drift) and, with xarray, ``<name>_trajectory.nc`` (labelled arrays).
+    drift) and, with xarray, ``<name>_trajectory.nc`` (labelled arrays). The run goes in
+    chunks and saves the completed part to ``<name>_trajectory.checkpoint.npz`` after
+    each (removed when the run is saved): Ctrl-C stops it with exit code 130, and
+    ``--resume`` continues it.
     """
     from cognitive_action import workflow
 
+    workflow.output_folder(out)  # before any work: an unusable --out costs nothing
     wf = workflow.load(problem, limits=_limits())
     settings = wf.settings(t_end=t_end, points=points, method=method,
                            stabilization=stabilization, variant=variant,
                            progress=sys.stderr.isatty() if progress is None else progress)
     settings.check(wf.spec.limits)
+    if resume and settings.variant == "adjoint":
+        raise CompileError("the adjoint sweep runs in one piece: there is nothing to "
+                           "resume", fix="run it again without --resume")
     wf.prepare()  # derive and solve eq. (11) before the clock starts
+    checkpoint = (None if settings.variant == "adjoint"
+                  else workflow.checkpoint_path(out, wf.name))
     t0 = time.perf_counter()
-    sim = wf.simulate(settings)
+    try:
+        sim = wf.simulate(settings, checkpoint=checkpoint, resume=resume)
+    except InterruptedRunError as exc:
+        if exc.checkpoint is None:
+            raise
+        raise InterruptedRunError(exc.message, fix="rerun the same command with --resume",
+                                  partial=exc.partial, time=exc.time, resume=exc.resume,
+                                  checkpoint=exc.checkpoint) from None
     elapsed = time.perf_counter() - t0
     paths = wf.save(sim, out)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    done = sim.stats.get("resumed_chunks")
+    if done:
+        click.echo(f"resumed after {done} of {sim.stats['chunks']} chunks "
+                   f"({checkpoint})")
     click.echo(f"{wf.name}: {len(sim.states)} states, t in [0, {settings.t_end:g}], "
                f"{settings.points} points, method {sim.method}, variant {sim.variant}, "
-               f"{elapsed:.2f} s; max |G| = {sim.max_drift:.2e}")
+               f"{elapsed:.2f} s; " + (f"max |G| = {sim.max_drift:.2e}"
+                                       if sim.drift is not None else "no constraints"))
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -291,6 +347,9 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
 @_guard
 def waves(out: Path, quick: bool) -> None:
     """Figures 1-3 of Section 2 and the gradient error against input speed."""
+    from cognitive_action.workflow import output_folder
+
+    output_folder(out)
     _waves(out, quick)
 
 
@@ -341,8 +400,10 @@ def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
               speed: float | None) -> None:
     """Train PROBLEM's network on its [data] with a derived law (its backprop limit, its
     full dynamics or its diffusion law), beside plain NumPy SGD."""
-    from cognitive_action.workflow import TRAIN_LABELS, train_spec
+    from cognitive_action.workflow import TRAIN_LABELS, output_folder, train_spec
 
+    if out is not None:
+        output_folder(out)
     spec = _load(problem)
     bar: Any = None
 
@@ -463,9 +524,9 @@ def paper(out: Path, quick: bool) -> None:
     """The main job: derive, verify and simulate every shipped problem; reproduce
     Section 2's Figures 1-3 and the error against input speed."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
-    from cognitive_action.workflow import paper_problem, train_spec
+    from cognitive_action.workflow import output_folder, paper_problem, train_spec
 
-    out.mkdir(parents=True, exist_ok=True)
+    output_folder(out)
     summary: dict[str, Any] = {"problems": {}}
     failed = False
     for name, path in shipped_problems().items():

@@ -36,6 +36,9 @@ __all__ = [
     "VerificationError",
     "SweepError",
     "FixedPointError",
+    "OutputError",
+    "PhysicalError",
+    "InterruptedRunError",
 ]
 
 
@@ -75,6 +78,22 @@ class GraphError(DeclarationError):
 
 class DerivationError(CognitiveActionError, ValueError):
     """The derivation cannot proceed (singular mass matrix, order above two, ...)."""
+
+
+class PhysicalError(DerivationError):
+    """Masses, a mass matrix or initial values that are not physical at the point where
+    a run would start (a negative or zero mass, a singular mass matrix, NaN).
+
+    Attributes
+    ----------
+    symbols
+        Names of the parameters involved (a mass given as a parameter), if any.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *,
+                 symbols: tuple[str, ...] = ()) -> None:
+        super().__init__(message, fix)
+        self.symbols = tuple(symbols)
 
 
 class InconsistentInitialConditionsError(CognitiveActionError, ValueError):
@@ -251,3 +270,56 @@ class FixedPointError(SimulationError):
         self.beta = beta
         self.residual = residual
         self.min_eigenvalue = min_eigenvalue
+
+
+class OutputError(CognitiveActionError, OSError):
+    """The output folder cannot be used (not a folder, not writable, full); raised
+    before any work starts, so no derivation or simulation is lost.
+
+    Attributes
+    ----------
+    path
+        The folder at fault.
+
+    Examples
+    --------
+    >>> err = OutputError("cannot write in results", fix="pick another --out",
+    ...                   path="results")
+    >>> print(err)
+    cannot write in results. Fix: pick another --out
+    >>> err.path, isinstance(err, OSError)
+    ('results', True)
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, path: str | None = None
+                 ) -> None:
+        super().__init__(message, fix)
+        self.path = path
+
+
+class InterruptedRunError(CognitiveActionError, KeyboardInterrupt):
+    """A run was interrupted (Ctrl-C, ``SIGINT``) between two chunks of its work; what
+    was completed is kept.
+
+    A ``KeyboardInterrupt``, so code that does not know it stops as on any Ctrl-C.
+
+    Attributes
+    ----------
+    partial
+        The completed part of the run (a ``Simulation`` up to :attr:`time`), or ``None``.
+    time
+        How far the run got.
+    resume
+        What a run needs to continue (a ``compile.simulate.Checkpoint``), or ``None``.
+    checkpoint
+        The file where the completed part was saved, when it was.
+    """
+
+    def __init__(self, message: str, fix: str | None = None, *, partial: object = None,
+                 time: float | None = None, resume: object = None,
+                 checkpoint: object = None) -> None:
+        super().__init__(message, fix)
+        self.partial = partial
+        self.time = time
+        self.resume = resume
+        self.checkpoint = checkpoint

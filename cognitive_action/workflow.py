@@ -57,13 +57,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.problem_files.loader import Limits, ProblemSpec
     from cognitive_action.verify.report import Report
 
-__all__ = ["VARIANTS", "EquationPreview", "SimulateSettings", "Verification", "WavesResult",
-           "Workflow", "as_spec", "compiled", "derivation_text", "derive_preview",
-           "derive_spec", "display", "equations_dict", "initial_state", "load",
-           "paper_problem", "paper_simulation", "paper_table", "plot_trajectory",
-           "save_labelled_trajectory", "save_trajectory", "simulate_spec", "verify_spec",
-           "waves", "TrainResult", "train_spec", "SweepResult", "sweep_file",
-           "run_sweep_file"]
+__all__ = ["VARIANTS", "CHECKPOINT_SUFFIX", "EquationPreview", "SimulateSettings",
+           "Verification", "WavesResult", "Workflow", "as_spec", "check_physics",
+           "checkpoint_path", "compiled", "derivation_text", "derive_preview", "derive_spec",
+           "display", "equations_dict", "initial_state", "load", "output_folder",
+           "output_path", "write_atomically", "paper_problem", "paper_simulation",
+           "paper_table", "plot_trajectory", "save_labelled_trajectory", "save_trajectory",
+           "simulate_spec", "verify_spec", "waves", "TrainResult", "train_spec",
+           "SweepResult", "sweep_file", "run_sweep_file"]
 
 VARIANTS = ("forward", "relaxation", "adjoint")
 """How anti-stable multiplier dynamics (eq. 20) run: as derived, the stable relaxation, or
@@ -446,7 +447,34 @@ def initial_state(spec: ProblemSpec, el: Any) -> dict[str, float]:
     if spec.problem.nonholonomic == "vakonomic":
         for mu in el.nonholonomic_multipliers:  # multiplier states of eq. (20): start at rest
             given.setdefault(str(mu), 0.0)
-    return complete_initial_conditions(el, given, free=free)
+    y0 = complete_initial_conditions(el, given, free=free)
+    check_physics(spec, el, y0)
+    return y0
+
+
+def check_physics(spec: ProblemSpec, el: Any, y0: Mapping[str, float]) -> None:
+    """The physical checks before a run (:mod:`cognitive_action.derive.physical`): the
+    masses (or the mass matrix) positive definite at the initial state, with the file's
+    parameter values, and the equations of motion (8)-(10) solvable there.
+
+    Raises
+    ------
+    ProblemFileError
+        Naming the file, the field (``parameters.<name>`` for a mass given as a
+        parameter, else ``action``) and the fix.
+    """
+    from cognitive_action.derive.physical import check_masses, check_solvable
+    from cognitive_action.errors import PhysicalError
+
+    try:
+        check_masses(spec.problem, y0)
+        if spec.network is None:
+            check_solvable(el, y0)
+    except PhysicalError as exc:
+        field = (f"parameters.{exc.symbols[0]}" if exc.symbols else "action.mass_matrix"
+                 if spec.problem.action.mass_matrix is not None else "action.masses")
+        raise ProblemFileError(exc.message, fix=exc.fix, path=spec.path,
+                               field=field) from None
 
 
 # -- compile -------------------------------------------------------------------------------
@@ -632,8 +660,23 @@ def _solver_options(**fields: Any) -> SolverOptions:
 def simulate_spec(spec: ProblemSpec, el: Any | None = None,
                   y0: Mapping[str, float] | None = None,
                   settings: SimulateSettings | None = None, *,
-                  system: CompiledSystem | None = None) -> Simulation:
+                  system: CompiledSystem | None = None,
+                  checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
+                  chunks: int | None = 20) -> Simulation:
     """Simulate a loaded problem from consistent initial conditions.
+
+    The run goes in ``chunks`` chunks of output intervals, each from the state the
+    previous one reached (the adaptive step control restarts at each; ``None``: one
+    piece), so that Ctrl-C stops it at once with
+    :class:`~cognitive_action.errors.InterruptedRunError` carrying the completed
+    chunks (``partial``), and the command line's runs, which write checkpoints, give
+    the same numbers as this one. With ``checkpoint``, the completed part is written to
+    that file (atomically, in the format of :func:`save_trajectory` plus what a resumed
+    run needs) after every chunk.
+    ``resume=True`` continues from that file to the same numbers, bit for bit, as a run
+    that was never stopped; the file must come from the same problem file, settings,
+    initial state and parameters. A finished run leaves the checkpoint in place
+    (the caller removes it once the trajectory is saved).
 
     Parameters
     ----------
@@ -646,6 +689,9 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
     system
         An already compiled system for ``settings.variant`` (compiled here when
         ``None``).
+    checkpoint, resume, chunks
+        The checkpoint file, whether to continue from it, and the number of chunks
+        (the adjoint sweep runs in one piece).
 
     Returns
     -------
@@ -673,8 +719,129 @@ def simulate_spec(spec: ProblemSpec, el: Any | None = None,
         # the sweep draws no progress bar: the CLI's --progress/--no-progress is moot here
         return adjoint_sweep(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
                              options=dataclasses.replace(s.solver, progress=None))
-    return integrate(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
-                     options=s.solver)
+    if checkpoint is None:
+        if resume:
+            raise CompileError("resume needs a checkpoint file",
+                               fix="pass checkpoint=... (the command line passes "
+                               "<out>/<name>_trajectory.checkpoint.npz)")
+        return integrate(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
+                         options=s.solver, chunks=chunks)
+    if chunks is None:
+        raise CompileError("a checkpoint needs a run in chunks", fix="pass chunks=20")
+    return _simulate_checkpointed(spec, system, y0, s, Path(checkpoint), resume, chunks)
+
+
+CHECKPOINT_SUFFIX = "_trajectory.checkpoint.npz"
+"""The checkpoint of ``simulate`` beside the trajectory: ``<out>/<name>`` + this."""
+
+
+def checkpoint_path(out: str | os.PathLike[str], name: str) -> Path:
+    """``<out>/<name>_trajectory.checkpoint.npz`` (see :func:`output_path`)."""
+    return output_path(out, name, CHECKPOINT_SUFFIX)
+
+
+def _fingerprint(spec: ProblemSpec, system: CompiledSystem, y0v: Any,
+                 s: SimulateSettings, chunks: int) -> str:
+    """What a checkpoint must share with the run that resumes it: the problem file's
+    bytes, the parameter values, the settings (not the progress bar), the initial
+    state, the states' names and the chunks."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    try:
+        h.update(Path(spec.path).read_bytes() if Path(spec.path).is_file()
+                 else spec.path.encode())
+    except OSError:
+        h.update(str(spec.path).encode())
+    solver = {k: v for k, v in dataclasses.asdict(s.solver).items() if k != "progress"}
+    h.update(json.dumps({"values": spec.values, "t_end": s.t_end, "points": s.points,
+                         "variant": s.variant, "solver": solver, "chunks": chunks,
+                         "states": list(system.states)},
+                        sort_keys=True, default=repr).encode())
+    h.update(np.ascontiguousarray(y0v, dtype=float).tobytes())
+    return h.hexdigest()
+
+
+def _save_checkpoint(path: Path, system: CompiledSystem, grid: Any, cp: Any,
+                     fingerprint: str) -> None:
+    import numpy as np
+
+    k = cp.edges[cp.done]
+    meta = {"fingerprint": fingerprint, "edges": list(cp.edges), "done": cp.done,
+            "stats": {k_: v for k_, v in cp.stats.items()
+                      if isinstance(v, (int, float, bool))}}
+    arrays = {"t": grid[:k + 1], "__y__": cp.y, "__meta__": np.array(json.dumps(meta))}
+    arrays |= {n: cp.y[:, i] for i, n in enumerate(system.states)}
+    if cp.z is not None:
+        arrays["__z__"] = cp.z
+    write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> Any:
+    import zipfile
+
+    import numpy as np
+
+    from cognitive_action.compile.simulate import Checkpoint
+
+    fix = ("resume with the options of the interrupted run (same file, --t-end, --points, "
+           "--method, ...), or run without --resume to start over")
+    if not path.is_file():  # missing, or not a regular file (a FIFO is never opened)
+        raise CompileError(f"no checkpoint to resume at {path}",
+                           fix="run without --resume (nothing was saved: the run was "
+                           "stopped before its first chunk, or finished)")
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            meta = json.loads(str(d["__meta__"]))
+            y = np.array(d["__y__"], dtype=float)
+            z = np.array(d["__z__"], dtype=float) if "__z__" in d.files else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise CompileError(f"the checkpoint {path} is unreadable ({exc})",
+                           fix="run without --resume to start over") from None
+    if meta.get("fingerprint") != fingerprint:
+        raise CompileError(f"the checkpoint {path} was made by another run (another "
+                           "problem file, settings, initial state or parameters)", fix=fix)
+    return Checkpoint(tuple(int(e) for e in meta["edges"]), int(meta["done"]), y, z,
+                      dict(meta.get("stats", {})))
+
+
+def _simulate_checkpointed(spec: ProblemSpec, system: CompiledSystem,
+                           y0: Mapping[str, float], s: SimulateSettings, path: Path,
+                           resume: bool, chunks: int) -> Simulation:
+    from cognitive_action.compile import simulate as integrate
+    from cognitive_action.compile.integration import output_grid
+    from cognitive_action.errors import InterruptedRunError
+
+    y0v = system.state_vector(y0)
+    fingerprint = _fingerprint(spec, system, y0v, s, chunks)
+    grid = output_grid((0.0, s.t_end), s.points)
+    start = _load_checkpoint(path, fingerprint) if resume else None
+    if not resume:
+        path.unlink(missing_ok=True)  # a stale checkpoint of an earlier run
+
+    def save(cp: Any) -> None:
+        _save_checkpoint(path, system, grid, cp, fingerprint)
+
+    try:
+        sim = integrate(system, (0.0, s.t_end), y0, spec.values, n_points=s.points,
+                        options=s.solver, chunks=chunks, resume=start, on_chunk=save)
+    except InterruptedRunError as exc:
+        cp = exc.resume
+        saved = cp is not None and cp.done > 0
+        if saved and (cp.complete or not path.is_file()):
+            save(cp)  # a complete run interrupted afterwards, or a file removed meanwhile
+        where = (f"; the completed part (t <= {grid[cp.edges[cp.done]]:g}) is saved in "
+                 f"{path}" if saved else "; no chunk was complete, nothing saved")
+        raise InterruptedRunError(
+            exc.message + where,
+            fix="continue with resume=True (command line: the same command with --resume)"
+            if saved else None, partial=exc.partial, time=exc.time, resume=cp,
+            checkpoint=path if saved else None) from None
+    if start is not None:
+        sim.stats["resumed_chunks"] = start.done
+    return sim
 
 
 # -- results -------------------------------------------------------------------------------
@@ -706,6 +873,58 @@ write outside the output folder results. Fix: name the problem with letters, dig
                                fix="name the problem with letters, digits, '_', '-' or "
                                "'.', e.g. name = \"my_law\"")
     return out / f"{name}{suffix}"
+
+
+def output_folder(out: str | os.PathLike[str]) -> Path:
+    """Create ``out`` if needed and prove it writable by writing (and removing) a file
+    in it; called before any work, so an unusable folder costs no derivation or run.
+
+    ``os.access`` is not asked: it answers yes for root on a read-only mount, and no
+    permission bits stop root; only a real write tells.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    OutputError
+        ``out`` is a file, cannot be created, or refuses a file (permissions, a
+        read-only or full file system), naming the folder and the reason.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> output_folder(d / "new") == d / "new", list((d / "new").iterdir())
+    (True, [])
+    >>> (d / "file").write_text("x")
+    1
+    >>> output_folder(d / "file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    cognitive_action.errors.OutputError: the output folder .../file is a file. Fix: ...
+    """
+    from cognitive_action.errors import OutputError
+
+    out = Path(out)
+    fix = "pass --out a folder you can write to (or free space / fix its permissions)"
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"the output folder {out} is a file", fix=fix, path=str(out))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        try:
+            os.write(fd, b"ok")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write in the output folder {out}: "
+                          f"{exc.strerror or exc}", fix=fix, path=str(out)) from None
+    return out
 
 
 def write_atomically(path: Path, write: Any) -> Path:
@@ -987,7 +1206,8 @@ class Workflow:
         return verify_spec(self.spec, simulate=simulate, el=self.derived, symbolic=symbolic,
                            budget=budget)
 
-    def simulate(self, settings: SimulateSettings | None = None,
+    def simulate(self, settings: SimulateSettings | None = None, *,
+                 checkpoint: str | os.PathLike[str] | None = None, resume: bool = False,
                  **overrides: Any) -> Simulation:
         """Simulate from :attr:`initial` (:func:`simulate_spec`).
 
@@ -995,13 +1215,17 @@ class Workflow:
         ----------
         settings
             Complete settings; default: the file's.
+        checkpoint, resume
+            Save the completed part after every chunk to this file, and continue from
+            it (see :func:`simulate_spec`).
         **overrides
             Fields of :class:`SimulateSettings` to change (``t_end=2.0``, ...).
         """
         s = (settings or self.settings()).replace(**overrides)
         s.check(self.spec.limits)  # before compiling
         return simulate_spec(self.spec, self.derived, self.initial, s,
-                             system=self.system(s.variant))
+                             system=self.system(s.variant), checkpoint=checkpoint,
+                             resume=resume)
 
     def save(self, sim: Simulation, out: str | os.PathLike[str] = "results", *,
              plot: bool = True, labelled: bool | None = None) -> list[Path]:

@@ -162,9 +162,15 @@ def test_simulate_with_progress_bar_matches_one_run(tmp_path):
 
     wf = workflow.load("pendulum")
     n = 201
-    tight = wf.simulate(points=n, rtol=1e-12, atol=1e-14, progress=False)
-    one = wf.simulate(points=n, progress=False)
-    many = wf.simulate(points=n, progress=True)
+
+    def piece(chunks, **kw):  # the workflow runs in 20 chunks by default; None: one piece
+        return workflow.simulate_spec(wf.spec, wf.derived, wf.initial,
+                                      wf.settings(points=n, **kw), chunks=chunks)
+
+    tight = piece(None, rtol=1e-12, atol=1e-14, progress=False)
+    one = piece(None, progress=False)
+    many = piece(None, progress=True)
+    np.testing.assert_array_equal(wf.simulate(points=n).y, piece(20).y)
     np.testing.assert_array_equal(one.times, many.times)
     err_one = np.abs(one.y - tight.y).max()
     err_many = np.abs(many.y - tight.y).max()

@@ -95,7 +95,8 @@ def test_cache_is_reused_and_a_corrupt_entry_rebuilt(tmp_path):
     assert again.cached and again.path == first.path and again.compile_time == 0.0
     # corrupt the library: the digest no longer matches, so it is rebuilt
     first.path.write_bytes(b"\x7fELF garbage")
-    rebuilt = codegen_system(vm, cache_dir=tmp_path)
+    with pytest.warns(RuntimeWarning, match="digest does not match"):
+        rebuilt = codegen_system(vm, cache_dir=tmp_path)
     assert not rebuilt.library.cached
     _agree(vm, rebuilt, np.random.default_rng(2), {"m": 1.0, "g": 9.81, "L": 1.0})
     # a missing digest counts as corrupt too
@@ -141,6 +142,12 @@ def test_cache_location(tmp_path, monkeypatch):
 
 
 def test_typed_errors(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(CompileError, match="cache directory"):
+        cache_directory(tmp_path / "afile")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(CompileError, match="cache directory"):
+        cache_directory(tmp_path / "fifo")
     with pytest.raises(CompileError, match="C compiler failed"):
         build_library("this is not C;", cache_dir=tmp_path)
     with pytest.raises(CompileError, match="no C compiler"):
@@ -186,3 +193,153 @@ def test_dense_products_call_blas_in_generated_c(tmp_path):
         for system in (with_blas, loops):
             got = system.evaluate(0.5, y, pv)
             assert np.abs(got - ref).max() < 1e-12 * np.abs(ref).max()
+
+
+# -- the cache under hostile conditions (issue 17) --------------------------------------
+def _square_and_cube():
+    x = ca.SX.sym("x")
+    return (generate_source([ca.Function("f", [x], [x * x])]),
+            generate_source([ca.Function("f", [x], [x * x * x])]))
+
+
+def test_a_library_of_another_source_in_a_slot_is_rebuilt_not_loaded(tmp_path):
+    """Another system's library put in this slot together with a checksum file that
+    matches it passed the digest check and gave wrong numbers; the hash of the source
+    compiled into the library now refuses it (rebuilt, with a warning)."""
+    import shutil
+
+    square, cube = _square_and_cube()
+    a = tmp_path / "a"
+    b = tmp_path / "b"
+    lib_a = build_library(square, cache_dir=a)
+    lib_b = build_library(cube, cache_dir=b)
+    assert lib_a.key != lib_b.key
+    shutil.copyfile(lib_b.path, lib_a.path)
+    shutil.copyfile(b / f"ca_{lib_b.key}.sha256", a / f"ca_{lib_a.key}.sha256")
+    with pytest.warns(RuntimeWarning, match="built from another source"):
+        again = build_library(square, cache_dir=a)
+    assert not again.cached and again.path == lib_a.path
+    assert float(ca.external("f", str(again.path))(3.0)) == 9.0  # x², not x³ = 27
+    assert build_library(square, cache_dir=a).cached
+
+
+def test_a_library_without_the_embedded_hash_is_rebuilt(tmp_path):
+    """An entry built before the hash was embedded (or by hand) is not trusted."""
+    import hashlib
+
+    square, _ = _square_and_cube()
+    lib = build_library(square, cache_dir=tmp_path)
+    data = lib.path.read_bytes().replace(b"cognitive_action source sha256=",
+                                         b"something else entirely here!=")
+    lib.path.write_bytes(data)
+    (tmp_path / f"ca_{lib.key}.sha256").write_text(hashlib.sha256(data).hexdigest())
+    with pytest.warns(RuntimeWarning, match="another source"):
+        assert not build_library(square, cache_dir=tmp_path).cached
+
+
+@pytest.mark.parametrize("which", ["digest", "library", "both"])
+def test_a_fifo_in_a_cache_slot_never_blocks(tmp_path, which):
+    """A FIFO in place of the checksum file hung the build (it was opened for reading
+    with no writer). Types are checked with lstat before anything is opened; the FIFO
+    is replaced by the rebuilt entry. An alarm turns a hang into a failure."""
+    import signal
+
+    square, _ = _square_and_cube()
+    lib = build_library(square, cache_dir=tmp_path)
+    digest = tmp_path / f"ca_{lib.key}.sha256"
+    for path in {"digest": [digest], "library": [lib.path],
+                 "both": [digest, lib.path]}[which]:
+        path.unlink()
+        os.mkfifo(path)
+
+    def hang(signum, frame):
+        raise TimeoutError("build_library blocked on a FIFO")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        with pytest.warns(RuntimeWarning, match="not a regular file"):
+            again = build_library(square, cache_dir=tmp_path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert not again.cached
+    assert again.path.is_file() and digest.is_file()
+    assert float(ca.external("f", str(again.path))(3.0)) == 9.0
+
+
+def test_a_killed_build_leaves_nothing_behind_after_the_next_build(tmp_path):
+    """A build killed while the compiler runs (SIGKILL, no cleanup) leaves its
+    ``.build-*`` folder; the next build removes it (its owner is gone) and keeps the
+    folders of builds that are still running."""
+    import signal
+    import time
+
+    from cognitive_action.compile.codegen import _HOST
+
+    cc = tmp_path / "slow-cc"
+    cc.write_text('#!/bin/sh\n[ "$1" = --version ] || sleep 30\nexec cc "$@"\n')
+    cc.chmod(0o755)
+    cache = tmp_path / "cache"
+    script = textwrap.dedent(f"""
+        import casadi as ca
+        from cognitive_action.compile.codegen import build_library, generate_source
+        x = ca.SX.sym("x")
+        build_library(generate_source([ca.Function("f", [x], [x * x])]),
+                      cache_dir={str(cache)!r}, compiler={str(cc)!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            cache.is_dir() and any(p.name.startswith(".build-") for p in cache.iterdir())):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    left = [p for p in cache.iterdir() if p.name.startswith(".build-")]
+    assert len(left) == 1 and (left[0] / next(iter(os.listdir(left[0])))).exists()
+    running = cache / f".build-{_HOST}-{os.getpid()}-running"
+    running.mkdir()
+    old_foreign = cache / ".build-otherhost-1-old"
+    old_foreign.mkdir()
+    os.utime(old_foreign, (time.time() - 3 * 24 * 3600,) * 2)
+    square, _ = _square_and_cube()
+    build_library(square, cache_dir=cache)
+    names = sorted(p.name for p in cache.iterdir() if p.name.startswith("."))
+    assert names == [running.name]
+
+
+def test_a_source_over_the_size_budget_is_refused_before_compiling(tmp_path, monkeypatch):
+    square, _ = _square_and_cube()
+    size = len(square.encode())
+    with pytest.raises(CompileError, match="max_generated_bytes") as info:
+        build_library(square, cache_dir=tmp_path, max_generated_bytes=size - 1,
+                      compiler="no-such-cc-here")  # refused before the compiler is asked
+    assert "COGNITIVE_ACTION_MAX_GENERATED_BYTES" in info.value.fix
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setenv("COGNITIVE_ACTION_MAX_GENERATED_BYTES", str(size - 1))
+    with pytest.raises(CompileError, match=f"max_generated_bytes = {size - 1}"):
+        build_library(square, cache_dir=tmp_path)
+    assert build_library(square, cache_dir=tmp_path, max_generated_bytes=size).path.is_file()
+    vm = compile_system(pendulum())
+    with pytest.raises(CompileError, match="max_generated_bytes"):
+        codegen_system(vm, cache_dir=tmp_path, derivatives="exact",
+                       max_generated_bytes=10_000)
+
+
+def test_a_large_scalar_graph_is_refused_before_its_source_is_written():
+    """A function whose instruction count alone guarantees a source over the budget is
+    refused before CasADi writes the C (at least 10 bytes per instruction); the bound
+    holds: the written source is larger."""
+    x = ca.SX.sym("x", 50)
+    expr = x
+    for _ in range(20):
+        expr = ca.sin(expr) * x + ca.cos(expr)
+    f = ca.Function("big", [x], [ca.sum1(expr)])
+    n = f.n_instructions()
+    written = generate_source([f])
+    assert len(written) > 10 * n
+    with pytest.raises(CompileError, match="would be at least .* scalar instructions"):
+        generate_source([f], max_generated_bytes=10 * n - 1)
+    with pytest.raises(CompileError, match="max_generated_bytes"):  # after writing
+        generate_source([f], max_generated_bytes=len(written) - 1)
+    assert generate_source([f], max_generated_bytes=len(written)) == written

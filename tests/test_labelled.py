@@ -167,3 +167,15 @@ def test_paper_table_lists_every_problem():
     assert "1 pass, 1 skip" in rows[0] and "`xor_verify.md`" in rows[0]
     assert rows[0].replace("\\|", "").count("|") == 8  # 7 cells: "|G|" is escaped
     assert "0.9000 (limit law)" in rows[1]
+
+
+def test_an_energy_models_phase_round_trips_by_coordinate(tmp_path):
+    """An energy problem (no network, no constraints): its free units and weights are
+    labelled as coordinates and come back equal to the simulation."""
+    wf = workflow.load("equilibrium_propagation")
+    sim = wf.simulate(t_end=0.4, points=9)
+    ds = trajectory_dataset(sim, wf.spec.problem, name="ep")
+    back = load_dataset(save_dataset(ds, tmp_path / "ep.nc"))
+    assert "constraint" not in back.coords
+    for q in sim.system.coordinates:
+        np.testing.assert_array_equal(back["q"].sel(coordinate=q).values, sim[q])

@@ -1,9 +1,9 @@
 """Layers point down: every import inside the package goes to a lower (or the same) layer.
 
-errors < declare < derive, problem_files < compile, data < verify < learn, diffusion,
-results < sweeps, workflow < cli. Imports are read from the source (AST), including imports inside
-functions and under ``TYPE_CHECKING``: a lazy import that runs upward is still a cycle
-waiting to happen.
+errors, interrupts < declare < derive, problem_files < compile, data < verify < learn,
+diffusion, results < sweeps, workflow < cli. Imports are read from the source (AST),
+including imports inside functions and under ``TYPE_CHECKING``: a lazy import that runs
+upward is still a cycle waiting to happen.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "cognitive_action"
 
-RANK = {"errors": 0, "lazy_exports": 0, "declare": 1, "derive": 2, "problem_files": 2,
-        "compile": 3, "data": 3, "verify": 4, "learn": 5, "diffusion": 5, "results": 5,
-        "sweeps": 6, "workflow": 6, "cli": 7}
+RANK = {"errors": 0, "lazy_exports": 0, "interrupts": 0, "declare": 1, "derive": 2,
+        "problem_files": 2, "compile": 3, "data": 3, "verify": 4, "learn": 5, "diffusion": 5,
+        "results": 5, "sweeps": 6, "workflow": 6, "cli": 7}
 
 
 def _layer(module: str) -> str | None:

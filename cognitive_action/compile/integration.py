@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 import casadi as ca
 import numpy as np
 
+from cognitive_action import interrupts
 from cognitive_action.compile.explicit import dopri_step_function
 from cognitive_action.compile.matrix_free import MatrixFreeRHS
 from cognitive_action.compile.options import SolverOptions
@@ -47,8 +48,10 @@ from cognitive_action.errors import (
 )
 
 __all__ = ["DIRECT_LIMIT", "SEGMENTED_COLLOCATION", "STABLE_VARIANTS", "IntegratorSpec",
-           "along_trajectory", "check_finite", "check_initial_state", "check_stability",
-           "chunk_function", "direct_function", "dopri_function", "initial_algebraic",
+           "along_trajectory", "check_finite", "check_initial_state", "check_solvable",
+           "check_stability",
+           "chunk_function", "direct_function", "dopri_function", "implicit_method",
+           "initial_algebraic",
            "integrator_spec", "locate_failure", "output_grid", "quiet", "run_once",
            "segmented_function"]
 
@@ -147,6 +150,38 @@ def check_initial_state(system: CompiledSystem, t0: float, y0: np.ndarray, pv: n
             f"the initial state violates {listing}",
             fix="make it consistent with complete_initial_conditions(euler_lagrange(problem), "
             "given), or pass check_initial=False", violated=bad)
+
+
+def check_solvable(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.ndarray
+                   ) -> None:
+    """Refuse an initial state where the accelerations and multipliers (the unknowns of
+    eq. 8-10) are not finite: a zero or singular mass matrix, or dependent constraints,
+    make every integrator fail at its first step with a message about the right-hand
+    side.
+
+    Raises
+    ------
+    SimulationError
+        Naming the unknowns that are not finite.
+    """
+    if not np.all(np.isfinite(y0)) or not np.all(np.isfinite(pv)):
+        raise SimulationError("the initial state or the parameters are not finite",
+                              fix="give finite numbers", time=float(t0))
+    try:
+        with quiet():
+            u = np.asarray(system.unknowns(t0, y0, pv).full(), dtype=float).reshape(-1)
+    except RuntimeError:  # the linear solver refused the matrix
+        u = np.full(len(system.unknown_names), np.nan)
+    bad = [n for n, v in zip(system.unknown_names, u) if not np.isfinite(v)]
+    if bad:
+        raise SimulationError(
+            f"the accelerations and multipliers are not finite at t = {t0:g} "
+            f"({', '.join(bad[:6])}{', ...' if len(bad) > 6 else ''}): the linear system "
+            "of eq. (8)-(10) is singular there (a zero or singular mass matrix, or "
+            "dependent constraints, Proposition 1)",
+            fix="give every mass a positive value (a positive definite mass matrix) and "
+            "check the constraint rank", time=float(t0),
+            state_norm=float(np.linalg.norm(y0)))
 
 
 def check_stability(system: CompiledSystem, grid: np.ndarray, y0: np.ndarray,
@@ -260,8 +295,10 @@ def check_finite(Y: np.ndarray, grid: np.ndarray, max_norm: float, label: str) -
         raise SimulationError(
             f"{label}: the state became NaN or infinite between t = {grid[last]:.6g} and "
             f"t = {grid[k]:.6g}; |y| = {norms[last]:.3g} at t = {grid[last]:.6g}",
-            fix="the system blows up or the method is unstable here: use an implicit "
-            "method (cvodes BDF), more steps, or tighter tolerances",
+            fix="the system blows up here: check the parameters and the initial state, "
+            "or tighten the tolerances" if implicit_method(label) else "the system blows up or "
+            "the method is unstable here: use an implicit method (cvodes BDF), more steps, "
+            "or tighter tolerances",
             time=float(grid[last]), state_norm=float(norms[last]))
     raise SimulationError(
         f"{label}: blow-up: |y| = {norms[k]:.3g} exceeds max_norm = {max_norm:.3g} at "
@@ -515,6 +552,8 @@ def run_once(fn: ca.Function, system: CompiledSystem, spec: IntegratorSpec, grid
                 return Y, None, stats
             return _run_direct(fn, system, spec, grid, y0, pv, p_int)
     except (RuntimeError, _FailedError) as exc:
+        if interrupts.requested():  # CasADi turned Ctrl-C into a failure of the call
+            raise KeyboardInterrupt from None
         with quiet():
             error = locate_failure(system, spec, grid, y0, pv, exc)
         raise error from None
@@ -631,7 +670,19 @@ _FLAG_HINTS = {
 }
 
 
-def _hint(flag: str) -> str:
+def implicit_method(label_or_spec) -> bool:
+    """Whether the method already is an implicit (BDF) one: hints must not advise it."""
+    label = getattr(label_or_spec, "label", label_or_spec)
+    return label.startswith(("cvodes (bdf", "idas", "collocation"))
+
+
+def _hint(flag: str, spec: IntegratorSpec | None = None) -> str:
+    """The advice for an integrator's failure flag, matching the method that failed."""
+    if "TOO_MUCH_WORK" in flag and spec is not None and implicit_method(spec):
+        return (f"the step limit max_steps = {spec.max_steps} was reached, already with "
+                f"the implicit method {spec.label}: the solution blows up, or the run needs "
+                "more steps; raise max_steps (SolverOptions(max_steps=...)), shorten "
+                "t_end, or loosen rtol/atol")
     for k, v in _FLAG_HINTS.items():
         if k in flag:
             return v
@@ -649,7 +700,7 @@ def locate_failure(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarra
     try:
         step = _step_function(system, spec, False)
     except RuntimeError:
-        return SimulationError(f"{spec.label} failed ({flag})", fix=_hint(flag),
+        return SimulationError(f"{spec.label} failed ({flag})", fix=_hint(flag, spec),
                                time=float(grid[0]), state_norm=float(np.linalg.norm(y0)))
     y = y0
     t_ok = float(grid[0])
@@ -661,6 +712,7 @@ def locate_failure(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarra
         return r
 
     for k in range(len(grid) - 1):
+        interrupts.raise_if_requested()  # the search can be long: Ctrl-C stops it
         t_k, dt = float(grid[k]), float(grid[k + 1] - grid[k])
         try:
             y = advance(y, t_k, dt)
@@ -683,4 +735,4 @@ def locate_failure(system: CompiledSystem, spec: IntegratorSpec, grid: np.ndarra
     return SimulationError(
         f"{spec.label} failed ({flag}) at t = {t_ok:.6g} (of {grid[0]:g}..{grid[-1]:g}); "
         f"|y| = {norm:.3g} there",
-        fix=_hint(flag), time=t_ok, state_norm=norm)
+        fix=_hint(flag, spec), time=t_ok, state_norm=norm)

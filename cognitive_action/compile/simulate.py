@@ -49,6 +49,15 @@ reached; the CasADi methods then run the grid in chunks of output intervals, eac
 starting from the state the previous one reached (results agree with a single run to the
 tolerances: adaptive methods restart their step-size control at every chunk).
 
+Interrupts and checkpoints
+--------------------------
+``chunks=N`` runs the grid in chunks for every method; ``on_chunk`` receives a
+:class:`Checkpoint` after each, and ``resume=`` continues from one to the same numbers,
+bit for bit. Ctrl-C raises :class:`~cognitive_action.errors.InterruptedRunError` (a
+``KeyboardInterrupt``) with the completed chunks, never a ``SimulationError``: CasADi
+turns an interrupt into a failure of the call it was evaluating, and
+:mod:`cognitive_action.interrupts` records it first.
+
 Failures
 --------
 Integrator failures, NaN and states whose norm exceeds ``max_norm`` raise
@@ -81,21 +90,21 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import casadi as ca
 import numpy as np
 
+from cognitive_action import interrupts
 from cognitive_action.compile.explicit import integrate_dopri
 from cognitive_action.compile.integration import (
     SEGMENTED_COLLOCATION,
     STABLE_VARIANTS,
-    IntegratorSpec,
     along_trajectory,
     check_finite,
     check_initial_state,
+    check_solvable,
     check_stability,
     chunk_function,
     direct_function,
@@ -112,9 +121,9 @@ from cognitive_action.compile.options import (
     resolve_options,
 )
 from cognitive_action.compile.system import CompiledSystem, compile_system
-from cognitive_action.errors import CompileError
+from cognitive_action.errors import CompileError, InterruptedRunError, SimulationError
 
-__all__ = ["Simulation", "simulate", "METHODS", "STABLE_VARIANTS"]
+__all__ = ["Checkpoint", "Simulation", "simulate", "METHODS", "STABLE_VARIANTS"]
 
 _PROGRESS_CHUNKS = 20  # chunks of the output grid when a CasADi method shows progress
 _LONG_RUN = 1_000_000  # states x output points above which progress=None shows a bar
@@ -228,10 +237,44 @@ class Simulation:
         return out
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """The completed part of a run in chunks: what :func:`simulate` needs to continue it
+    (``resume=``) to the same numbers, bit for bit, as a run that was never stopped.
+
+    Attributes
+    ----------
+    edges
+        Output indices where the chunks start and end (the last is ``n_t - 1``).
+    done
+        Chunks completed.
+    y
+        States at the output times ``grid[:edges[done] + 1]``, one row per time.
+    z
+        With IDAS, the algebraic states there; else ``None``.
+    stats
+        The integrator's statistics summed over the completed chunks.
+    """
+
+    edges: tuple[int, ...]
+    done: int
+    y: np.ndarray
+    z: np.ndarray | None = None
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk is done."""
+        return self.done == len(self.edges) - 1
+
+
 # -- the interface ---------------------------------------------------------------------------
 def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
              n_points: int = 101, signals: Mapping | None = None,
-             options: SolverOptions | None = None, **overrides: Any) -> Simulation:
+             options: SolverOptions | None = None, chunks: int | None = None,
+             resume: Checkpoint | None = None,
+             on_chunk: Callable[[Checkpoint], None] | None = None,
+             **overrides: Any) -> Simulation:
     """Integrate a compiled system on an output grid.
 
     Parameters
@@ -259,6 +302,18 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
         defaults. With ``progress`` (``None``: only when stderr is a terminal and
         ``n_states × n_points`` exceeds 10⁶) the CasADi methods run the grid in chunks
         (see Progress above).
+    chunks
+        Run the grid in about this many chunks of output intervals, each from the state
+        the previous one reached (as with a progress bar; the adaptive step control
+        restarts at every chunk). Ctrl-C is seen between chunks (and stops a CasADi
+        integrator within the chunk), and the completed chunks are kept.
+    resume
+        A :class:`Checkpoint` of this run (same system, grid, initial state, parameters,
+        options and ``chunks``) to continue from; the result equals the uninterrupted
+        run's bit for bit.
+    on_chunk
+        Called with a :class:`Checkpoint` after every chunk (to save it); Ctrl-C while it
+        runs waits for it to return.
     **overrides
         Fields of :class:`~cognitive_action.compile.options.SolverOptions` that replace
         those of ``options``, e.g. ``method="dopri", rtol=1e-9``.
@@ -280,7 +335,28 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
         Anti-stable multiplier dynamics (see ``SolverOptions.stability``).
     SimulationError
         Integrator failure, NaN or blow-up, with ``time`` and ``state_norm``.
+    InterruptedRunError
+        Ctrl-C (``SIGINT``, main thread): a ``KeyboardInterrupt`` carrying the
+        completed chunks as a partial :class:`Simulation` (``partial``) and a
+        :class:`Checkpoint` (``resume``); never reported as a failure of the integrator.
     """
+    with interrupts.handling():
+        try:
+            return _simulate(system, times, y0, params, n_points=n_points,
+                             signals=signals, options=options, chunks=chunks,
+                             resume=resume, on_chunk=on_chunk, overrides=overrides)
+        except InterruptedRunError:
+            raise
+        except KeyboardInterrupt:  # while compiling or checking, before the run
+            raise InterruptedRunError("interrupted before the run started") from None
+        except Exception:
+            if interrupts.requested():  # swallowed by CasADi and reported as a failure
+                raise InterruptedRunError("interrupted before the run completed") from None
+            raise
+
+
+def _simulate(system, times, y0, params, *, n_points, signals, options, chunks, resume,
+              on_chunk, overrides) -> Simulation:
     opts = resolve_options("simulate", options, overrides)
     if not isinstance(system, CompiledSystem):
         system = compile_system(system, signals=signals)
@@ -291,109 +367,227 @@ def simulate(system, times, y0, params: Mapping[str, float] | None = None, *,
     spec = integrator_spec(system, opts)
     grid = output_grid(times, n_points)
     y0v = system.state_vector(y0)
-    stabilization, project_every, max_norm = (opts.stabilization, opts.project_every,
-                                              opts.max_norm)
+    stabilization, project_every = opts.stabilization, opts.project_every
     gains = opts.baumgarte if stabilization in ("baumgarte", "both") else (0.0, 0.0)
     pv = system.parameter_vector(params, fallback=y0 if isinstance(y0, Mapping) else None,
                                  baumgarte=gains)
+    if opts.check_initial:
+        _check_masses(system, grid[0], y0v, pv)
+        check_solvable(system, grid[0], y0v, pv)
     if opts.check_initial and system.constraints is not None:
         check_initial_state(system, grid[0], y0v, pv, opts.initial_tol)
     if opts.stability != "ignore" and (system.vakonomic or opts.stability == "raise"):
         check_stability(system, grid, y0v, pv, opts.stability)
 
     project = stabilization in ("projection", "both")
+    every = int(project_every) if project else 1
     n_t = len(grid)
     progress = opts.progress
     if progress is None:
         progress = _isatty(sys.stderr) and system.n_states * n_t > _LONG_RUN
-    if spec.method == "dopri":
-        t_build = time.perf_counter()
-        fn = dopri_function(system)
-        build_time = time.perf_counter() - t_build
-        t_run = time.perf_counter()
-        with _progress_bar(progress, n_t, system.name) as bar:
-            res = integrate_dopri(
-                fn, system.rhs, grid, y0v, pv, rtol=opts.rtol, atol=opts.atol,
-                max_steps=opts.max_steps, max_norm=max_norm,
-                projection=system.projection if project else None,
-                project_every=int(project_every), on_output=bar)
-        Y, z_traj, stats = res.y, None, res.stats
+    segmented = spec.method != "dopri" and (
+        project or (spec.method == "collocation" and n_t > SEGMENTED_COLLOCATION))
+    # dopri draws its bar point by point in one piece; the CasADi methods need chunks
+    chunked = (bool(progress) and spec.method != "dopri") or chunks is not None \
+        or resume is not None or on_chunk is not None
+    run = _Run(system, spec, grid, pv, opts, project, every, segmented)
+    if chunked:
+        edges = _chunks(n_t, every, chunks or _PROGRESS_CHUNKS)
+        Y, z_traj, stats, build_time, run_time = run.chunked(
+            edges, y0v, resume, on_chunk, bool(progress))
     else:
-        segmented = project or (spec.method == "collocation" and n_t > SEGMENTED_COLLOCATION)
+        Y, z_traj, stats, build_time, run_time = run.whole(y0v, bool(progress))
+    sim = run.result(grid, Y, z_traj, dict(stats) | {
+        "build_time": build_time, "run_time": run_time, "output_points": n_t})
+    if interrupts.requested():  # swallowed by a CasADi call after the integration
+        raise InterruptedRunError(
+            f"interrupted after the run reached t = {grid[-1]:g}", partial=sim,
+            time=float(grid[-1]), resume=Checkpoint(tuple(edges), len(edges) - 1, Y,
+                                                    z_traj, dict(stats))
+            if chunked else None)
+    return sim
+
+
+def _check_masses(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.ndarray
+                  ) -> None:
+    """The declared masses positive definite at the initial state with these parameter
+    values (:func:`~cognitive_action.derive.physical.check_masses`), when the system
+    knows the problem it was compiled from."""
+    from cognitive_action.declare.problem import Problem
+    from cognitive_action.derive.physical import check_masses
+
+    source = system.origin[0] if system.origin else None
+    problem = source if isinstance(source, Problem) else getattr(source, "problem", None)
+    if not isinstance(problem, Problem):
+        return
+    point = dict(zip(system.states, y0.tolist())) | dict(
+        zip(system.parameters, np.asarray(pv, dtype=float).tolist())) | {"t": float(t0)}
+    check_masses(problem, point)
+
+
+class _Run:
+    """One simulation's integration, in one piece or in chunks, and its result."""
+
+    def __init__(self, system: CompiledSystem, spec, grid: np.ndarray, pv: np.ndarray,
+                 opts: SolverOptions, project: bool, every: int, segmented: bool) -> None:
+        self.system, self.spec, self.grid, self.pv, self.opts = system, spec, grid, pv, opts
+        self.project, self.every, self.segmented = project, every, segmented
+
+    def result(self, grid: np.ndarray, Y: np.ndarray, z_traj, stats: dict) -> Simulation:
+        system, spec = self.system, self.spec
+        if spec.method != "dopri":  # integrate_dopri checks every accepted step itself
+            check_finite(Y, grid, self.opts.max_norm, spec.label)
+        G = Gd = None
+        if system.constraints is not None:
+            G, Gd = along_trajectory(system.constraints, grid, Y, self.pv)
+        z_names = system.dae["z_names"] if z_traj is not None else ()
+        return Simulation(system=system, times=grid, y=Y, params=self.pv,
+                          method=spec.label, stats=stats, constraint_values=G,
+                          constraint_rates=Gd, stabilization=self.opts.stabilization,
+                          variant=system.variant, algebraic=z_traj,
+                          algebraic_names=tuple(z_names))
+
+    def _dopri(self, g: np.ndarray, y: np.ndarray, on_output):
+        res = integrate_dopri(
+            dopri_function(self.system), self.system.rhs, g, y, self.pv,
+            rtol=self.opts.rtol, atol=self.opts.atol, max_steps=self.opts.max_steps,
+            max_norm=self.opts.max_norm,
+            projection=self.system.projection if self.project else None,
+            project_every=self.every, on_output=on_output)
+        return res.y, None, res.stats
+
+    def whole(self, y0: np.ndarray, progress: bool):
+        """The grid in one call (one integrator call, or dopri's loop)."""
+        system, spec, grid, pv = self.system, self.spec, self.grid, self.pv
         t_build = time.perf_counter()
-        chunks = _chunks(n_t, int(project_every) if project else 1) if progress else None
-        if chunks is not None and not segmented:
-            fn = chunk_function(system, spec, grid[:chunks[1] + 1])
-        elif segmented:
-            n_int = (chunks[1] - chunks[0]) if chunks is not None else n_t - 1
-            fn = segmented_function(system, spec, grid[:n_int + 1], project,
-                                     int(project_every))
+        if spec.method == "dopri":
+            dopri_function(system)
+        elif self.segmented:
+            fn = segmented_function(system, spec, grid, self.project, self.every)
         else:
             fn = direct_function(system, spec, grid)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
-        if chunks is None:
-            Y, z_traj, stats = run_once(fn, system, spec, grid, y0v, pv, segmented)
-        else:
-            with _progress_bar(True, n_t, system.name) as bar:
-                Y, z_traj, stats = _run_chunks(fn, system, spec, grid, y0v, pv,
-                                               segmented, project, int(project_every),
-                                               chunks, bar)
-    run_time = time.perf_counter() - t_run
-    stats = dict(stats) | {"build_time": build_time, "run_time": run_time,
-                           "output_points": n_t}
-    if spec.method != "dopri":  # integrate_dopri checks every accepted step itself
-        check_finite(Y, grid, max_norm, spec.label)
+        try:
+            interrupts.raise_if_requested()  # one swallowed while building
+            with interrupts.raising():
+                if spec.method == "dopri":
+                    with _progress_bar(progress, len(grid), system.name) as bar:
+                        Y, Z, stats = self._dopri(grid, y0, _polling(bar))
+                else:
+                    Y, Z, stats = run_once(fn, system, spec, grid, y0, pv, self.segmented)
+        except (KeyboardInterrupt, SimulationError) as exc:
+            if not (isinstance(exc, KeyboardInterrupt) or interrupts.requested()):
+                raise
+            raise InterruptedRunError(
+                f"interrupted before t = {grid[-1]:g}: the run was in one piece, nothing "
+                "completed is kept", fix="run in chunks to keep the completed part "
+                "(simulate(..., chunks=20), or the command line's checkpoints)",
+                time=float(grid[0])) from None
+        return Y, Z, stats, build_time, time.perf_counter() - t_run
 
-    G = Gd = None
-    if system.constraints is not None:
-        G, Gd = along_trajectory(system.constraints, grid, Y, pv)
-    z_names = ()
-    if z_traj is not None:
-        z_names = system.dae["z_names"]
-    return Simulation(system=system, times=grid, y=Y, params=pv, method=spec.label,
-                      stats=stats, constraint_values=G, constraint_rates=Gd,
-                      stabilization=stabilization, variant=system.variant, algebraic=z_traj,
-                      algebraic_names=tuple(z_names))
+    def chunked(self, edges: list[int], y0: np.ndarray, resume: Checkpoint | None,
+                on_chunk, progress: bool):
+        """The grid chunk by chunk, each from the state the previous one reached."""
+        system, spec, grid, pv = self.system, self.spec, self.grid, self.pv
+        if resume is not None:
+            _check_resume(resume, edges, y0)
+            rows, zrows, stats = [resume.y], ([resume.z] if resume.z is not None
+                                              else []), dict(resume.stats)
+            first = resume.done
+        else:
+            rows, zrows, stats, first = [y0[None, :]], [], {}, 0
+        build_time = 0.0
+        t_run = time.perf_counter()
+
+        def stopped(i: int) -> InterruptedRunError:
+            Y = np.vstack(rows)
+            Z = np.vstack(zrows) if zrows else None
+            cp = Checkpoint(tuple(edges), i, Y, Z, dict(stats))
+            k = edges[i]
+            partial = self.result(grid[:k + 1], Y, Z, dict(stats)) if k > 0 else None
+            return InterruptedRunError(
+                f"interrupted at t = {grid[k]:g} of {grid[-1]:g} ({i} of "
+                f"{len(edges) - 1} chunks done)", partial=partial, time=float(grid[k]),
+                resume=cp)
+
+        y = rows[-1][-1] if resume is not None else y0
+        with _progress_bar(progress, len(grid), system.name) as bar, interrupts.deferred():
+            bar(edges[first] + 1)
+            for i in range(first, len(edges) - 1):
+                a, b = edges[i], edges[i + 1]
+                g = grid[a:b + 1]
+                if interrupts.requested():
+                    raise stopped(i)
+                try:
+                    t0 = time.perf_counter()
+                    if spec.method == "dopri":
+                        dopri_function(system)
+                    elif self.segmented:
+                        f = segmented_function(system, spec, g, self.project, self.every)
+                    else:
+                        f = chunk_function(system, spec, g)
+                    build_time += time.perf_counter() - t0
+                    with interrupts.raising():
+                        if spec.method == "dopri":
+                            Y, Z, st = self._dopri(g, y, _polling(lambda k, a=a: bar(a + k)))
+                        elif self.segmented:
+                            Y, Z, st = run_once(f, system, spec, g, y, pv, True)
+                        else:
+                            Y, Z, st = run_once(f, system, spec, g, y, pv, False,
+                                                p_int=np.append(pv, g[0]))
+                except (KeyboardInterrupt, SimulationError) as exc:
+                    if isinstance(exc, KeyboardInterrupt) or interrupts.requested():
+                        raise stopped(i) from None
+                    raise
+                rows.append(Y[1:])
+                if Z is not None:
+                    zrows.append(Z if not zrows else Z[1:])
+                for k, v in st.items():
+                    stats[k] = stats.get(k, 0) + v
+                y = Y[-1]
+                bar(b + 1)
+                if on_chunk is not None:
+                    on_chunk(Checkpoint(tuple(edges), i + 1, np.vstack(rows),
+                                        np.vstack(zrows) if zrows else None, dict(stats)))
+        stats["chunks"] = len(edges) - 1
+        Y = np.vstack(rows)
+        Z = np.vstack(zrows) if zrows else None
+        return Y, Z, stats, build_time, time.perf_counter() - t_run - build_time
+
+
+def _polling(update):
+    """An ``on_output`` callback for dopri that also stops at a recorded Ctrl-C."""
+    def on_output(k: int) -> None:
+        update(k)
+        interrupts.raise_if_requested()
+
+    return on_output
+
+
+def _check_resume(cp: Checkpoint, edges: list[int], y0: np.ndarray) -> None:
+    """Refuse a checkpoint of another run (other chunks, another initial state)."""
+    ok = (tuple(cp.edges) == tuple(edges) and 0 <= cp.done < len(edges)
+          and cp.y.ndim == 2 and cp.y.shape == (edges[cp.done] + 1, y0.size)
+          and np.array_equal(cp.y[0], y0))
+    if not ok:
+        raise CompileError("the checkpoint belongs to another run (its chunks, initial "
+                           "state or size differ)",
+                           fix="resume with the settings of the interrupted run, or start "
+                           "over without resume")
 
 
 # -- progress: the output grid in chunks -----------------------------------------------------
-def _chunks(n_t: int, multiple: int = 1) -> list[int]:
-    """Output indices where chunks start and end, about :data:`_PROGRESS_CHUNKS` chunks
-    of equal length (a multiple of ``multiple`` intervals) where the grid allows."""
+def _chunks(n_t: int, multiple: int = 1, target: int = _PROGRESS_CHUNKS) -> list[int]:
+    """Output indices where chunks start and end, about ``target`` chunks of equal
+    length (a multiple of ``multiple`` intervals) where the grid allows."""
     n_int = n_t - 1
-    want = max(1, min(_PROGRESS_CHUNKS, n_int // multiple))
+    want = max(1, min(target, n_int // multiple))
     sizes = [d for d in range(multiple, n_int + 1, multiple)
-             if n_int % d == 0 and _PROGRESS_CHUNKS // 4 <= n_int // d <= 4 * want]
+             if n_int % d == 0 and target // 4 <= n_int // d <= 4 * want]
     size = (min(sizes, key=lambda d: abs(n_int // d - want)) if sizes
             else multiple * max(1, round(n_int / want / multiple)))
     return list(range(0, n_int, size)) + [n_int]
-
-
-def _run_chunks(fn: ca.Function, system: CompiledSystem, spec: IntegratorSpec,
-                grid: np.ndarray, y0: np.ndarray, pv: np.ndarray, segmented: bool,
-                project: bool, every: int, edges: list[int], bar) -> tuple:
-    """Run the grid chunk by chunk, each from the state the previous one reached."""
-    rows, zrows, stats = [y0[None, :]], [], {}
-    y = y0
-    for a, b in zip(edges[:-1], edges[1:]):
-        g = grid[a:b + 1]
-        if segmented:
-            f = segmented_function(system, spec, g, project, every)
-            Y, Z, st = run_once(f, system, spec, g, y, pv, True)
-        else:
-            f = chunk_function(system, spec, g)
-            Y, Z, st = run_once(f, system, spec, g, y, pv, False,
-                                 p_int=np.append(pv, g[0]))
-        rows.append(Y[1:])
-        if Z is not None:
-            zrows.append(Z if not zrows else Z[1:])
-        for k, v in st.items():
-            stats[k] = stats.get(k, 0) + v
-        y = Y[-1]
-        bar(b + 1)
-    stats["chunks"] = len(edges) - 1
-    return np.vstack(rows), (np.vstack(zrows) if zrows else None), stats
 
 
 def _isatty(stream) -> bool:

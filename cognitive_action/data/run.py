@@ -28,7 +28,12 @@ import casadi as ca
 import networkx as nx
 import numpy as np
 
-from cognitive_action.compile.integration import chunk_function, integrator_spec, quiet
+from cognitive_action.compile.integration import (
+    chunk_function,
+    implicit_method,
+    integrator_spec,
+    quiet,
+)
 from cognitive_action.compile.options import SolverOptions
 from cognitive_action.compile.system import CompiledSystem
 from cognitive_action.data.streams import Stream
@@ -432,8 +437,10 @@ def run_stream(system: CompiledSystem, stream: Stream, y0: Mapping[str, float] |
             if fb.ret() != 0 or not np.all(np.isfinite(out[n_y:])):
                 raise SimulationError(
                     f"{spec.label} failed on sample {int(order[k])} (t = {t_k:g} .. "
-                    f"{t_k + stream.tau:g})", fix="use an implicit method (cvodes BDF), "
-                    "tighter tolerances or smaller presentation times",
+                    f"{t_k + stream.tau:g})",
+                    fix="tighter tolerances, a larger max_steps or smaller presentation "
+                    "times" if implicit_method(spec) else "use an implicit method (cvodes "
+                    "BDF), tighter tolerances or smaller presentation times",
                     time=float(t_k), state_norm=float(np.linalg.norm(x0)))
             y = out[n_y:].copy()
             if states is not None:

@@ -87,9 +87,9 @@ def validate_initial_conditions(system: EulerLagrange,
     """
     bad = {}
     for name, (g, gd) in constraint_residuals(system, values).items():
-        if abs(g) > tol:
+        if not abs(g) <= tol:  # NaN is a violation
             bad[name] = g
-        if abs(gd) > tol:
+        if not abs(gd) <= tol:
             bad[f"d{name}/dt"] = gd
     if bad:
         listing = ", ".join(f"{k} = {v:.3g}" for k, v in bad.items())
@@ -140,6 +140,7 @@ def complete_initial_conditions(system: EulerLagrange,
         If Newton's method does not reach ``|G| ≤ tol`` (no consistent completion).
     """
     vals = by_name(given)
+    _refuse_non_finite(vals)
     vals["t"] = t0
     coords = system.coordinates
     if free is None:
@@ -161,8 +162,8 @@ def complete_initial_conditions(system: EulerLagrange,
     pos = _Newton(G, J.rows[:len(hol)], free, vals)
     pos.solve(tol, max_iter)
     r = pos.residual()
-    if r.size and np.max(np.abs(r)) > max(tol, 1e-9):
-        bad = {c.name: float(v) for c, v in zip(hol, r) if abs(v) > max(tol, 1e-9)}
+    if r.size and not np.all(np.abs(r) <= max(tol, 1e-9)):  # NaN fails too
+        bad = {c.name: float(v) for c, v in zip(hol, r) if not abs(v) <= max(tol, 1e-9)}
         raise InconsistentInitialConditionsError(
             f"no coordinates satisfy {', '.join(bad)} given the others",
             fix="change the given values or free more coordinates", violated=bad)
@@ -178,7 +179,23 @@ def complete_initial_conditions(system: EulerLagrange,
     rows += system.velocity_jacobian.rows
     _Newton(V, rows, vfree, vals).solve(tol, max_iter)
     validate_initial_conditions(system, vals, tol=max(tol, 1e-9))
+    _refuse_non_finite({str(s): vals[str(s)] for q in free for s in (q, dot(q))},
+                       solved=True)
     return vals
+
+
+def _refuse_non_finite(vals: Mapping[str, float], solved: bool = False) -> None:
+    """Refuse NaN or infinite values (given, or solved for): NaN compares false with
+    every tolerance, so it would pass the consistency checks unseen."""
+    bad = {k: v for k, v in vals.items() if not np.isfinite(v)}
+    if bad:
+        listing = ", ".join(f"{k} = {v}" for k, v in list(bad.items())[:8])
+        raise InconsistentInitialConditionsError(
+            f"{'the completed' if solved else 'given'} initial values are not finite: "
+            f"{listing}",
+            fix="the constraints have no finite solution from these values; change them"
+            if solved else "give finite numbers for every coordinate, velocity and "
+            "parameter", violated=bad)
 
 
 class _Newton:
@@ -431,6 +448,7 @@ def complete_network_initial_conditions(problem: Problem,
         If no fixed point is found (a graph with cycles) or ``G_ξ`` is singular.
     """
     vals = by_name(given)
+    _refuse_non_finite(vals)
     vals["t"] = float(t0)
     pt = _NetworkPoint(problem, vals)
     net = problem.network

@@ -119,7 +119,7 @@ def trajectory_dataset(sim: Simulation, problem: Problem | None = None, *,
                      if names else np.zeros((len(sim.times), 0)))
         used.update(names)
 
-    net = problem.network if problem is not None else None
+    net = getattr(problem, "network", None)  # an energy model: its coordinates below
     if net is not None:
         neurons = [str(x) for x in net.neurons]
         coords["neuron"] = ("neuron", neurons)
@@ -145,7 +145,8 @@ def trajectory_dataset(sim: Simulation, problem: Problem | None = None, *,
         qs = list(sim.system.coordinates)
         coords["coordinate"] = ("coordinate", qs)
         block("q", "coordinate", qs)
-        block("q_dot", "coordinate", [v for v in sim.system.velocities])
+        if sim.system.velocities:  # a first-order system (an energy phase) has none
+            block("q_dot", "coordinate", list(sim.system.velocities))
     cons = list(sim.system.constraint_names)
     if cons:
         coords["constraint"] = ("constraint", cons)

@@ -2,6 +2,10 @@
 
 :func:`verify` runs, as they apply to the problem:
 
+``masses``
+    The masses (or the mass matrix) positive definite with the given values, at the
+    initial state when there is one, and eq. (8)-(10) solvable there: the physical
+    checks a run makes before it starts (:mod:`cognitive_action.derive.physical`).
 ``rank``
     Proposition 1: full rank of ``G_ξ`` (network problems) or of ``G_q``.
 ``backprop.symbolic``
@@ -96,7 +100,7 @@ from cognitive_action.verify.reference import (
 )
 from cognitive_action.verify.report import Check, Report
 
-__all__ = ["verify", "random_state", "check_rank", "check_rank_symbolic",
+__all__ = ["verify", "random_state", "check_masses", "check_rank", "check_rank_symbolic",
            "check_backprop_symbolic", "SYMBOLIC_MAX",
            "check_backprop_numeric", "check_convergence", "check_stability",
            "check_initial_conditions", "check_formula", "ANTI_STABLE_VARIANTS",
@@ -604,6 +608,46 @@ def check_stability(problem: Problem, *, values: Mapping[str, float] | None = No
                   "variants": list(variants)})
 
 
+# -- physical checks ---------------------------------------------------------------------
+def check_masses(problem: Problem, *, values: Mapping[str, float] | None = None,
+                 initial: Mapping[str, float] | None = None,
+                 el: EulerLagrange | None = None) -> Check:
+    """The masses (or the mass matrix) positive definite, numerically, with the given
+    parameter values and at the initial state when one is given; with an initial state
+    and no network, the equations of motion (8)-(10) solvable there
+    (:mod:`cognitive_action.derive.physical`, the checks a run makes before it starts).
+    """
+    from cognitive_action.derive.physical import check_masses as masses
+    from cognitive_action.derive.physical import check_solvable
+
+    name = "masses"
+    point = {str(k): float(v) for k, v in (values or {}).items()} | {
+        str(k): float(v) for k, v in (initial or {}).items()}
+    try:
+        got = masses(problem, point)
+        ratio = None
+        if initial is not None and not is_network_problem(problem):
+            ratio = check_solvable(el or euler_lagrange(problem), point)
+    except CognitiveActionError as exc:
+        return Check(name, "fail", None, None, str(exc))
+    if got.evaluated == 0 and ratio is None:
+        what = (f"no value for {', '.join(got.unevaluated)} (pass values=...)"
+                if got.unevaluated else "no masses declared (kinetic energy in F) and no "
+                "initial state to evaluate eq. (8)-(10) at")
+        return Check(name, "skip", message=f"nothing to evaluate: {what}",
+                     details={"skipped": "not applicable"})
+    parts = []
+    if got.evaluated:
+        parts.append(f"masses positive definite (smallest {got.smallest:.4g})")
+    if ratio is not None:
+        parts.append(f"eq. (8)-(10) solvable at the initial state (smallest/largest "
+                     f"singular value {ratio:.3g})")
+    msg = "; ".join(parts)
+    if got.unevaluated:
+        msg += f"; not evaluated (no value): {', '.join(got.unevaluated)}"
+    return Check(name, "pass", got.smallest if got.evaluated else ratio, 0.0, msg)
+
+
 # -- initial conditions ------------------------------------------------------------------
 def check_initial_conditions(problem: Problem, initial: Mapping[str, float] | None = None, *,
                              el: EulerLagrange | None = None, tol: float = 1e-9,
@@ -924,6 +968,13 @@ def verify(problem: Problem | EnergyModel, *, law: Law | LearningLaw | None = No
 
     # numeric checks: the verdict
     run("rank", lambda: check_rank(problem, seed=seed, values=values))
+    masses = check_masses(problem, values=values, initial=initial,
+                          el=el_() if initial is not None and not network else None
+                          ) if wanted("masses") else None
+    if masses is not None and masses.status == "skip":  # nothing to evaluate: no line
+        report.checks.append(masses)
+    else:
+        run("masses", lambda: masses)
     from cognitive_action.verify.kinds import backprop_kind
 
     kind = backprop_kind(problem)  # which reference applies (feedforward, recurrent, ...)

@@ -876,8 +876,10 @@ write outside the output folder results. Fix: name the problem with letters, dig
 
 
 def output_folder(out: str | os.PathLike[str]) -> Path:
-    """Create ``out`` if needed and prove it writable by writing (and removing) a file
-    in it; called before any work, so an unusable folder costs no derivation or run.
+    """Prove ``out`` writable before any work, so an unusable folder costs no derivation
+    or run: a file is written (and removed) in ``out``, or, when ``out`` does not exist
+    yet, in its nearest existing ancestor. Nothing is created: a run refused later for
+    bad input leaves no empty folder behind (the outputs create ``out`` when written).
 
     ``os.access`` is not asked: it answers yes for root on a read-only mount, and no
     permission bits stop root; only a real write tells.
@@ -890,15 +892,15 @@ def output_folder(out: str | os.PathLike[str]) -> Path:
     Raises
     ------
     OutputError
-        ``out`` is a file, cannot be created, or refuses a file (permissions, a
+        ``out`` (or a folder on its way) is a file, or refuses a file (permissions, a
         read-only or full file system), naming the folder and the reason.
 
     Examples
     --------
     >>> import tempfile
     >>> d = Path(tempfile.mkdtemp())
-    >>> output_folder(d / "new") == d / "new", list((d / "new").iterdir())
-    (True, [])
+    >>> output_folder(d / "new") == d / "new", (d / "new").exists(), list(d.iterdir())
+    (True, False, [])
     >>> (d / "file").write_text("x")
     1
     >>> output_folder(d / "file")  # doctest: +ELLIPSIS
@@ -910,11 +912,16 @@ def output_folder(out: str | os.PathLike[str]) -> Path:
 
     out = Path(out)
     fix = "pass --out a folder you can write to (or free space / fix its permissions)"
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"the output folder {out} is a file", fix=fix, path=str(out))
+    existing = out
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == out else f" ({existing}, on the way to it, is a file)"
+        raise OutputError(f"the output folder {out} is a file" if not where else
+                          f"cannot create the output folder {out}{where}", fix=fix,
+                          path=str(out))
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
         try:
             os.write(fd, b"ok")
             os.fsync(fd)

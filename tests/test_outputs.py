@@ -106,7 +106,10 @@ def test_a_full_or_read_only_folder_is_found_by_writing(tmp_path, monkeypatch):
         workflow.output_folder(tmp_path / "out")
     monkeypatch.setattr(os, "write", real_write)
     assert info.value.path == str(tmp_path / "out") and info.value.fix
-    assert list((tmp_path / "out").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no probe left, no folder created
+    assert workflow.output_folder(tmp_path / "out") == tmp_path / "out"
+    assert list(tmp_path.iterdir()) == []  # the outputs create it when they are written
+    (tmp_path / "out").mkdir()
     assert workflow.output_folder(tmp_path / "out") == tmp_path / "out"
     assert list((tmp_path / "out").iterdir()) == []
 

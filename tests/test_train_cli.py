@@ -140,3 +140,23 @@ def test_train_modes_of_the_loader_are_the_learn_modes():
     from cognitive_action.problem_files.loader import TRAIN_MODES
 
     assert TRAIN_MODES == MODES
+
+
+@pytest.mark.parametrize("with_out", [True, False])
+def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, monkeypatch, with_out):
+    import cognitive_action.workflow as workflow
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workflow, "train_spec", interrupted)
+    f = tmp_path / "tiny.toml"
+    f.write_text(TINY)
+    args = ["train", str(f)] + (["--out", str(tmp_path / "run")] if with_out else [])
+    res = run(*args)
+    assert res.exit_code == 130
+    if with_out:
+        assert "checkpoint.npz holds the last finished epoch" in res.output
+        assert "rerun the same command" in res.output
+    else:
+        assert "nothing was saved" in res.output and "--out" in res.output

@@ -48,7 +48,10 @@ def test_digits_file_declares_the_design_setting():
     ("limit = 120", "limit = -3", "data.limit"),
     ("seed = 1", "seed = 1\nformat = 1", "data.format"),
     ("learning_rate = 0.05", "learning_rate = 0", "train.learning_rate"),
-    ("epochs = 2", 'epochs = "2"', "train.epochs")])
+    ("epochs = 2", 'epochs = "2"', "train.epochs"),
+    # a net that does not fit the data set: refused when the file is read
+    ("layers = [64, 6, 10]", "layers = [63, 6, 10]", "data.source"),
+    ("layers = [64, 6, 10]", "layers = [64, 6, 9]", "data.source")])
 def test_bad_data_and_train_tables_name_the_field(tmp_path, old, new, field):
     f = tmp_path / "bad.toml"
     f.write_text(TINY.replace(old, new))

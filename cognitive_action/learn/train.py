@@ -88,6 +88,13 @@ class Dataset:
     tau: float | None = None
 
 
+def _first_bad(a: np.ndarray) -> str:
+    """Where the non-finite entries of a 2-D array are: the first one and how many."""
+    bad = np.argwhere(~np.isfinite(a))
+    i, j = bad[0]
+    return f" ({len(bad)} non-finite; the first at [{i}, {j}]: {a[i, j]})"
+
+
 def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
     """Adapt ``(X, Y)``, a :class:`Dataset`, or an object with ``X``/``Y`` arrays.
 
@@ -129,7 +136,7 @@ def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
         raise ShapeError(f"{where}.X has shape {X.shape}, the net has {n_in} data inputs",
                          fix=f"give X of shape (samples, {n_in})")
     if not np.all(np.isfinite(X)):
-        raise ShapeError(f"{where}.X has NaN or infinite values",
+        raise ShapeError(f"{where}.X has NaN or infinite values{_first_bad(X)}",
                          fix="clean or impute the inputs")
     labels = None
     if Y.ndim == 1:
@@ -147,7 +154,7 @@ def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
             raise ShapeError(f"{where}.Y has shape {Y.shape}, the net has {n_out} outputs",
                              fix=f"give Y of shape (samples, {n_out}) or labels")
         if not np.all(np.isfinite(Y)):
-            raise ShapeError(f"{where}.Y has NaN or infinite values",
+            raise ShapeError(f"{where}.Y has NaN or infinite values{_first_bad(Y)}",
                              fix="clean the targets")
     if len(Y) != len(X):
         raise ShapeError(f"{where}: {len(X)} inputs but {len(Y)} targets",

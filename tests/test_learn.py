@@ -156,9 +156,9 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
 @pytest.mark.parametrize("data,match", [
     ((np.full((3, 4), np.nan), np.array([0, 1, 2])), r"train_data\.X has NaN"),
     ((np.array([[0.0] * 4, [0.0, 0.0, np.inf, 0.0]]), np.array([0, 1])),
-     r"train_data\.X has NaN or infinite values \(1 entries; the first at \[1, 2\]: inf\)"),
+     r"train_data\.X has NaN or infinite values \(1 non-finite; the first at \[1, 2\]: inf\)"),
     ((np.zeros((2, 4)), np.array([[0.0, 1, 0], [np.nan, 0, 1]])),
-     r"train_data\.Y has NaN or infinite values \(1 entries; the first at \[1, 0\]: nan\)"),
+     r"train_data\.Y has NaN or infinite values \(1 non-finite; the first at \[1, 0\]: nan\)"),
     ((np.zeros((3, 5)), np.array([0, 1, 2])), r"train_data\.X has shape"),
     ((np.zeros((3, 4)), np.array([0, 1, 3])), r"train_data\.Y has labels out of range"),
     ((np.zeros((3, 4)), np.zeros((3, 2))), r"train_data\.Y has shape"),

@@ -400,6 +400,7 @@ def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
               speed: float | None) -> None:
     """Train PROBLEM's network on its [data] with a derived law (its backprop limit, its
     full dynamics or its diffusion law), beside plain NumPy SGD."""
+    from cognitive_action.learn.train import CHECKPOINT
     from cognitive_action.workflow import TRAIN_LABELS, output_folder, train_spec
 
     if out is not None:
@@ -422,9 +423,22 @@ def train_cmd(problem: str, epochs: int | None, learning_rate: float | None,
                    if history.test_accuracy else "")
             click.echo(f"epoch {epoch}/{total}: train loss {history.train_loss[-1]:.5f}{acc}")
 
-    res = train_spec(spec, epochs=epochs, learning_rate=learning_rate, seed=seed, out=out,
-                     quick=quick, resume=not no_resume, progress=progress, mode=mode,
-                     tau=tau, steps=steps, theta=theta, speed=speed)
+    try:
+        res = train_spec(spec, epochs=epochs, learning_rate=learning_rate, seed=seed,
+                         out=out, quick=quick, resume=not no_resume, progress=progress,
+                         mode=mode, tau=tau, steps=steps, theta=theta, speed=speed)
+    except KeyboardInterrupt:  # Ctrl-C: say what was kept and how to continue
+        if bar is not None:
+            bar.__exit__(None, None, None)
+        click.echo("", err=True)
+        if out is not None:
+            click.echo(f"interrupted: {out / CHECKPOINT} holds the last finished epoch; "
+                       "rerun the same command to continue from it", err=True)
+        else:
+            click.echo("interrupted: nothing was saved (without --out there is no "
+                       "checkpoint); give --out DIR to continue after an interruption",
+                       err=True)
+        sys.exit(EXIT_INTERRUPTED)
     h, b = res.history, res.baseline
     if h.resumed_from:
         click.echo(f"resumed from epoch {h.resumed_from} ({out})")

@@ -155,6 +155,10 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
 
 @pytest.mark.parametrize("data,match", [
     ((np.full((3, 4), np.nan), np.array([0, 1, 2])), r"train_data\.X has NaN"),
+    ((np.array([[0.0] * 4, [0.0, 0.0, np.inf, 0.0]]), np.array([0, 1])),
+     r"train_data\.X has NaN or infinite values \(1 non-finite; the first at \[1, 2\]: inf\)"),
+    ((np.zeros((2, 4)), np.array([[0.0, 1, 0], [np.nan, 0, 1]])),
+     r"train_data\.Y has NaN or infinite values \(1 non-finite; the first at \[1, 0\]: nan\)"),
     ((np.zeros((3, 5)), np.array([0, 1, 2])), r"train_data\.X has shape"),
     ((np.zeros((3, 4)), np.array([0, 1, 3])), r"train_data\.Y has labels out of range"),
     ((np.zeros((3, 4)), np.zeros((3, 2))), r"train_data\.Y has shape"),
@@ -224,3 +228,48 @@ def test_digits_64_32_10_limit_law_equals_sgd():
     s = sgd_baseline(p, tr, te, epochs=3, learning_rate=0.05, seed=0)
     assert abs(h.test_accuracy[-1] - s.test_accuracy[-1]) <= 0.005
     assert s.test_accuracy[-1] > 0.85
+
+
+def _label_stream(**kw):
+    from cognitive_action.data import Stream
+
+    rng = np.random.default_rng(4)
+    X, labels = rng.uniform(-1, 1, (24, 3)), rng.integers(0, 2, 24)
+    net = layered([3, 4, 2])
+    return net, X, labels, Stream(X, labels, network=net, n_classes=2, **({"tau": 1.0} | kw))
+
+
+def test_a_data_stream_trains_with_its_labels():
+    # a Stream of class labels (as digits_stream returns) gives accuracy, and the run
+    # equals the one on (X, labels): the same numbers as hand-written SGD
+    net, X, labels, stream = _label_stream()
+    p = net.problem()
+    h = train(p, stream, stream, epochs=2, learning_rate=0.1, seed=3)
+    ref = sgd_baseline(p, (X, labels), (X, labels), epochs=2, learning_rate=0.1, seed=3)
+    assert len(h.test_accuracy) == 3
+    assert h.test_accuracy == ref.test_accuracy
+    np.testing.assert_allclose(h.train_loss, ref.train_loss, rtol=1e-12)
+
+
+def test_streams_the_training_cannot_present_are_refused_naming_the_field():
+    import sympy as sp
+
+    from cognitive_action.declare import symbols as S
+    from cognitive_action.errors import DataError
+    from cognitive_action.learn.runners import DynamicsOptions
+
+    net, _, _, stream = _label_stream(interpolate=True)
+    with pytest.raises(DataError) as info:
+        train(net.problem(), stream, epochs=1, learning_rate=0.1)
+    assert info.value.field == "train_data.interpolate" and info.value.fix
+    # a stream's own presentation time differing from the run's: refused, not ignored
+    net, _, _, stream = _label_stream(tau=0.5)
+    theta, = S.parameters("theta")
+    p = net.problem(weight=sp.exp(theta * S.t), parameters=[theta])
+    with pytest.raises(DataError) as info:
+        train(p, stream, mode="dynamics", epochs=1, learning_rate=0.1,
+              options=DynamicsOptions(theta=50.0))
+    assert info.value.field == "train_data.tau" and "tau=0.5" in info.value.fix
+    h = train(p, stream, mode="dynamics", epochs=1, learning_rate=0.1,
+              options=DynamicsOptions(theta=50.0, tau=0.5))
+    assert h.settings["tau"] == 0.5 and len(h.test_accuracy) == 0

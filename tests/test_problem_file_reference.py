@@ -77,6 +77,14 @@ def _with(section: str, fragment: str, kind: str) -> dict:
         data[k] = v  # a top-level key, or a whole table replaced
     if section == "train":
         data.setdefault("data", {"source": "digits"})  # [train] needs [data]
+    return _fit_data(data)
+
+
+def _fit_data(data: dict) -> dict:
+    """A probe with a [data] table gets a network of the data set's shape (the loader
+    checks the network against the data set)."""
+    if "data" in data and "network" in data and "layers" in data["network"]:
+        data["network"] = dict(data["network"], layers=[64, 2, 10])
     return data
 
 
@@ -97,7 +105,7 @@ def _insert(data: dict, section: str, key: str) -> tuple[dict, str]:
     if section == "data":
         data[section].setdefault("source", "digits")
     data[section][key] = value
-    return data, f"{section}.{key}"
+    return _fit_data(data), f"{section}.{key}"
 
 
 def _kind_of(section: str, key: schema.Key) -> str:

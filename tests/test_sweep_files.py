@@ -133,7 +133,7 @@ def test_bad_sweep_table_names_file_and_field(tmp_path, body, field, match):
 
 
 def test_train_sweep_table_needs_data_and_checks_its_axes(tmp_path):
-    net = 'name = "net"\n[network]\nlayers = [2, 3, 1]\n'
+    net = 'name = "net"\n[network]\nlayers = [64, 3, 10]\n'
     with pytest.raises(ProblemFileError, match="has no data") as info:
         load_sweep_file(_file(tmp_path, '[sweep]\ntask = "train"\naxes = { seed = [0] }\n',
                               base=net))

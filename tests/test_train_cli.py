@@ -48,7 +48,10 @@ def test_digits_file_declares_the_design_setting():
     ("limit = 120", "limit = -3", "data.limit"),
     ("seed = 1", "seed = 1\nformat = 1", "data.format"),
     ("learning_rate = 0.05", "learning_rate = 0", "train.learning_rate"),
-    ("epochs = 2", 'epochs = "2"', "train.epochs")])
+    ("epochs = 2", 'epochs = "2"', "train.epochs"),
+    # a net that does not fit the data set: refused when the file is read
+    ("layers = [64, 6, 10]", "layers = [63, 6, 10]", "data.source"),
+    ("layers = [64, 6, 10]", "layers = [64, 6, 9]", "data.source")])
 def test_bad_data_and_train_tables_name_the_field(tmp_path, old, new, field):
     f = tmp_path / "bad.toml"
     f.write_text(TINY.replace(old, new))
@@ -140,3 +143,23 @@ def test_train_modes_of_the_loader_are_the_learn_modes():
     from cognitive_action.problem_files.loader import TRAIN_MODES
 
     assert TRAIN_MODES == MODES
+
+
+@pytest.mark.parametrize("with_out", [True, False])
+def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, monkeypatch, with_out):
+    import cognitive_action.workflow as workflow
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workflow, "train_spec", interrupted)
+    f = tmp_path / "tiny.toml"
+    f.write_text(TINY)
+    args = ["train", str(f)] + (["--out", str(tmp_path / "run")] if with_out else [])
+    res = run(*args)
+    assert res.exit_code == 130
+    if with_out:
+        assert "checkpoint.npz holds the last finished epoch" in res.output
+        assert "rerun the same command" in res.output
+    else:
+        assert "nothing was saved" in res.output and "--out" in res.output

@@ -76,7 +76,7 @@ from cognitive_action.declare.network import Network
 from cognitive_action.declare.problem import Problem
 from cognitive_action.declare.roles import RoleKind
 from cognitive_action.derive.network import derive_network
-from cognitive_action.errors import DeclarationError, SimulationError
+from cognitive_action.errors import DataError, DeclarationError, SimulationError
 from cognitive_action.learn.kernel import LimitKernel, compile_limit_law
 from cognitive_action.learn.presentation import compile_presentation
 from cognitive_action.learn.train import (
@@ -488,6 +488,16 @@ def _validated(options: Any, kind: type) -> Any:
     return options
 
 
+def _check_stream_tau(train: Dataset, tau: float) -> None:
+    """Refuse a stream whose own presentation time is not the run's (never silently
+    present it for another time)."""
+    if train.tau is not None and not math.isclose(train.tau, tau, rel_tol=1e-12):
+        raise DataError(f"the stream presents each sample for tau = {train.tau:g}, the "
+                        f"run's options for tau = {tau:g}",
+                        fix=f"give options with tau={train.tau:g} (or build the stream "
+                        f"with tau={tau:g})", field="train_data.tau")
+
+
 def run_dynamics(problem: Problem, train: Dataset, test: Dataset | None, *, epochs: int,
                  learning_rate: float, seed: int = 0,
                  out: str | os.PathLike[str] | None = None, resume: bool = True,
@@ -517,6 +527,7 @@ def run_dynamics(problem: Problem, train: Dataset, test: Dataset | None, *, epoc
     """
     opts = _validated(options, DynamicsOptions)
     tau = opts.tau if opts.tau is not None else learning_rate * gamma
+    _check_stream_tau(train, tau)
     vals, settings = dynamics_parameters(problem, learning_rate=learning_rate, tau=tau,
                                          theta=opts.theta, mass_ratio=opts.mass_ratio,
                                          values=values)
@@ -641,6 +652,7 @@ def run_diffusion(problem: Problem, train: Dataset, test: Dataset | None, *, epo
         c_sym = sp.Symbol("c_speed", positive=True)
         problem_c = speed_problem(problem, c_sym)
     tau = opts.tau if opts.tau is not None else learning_rate * gamma
+    _check_stream_tau(train, tau)
     vals, settings = dynamics_parameters(problem_c, learning_rate=learning_rate, tau=tau,
                                          theta=opts.theta, mass_ratio=opts.mass_ratio,
                                          values=values)

@@ -35,7 +35,12 @@ from cognitive_action.declare.activations import BUILTIN_ACTIVATIONS, Activation
 from cognitive_action.declare.initializers import DEFAULT_INITIALIZER, initialize
 from cognitive_action.declare.network import Network, softmax_cross_entropy, squared_error
 from cognitive_action.declare.problem import Problem
-from cognitive_action.errors import CognitiveActionError, DeclarationError, ShapeError
+from cognitive_action.errors import (
+    CognitiveActionError,
+    DataError,
+    DeclarationError,
+    ShapeError,
+)
 from cognitive_action.learn.kernel import LimitKernel, compile_limit_law
 
 __all__ = ["Dataset", "as_dataset", "TrainingHistory", "train", "sgd_baseline",
@@ -72,30 +77,54 @@ class Dataset:
         ``(samples, outputs)`` targets.
     labels
         Class labels ``(samples,)`` for classification (one-hot targets), or ``None``.
+    tau
+        The presentation time of a sample, when the data came as a stream that carries
+        one (the time modes check it against theirs), else ``None``.
     """
 
     X: np.ndarray
     Y: np.ndarray
     labels: np.ndarray | None = None
+    tau: float | None = None
+
+
+def _first_bad(a: np.ndarray) -> str:
+    """Where the non-finite entries of a 2-D array are: the first one and how many."""
+    bad = np.argwhere(~np.isfinite(a))
+    i, j = bad[0]
+    return f" ({len(bad)} non-finite; the first at [{i}, {j}]: {a[i, j]})"
 
 
 def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
     """Adapt ``(X, Y)``, a :class:`Dataset`, or an object with ``X``/``Y`` arrays.
 
     ``Y`` may be ``(samples, outputs)`` targets or integer labels ``(samples,)``, which
-    become one-hot targets (and enable accuracy).
+    become one-hot targets (and enable accuracy). A data stream
+    (:class:`~cognitive_action.data.Stream`) gives its ``X``, ``Y``, class ``labels``
+    (accuracy) and ``tau``; its order is not used (training draws its own seeded
+    permutation per epoch), and an interpolated stream is refused (training presents
+    samples piecewise-constant).
 
     Raises
     ------
     ShapeError
         Wrong shapes, non-finite values, labels out of range, naming ``where``.
+    DataError
+        An interpolated stream (field ``<where>.interpolate``).
     """
     if isinstance(data, Dataset):
         return data
+    stream_labels, tau = None, None
     if isinstance(data, tuple) and len(data) == 2:
         X, Y = data
     elif hasattr(data, "X") and hasattr(data, "Y"):
+        if getattr(data, "interpolate", False):
+            raise DataError("training presents every sample piecewise-constant; this "
+                            "stream is interpolated", fix="build the stream with "
+                            "interpolate=False", field=f"{where}.interpolate")
         X, Y = data.X, data.Y
+        stream_labels = getattr(data, "labels", None)
+        tau = getattr(data, "tau", None)
     else:
         raise ShapeError(f"{where}: expected (X, Y) arrays or an object with X and Y",
                          fix="pass a tuple (X, Y) with X of shape (samples, inputs)")
@@ -107,7 +136,7 @@ def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
         raise ShapeError(f"{where}.X has shape {X.shape}, the net has {n_in} data inputs",
                          fix=f"give X of shape (samples, {n_in})")
     if not np.all(np.isfinite(X)):
-        raise ShapeError(f"{where}.X has NaN or infinite values",
+        raise ShapeError(f"{where}.X has NaN or infinite values{_first_bad(X)}",
                          fix="clean or impute the inputs")
     labels = None
     if Y.ndim == 1:
@@ -125,12 +154,19 @@ def as_dataset(data: Any, net: Network, where: str = "data") -> Dataset:
             raise ShapeError(f"{where}.Y has shape {Y.shape}, the net has {n_out} outputs",
                              fix=f"give Y of shape (samples, {n_out}) or labels")
         if not np.all(np.isfinite(Y)):
-            raise ShapeError(f"{where}.Y has NaN or infinite values",
+            raise ShapeError(f"{where}.Y has NaN or infinite values{_first_bad(Y)}",
                              fix="clean the targets")
     if len(Y) != len(X):
         raise ShapeError(f"{where}: {len(X)} inputs but {len(Y)} targets",
                          fix="give one target per sample")
-    return Dataset(X=X, Y=Y, labels=labels)
+    if labels is None and stream_labels is not None:
+        lab = np.asarray(stream_labels)
+        if (lab.shape != (len(X),) or not np.issubdtype(lab.dtype, np.integer)
+                or (lab.size and (lab.min() < 0 or lab.max() >= n_out))):
+            raise ShapeError(f"{where}.labels: expected {len(X)} integer labels in "
+                             f"0..{n_out - 1}", fix="give one class label per sample")
+        labels = lab.astype(np.int64)
+    return Dataset(X=X, Y=Y, labels=labels, tau=None if tau is None else float(tau))
 
 
 @dataclass

@@ -162,6 +162,9 @@ _TRAIN = allowed_keys("train")
 TRAIN_MODES = ("limit", "dynamics", "diffusion")
 #: Data sources a ``[data] source`` may name (never a module path or a file).
 DATA_SOURCES = ("digits",)
+#: The shape of each data source: input features and classes (checked against the
+#: network when the file is read, before anything is loaded or trained).
+DATA_SHAPES = {"digits": (64, 10)}
 #: A law name: letters, digits, ``_``, ``-`` (no ``.`` or ``:``, so never a module path).
 LAW_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 MAX_FILE_BYTES = 1_000_000
@@ -546,6 +549,13 @@ class _Reader:
         if v["source"] not in DATA_SOURCES:
             self.fail("data.source", f"unknown data source {v['source']!r}",
                       f"use one of {', '.join(DATA_SOURCES)}")
+        n_in, n_cls = DATA_SHAPES[v["source"]]
+        has_in, has_out = len(net.input_signals()), len(net.outputs)
+        if (has_in, has_out) != (n_in, n_cls):
+            self.fail("data.source", f"{v['source']!r} has {n_in} input features and "
+                      f"{n_cls} classes; the network has {has_in} data inputs and "
+                      f"{has_out} outputs", f"declare the network with {n_in} inputs and "
+                      f"{n_cls} outputs, e.g. layers = [{n_in}, 32, {n_cls}]")
         split = v.setdefault("split", 0.2)
         if isinstance(split, bool) or not isinstance(split, (int, float)) or not \
                 0 < float(split) < 1:

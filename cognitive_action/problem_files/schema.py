@@ -377,7 +377,8 @@ SCHEMA: tuple[Section, ...] = (
     )),
     Section("data", "[data]", "A data set to train on (`cognitive-action train`); "
             "`[inputs]`/`[targets]` stay unset.", (
-                Key("source", "string", "The data set, by name (never a path or module).",
+                Key("source", "string", "The data set, by name (never a path or module); "
+                    "the network must have its shape (digits: 64 inputs, 10 outputs).",
                     'source = "digits"', default="required", allowed='`"digits"`'),
                 Key("split", "number in (0, 1)", "Fraction held out for testing.",
                     'source = "digits"\nsplit = 0.25', default="0.2"),

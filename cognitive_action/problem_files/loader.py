@@ -95,8 +95,9 @@ known failure, such as the anti-stable multipliers of
 eq. 20; ``symbolic``: run the symbolic checks at any size (true) or none (false);
 ``budget``: seconds each symbolic check may take), kept as settings for the commands
 that use them, and
-``nonholonomic = "vakonomic" | "dalembert"``. A ``[sweep]`` table is kept as written for
-:mod:`cognitive_action.sweeps.section` (docs/sweeps.md).
+``nonholonomic = "vakonomic" | "dalembert"``. A ``[sweep]`` table (and its
+``[sweep.convergence]``) has its keys checked here and is kept as written for
+:mod:`cognitive_action.sweeps.section`, which checks the values (docs/sweeps.md).
 
 Examples
 --------
@@ -224,7 +225,7 @@ def load_problem(source: str | os.PathLike[str]) -> ProblemSpec:
         If the file is missing, too large, not valid TOML, or fails the schema.
     """
     path = Path(source)
-    if not path.suffix and not path.exists():
+    if not path.suffix and not path.is_file():  # a folder named "xor" is not the file
         shipped = shipped_problems()
         if str(source) not in shipped:
             raise ProblemFileError(
@@ -348,7 +349,17 @@ class _Reader:
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
             train=self.train_settings(d.get("train"), "data" in d),
-            sweep=self.table(d.get("sweep"), "sweep", set()))  # checked by sweeps.section
+            sweep=self.sweep_settings(d.get("sweep"), kind))
+
+    def sweep_settings(self, data: Any, kind: str) -> dict[str, Any]:
+        """The ``[sweep]`` table: its keys and those of ``[sweep.convergence]`` checked
+        here, as every table's; :mod:`cognitive_action.sweeps.section` (a higher layer)
+        checks the values and builds the sweep."""
+        v = self.table(data, "sweep", allowed_keys("sweep", kind))
+        if "convergence" in v:
+            self.table(v["convergence"], "sweep.convergence",
+                       allowed_keys("sweep.convergence", kind))
+        return v
 
     def _integer(self, v: Any, where: str, low: int, example: str) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:

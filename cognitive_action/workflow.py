@@ -316,10 +316,37 @@ def initial_state(spec: ProblemSpec, el: Any) -> dict[str, float]:
             given.setdefault(str(w), float(value))
             given.setdefault(str(dot(w)), 0.0)
         free = [x for x in net.neurons if str(x) not in given]
+        _check_constant_signals(spec, given)
+    for sig in spec.problem.signals:  # a constant signal given a value: at rest
+        if str(sig) in given:
+            for k in (1, 2):
+                given.setdefault(str(dot(sig, k)), 0.0)
     if spec.problem.nonholonomic == "vakonomic":
         for mu in el.nonholonomic_multipliers:  # multiplier states of eq. (20): start at rest
             given.setdefault(str(mu), 0.0)
     return complete_initial_conditions(el, given, free=free)
+
+
+def _check_constant_signals(spec: ProblemSpec, given: Mapping[str, float]) -> None:
+    """Refuse a network run whose constant input or target signals have no value, before
+    any work: a data problem's signals are its samples (train it), another file gives
+    them in ``[inputs]``/``[targets]`` or ``[initial] values``."""
+    missing = [str(s) for s in spec.problem.signals if str(s) not in given]
+    if not missing:
+        return
+    listed = ", ".join(missing) if len(missing) <= 6 else \
+        f"{', '.join(missing[:3])}, ..., {missing[-1]} ({len(missing)} signals)"
+    if spec.data:
+        raise ProblemFileError(
+            f"the inputs and targets {listed} are the samples of the [data] set, not "
+            "signals of time: there is no run in time to simulate",
+            fix=f"train the network on its data (cognitive-action train {spec.name}), or "
+            f"give the signals values in [initial] values (e.g. {missing[0]} = 0.5)",
+            path=spec.path, field="data")
+    raise ProblemFileError(
+        f"no value for the constant signals {listed}",
+        fix="give them as expressions of t in [inputs]/[targets], or values in "
+        f"[initial] values (e.g. {missing[0]} = 0.5)", path=spec.path, field="initial.values")
 
 
 # -- compile -------------------------------------------------------------------------------
@@ -1168,7 +1195,7 @@ def train_spec(problem: str | os.PathLike[str] | ProblemSpec, *, epochs: int | N
         if _has_xarray():
             from cognitive_action.results.labelled import history_dataset, save_dataset
 
-            runs = {"limit": history} | ({"sgd": base} if base else {})
+            runs = {mode: history} | ({"sgd": base} if base else {})
             paths.append(save_dataset(history_dataset(runs), out_dir / "training.nc"))
     return TrainResult(history=history, baseline=base, settings=settings, paths=paths)
 

@@ -4,6 +4,7 @@ coordinate names."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -116,6 +117,30 @@ def test_training_histories_round_trip(tmp_path):
                                   sgd.test_loss)
     assert np.isnan(back["test_loss"].sel(run="sgd").values[2])
     assert np.isnan(back["train_accuracy"].sel(run="sgd").values).all()
+
+
+def test_dynamics_histories_keep_switch_residuals_times_and_settings(tmp_path):
+    """A run in time (``DynamicsHistory``) adds one value per trained epoch: epoch 0
+    (before training) is NaN, epochs 1.. are the run's lists, round-tripped exactly."""
+    from cognitive_action.learn.runners import DynamicsHistory
+
+    dyn = DynamicsHistory("dynamics", train_loss=[0.5, 0.3, 0.2], test_loss=[0.6, 0.4, 0.3],
+                          settings={"tau": 1.0, "theta": 50.0, "scheme": "etd"},
+                          switch_residuals=[[1e-12, 2e-11], [3e-13, 4e-12]],
+                          seconds=[0.25, 0.5], cpu_seconds=[0.2, 0.4])
+    sgd = TrainingHistory("sgd", train_loss=[0.5, 0.31, 0.25], test_loss=[0.6, 0.41, 0.3])
+    back = load_dataset(save_dataset(history_dataset({"dynamics": dyn, "sgd": sgd}),
+                                     tmp_path / "training.nc"))
+    g = back["switch_max_G"].sel(run="dynamics").values
+    assert np.isnan(g[0]) and g[1:].tolist() == [1e-12, 3e-13]
+    assert back["switch_max_G_dot"].sel(run="dynamics").values[1:].tolist() == [2e-11, 4e-12]
+    assert back["seconds"].sel(run="dynamics").values[1:].tolist() == [0.25, 0.5]
+    assert back["cpu_seconds"].sel(run="dynamics").values[1:].tolist() == [0.2, 0.4]
+    assert np.isnan(back["switch_max_G"].sel(run="sgd").values).all()
+    assert json.loads(back.attrs["settings_dynamics"]) == dyn.settings
+    assert "settings_sgd" not in back.attrs
+    # a limit-law history alone has none of these variables
+    assert "switch_max_G" not in history_dataset(sgd)
 
 
 def test_verifier_numbers_round_trip(tmp_path):

@@ -6,7 +6,8 @@
   neurons), ``loss`` and ``target`` on ``output``; for mechanical problems ``q``,
   ``q_dot`` on ``coordinate``; for both ``multiplier`` and ``constraint_value`` (``G``)
   on ``constraint`` and the drift ``max |G|``. Every state of the run is in it.
-* :func:`history_dataset` — training histories: dimensions ``run`` and ``epoch``.
+* :func:`history_dataset` — training histories: dimensions ``run`` and ``epoch`` (a run
+  in time adds its switch residuals, epoch times and settings).
 * :func:`report_dataset` — the verifier's numbers: dimension ``check``.
 
 :func:`save_dataset` writes netCDF (``.nc``, SciPy's netCDF3 writer: float64 exact) or
@@ -172,10 +173,24 @@ def trajectory_dataset(sim: Simulation, problem: Problem | None = None, *,
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+#: Per-epoch series of a run in time (:class:`~cognitive_action.learn.runners.
+#: DynamicsHistory`), one value per trained epoch (epoch 0, before training, has none).
+_EPOCH_SERIES = {"switch_max_G": ("switch_residuals", 0),
+                 "switch_max_G_dot": ("switch_residuals", 1),
+                 "seconds": ("seconds", None), "cpu_seconds": ("cpu_seconds", None)}
+
+
 def history_dataset(histories: Mapping[str, Any] | Any) -> xr.Dataset:
     """Training histories as a Dataset: ``train_loss``, ``test_loss``,
     ``train_accuracy``, ``test_accuracy`` on ``(run, epoch)`` (epoch 0: before training;
     NaN where a run has no value).
+
+    A run of the derived dynamics or the diffusion law
+    (:class:`~cognitive_action.learn.runners.DynamicsHistory`) adds, on ``(run, epoch)``
+    from epoch 1: ``switch_max_G`` and ``switch_max_G_dot`` (``max |G|``, ``max |Ġ|``
+    after the switches of the epoch's samples), ``seconds`` and ``cpu_seconds`` (of the
+    epoch's presentations); and its settings (``tau``, ``theta``, ``m_W``, ...) as the
+    attribute ``settings_<run>`` (JSON). A run of the plain limit law has NaN there.
 
     Parameters
     ----------
@@ -183,6 +198,8 @@ def history_dataset(histories: Mapping[str, Any] | Any) -> xr.Dataset:
         A :class:`~cognitive_action.learn.train.TrainingHistory` or a mapping of run
         names to them (``{"limit": ..., "sgd": ...}``).
     """
+    import json
+
     xr = require_xarray()
     if not isinstance(histories, Mapping):
         histories = {histories.mode: histories}
@@ -196,7 +213,21 @@ def history_dataset(histories: Mapping[str, Any] | Any) -> xr.Dataset:
             v = np.asarray(getattr(h, f), dtype=float)
             arr[i, :len(v)] = v
         data[f] = (("run", "epoch"), arr)
-    return xr.Dataset(data, coords={"run": runs, "epoch": np.arange(n)})
+    attrs = {}
+    if any(getattr(h, "switch_residuals", None) is not None for h in histories.values()):
+        for var, (attr, column) in _EPOCH_SERIES.items():
+            arr = np.full((len(runs), n), np.nan)
+            for i, h in enumerate(histories.values()):
+                v = np.asarray(getattr(h, attr, []), dtype=float)
+                if v.size:
+                    v = v[:, column] if column is not None else v
+                    arr[i, 1:1 + len(v)] = v[:n - 1]
+            data[var] = (("run", "epoch"), arr)
+        for run, h in histories.items():
+            if getattr(h, "settings", None):
+                attrs[f"settings_{run}"] = json.dumps(h.settings, sort_keys=True,
+                                                      default=str)
+    return xr.Dataset(data, coords={"run": runs, "epoch": np.arange(n)}, attrs=attrs)
 
 
 def _number(v: Any) -> float:

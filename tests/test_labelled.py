@@ -90,6 +90,41 @@ def test_trajectory_round_trip_equals_the_simulation(name, fmt, tmp_path):
                                    rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("fmt", ["netcdf", "zarr"])
+def test_an_energy_phase_round_trips_with_its_units_weights_and_energy(fmt, tmp_path):
+    """Equilibrium propagation's free phase (``simulate`` crashed here: an energy model
+    has no ``network``): the units on ``neuron`` with their layers of the file's
+    ``layers = [2, 4, 1]``, ``x_dot`` against central differences of the stored units,
+    the learnable values on ``learnable`` equal to the run's parameters, ``cost`` the
+    file's squared distance to the target 0.8, ``energy`` non-increasing."""
+    wf = workflow.load("equilibrium_propagation")
+    sim = wf.simulate(t_end=0.5, points=41)
+    ds = trajectory_dataset(sim, wf.spec.problem, name="ep")
+    back = load_dataset(save_dataset(ds, tmp_path / ("ep.zarr" if fmt == "zarr"
+                                                     else "ep.nc")))
+    assert set(back.coords) == {"time", "neuron", "layer", "learnable", "group", "output"}
+    np.testing.assert_allclose(_states_from(back, sim), sim.y, rtol=0, atol=1e-15)
+    assert list(back["neuron"].values) == ["x3", "x4", "x5", "x6", "x7"]
+    assert list(back["layer"].values) == [1, 1, 1, 1, 2]
+    params = dict(zip(sim.system.parameters, sim.params))
+    for w, g in zip(back["learnable"].values, back["group"].values):
+        assert back["w"].sel(learnable=w).item() == params[w]
+        assert g == ("W1" if w.startswith(("w1_", "w2_")) else "W2" if w.startswith("w")
+                     else "b2" if w == "b7" else "b1")
+    fd = np.gradient(back["x"].values, back["time"].values, axis=0)
+    np.testing.assert_allclose(back["x_dot"].values[1:-1], fd[1:-1], rtol=0,
+                               atol=2e-3 * np.abs(fd).max())
+    x7 = back["x"].sel(neuron="x7").values
+    np.testing.assert_allclose(back["output_target"].sel(output="x7").values, 0.8,
+                               rtol=0, atol=0)
+    np.testing.assert_allclose(back["cost"].values, 0.5 * (x7 - 0.8) ** 2, rtol=1e-12,
+                               atol=1e-15)
+    assert np.all(np.diff(back["energy"].values) <= 1e-12)
+    # the command line writes it beside the .npz and the figure
+    paths = wf.save(sim, tmp_path / "cli")
+    assert sorted(p.suffix for p in paths) == [".nc", ".npz", ".png"]
+
+
 def test_layers_of_a_layered_net_and_of_a_cyclic_one():
     wf = workflow.load("layered10")  # sizes [2, 3, 3, 3, 3, 3, 3, 3, 3, 1]
     sim = wf.simulate(t_end=0.1, points=3)

@@ -222,9 +222,12 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     sim = wf.simulate(settings)
     elapsed = time.perf_counter() - t0
     paths = wf.save(sim, out)
+    # a phase of an energy model has no constraints: say where it ended instead
+    end = (f"max |G| = {sim.max_drift:.2e}" if sim.drift is not None else
+           f"no constraints; max |dx/dt| at t_end = {workflow.final_rate(sim):.2e}")
     click.echo(f"{wf.name}: {len(sim.states)} states, t in [0, {settings.t_end:g}], "
                f"{settings.points} points, method {sim.method}, variant {sim.variant}, "
-               f"{elapsed:.2f} s; max |G| = {sim.max_drift:.2e}")
+               f"{elapsed:.2f} s; {end}")
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 

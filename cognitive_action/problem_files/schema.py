@@ -270,8 +270,9 @@ SCHEMA: tuple[Section, ...] = (
             "2017, eq. 1; `cognitive_action.declare.energy.hopfield`): free phase "
             "`ẋ = -∂E/∂x`, nudged phase `ẋ = -∂(E + βC)/∂x`, `C = ½Σ(x_o - y_o)²`. Give "
             "exactly one of `layers` and `edges`.", (
-                Key("layers", "list of integers ≥ 1", "Layer sizes; the first layer is "
-                    "clamped to the inputs, the last is the output.", "layers = [2, 4, 1]",
+                Key("layers", "list of ≥ 2 integers in [1, 1000]", "Layer sizes; the "
+                    "first layer is clamped to the inputs, the last is the output.",
+                    "layers = [2, 4, 1]",
                     default="one of edges/layers required", kinds=("energy",)),
                 Key("edges", "list of [unit, unit]", "Undirected edges (one symmetric "
                     "weight each), with `inputs` and `outputs`.",
@@ -302,10 +303,16 @@ SCHEMA: tuple[Section, ...] = (
                     'expr = "w3_1 - w4_2"', default="required"),
             ), kinds=_LAGRANGIAN),
     Section("inputs", "[inputs]", "Input signals as expressions of `t` and the "
-            "parameters.", free_keys="input neuron labels; neurons not given are constant "
+            "parameters. In an energy problem the inputs are clamped during a phase: "
+            "numbers or constant expressions (`\"2*pi\"`), no `t` and no parameters; an "
+            "input given neither here nor in `[initial] values` is drawn from `N(0, 1)` "
+            "with `[initial] seed` (`simulate`, `verify`).",
+            free_keys="input neuron labels; neurons not given are constant "
             "signals `e<i>`", kinds=("network", "energy"),
             example='[inputs]\n1 = "sin(omega*t)"\n2 = "1"'),
-    Section("targets", "[targets]", "Targets as expressions of `t` and the parameters.",
+    Section("targets", "[targets]", "Targets as expressions of `t` and the parameters "
+            "(energy problems: numbers, as `[inputs]`; a target not given is drawn from "
+            "`U(0, 1)`).",
             free_keys="output neuron labels; outputs not given are constant signals "
             "`y<o>`", kinds=("network", "energy"),
             example='[targets]\n5 = "0.5*sin(omega*t)"'),
@@ -315,8 +322,10 @@ SCHEMA: tuple[Section, ...] = (
                 Key("values", "table name = number",
                     "Given values of coordinates, velocities (`<q>_dot`), constant signals "
                     "(`e<i>`, `y<o>` not set in `[inputs]`/`[targets]`) or multiplier "
-                    "states of eq. (20); the others are solved for. Any other name is an "
-                    "error.", "values = { x1 = 0.5 }", default="{}"),
+                    "states of eq. (20); the others are solved for (a constant signal "
+                    "starts at rest). Energy problems: values of the inputs `e<i>` and "
+                    "targets `y<o>` (the units start at 0). Any other name is an error.",
+                    "values = { x1 = 0.5 }", default="{}"),
                 Key("seed", "integer ≥ 0", "Seed of the weight draw.", "seed = 1",
                     default="0", kinds=("network", "energy")),
                 Key("weight_scale", "number ≥ 0", "Scale `s` of the weight draw.",

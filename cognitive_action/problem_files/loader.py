@@ -324,7 +324,7 @@ class _Reader:
             self.fail("kind", f"unknown kind {kind!r}",
                       f"use one of {', '.join(map(repr, KINDS))}")
         for key in sorted(set(d) - allowed_keys("", kind)):  # e.g. [inputs] in mechanics
-            self.fail(key, f"unknown key in a {kind} problem",
+            self.fail(key, f"unknown key in {'an' if kind == 'energy' else 'a'} {kind} problem",
                       f"allowed keys are {', '.join(sorted(allowed_keys('', kind)))}")
         nonhol = d.get("nonholonomic", "vakonomic")
         if nonhol not in ("vakonomic", "dalembert"):

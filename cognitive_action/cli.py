@@ -130,9 +130,11 @@ def problems() -> None:
     """List the shipped problems."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
 
-    for name, path in shipped_problems().items():
+    shipped = shipped_problems()
+    width = max(map(len, shipped), default=0)
+    for name, path in shipped.items():
         spec = load_problem(path)
-        click.echo(f"{name:14s} {spec.description}")
+        click.echo(f"{name:{width}s} {spec.description}")
 
 
 def _limits() -> Any:
@@ -333,10 +335,12 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     if done:
         click.echo(f"resumed after {done} of {sim.stats['chunks']} chunks "
                    f"({checkpoint})")
+    # a phase of an energy model has no constraints: say where it ended instead
+    end = (f"max |G| = {sim.max_drift:.2e}" if sim.drift is not None else
+           f"no constraints; max |dx/dt| at t_end = {workflow.final_rate(sim):.2e}")
     click.echo(f"{wf.name}: {len(sim.states)} states, t in [0, {settings.t_end:g}], "
                f"{settings.points} points, method {sim.method}, variant {sim.variant}, "
-               f"{elapsed:.2f} s; " + (f"max |G| = {sim.max_drift:.2e}"
-                                       if sim.drift is not None else "no constraints"))
+               f"{elapsed:.2f} s; {end}")
     click.echo("wrote " + ", ".join(str(p) for p in paths))
 
 
@@ -538,19 +542,27 @@ def paper(out: Path, quick: bool) -> None:
     """The main job: derive, verify and simulate every shipped problem; reproduce
     Section 2's Figures 1-3 and the error against input speed."""
     from cognitive_action.problem_files.loader import load_problem, shipped_problems
-    from cognitive_action.workflow import output_folder, paper_problem, train_spec
+    from cognitive_action.workflow import (
+        TRAIN_LABELS,
+        output_folder,
+        paper_problem,
+        train_spec,
+    )
 
     output_folder(out)
     summary: dict[str, Any] = {"problems": {}}
     failed = False
-    for name, path in shipped_problems().items():
+    shipped = shipped_problems()
+    width = max(map(len, [*shipped, "waves"]))
+    for name, path in shipped.items():
         spec = load_problem(path)
         if spec.data:  # a data set to learn from: trained (quick), not simulated
             res = train_spec(spec, quick=True, out=out / f"{name}_training", resume=False)
             summary["problems"][name] = {"training": res.settings | {
                 "limit_test_accuracy": res.history.test_accuracy[-1],
                 "sgd_test_accuracy": res.baseline.test_accuracy[-1]}}
-            click.echo(f"{name:14s} trained (quick): test accuracy limit law "
+            click.echo(f"{name:{width}s} trained (quick): test accuracy "
+                       f"{TRAIN_LABELS[res.settings['mode']]} "
                        f"{res.history.test_accuracy[-1]:.4f}, NumPy SGD "
                        f"{res.baseline.test_accuracy[-1]:.4f}")
             continue
@@ -561,14 +573,14 @@ def paper(out: Path, quick: bool) -> None:
         values = list(entry["outcome"].values())
         counts = {o: values.count(o) for o in sorted(set(values))}
         status = "ok" if passed else "FAILED"
-        click.echo(f"{name:14s} derived in {entry['derive_seconds']:5.2f} s, verified in "
+        click.echo(f"{name:{width}s} derived in {entry['derive_seconds']:5.2f} s, verified in "
                    f"{entry['verify_seconds']:5.2f} s: "
                    f"{', '.join(f'{v} {k}' for k, v in counts.items())} -> {status}; "
                    f"simulation: {entry['simulation']['status']}")
     from cognitive_action.workflow import paper_table, waves, write_atomically
 
     res = waves(out, quick)  # its tables go to files, not to the terminal
-    click.echo(f"{'waves':14s} {res.summary}")
+    click.echo(f"{'waves':{width}s} {res.summary}")
     summary["waves"] = [str(p) for p in res.paths] + [
         str(out / "waves_error_vs_speed.txt"), str(out / "continuous_error_vs_c.txt")]
     text = json.dumps(summary, indent=2, default=str).encode("utf-8")

@@ -121,6 +121,36 @@ def test_simulate_writes_a_trajectory_that_keeps_the_constraint(tmp_path):
     assert (tmp_path / "pendulum_trajectory.png").stat().st_size > 10_000
 
 
+def test_simulate_a_data_problem_points_to_train(tmp_path):
+    """A data problem's inputs and targets are its samples: ``simulate digits`` says so in
+    one line naming ``file:data`` and the train command (it listed 74 signal names and
+    asked for their velocities); a network file without [inputs] names the field to
+    fill, and runs once the values are given there."""
+    res = run("simulate", "digits", "--out", str(tmp_path))
+    assert res.exit_code == 2
+    assert "digits.toml:data:" in res.output and "cognitive-action train digits" in \
+        res.output and "(74 signals)" in res.output
+    assert not list(tmp_path.iterdir())  # refused before any work
+    f = tmp_path / "open.toml"
+    f.write_text('name = "open"\nparameters = { m_x = 0.001, m_W = 1.0 }\n[network]\n'
+                 'layers = [2, 1]\n[action]\nmass_x = "m_x"\nmass_W = "m_W"\n')
+    res = run("simulate", str(f), "--out", str(tmp_path / "o"))
+    assert res.exit_code == 2
+    assert "open.toml:initial.values: no value for the constant signals e1, e2, y3" in \
+        res.output
+    f.write_text(f.read_text() + "[initial]\nvalues = { e1 = 0.5, e2 = -0.5, y3 = 0.2 }\n")
+    res = run("simulate", str(f), "--out", str(tmp_path / "o"), "--t-end", "0.1",
+              "--points", "3")
+    assert res.exit_code == 0, res.output
+    import numpy as np
+
+    data = np.load(tmp_path / "o" / "open_trajectory.npz")  # constant signals: at rest
+    np.testing.assert_allclose(data["x1"], 0.5, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(data["x2"], -0.5, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(data["x3"], np.tanh(0.5 * data["w3_1"] - 0.5 * data["w3_2"]),
+                               rtol=0, atol=1e-7)
+
+
 def test_simulate_refuses_the_anti_stable_rate_network_forward(tmp_path):
     res = run("simulate", "rate_network", "--variant", "forward", "--out", str(tmp_path))
     assert res.exit_code == 2

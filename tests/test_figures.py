@@ -44,6 +44,42 @@ TRAINED = {n for n, path in shipped_problems().items()
 SIMULATED = [n for n in shipped_problems() if n not in TRAINED]
 
 
+#: Energy problems (equilibrium propagation): output, target text, input values, all
+#: copied from the file (the text is checked).
+ENERGY = {"equilibrium_propagation": ("x7", "0.8", {"1": "0.5", "2": "-1.0"})}
+
+
+def _check_energy_lines(name, wf, sim, lines):
+    """A phase of the logistic Hopfield energy: the target line is the file's, ``E`` is
+    S&B's eq. 1 written here with NumPy (``½Σx² - Σ w_ij ρ(u_i)ρ(u_j) - Σ b_i ρ(x_i)``,
+    inputs clamped), ``C = ½(x_o - y_o)²``, ``max |dx/dt|`` the central differences of
+    the plotted units (smooth relaxation: to 1e-3, seen 1.2e-4), and ``E`` never increases."""
+    out, text, inputs = ENERGY[name]
+    data = tomllib.loads(shipped_problems()[name].read_text())
+    assert data["targets"][out.removeprefix("x")] == text and data["inputs"] == inputs
+    assert data["energy"]["activation"] == "logistic" and data["energy"]["bias"] is True
+    model = wf.spec.problem
+    values = dict(zip(sim.system.parameters, sim.params))
+    rho = lambda u: 1.0 / (1.0 + np.exp(-u))  # noqa: E731
+    unit = {int(k): np.full_like(sim.times, float(v)) for k, v in inputs.items()}
+    unit |= {int(str(x).removeprefix("x")): sim[str(x)] for x in model.neurons}
+    E = sum(0.5 * sim[str(x)] ** 2 for x in model.neurons)
+    for w, (a, b) in model.couplings.items():
+        E = E - values[str(w)] * rho(unit[a]) * rho(unit[b])
+    E = E - sum(values[f"b{i}"] * rho(unit[i]) for i in unit if i not in (1, 2))
+    y = float(text)
+    by_label = {ln["label"]: ln["y"] for ln in lines}
+    np.testing.assert_allclose(by_label[f"target {out}"], y, rtol=0, atol=0)
+    np.testing.assert_allclose(by_label["E"], E, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(by_label["C"], 0.5 * (sim[out] - y) ** 2, rtol=1e-12,
+                               atol=1e-15)
+    assert np.all(np.diff(by_label["E"]) <= 1e-12)  # the free phase descends E
+    X = np.column_stack([sim[str(x)] for x in model.neurons])
+    fd = np.max(np.abs(np.gradient(X, sim.times, axis=0)), axis=1)
+    rate = by_label["max |dx/dt|"]
+    np.testing.assert_allclose(rate[1:-1], fd[1:-1], rtol=1e-3, atol=0)
+
+
 def _lines(fig) -> list[dict]:
     out = []
     for i, ax in enumerate(fig.axes):
@@ -79,7 +115,7 @@ def test_the_plotted_series_are_the_simulated_ones(name):
                 ref = mults[label]
             elif label == "max |G|":
                 ref = np.maximum(sim.drift, 1e-17)
-            elif label in ("V", ) or label.startswith("target "):
+            elif label in ("V", "E", "C", "max |dx/dt|") or label.startswith("target "):
                 continue  # below, against hand-written references
             else:
                 raise AssertionError(f"unexpected line {label!r}")
@@ -109,6 +145,8 @@ def test_the_plotted_series_are_the_simulated_ones(name):
             # the target is drawn in its neuron's colour
             own = [ln for ln in lines if ln["label"] == out][0]
             assert own["color"] == target[0]["color"]
+        if name in ENERGY:
+            _check_energy_lines(name, wf, sim, lines)
         # no repeated colour within a panel (a target shares its neuron's on purpose)
         for i, ax in enumerate(fig.axes):
             colors = [matplotlib.colors.to_hex(ln["color"]) for ln in lines

@@ -4,6 +4,7 @@ coordinate names."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -89,6 +90,41 @@ def test_trajectory_round_trip_equals_the_simulation(name, fmt, tmp_path):
                                    rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("fmt", ["netcdf", "zarr"])
+def test_an_energy_phase_round_trips_with_its_units_weights_and_energy(fmt, tmp_path):
+    """Equilibrium propagation's free phase (``simulate`` crashed here: an energy model
+    has no ``network``): the units on ``neuron`` with their layers of the file's
+    ``layers = [2, 4, 1]``, ``x_dot`` against central differences of the stored units,
+    the learnable values on ``learnable`` equal to the run's parameters, ``cost`` the
+    file's squared distance to the target 0.8, ``energy`` non-increasing."""
+    wf = workflow.load("equilibrium_propagation")
+    sim = wf.simulate(t_end=0.5, points=41)
+    ds = trajectory_dataset(sim, wf.spec.problem, name="ep")
+    back = load_dataset(save_dataset(ds, tmp_path / ("ep.zarr" if fmt == "zarr"
+                                                     else "ep.nc")))
+    assert set(back.coords) == {"time", "neuron", "layer", "learnable", "group", "output"}
+    np.testing.assert_allclose(_states_from(back, sim), sim.y, rtol=0, atol=1e-15)
+    assert list(back["neuron"].values) == ["x3", "x4", "x5", "x6", "x7"]
+    assert list(back["layer"].values) == [1, 1, 1, 1, 2]
+    params = dict(zip(sim.system.parameters, sim.params))
+    for w, g in zip(back["learnable"].values, back["group"].values):
+        assert back["w"].sel(learnable=w).item() == params[w]
+        assert g == ("W1" if w.startswith(("w1_", "w2_")) else "W2" if w.startswith("w")
+                     else "b2" if w == "b7" else "b1")
+    fd = np.gradient(back["x"].values, back["time"].values, axis=0)
+    np.testing.assert_allclose(back["x_dot"].values[1:-1], fd[1:-1], rtol=0,
+                               atol=2e-3 * np.abs(fd).max())
+    x7 = back["x"].sel(neuron="x7").values
+    np.testing.assert_allclose(back["output_target"].sel(output="x7").values, 0.8,
+                               rtol=0, atol=0)
+    np.testing.assert_allclose(back["cost"].values, 0.5 * (x7 - 0.8) ** 2, rtol=1e-12,
+                               atol=1e-15)
+    assert np.all(np.diff(back["energy"].values) <= 1e-12)
+    # the command line writes it beside the .npz and the figure
+    paths = wf.save(sim, tmp_path / "cli")
+    assert sorted(p.suffix for p in paths) == [".nc", ".npz", ".png"]
+
+
 def test_layers_of_a_layered_net_and_of_a_cyclic_one():
     wf = workflow.load("layered10")  # sizes [2, 3, 3, 3, 3, 3, 3, 3, 3, 1]
     sim = wf.simulate(t_end=0.1, points=3)
@@ -116,6 +152,30 @@ def test_training_histories_round_trip(tmp_path):
                                   sgd.test_loss)
     assert np.isnan(back["test_loss"].sel(run="sgd").values[2])
     assert np.isnan(back["train_accuracy"].sel(run="sgd").values).all()
+
+
+def test_dynamics_histories_keep_switch_residuals_times_and_settings(tmp_path):
+    """A run in time (``DynamicsHistory``) adds one value per trained epoch: epoch 0
+    (before training) is NaN, epochs 1.. are the run's lists, round-tripped exactly."""
+    from cognitive_action.learn.runners import DynamicsHistory
+
+    dyn = DynamicsHistory("dynamics", train_loss=[0.5, 0.3, 0.2], test_loss=[0.6, 0.4, 0.3],
+                          settings={"tau": 1.0, "theta": 50.0, "scheme": "etd"},
+                          switch_residuals=[[1e-12, 2e-11], [3e-13, 4e-12]],
+                          seconds=[0.25, 0.5], cpu_seconds=[0.2, 0.4])
+    sgd = TrainingHistory("sgd", train_loss=[0.5, 0.31, 0.25], test_loss=[0.6, 0.41, 0.3])
+    back = load_dataset(save_dataset(history_dataset({"dynamics": dyn, "sgd": sgd}),
+                                     tmp_path / "training.nc"))
+    g = back["switch_max_G"].sel(run="dynamics").values
+    assert np.isnan(g[0]) and g[1:].tolist() == [1e-12, 3e-13]
+    assert back["switch_max_G_dot"].sel(run="dynamics").values[1:].tolist() == [2e-11, 4e-12]
+    assert back["seconds"].sel(run="dynamics").values[1:].tolist() == [0.25, 0.5]
+    assert back["cpu_seconds"].sel(run="dynamics").values[1:].tolist() == [0.2, 0.4]
+    assert np.isnan(back["switch_max_G"].sel(run="sgd").values).all()
+    assert json.loads(back.attrs["settings_dynamics"]) == dyn.settings
+    assert "settings_sgd" not in back.attrs
+    # a limit-law history alone has none of these variables
+    assert "switch_max_G" not in history_dataset(sgd)
 
 
 def test_verifier_numbers_round_trip(tmp_path):
@@ -168,14 +228,3 @@ def test_paper_table_lists_every_problem():
     assert rows[0].replace("\\|", "").count("|") == 8  # 7 cells: "|G|" is escaped
     assert "0.9000 (limit law)" in rows[1]
 
-
-def test_an_energy_models_phase_round_trips_by_coordinate(tmp_path):
-    """An energy problem (no network, no constraints): its free units and weights are
-    labelled as coordinates and come back equal to the simulation."""
-    wf = workflow.load("equilibrium_propagation")
-    sim = wf.simulate(t_end=0.4, points=9)
-    ds = trajectory_dataset(sim, wf.spec.problem, name="ep")
-    back = load_dataset(save_dataset(ds, tmp_path / "ep.nc"))
-    assert "constraint" not in back.coords
-    for q in sim.system.coordinates:
-        np.testing.assert_array_equal(back["q"].sel(coordinate=q).values, sim[q])

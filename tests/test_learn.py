@@ -198,6 +198,24 @@ def test_learning_curve_figure(tmp_path):
     s = sgd_baseline(p, tr, te, epochs=2, learning_rate=0.05)
     path = plot_learning_curves({"limit law": h, "NumPy SGD": s}, tmp_path / "curve.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the plotted series are the histories' lists; the legends lie below the axes
+    import matplotlib.pyplot as plt
+
+    from cognitive_action.learn.train import learning_curve_figure
+
+    fig = learning_curve_figure({"limit law": h, "NumPy SGD": s})
+    try:
+        loss, acc = fig.axes
+        got = {ln.get_label(): list(ln.get_ydata()) for ln in loss.get_lines()}
+        assert got == {"limit law train": h.train_loss, "limit law test": h.test_loss,
+                       "NumPy SGD train": s.train_loss, "NumPy SGD test": s.test_loss}
+        got = {ln.get_label(): list(ln.get_ydata()) for ln in acc.get_lines()}
+        assert got == {"limit law test": h.test_accuracy, "NumPy SGD test": s.test_accuracy}
+        fig.canvas.draw()
+        for ax in fig.axes:
+            assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0
+    finally:
+        plt.close(fig)
 
 
 def test_missing_scikit_learn_names_the_extra(monkeypatch):

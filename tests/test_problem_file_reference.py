@@ -88,6 +88,20 @@ def _fit_data(data: dict) -> dict:
     return data
 
 
+def _table(data: dict, section: str) -> dict:
+    """The table ``section`` of ``data`` (``"sweep.convergence"``: a sub-table), made if
+    absent."""
+    for part in section.split("."):
+        data = data.setdefault(part, {})
+    return data
+
+
+def _get(data: dict, section: str) -> dict:
+    for part in section.split("."):
+        data = data.get(part, {})
+    return data
+
+
 def _insert(data: dict, section: str, key: str) -> tuple[dict, str]:
     """``data`` with ``key`` added to ``section``; the field the loader should name."""
     data = copy.deepcopy(data)
@@ -99,12 +113,12 @@ def _insert(data: dict, section: str, key: str) -> tuple[dict, str]:
         data.setdefault("constraints", [{"expr": "q1 - q2"}])
         data["constraints"][0][key] = value
         return data, f"constraints[0].{key}"
-    data.setdefault(section, {})
+    table = _table(data, section)
     if section == "train":
         data.setdefault("data", {"source": "digits"})
     if section == "data":
-        data[section].setdefault("source", "digits")
-    data[section][key] = value
+        table.setdefault("source", "digits")
+    table[key] = value
     return _fit_data(data), f"{section}.{key}"
 
 
@@ -158,10 +172,12 @@ def test_an_unknown_key_is_refused_with_its_field(section):
 
 
 def _keys_read_in_source() -> set[str]:
-    """String keys read with ``.get("k")``, ``x["k"]`` or ``"k" in x`` in the loader and
-    the workflow: any of them the loader accepts must be documented."""
+    """String keys read with ``.get("k")``, ``x["k"]`` or ``"k" in x`` in the loader, the
+    workflow and the ``[sweep]`` reader: any of them the loader accepts must be
+    documented."""
     found: set[str] = set()
-    for rel in ("cognitive_action/problem_files/loader.py", "cognitive_action/workflow.py"):
+    for rel in ("cognitive_action/problem_files/loader.py", "cognitive_action/workflow.py",
+                "cognitive_action/sweeps/section.py"):
         tree = ast.parse((ROOT / rel).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
@@ -184,7 +200,8 @@ def test_the_loader_accepts_no_undocumented_key():
     every table: accepted exactly where the page documents it (for that kind)."""
     documented = {k.name for s in schema.SCHEMA for k in s.keys}
     candidates = documented | _keys_read_in_source()
-    assert {"t_end", "fd_rtol", "weight_scale", "quick_samples"} <= candidates
+    assert {"t_end", "fd_rtol", "weight_scale", "quick_samples", "chunk_size",
+            "confidence"} <= candidates
     wrong = []
     for s in schema.SCHEMA:
         if not s.keys:
@@ -193,7 +210,7 @@ def test_the_loader_accepts_no_undocumented_key():
             here = schema.allowed_keys(s.name, kind)
             base = _base(kind)
             for key in sorted(candidates - here):
-                if key in base.get(s.name, {}) if s.name else key in base:
+                if key in _get(base, s.name) if s.name else key in base:
                     continue
                 data, field = _insert(base, s.name, key)
                 if _accepts(data, field):
@@ -214,6 +231,9 @@ def test_every_shipped_and_example_file_uses_documented_keys_only():
                 rows = table if isinstance(table, list) else [table]
                 for row in rows:
                     assert set(row) <= schema.allowed_keys(name, kind), (path, name)
+        if "convergence" in data.get("sweep", {}):
+            assert set(data["sweep"]["convergence"]) <= schema.allowed_keys(
+                "sweep.convergence", kind), path
         load_problem(path)
 
 
@@ -248,3 +268,51 @@ def test_schema_lists_match_the_layers_it_may_not_import():
 def test_readme_points_to_the_reference():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "docs/problem_files.md" in readme
+
+
+def test_the_sweep_tables_are_probed():
+    """[sweep] and [sweep.convergence] are closed tables of the probe: an unknown key in
+    either is refused by the loader with its field (it was kept as written before)."""
+    assert {"sweep", "sweep.convergence"} <= set(CLOSED)
+    for section in ("sweep", "sweep.convergence"):
+        data, field = _insert(_base("mechanical"), section, "zz_not_a_key")
+        with pytest.raises(ProblemFileError) as info:
+            parse_problem(data, path="probe.toml")
+        assert info.value.field == field == f"{section}.zz_not_a_key"
+
+
+def _sweep_examples():
+    """Every key's example in the probe of its first kind (state names such as ``x5``
+    are a network's), and the section examples (no state names) in every kind."""
+    for name in ("sweep", "sweep.convergence"):
+        for key in schema.section(name).keys:
+            yield name, key, _kind_of(name, key)
+        for kind in schema.section(name).kinds:
+            yield name, schema.Key("(section example)", "", "", "# the section's", kinds=(
+                kind,)), kind
+
+
+@pytest.mark.parametrize("name, key, kind", list(_sweep_examples()),
+                         ids=lambda v: getattr(v, "name", v))
+def test_every_sweep_example_builds_a_sweep(name, key, kind):
+    """The page's [sweep] examples work, not only load: each key's example, written
+    into the section's example (its keys replacing those there), is accepted by the
+    sweep reader (:func:`cognitive_action.sweeps.section.sweep_from_problem`), which
+    checks the values (the loader only checks the keys)."""
+    from cognitive_action.sweeps.section import sweep_from_problem
+
+    data = _with(name, schema.section(name).example, kind)
+    fragment = tomllib.loads(f"{schema.section(name).header}\n{key.example}"
+                             if not key.example.startswith("[") else key.example)
+    if name == "sweep":
+        data["sweep"].update(fragment["sweep"])
+    else:
+        data["sweep"]["convergence"].update(fragment["sweep"]["convergence"])
+    if data["sweep"].get("task") == "train":
+        data["data"] = {"source": "digits", "limit": 20}
+        data = _fit_data(data)
+    sweep = sweep_from_problem(parse_problem(data, path="probe.toml"))
+    assert sweep.spec.size >= 1
+    raw = data["sweep"]
+    assert sweep.spec.task == raw.get("task", "simulate")
+    assert set(sweep.spec.axes) == set(raw["axes"])

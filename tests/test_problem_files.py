@@ -134,3 +134,14 @@ def test_nothing_is_executed(tmp_path):
     with pytest.raises(ProblemFileError):
         load_problem(path)
     assert not sentinel.exists()
+
+
+def test_a_folder_named_like_a_shipped_problem_does_not_shadow_it(tmp_path, monkeypatch):
+    """``cognitive-action derive chain3`` run where a folder ``chain3/`` exists (e.g. one
+    made for its results) loaded the folder as a file: 'file 'chain3' does not exist'."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chain3").mkdir()
+    assert load_problem("chain3").name == "chain3"
+    with pytest.raises(ProblemFileError, match="no problem named 'nothing'"):
+        (tmp_path / "nothing").mkdir()
+        load_problem("nothing")

@@ -128,6 +128,16 @@ def test_train_cli_dynamics_and_diffusion_modes(tmp_path):
     assert data["settings"]["mode"] == "dynamics"
     assert abs(data["dynamics"]["test_accuracy"][-1] - data["sgd"]["test_accuracy"][-1]) \
         <= 0.05
+    # the labelled curves name the run by its mode and keep what a run in time adds
+    from cognitive_action.results.labelled import load_dataset
+
+    curves = load_dataset(out / "training.nc")
+    assert list(curves["run"].values) == ["dynamics", "sgd"]
+    assert curves["test_accuracy"].sel(run="dynamics").values.tolist() == \
+        data["dynamics"]["test_accuracy"]
+    assert curves["switch_max_G"].sel(run="dynamics").values[1:].tolist() == \
+        [r[0] for r in data["dynamics"]["switch_residuals"]]
+    assert json.loads(curves.attrs["settings_dynamics"])["theta"] == 50.0
     res = run("train", str(f), "--mode", "diffusion", "--epochs", "1", "--speed", "60",
               "--tau", "0.5")
     assert res.exit_code == 0, res.output

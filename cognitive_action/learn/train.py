@@ -45,7 +45,8 @@ from cognitive_action.learn.kernel import LimitKernel, compile_limit_law
 
 __all__ = ["Dataset", "as_dataset", "TrainingHistory", "train", "sgd_baseline",
            "CheckpointError", "ModeNotAvailableError", "RUNNERS", "register_runner",
-           "initial_weights", "plot_learning_curves", "CHECKPOINT", "load_builtin_runners"]
+           "initial_weights", "learning_curve_figure", "plot_learning_curves", "CHECKPOINT",
+           "load_builtin_runners"]
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -619,16 +620,15 @@ def sgd_baseline(problem: Problem, train_data: Any, test_data: Any = None, *, ep
     return h
 
 
-def plot_learning_curves(histories: Mapping[str, TrainingHistory], path: str | os.PathLike[str],
-                         title: str = "") -> Path:
-    """Loss and accuracy per epoch of several runs side by side, saved as a PNG
-    (atomically: a temporary file in the same folder, then :func:`os.replace`)."""
+def learning_curve_figure(histories: Mapping[str, TrainingHistory], title: str = "") -> Any:
+    """Loss and accuracy per epoch of several runs side by side (a matplotlib figure):
+    each line is labelled ``<run> train`` / ``<run> test`` and plots the history's
+    list as it is; the legends sit below the axes."""
     import matplotlib
     import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     # wide solid lines under narrow dashed ones: runs that coincide stay visible
     styles = [("-", 4.0, "o"), ("--", 1.6, "x"), (":", 1.6, "s"), ("-.", 1.6, "^")]
@@ -646,15 +646,27 @@ def plot_learning_curves(histories: Mapping[str, TrainingHistory], path: str | o
     axes[1].set(xlabel="epoch", ylabel="accuracy (argmax)")
     for ax in axes:
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2,
+                  frameon=False)  # below the axes: never over a curve
         ax.grid(alpha=0.3)
     fig.suptitle(title or "learning curves")
     fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(histories: Mapping[str, TrainingHistory], path: str | os.PathLike[str],
+                         title: str = "") -> Path:
+    """:func:`learning_curve_figure` saved as a PNG (atomically: a temporary file in the
+    same folder, then :func:`os.replace`)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig = learning_curve_figure(histories, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".fig-", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
         os.replace(tmp, path)
     finally:
         plt.close(fig)

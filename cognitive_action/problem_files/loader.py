@@ -95,8 +95,9 @@ known failure, such as the anti-stable multipliers of
 eq. 20; ``symbolic``: run the symbolic checks at any size (true) or none (false);
 ``budget``: seconds each symbolic check may take), kept as settings for the commands
 that use them, and
-``nonholonomic = "vakonomic" | "dalembert"``. A ``[sweep]`` table is kept as written for
-:mod:`cognitive_action.sweeps.section` (docs/sweeps.md).
+``nonholonomic = "vakonomic" | "dalembert"``. A ``[sweep]`` table (and its
+``[sweep.convergence]``) has its keys checked here and is kept as written for
+:mod:`cognitive_action.sweeps.section`, which checks the values (docs/sweeps.md).
 
 Examples
 --------
@@ -331,7 +332,7 @@ def load_problem(source: str | os.PathLike[str], *, limits: Limits | None = None
         or asks for more than ``limits``.
     """
     path = Path(source)
-    if not path.suffix and not path.exists():
+    if not path.suffix and not path.is_file():  # a folder named "xor" is not the file
         shipped = shipped_problems()
         if str(source) not in shipped:
             raise ProblemFileError(
@@ -447,7 +448,7 @@ class _Reader:
             self.fail("kind", f"unknown kind {kind!r}",
                       f"use one of {', '.join(map(repr, KINDS))}")
         for key in sorted(set(d) - allowed_keys("", kind)):  # e.g. [inputs] in mechanics
-            self.fail(key, f"unknown key in a {kind} problem",
+            self.fail(key, f"unknown key in {'an' if kind == 'energy' else 'a'} {kind} problem",
                       f"allowed keys are {', '.join(sorted(allowed_keys('', kind)))}")
         nonhol = d.get("nonholonomic", "vakonomic")
         if nonhol not in ("vakonomic", "dalembert"):
@@ -472,7 +473,7 @@ class _Reader:
             verify=self.verify_settings(d.get("verify"), problem),
             data=self.data_settings(d.get("data"), net),
             train=self.train_settings(d.get("train"), "data" in d),
-            sweep=self.table(d.get("sweep"), "sweep", set()),  # checked by sweeps.section
+            sweep=self.sweep_settings(d.get("sweep"), kind),
             limits=self.limits)
 
     def _positive(self, v: Any, where: str, example: str) -> float:
@@ -530,6 +531,16 @@ class _Reader:
                 self.fail(where, f"must be a number, got {value!r}", f"e.g. {name} = 0.5")
             out[name] = float(parse_number(value, f"{self.path}: {where}"))
         return out
+
+    def sweep_settings(self, data: Any, kind: str) -> dict[str, Any]:
+        """The ``[sweep]`` table: its keys and those of ``[sweep.convergence]`` checked
+        here, as every table's; :mod:`cognitive_action.sweeps.section` (a higher layer)
+        checks the values and builds the sweep."""
+        v = self.table(data, "sweep", allowed_keys("sweep", kind))
+        if "convergence" in v:
+            self.table(v["convergence"], "sweep.convergence",
+                       allowed_keys("sweep.convergence", kind))
+        return v
 
     def _integer(self, v: Any, where: str, low: int, example: str) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < low:

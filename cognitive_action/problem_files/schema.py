@@ -186,9 +186,8 @@ SCHEMA: tuple[Section, ...] = (
                     "[data]\nsource = \"digits\"\n[train]\nepochs = 2", default="{}",
                     kinds=("network",)),
                 Key("sweep", "table", "A parameter sweep, run by `cognitive-action sweep`: "
-                    "axes, task, output grid, scheduler. The loader keeps it as written; "
-                    "`cognitive_action.sweeps.section` checks it (keys and values: "
-                    "[Sweeps on Dask](sweeps.md)).",
+                    "axes, task, output grid, scheduler; see [sweep] and "
+                    "[Sweeps on Dask](sweeps.md).",
                     '[sweep]\ntask = "simulate"\naxes = { seed = [0, 1] }', default="none",
                     kinds=_LAGRANGIAN),
             )),
@@ -271,8 +270,9 @@ SCHEMA: tuple[Section, ...] = (
             "2017, eq. 1; `cognitive_action.declare.energy.hopfield`): free phase "
             "`ẋ = -∂E/∂x`, nudged phase `ẋ = -∂(E + βC)/∂x`, `C = ½Σ(x_o - y_o)²`. Give "
             "exactly one of `layers` and `edges`.", (
-                Key("layers", "list of integers ≥ 1", "Layer sizes; the first layer is "
-                    "clamped to the inputs, the last is the output.", "layers = [2, 4, 1]",
+                Key("layers", "list of ≥ 2 integers in [1, 1000]", "Layer sizes; the "
+                    "first layer is clamped to the inputs, the last is the output.",
+                    "layers = [2, 4, 1]",
                     default="one of edges/layers required", kinds=("energy",)),
                 Key("edges", "list of [unit, unit]", "Undirected edges (one symmetric "
                     "weight each), with `inputs` and `outputs`.",
@@ -303,10 +303,16 @@ SCHEMA: tuple[Section, ...] = (
                     'expr = "w3_1 - w4_2"', default="required"),
             ), kinds=_LAGRANGIAN),
     Section("inputs", "[inputs]", "Input signals as expressions of `t` and the "
-            "parameters.", free_keys="input neuron labels; neurons not given are constant "
+            "parameters. In an energy problem the inputs are clamped during a phase: "
+            "numbers or constant expressions (`\"2*pi\"`), no `t` and no parameters; an "
+            "input given neither here nor in `[initial] values` is drawn from `N(0, 1)` "
+            "with `[initial] seed` (`simulate`, `verify`).",
+            free_keys="input neuron labels; neurons not given are constant "
             "signals `e<i>`", kinds=("network", "energy"),
             example='[inputs]\n1 = "sin(omega*t)"\n2 = "1"'),
-    Section("targets", "[targets]", "Targets as expressions of `t` and the parameters.",
+    Section("targets", "[targets]", "Targets as expressions of `t` and the parameters "
+            "(energy problems: numbers, as `[inputs]`; a target not given is drawn from "
+            "`U(0, 1)`).",
             free_keys="output neuron labels; outputs not given are constant signals "
             "`y<o>`", kinds=("network", "energy"),
             example='[targets]\n5 = "0.5*sin(omega*t)"'),
@@ -316,8 +322,10 @@ SCHEMA: tuple[Section, ...] = (
                 Key("values", "table name = number",
                     "Given values of coordinates, velocities (`<q>_dot`), constant signals "
                     "(`e<i>`, `y<o>` not set in `[inputs]`/`[targets]`) or multiplier "
-                    "states of eq. (20); the others are solved for. Any other name is an "
-                    "error.", "values = { x1 = 0.5 }", default="{}"),
+                    "states of eq. (20); the others are solved for (a constant signal "
+                    "starts at rest). Energy problems: values of the inputs `e<i>` and "
+                    "targets `y<o>` (the units start at 0). Any other name is an error.",
+                    "values = { x1 = 0.5 }", default="{}"),
                 Key("seed", "integer ≥ 0", "Seed of the weight draw.", "seed = 1",
                     default="0", kinds=("network", "energy")),
                 Key("weight_scale", "number ≥ 0", "Scale `s` of the weight draw.",
@@ -410,6 +418,82 @@ SCHEMA: tuple[Section, ...] = (
         Key("speed", _POS, "The diffusion speed `c` of eq. (18) (diffusion only; must "
             "exceed `θ`).", "speed = 200.0", default="200.0"),
     ), kinds=("network",)),
+    Section("sweep", "[sweep]", "A parameter sweep run by `cognitive-action sweep FILE` on "
+            "Dask (a local cluster by default), resumably: one task at every point of the "
+            "axes ([Sweeps on Dask](sweeps.md)). The loader checks its keys; "
+            "`cognitive_action.sweeps.section` checks its values before any work "
+            "(`file:sweep.<key>`, exit code 2). The other commands ignore it. A one-line "
+            "example below is a line of the table above.", (
+                Key("axes", "table name = list", "The swept values by name: a parameter, "
+                    "a state (its initial value), `seed` (integers ≥ 0); a `train` sweep "
+                    "also `learning_rate` (numbers > 0) and `law` (`\"limit\"`, "
+                    "`\"sgd\"`).", "axes = { theta = [0.4, 0.2, 0.1], seed = [0, 1] }",
+                    default="required"),
+                Key("task", "string", "What runs at every point: a simulation, the "
+                    "verifier's checks, a training run on `[data]` (networks), or a "
+                    "simulation with its distance to the run at `[sweep.convergence] "
+                    "reference`.", 'task = "verify"\naxes = { seed = [0, 1, 2] }',
+                    default='"simulate"', allowed='`"simulate"`, `"verify"`, `"train"`, '
+                    '`"convergence"` or a name given to `sweeps.register_task`'),
+                Key("mode", "string", "How the axes combine: every combination, or point "
+                    "`i` takes the `i`-th value of every axis (axes of one length).",
+                    'mode = "zip"\naxes = { theta = [0.1, 0.2], seed = [0, 1] }',
+                    default='"grid"', allowed='`"grid"`, `"zip"`'),
+                Key("times", "list [t0, tf]", "The output time span (`tf > t0`).",
+                    "times = [0.0, 2.0]", default="`[0, [simulate] t_end]`"),
+                Key("points", "integer ≥ 1", "Number of output times.", "points = 51",
+                    default="`[simulate] points`"),
+                Key("outputs", "list of state names", "The states stored (all if absent).",
+                    'outputs = ["x5"]', default="all states"),
+                Key("method", "string", "The integrator.", 'method = "dopri"',
+                    default="`[simulate] method`", allowed=_names(SIMULATION_METHODS)),
+                Key("rtol", _POS, "Relative tolerance of the integrator.", "rtol = 1e-6",
+                    default="`[simulate] rtol`"),
+                Key("atol", _POS, "Absolute tolerance of the integrator.", "atol = 1e-9",
+                    default="`[simulate] atol`"),
+                Key("epochs", "integer ≥ 0", "Epochs of every point (task `train` only, "
+                    "networks with `[data]`).",
+                    'task = "train"\naxes = { seed = [0, 1] }\nepochs = 2',
+                    default="`[train] epochs`"),
+                Key("learning_rate", _POS, "Learning rate of every point (`train` only; "
+                    "or an axis).", 'task = "train"\naxes = { seed = [0, 1] }\n'
+                    "learning_rate = 0.1", default="`[train] learning_rate`"),
+                Key("convergence", "table", "Fit `variable ~ C axis^p` after the sweep; "
+                    "see [sweep.convergence].", '[sweep]\ntask = "convergence"\n'
+                    "axes = { theta = [0.4, 0.2, 0.1] }\n[sweep.convergence]\n"
+                    'axis = "theta"\nreference = 0.0', default="none"),
+                Key("scheduler", "string", "The address of a running Dask scheduler "
+                    "(`cognitive-action sweep --scheduler` overrides it).",
+                    'scheduler = "tcp://10.0.0.5:8786"', default="a local cluster"),
+                Key("workers", "integer ≥ 1", "Worker processes of the local cluster.",
+                    "workers = 2", default="2"),
+                Key("chunk_size", "integer ≥ 1", "Points per Dask task.", "chunk_size = 8",
+                    default="about 4 tasks per worker"),
+            ), kinds=_LAGRANGIAN,
+            example='[sweep]\ntask = "simulate"\naxes = { theta = [0.4, 0.2, 0.1], '
+                    'seed = [0, 1] }\ntimes = [0.0, 2.0]\npoints = 51'),
+    Section("sweep.convergence", "[sweep.convergence]", "The order `p` of "
+            "`variable ~ C axis^p`, fitted in log-log over the sweep's points with a "
+            "confidence interval (`verify.metrics.convergence_order`); the axis holds at "
+            "least three positive values, the other axes one value each (grid).", (
+                Key("axis", "string", "The axis the order is fitted against (not "
+                    "`seed`).", 'axis = "theta"\nreference = 0.0', default="required"),
+                Key("reference", "number", "The limit value of the axis, where the "
+                    "reference run is made (task `convergence` only, which needs it; not "
+                    "one of the axis' values).",
+                    'axis = "theta"\nreference = 0.0', default="none"),
+                Key("variable", "string", "The scalar result fitted: `distance` (the "
+                    "largest `|y - y_reference|` over outputs and times) for task "
+                    "`convergence`; a scalar result of the task otherwise (`train`: "
+                    "`final_test_loss`, ...).",
+                    'axis = "theta"\nreference = 0.0\nvariable = "distance"',
+                    default='"distance"'),
+                Key("confidence", "number in (0, 1)", "Level of the confidence interval "
+                    "of `p`.", 'axis = "theta"\nreference = 0.0\nconfidence = 0.9',
+                    default="0.95"),
+            ), kinds=_LAGRANGIAN,
+            example='[sweep]\ntask = "convergence"\naxes = { theta = [0.4, 0.2, 0.1] }\n'
+                    '[sweep.convergence]\naxis = "theta"\nreference = 0.0'),
 )
 
 _BY_NAME = {s.name: s for s in SCHEMA}

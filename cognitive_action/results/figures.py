@@ -3,10 +3,12 @@
 For a network (eq. 4, 18): the neurons with the output targets (dashed, same colour),
 the weights, the multipliers (``δ``, the backprop deltas in the limit of eq. 15-17), the
 loss ``V(t)`` along the run, and the constraint drift ``max_j |G^j|``. For a mechanical
-problem: the coordinates, the multipliers and the drift. Every line of a panel has its
-own colour, legends sit outside the axes, and a panel with more series than
-:data:`MAX_LINES` shows the outputs and the series that change most, saying so in its
-title.
+problem: the coordinates, the multipliers and the drift. For a phase of an energy model
+(equilibrium propagation): the units with the output targets, the energy ``E`` (``E +
+βC`` when nudged), the cost ``C`` and the distance to the fixed point ``max |dx/dt|``.
+Every line of a panel has its own colour, legends sit outside the axes, and a panel with
+more series than :data:`MAX_LINES` shows the outputs and the series that change most,
+saying so in its title.
 
 The loss and the targets are evaluated from the declared problem, not from names: the
 loss is ``V = -F/ϖ`` of the action (eq. 7 with ``F = -ϖ V``), and an output's target is
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy as sp
 
+from cognitive_action.declare.energy import EnergyModel
 from cognitive_action.errors import OptionalDependencyError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,8 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.compile.simulate import Simulation
     from cognitive_action.declare.problem import Problem
 
-__all__ = ["MAX_LINES", "Panel", "distinct_colors", "loss_along", "panels",
-           "simulation_figure", "targets_along"]
+__all__ = ["MAX_LINES", "Panel", "distinct_colors", "energy_along", "loss_along", "panels",
+           "rates_along", "simulation_figure", "state_rates", "targets_along"]
 
 #: The most series one panel draws (the rest are named in its title).
 MAX_LINES = 16
@@ -144,14 +147,12 @@ def loss_along(sim: Simulation, problem: Problem) -> np.ndarray | None:
     return None if out is None else out[:, 0]
 
 
-def _target_exprs(problem: Problem) -> dict[str, sp.Expr]:
-    net = problem.network
-    a = problem.action
-    V = sp.expand(-a.lagrangian / a.weight) if a.weight != 1 else -a.lagrangian
-    coords = set(problem.coordinates)
+def _quadratic_targets(V: sp.Expr, outputs: Sequence[sp.Symbol],
+                       coords: set[sp.Symbol]) -> dict[str, sp.Expr]:
+    """Each output's target read off a loss ``V``: ``x - (∂V/∂x)/c`` where ``V`` is
+    quadratic in ``x`` with a constant curvature ``c``."""
     out = {}
-    for o in net.outputs:
-        x = net.x[o]
+    for x in outputs:
         curvature = sp.diff(V, x, 2)
         if curvature.free_symbols & coords or curvature == 0:
             continue  # not quadratic in x_o with constant curvature: no single target
@@ -161,18 +162,59 @@ def _target_exprs(problem: Problem) -> dict[str, sp.Expr]:
     return out
 
 
-def targets_along(sim: Simulation, problem: Problem,
+def _target_exprs(problem: Problem | EnergyModel) -> dict[str, sp.Expr]:
+    if isinstance(problem, EnergyModel):  # the cost C is the loss; the units the state
+        return _quadratic_targets(sp.expand(problem.cost), problem.outputs,
+                                  set(problem.neurons))
+    net = problem.network
+    a = problem.action
+    V = sp.expand(-a.lagrangian / a.weight) if a.weight != 1 else -a.lagrangian
+    return _quadratic_targets(V, [net.x[o] for o in net.outputs], set(problem.coordinates))
+
+
+def energy_along(sim: Simulation, model: EnergyModel) -> dict[str, np.ndarray] | None:
+    """The energy ``E``, the cost ``C`` and ``E + βC`` of an energy model along a phase
+    run (``β`` the run's value; the phase ``ẋ = -∂(E + βC)/∂x`` does not increase
+    ``E + βC``), or ``None`` if an expression names a symbol the run does not know."""
+    out = _evaluate([model.energy, model.cost, model.energy + model.beta * model.cost],
+                    sim)
+    if out is None:
+        return None
+    return {"E": out[:, 0], "C": out[:, 1], "E + βC": out[:, 2]}
+
+
+def state_rates(sim: Simulation) -> np.ndarray:
+    """``ẏ`` at the stored times and states of ``sim`` (rows: times, columns:
+    ``sim.system.states``), from the compiled right-hand side."""
+    n, m = len(sim.times), len(sim.system.states)
+    if n == 0 or m == 0:
+        return np.zeros((n, m))
+    f = sim.system.rhs.map(n)
+    p = np.repeat(np.asarray(sim.params, dtype=float).reshape(-1, 1), n, axis=1)
+    return np.asarray(f(sim.times.reshape(1, -1), sim.y.T, p), dtype=float).T
+
+
+def rates_along(sim: Simulation) -> np.ndarray:
+    """``max_i |ẏ_i|`` along ``sim`` (:func:`state_rates`): how far each time is from a
+    fixed point."""
+    yd = state_rates(sim)
+    return np.max(np.abs(yd), axis=1) if yd.size else np.zeros(len(sim.times))
+
+
+def targets_along(sim: Simulation, problem: Problem | EnergyModel,
                   targets: Mapping[str, sp.Expr] | None = None) -> dict[str, np.ndarray]:
     """Each output neuron's target along ``sim``, by neuron name.
 
     Parameters
     ----------
+    problem
+        A network problem, or an energy model (its cost ``C`` read as the loss).
     targets
         Target expressions of ``t`` and the parameters by neuron name (``{"x5": ...}``);
         default: read off the loss where it is quadratic in the output (module
         docstring).
     """
-    if problem.network is None:
+    if not isinstance(problem, EnergyModel) and problem.network is None:
         return {}
     exprs = dict(targets) if targets is not None else _target_exprs(problem)
     if not exprs:
@@ -219,22 +261,35 @@ def panels(sim: Simulation, problem: Problem | None = None, *,
     targets
         Output targets by neuron name (see :func:`targets_along`).
     """
-    from cognitive_action.declare.energy import EnergyModel
-
     energy = isinstance(problem, EnergyModel)
     net = problem.network if problem is not None and not energy else None
     out: list[Panel] = []
     states = sim.states
-    if energy:  # a phase of an energy model: its free units and its (symmetric) weights
+    if energy:  # a phase of an energy model: its free units, E + βC, the fixed point
         neurons = {str(x): states[str(x)] for x in problem.neurons if str(x) in states}
         shown, left = _pick(neurons, [str(o) for o in problem.outputs], max_lines)
-        out.append(Panel(_titled("units (relaxing to the fixed point)", len(shown), left,
-                                 "units"), "x", shown, {}))
+        targets = targets_along(sim, problem, targets)
+        out.append(Panel(_titled("units (dashed: targets)", len(shown), left, "units"),
+                         "x", shown, {k: v for k, v in targets.items() if k in shown}))
         weights = {str(w): states[str(w)] for w in problem.learnable if str(w) in states}
         if weights:
             shown, left = _pick(weights, [], max_lines)
             out.append(Panel(_titled("weights", len(shown), left, "weights"), "w", shown,
                              {}))
+        e = energy_along(sim, problem)
+        if e is not None:
+            beta = _values(sim).get(str(problem.beta), 0.0)
+            if beta == 0:
+                out.append(Panel("energy E (free phase, β = 0: never increases)", "E",
+                                 {"E": e["E"]}, {}))
+            else:
+                out.append(Panel(f"E + βC (nudged phase, β = {beta:g}: never increases)",
+                                 "E + βC", {"E + βC": e["E + βC"]}, {}))
+            out.append(Panel("cost C(t): the outputs' distance to the targets", "C",
+                             {"C": e["C"]}, {}))
+        out.append(Panel("distance to the fixed point", "max |dx/dt|",
+                         {"max |dx/dt|": np.maximum(rates_along(sim), 1e-17)}, {},
+                         log=True))
     elif net is not None:
         neurons = {str(x): states[str(x)] for x in net.neurons if str(x) in states}
         targets = targets_along(sim, problem, targets)

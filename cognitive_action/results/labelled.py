@@ -5,8 +5,12 @@
   -1 in a cyclic net), ``w``, ``w_dot`` on ``weight`` (with ``target`` and ``source``
   neurons), ``loss`` and ``target`` on ``output``; for mechanical problems ``q``,
   ``q_dot`` on ``coordinate``; for both ``multiplier`` and ``constraint_value`` (``G``)
-  on ``constraint`` and the drift ``max |G|``. Every state of the run is in it.
-* :func:`history_dataset` — training histories: dimensions ``run`` and ``epoch``.
+  on ``constraint`` and the drift ``max |G|``; for a phase of an energy model
+  (equilibrium propagation) ``x``, ``x_dot`` on ``neuron`` (with its ``layer``), the
+  learnable values ``w`` on ``learnable`` (with its ``group``), ``energy``, ``cost``
+  and ``output_target``. Every state of the run is in it.
+* :func:`history_dataset` — training histories: dimensions ``run`` and ``epoch`` (a run
+  in time adds its switch residuals, epoch times and settings).
 * :func:`report_dataset` — the verifier's numbers: dimension ``check``.
 
 :func:`save_dataset` writes netCDF (``.nc``, SciPy's netCDF3 writer: float64 exact) or
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cognitive_action.declare.energy import EnergyModel
 from cognitive_action.declare.roles import generated_names
 from cognitive_action.errors import OptionalDependencyError
 
@@ -48,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from cognitive_action.verify.report import Report
 
 __all__ = ["FORMATS", "history_dataset", "load_dataset", "neuron_layers", "report_dataset",
-           "require_xarray", "save_dataset", "trajectory_dataset"]
+           "require_xarray", "save_dataset", "trajectory_dataset", "unit_layers"]
 
 #: File formats of :func:`save_dataset`, by suffix.
 FORMATS = {"netcdf": ".nc", "zarr": ".zarr"}
@@ -119,8 +124,11 @@ def trajectory_dataset(sim: Simulation, problem: Problem | None = None, *,
                      if names else np.zeros((len(sim.times), 0)))
         used.update(names)
 
-    net = getattr(problem, "network", None)  # an energy model: its coordinates below
-    if net is not None:
+    energy = isinstance(problem, EnergyModel)
+    net = problem.network if problem is not None and not energy else None
+    if energy:
+        _energy_variables(sim, problem, data, coords, used)
+    elif net is not None:
         neurons = [str(x) for x in net.neurons]
         coords["neuron"] = ("neuron", neurons)
         layers = neuron_layers(problem)
@@ -173,10 +181,73 @@ def trajectory_dataset(sim: Simulation, problem: Problem | None = None, *,
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+#: Per-epoch series of a run in time (:class:`~cognitive_action.learn.runners.
+#: DynamicsHistory`), one value per trained epoch (epoch 0, before training, has none).
+_EPOCH_SERIES = {"switch_max_G": ("switch_residuals", 0),
+                 "switch_max_G_dot": ("switch_residuals", 1),
+                 "seconds": ("seconds", None), "cpu_seconds": ("cpu_seconds", None)}
+
+
+def unit_layers(model: EnergyModel) -> dict[str, int]:
+    """Each free unit's layer in an energy model: its distance from the inputs along the
+    couplings (the layer of a layered net, inputs 0); -1 when the model has no couplings
+    (an energy written by hand) or the unit is not reached."""
+    import networkx as nx
+
+    free = model.units[len(model.units) - len(model.neurons):] if model.units else ()
+    if not model.couplings or len(free) != len(model.neurons):
+        return {str(x): -1 for x in model.neurons}
+    g = nx.Graph(list(model.couplings.values()))
+    inputs = [u for u in model.units[:len(model.units) - len(model.neurons)] if u in g]
+    dist = nx.multi_source_dijkstra_path_length(g, inputs) if inputs else {}
+    return {str(x): int(dist.get(u, -1)) for x, u in zip(model.neurons, free)}
+
+
+def _energy_variables(sim: Simulation, model: EnergyModel, data: dict[str, Any],
+                      coords: dict[str, Any], used: set[str]) -> None:
+    """The variables of a phase of an energy model: the units ``x`` and their rates
+    ``x_dot`` on ``neuron``, the learnable values ``w`` on ``learnable`` (constant
+    along a phase; their ``group``), ``energy``, ``cost`` and, for quadratic costs, the
+    ``output_target``."""
+    from cognitive_action.results.figures import energy_along, state_rates, targets_along
+
+    states = sim.states
+    neurons = [str(x) for x in model.neurons]
+    coords["neuron"] = ("neuron", neurons)
+    layers = unit_layers(model)
+    coords["layer"] = ("neuron", np.array([layers[n] for n in neurons], dtype=np.int64))
+    data["x"] = (("time", "neuron"), np.column_stack([states[n] for n in neurons]))
+    used.update(neurons)
+    rates = state_rates(sim)
+    index = {n: i for i, n in enumerate(sim.system.states)}
+    data["x_dot"] = (("time", "neuron"), rates[:, [index[n] for n in neurons]])
+    values = dict(zip(sim.system.parameters, (float(v) for v in sim.params)))
+    learnable = [str(w) for w in model.learnable]
+    group = {str(w): g for g, ws in model.groups.items() for w in ws}
+    coords["learnable"] = ("learnable", learnable)
+    coords["group"] = ("learnable", [group.get(w, "") for w in learnable])
+    data["w"] = ("learnable", np.array([values[w] for w in learnable]))
+    e = energy_along(sim, model)
+    if e is not None:
+        data["energy"] = ("time", e["E"])
+        data["cost"] = ("time", e["C"])
+    targets = targets_along(sim, model)
+    if targets:
+        coords["output"] = ("output", list(targets))
+        data["output_target"] = (("time", "output"), np.column_stack(list(targets.values())))
+
+
 def history_dataset(histories: Mapping[str, Any] | Any) -> xr.Dataset:
     """Training histories as a Dataset: ``train_loss``, ``test_loss``,
     ``train_accuracy``, ``test_accuracy`` on ``(run, epoch)`` (epoch 0: before training;
     NaN where a run has no value).
+
+    A run of the derived dynamics or the diffusion law
+    (:class:`~cognitive_action.learn.runners.DynamicsHistory`) adds, on ``(run, epoch)``
+    from epoch 1: ``switch_max_G`` and ``switch_max_G_dot`` (``max |G|``, ``max |Ġ|``
+    after the switches of the epoch's samples), ``seconds`` and ``cpu_seconds`` (of the
+    epoch's presentations); and its settings (``tau``, ``theta``, ``m_W``, ...) as the
+    attribute ``settings_<run>`` (JSON). A run of the plain limit law has NaN there.
 
     Parameters
     ----------
@@ -184,6 +255,8 @@ def history_dataset(histories: Mapping[str, Any] | Any) -> xr.Dataset:
         A :class:`~cognitive_action.learn.train.TrainingHistory` or a mapping of run
         names to them (``{"limit": ..., "sgd": ...}``).
     """
+    import json
+
     xr = require_xarray()
     if not isinstance(histories, Mapping):
         histories = {histories.mode: histories}
@@ -197,7 +270,21 @@ def history_dataset(histories: Mapping[str, Any] | Any) -> xr.Dataset:
             v = np.asarray(getattr(h, f), dtype=float)
             arr[i, :len(v)] = v
         data[f] = (("run", "epoch"), arr)
-    return xr.Dataset(data, coords={"run": runs, "epoch": np.arange(n)})
+    attrs = {}
+    if any(getattr(h, "switch_residuals", None) is not None for h in histories.values()):
+        for var, (attr, column) in _EPOCH_SERIES.items():
+            arr = np.full((len(runs), n), np.nan)
+            for i, h in enumerate(histories.values()):
+                v = np.asarray(getattr(h, attr, []), dtype=float)
+                if v.size:
+                    v = v[:, column] if column is not None else v
+                    arr[i, 1:1 + len(v)] = v[:n - 1]
+            data[var] = (("run", "epoch"), arr)
+        for run, h in histories.items():
+            if getattr(h, "settings", None):
+                attrs[f"settings_{run}"] = json.dumps(h.settings, sort_keys=True,
+                                                      default=str)
+    return xr.Dataset(data, coords={"run": runs, "epoch": np.arange(n)}, attrs=attrs)
 
 
 def _number(v: Any) -> float:
@@ -271,6 +358,7 @@ def save_dataset(ds: xr.Dataset, path: str | os.PathLike[str],
     try:
         with warnings.catch_warnings():  # zarr 3 warns that string dtypes lack a v3 spec
             warnings.simplefilter("ignore", UserWarning)
+            warnings.filterwarnings("ignore", message=".*does not have a Zarr V3 spec")
             ds.to_zarr(tmp / "store.zarr", mode="w")
         old = None
         if path.exists():

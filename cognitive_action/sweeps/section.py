@@ -49,17 +49,17 @@ from pathlib import Path
 from typing import Any
 
 from cognitive_action.errors import CognitiveActionError, ProblemFileError, SweepError
+from cognitive_action.problem_files import schema
 from cognitive_action.sweeps.spec import Convergence, SweepSpec
 
 __all__ = ["SweepFile", "SWEEP_KEYS", "CONVERGENCE_KEYS", "load_sweep_file",
            "sweep_from_problem", "EXAMPLE"]
 
-#: Keys of a ``[sweep]`` table.
-SWEEP_KEYS = ("task", "mode", "axes", "times", "points", "outputs", "method", "rtol",
-              "atol", "epochs", "learning_rate", "convergence", "scheduler", "workers",
-              "chunk_size")
+#: Keys of a ``[sweep]`` table (the problem-file schema's, documented in
+#: docs/problem_files.md).
+SWEEP_KEYS = tuple(k.name for k in schema.section("sweep").keys)
 #: Keys of a ``[sweep.convergence]`` table.
-CONVERGENCE_KEYS = ("axis", "variable", "reference", "confidence")
+CONVERGENCE_KEYS = tuple(k.name for k in schema.section("sweep.convergence").keys)
 #: The example shipped with the package's sources (examples/sweep_damped.toml).
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sweep_damped.toml"
 

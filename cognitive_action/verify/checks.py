@@ -602,7 +602,7 @@ def check_stability(problem: Problem, *, values: Mapping[str, float] | None = No
         GENERIC_ANTI_STABLE_VARIANTS
     msg = ("multiplier dynamics stable forward in time" if ok else
            f"anti-stable multiplier dynamics (max Re eig = {worst:.4g}): integrated forward "
-           f"they blow up like exp({worst:.3g} t); use " + "; or ".join(variants))
+           f"they blow up like exp({worst:.3g} t); instead: " + "; or ".join(variants))
     return Check(name, "pass" if ok else "fail", worst, tol, msg,
                  {"eigenvalues": [complex(e) for e in eig], "point": point,
                   "variants": list(variants)})

@@ -135,8 +135,8 @@ def check_initial_state(system: CompiledSystem, t0: float, y0: np.ndarray, pv: n
     InconsistentInitialConditionsError
         Naming the violated constraints, with ``violated`` holding the residuals.
     """
-    g, gd = system.constraints(t0, y0, pv)
-    g, gd = np.asarray(g.full()).reshape(-1), np.asarray(gd.full()).reshape(-1)
+    g, gd = (o[0] for o in along_trajectory(system.constraints, np.array([float(t0)]),
+                                             y0.reshape(1, -1), pv, system._cache))
     bad: dict[str, float] = {}
     for name, kind, a, b in zip(system.constraint_names, system.constraint_kinds, g, gd):
         if not abs(a) <= tol:

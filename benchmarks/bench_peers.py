@@ -19,8 +19,10 @@ atol 1e-12, on the hand-written NumPy right-hand side), as
 "build" is what a method does once before it can run: for ours ``compile_system`` plus the
 first ``simulate`` call's construction (the step function and the drift map, cached on
 the system); for diffrax the XLA compilation (the first call's time minus a run); SciPy
-has none. Declaring and deriving the problem is reported apart. "run" is the median of
-``--repeats`` interleaved repeats (ours, RK45, diffrax, ours, ...) with min..max.
+has none. Declaring and deriving the problem is reported apart. "run" is the CPU time of
+the process (``time.process_time``: robust to other jobs on a shared machine; every
+method runs on one thread), median of ``--repeats`` interleaved repeats (ours, RK45,
+diffrax, ours, ...) with min..max, and the wall time likewise.
 
 One BLAS and one XLA thread: the environment variables are set before NumPy, CasADi and
 JAX are imported (the machine is shared; a second thread made NumPy's n = 200 right-hand
@@ -151,7 +153,7 @@ def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> None:
     def ours():
         sim = simulate(system, grid, y0, values, rtol=RTOL, atol=ATOL, method="dopri",
                        max_steps=10**6)
-        sim.max_drift  # the drift report, read
+        _ = sim.max_drift  # the drift report, read
         return sim
 
     t0 = time.perf_counter()
@@ -184,11 +186,13 @@ def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> None:
 
     # -- interleaved runs ---------------------------------------------------------------
     runs: dict[str, list[float]] = {k: [] for k in methods}
+    walls: dict[str, list[float]] = {k: [] for k in methods}
     for _ in range(repeats):
         for name, fn in methods.items():
-            t0 = time.perf_counter()
+            w0, c0 = time.perf_counter(), time.process_time()
             out = fn()
-            runs[name].append(time.perf_counter() - t0)
+            runs[name].append(time.process_time() - c0)
+            walls[name].append(time.perf_counter() - w0)
             del out
     print(f"-- n = {n}: {y0.size} states; declare {t_declare:.3f} s, derive "
           f"{t_derive:.3f} s (ours); reference {t_ref:.1f} s; max drift |G| of ours "
@@ -200,7 +204,7 @@ def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> None:
         lo = min(a / b for a, b in zip(r, runs["ours dopri"]))
         hi = max(a / b for a, b in zip(r, runs["ours dopri"]))
         print(f"{n:>4} {name:<16} {build[name]:>7.3f} {stats(r)} {errors[name]:>8.1e} "
-              f"{ratio:>6.2f} ({lo:.2f}-{hi:.2f})", flush=True)
+              f"{ratio:>6.2f} ({lo:.2f}-{hi:.2f})  wall {stats(walls[name])}", flush=True)
     if jax is None:
         print(f"{n:>4} diffrax Dopri5   skipped: {_JAX_MISSING} "
               "(pip install 'cognitive_action[bench]')")
@@ -236,7 +240,8 @@ def main() -> None:
           f"{args.points} output points; rtol {RTOL:g}, atol {ATOL:g}; "
           f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, "
           f"XLA_FLAGS={os.environ['XLA_FLAGS']!r}; load {os.getloadavg()[0]:.2f}")
-    print("run: median (min-max) of interleaved repeats, s; error: max|y - y_ref| / "
+    print("run: CPU time of the process, median (min-max) of interleaved repeats, s (wall "
+          "time at the end of the line: the machine is shared); error: max|y - y_ref| / "
           "max|y_ref|; ratio: run / ours (> 1: ours faster), (min-max of per-repeat "
           "ratios)")
     print(f"{'n':>4} {'method':<16} {'build':>7} {'run (min-max)':>26} {'error':>8} "

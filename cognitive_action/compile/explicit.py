@@ -61,6 +61,16 @@ _P = np.array([
     [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
 ])
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+def _blas() -> str | None:
+    try:
+        return "classic" if ca.has_blas("classic") else None
+    except Exception:  # noqa: BLE001 (a missing plugin library raises)
+        return None
+
+
+_BLAS = _blas()
 _POWERS = np.arange(5)
 
 
@@ -108,7 +118,9 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
     scale = atol + rtol * ca.fmax(ca.fabs(y), ca.fabs(y5))
     norm = ca.norm_2(err / scale) / np.sqrt(max(n_y, 1))
     K = ca.horzcat(*ks)  # n_y x 7
-    Q = h * ca.mtimes(K, ca.DM(_P))
+    # through BLAS when CasADi has it: the reference loop took 1.9 ms of a ~8 ms step's
+    # work outside the right-hand side at 79,600 states, dgemm 0.55 ms
+    Q = h * (ca.mtimes(K, ca.DM(_P), _BLAS) if _BLAS else ca.mtimes(K, ca.DM(_P)))
     return ca.Function("dopri54_step", [t, y, h, p, k1, rtol, atol], [y5, k7, norm, Q],
                        ["t", "y", "h", "p", "k1", "rtol", "atol"],
                        ["y5", "k7", "err", "Q"])

@@ -118,8 +118,7 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
     scale = atol + rtol * ca.fmax(ca.fabs(y), ca.fabs(y5))
     norm = ca.norm_2(err / scale) / np.sqrt(max(n_y, 1))
     K = ca.horzcat(*ks)  # n_y x 7
-    # through BLAS when CasADi has it: the reference loop took 1.9 ms of a ~8 ms step's
-    # work outside the right-hand side at 79,600 states, dgemm 0.55 ms
+    # through BLAS when CasADi has it (docs/performance.md, "Numbers behind choices")
     Q = h * (ca.mtimes(K, ca.DM(_P), _BLAS) if _BLAS else ca.mtimes(K, ca.DM(_P)))
     return ca.Function("dopri54_step", [t, y, h, p, k1, rtol, atol], [y5, k7, norm, Q],
                        ["t", "y", "h", "p", "k1", "rtol", "atol"],
@@ -218,7 +217,7 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
     B = _Buffers(step, n_y, p, rtol, atol)
     n_f = 0
     # the few direct right-hand sides (start, starting step, after projections) through a
-    # buffer too: an ordinary call converts to and from DM (~0.4 ms at 180 states)
+    # buffer too: an ordinary call converts to and from DM (docs/performance.md)
     ft, fy, fout = np.zeros(1), np.zeros(n_y), np.zeros(n_y)
     if rhs.nnz_out(0) != rhs.numel_out(0):  # structural zeros: a dense result
         args = rhs.mx_in()

@@ -249,7 +249,7 @@ def adjoint_sweep(system: CompiledSystem, times: Sequence[float] | np.ndarray,
     out = Y[::substeps]
     G = Gd = None
     if system.constraints is not None:
-        G, Gd = along_trajectory(system.constraints, grid, out, pv)
+        G, Gd = along_trajectory(system.constraints, grid, out, pv, system._cache)
     stats = {"iterations": k, "changes": changes, "substeps": int(substeps),
              "internal_points": n_fine, "build_time": build_time, "run_time": run_time,
              "output_points": len(grid)}
@@ -401,7 +401,7 @@ def _pass_function(system: CompiledSystem, active: np.ndarray, passive: np.ndarr
 
 def _rates(system: CompiledSystem, fine: np.ndarray, Y: np.ndarray, pv: np.ndarray
            ) -> np.ndarray:
-    return along_trajectory(system.rhs, fine, Y, pv)[0]
+    return along_trajectory(system.rhs, fine, Y, pv, system._cache)[0]
 
 
 def _interval_data(fine: np.ndarray, h: np.ndarray, B: np.ndarray, dB: np.ndarray,

@@ -754,7 +754,8 @@ def simulate_batch(system, times, y0, params: Mapping[str, float] | None = None,
         Gd = np.full((n_runs, n_t, n_c), np.nan)
         good = [j for j in range(n_runs) if j not in errors]
         for j in good:  # through buffers, no mapped copy of every trajectory
-            G[j], Gd[j] = along_trajectory(system.constraints, tgrid, values[j], P[j])
+            G[j], Gd[j] = along_trajectory(system.constraints, tgrid, values[j], P[j],
+                                           system._cache)
 
     shape = batch.shape
     failed = np.zeros(n_runs, dtype=bool)

@@ -61,6 +61,16 @@ _P = np.array([
     [0, 40617522 / 29380423, -110615467 / 29380423, 69997945 / 29380423],
 ])
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+def _blas() -> str | None:
+    try:
+        return "classic" if ca.has_blas("classic") else None
+    except Exception:  # noqa: BLE001 (a missing plugin library raises)
+        return None
+
+
+_BLAS = _blas()
 _POWERS = np.arange(5)
 
 
@@ -108,7 +118,8 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
     scale = atol + rtol * ca.fmax(ca.fabs(y), ca.fabs(y5))
     norm = ca.norm_2(err / scale) / np.sqrt(max(n_y, 1))
     K = ca.horzcat(*ks)  # n_y x 7
-    Q = h * ca.mtimes(K, ca.DM(_P))
+    # through BLAS when CasADi has it (docs/performance.md, "Numbers behind choices")
+    Q = h * (ca.mtimes(K, ca.DM(_P), _BLAS) if _BLAS else ca.mtimes(K, ca.DM(_P)))
     return ca.Function("dopri54_step", [t, y, h, p, k1, rtol, atol], [y5, k7, norm, Q],
                        ["t", "y", "h", "p", "k1", "rtol", "atol"],
                        ["y5", "k7", "err", "Q"])
@@ -205,11 +216,24 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
     n_y = y0.size
     B = _Buffers(step, n_y, p, rtol, atol)
     n_f = 0
+    # the few direct right-hand sides (start, starting step, after projections) through a
+    # buffer too: an ordinary call converts to and from DM (docs/performance.md)
+    ft, fy, fout = np.zeros(1), np.zeros(n_y), np.zeros(n_y)
+    if rhs.nnz_out(0) != rhs.numel_out(0):  # structural zeros: a dense result
+        args = rhs.mx_in()
+        rhs = ca.Function("rhs_dense", args, [ca.densify(rhs.call(args)[0])])
+    fbuf, f_eval = rhs.buffer()
+    for i, a in enumerate((ft, fy, B.p)):
+        fbuf.set_arg(i, memoryview(a))
+    fbuf.set_res(0, memoryview(fout))
 
     def f(t_: float, y_: np.ndarray) -> np.ndarray:
         nonlocal n_f
         n_f += 1
-        return np.asarray(rhs(t_, y_, B.p).full(), dtype=float).reshape(-1)
+        ft[0] = t_
+        fy[:] = y_
+        f_eval()
+        return fout.copy()
 
     t = float(grid[0])
     B.y[:] = y0

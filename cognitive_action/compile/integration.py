@@ -47,13 +47,12 @@ from cognitive_action.errors import (
     UnstableSystemError,
 )
 
-__all__ = ["DIRECT_LIMIT", "SEGMENTED_COLLOCATION", "STABLE_VARIANTS", "IntegratorSpec",
-           "along_trajectory", "check_finite", "check_initial_state", "check_solvable",
-           "check_stability",
-           "chunk_function", "direct_function", "dopri_function", "implicit_method",
-           "initial_algebraic",
-           "integrator_spec", "locate_failure", "output_grid", "quiet", "run_once",
-           "segmented_function"]
+__all__ = ["DIRECT_LIMIT", "MAP_ELEMENTS", "SEGMENTED_COLLOCATION", "STABLE_VARIANTS",
+           "IntegratorSpec", "along_trajectory", "check_finite", "check_initial_state",
+           "check_solvable", "check_stability", "chunk_function", "direct_function",
+           "dopri_function", "implicit_method", "initial_algebraic", "integrator_spec",
+           "locate_failure", "output_grid", "quiet", "run_once", "segmented_function",
+           "trajectory_map"]
 
 #: The ways to run anti-stable multiplier dynamics named in the design notes (eq. 20).
 STABLE_VARIANTS = {
@@ -136,8 +135,8 @@ def check_initial_state(system: CompiledSystem, t0: float, y0: np.ndarray, pv: n
     InconsistentInitialConditionsError
         Naming the violated constraints, with ``violated`` holding the residuals.
     """
-    g, gd = system.constraints(t0, y0, pv)
-    g, gd = np.asarray(g.full()).reshape(-1), np.asarray(gd.full()).reshape(-1)
+    g, gd = (o[0] for o in along_trajectory(system.constraints, np.array([float(t0)]),
+                                             y0.reshape(1, -1), pv, system._cache))
     bad: dict[str, float] = {}
     for name, kind, a, b in zip(system.constraint_names, system.constraint_kinds, g, gd):
         if not abs(a) <= tol:
@@ -222,17 +221,26 @@ def check_stability(system: CompiledSystem, grid: np.ndarray, y0: np.ndarray,
                               growth=float(growth))
 
 
-def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.ndarray
-                     ) -> tuple[np.ndarray, ...]:
+#: Inputs (states × points) of one mapped call in :func:`along_trajectory`: a CasADi
+#: ``map`` over ``K`` output points evaluates them in one call (no Python per point), but
+#: building it grows with ``K × n_y``; this bounds it (measured: docs/performance.md).
+MAP_ELEMENTS = 200_000
+
+
+def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.ndarray,
+                     cache: dict | None = None) -> tuple[np.ndarray, ...]:
     """Evaluate ``fn(t, y, p)`` at every output time, one row per time.
 
     Parameters
     ----------
     fn
-        A function of ``(t, y, p)`` with dense outputs (``CompiledSystem.constraints``,
-        ``CompiledSystem.unknowns``).
+        A function of ``(t, y, p)`` (``CompiledSystem.constraints``,
+        ``CompiledSystem.unknowns``); sparse outputs are densified.
     times, Y, p
         Output times ``(n_t,)``, states ``(n_t, n_y)`` and the parameter vector.
+    cache
+        Where to keep the mapped function between calls (``CompiledSystem._cache``);
+        ``None``: built for this call.
 
     Returns
     -------
@@ -241,38 +249,80 @@ def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.nd
 
     Notes
     -----
-    Each time is one call through ``Function.buffer`` on views of ``Y`` and of the
-    result arrays: nothing is converted. The obvious ``fn.map(n_t)(times, Y.T, p)`` builds
-    a mapped function and converts the whole trajectory to a ``DM``, about seventy times
-    slower (``docs/performance.md``, "Numbers behind choices in the code").
+    The points are evaluated in blocks of ``K`` (:func:`trajectory_map`: ``fn.map(K)``,
+    ``p`` shared), each block one call through ``Function.buffer`` on views of ``Y``
+    and of the result arrays: a C-ordered ``(K, n_y)`` block of ``Y`` *is* the
+    column-major ``n_y × K`` input of the map, so nothing is converted or copied (the
+    last, partial block goes through a padded scratch copy). Converting the trajectory to
+    a ``DM`` instead (``fn.map(n_t)(times, Y.T, p)``) is about seventy times slower, and
+    one buffered call per point spends most of its time in Python at small ``n_y``
+    (``docs/performance.md``, "Numbers behind choices in the code").
 
     Examples
     --------
     >>> import casadi as ca, numpy as np
     >>> t, y, p = ca.SX.sym("t"), ca.SX.sym("y", 2), ca.SX.sym("p")
     >>> f = ca.Function("f", [t, y, p], [p * y[0] + t])
-    >>> along_trajectory(f, np.array([0.0, 1.0]), np.array([[1.0, 0], [2.0, 0]]),
+    >>> along_trajectory(f, np.array([0.0, 1.0, 2.0]),
+    ...                  np.array([[1.0, 0], [2.0, 0], [3.0, 1.0]]),
     ...                  np.array([3.0]))[0].ravel().tolist()
-    [3.0, 7.0]
+    [3.0, 7.0, 11.0]
     """
+    n_t = len(times)
     Y = np.ascontiguousarray(Y, dtype=float)
+    tv = np.ascontiguousarray(times, dtype=float)
     pb = np.ascontiguousarray(np.asarray(p, dtype=float).reshape(-1))
-    tb = np.zeros(1)
-    outs = tuple(np.zeros((len(times), fn.nnz_out(i))) for i in range(fn.n_out()))
-    if any(fn.nnz_out(i) != fn.numel_out(i) for i in range(fn.n_out())):
-        args = fn.mx_in()
-        fn = ca.Function(fn.name() + "_dense", args, [ca.densify(o) for o in fn.call(args)])
-        outs = tuple(np.zeros((len(times), fn.nnz_out(i))) for i in range(fn.n_out()))
-    buf, evaluate = fn.buffer()
-    buf.set_arg(0, memoryview(tb))
+    mapped, base = trajectory_map(fn, n_t, cache)
+    K = mapped.nnz_in(0)
+    outs = tuple(np.zeros((n_t, base.nnz_out(i))) for i in range(base.n_out()))
+    buf, evaluate = mapped.buffer()
     buf.set_arg(2, memoryview(pb))
-    for k in range(len(times)):
-        tb[0] = times[k]
-        buf.set_arg(1, memoryview(Y[k]))
+    full = n_t - n_t % K
+    for a in range(0, full, K):
+        buf.set_arg(0, memoryview(tv[a:a + K]))
+        buf.set_arg(1, memoryview(Y[a:a + K]))
         for i, out in enumerate(outs):
-            buf.set_res(i, memoryview(out[k]))
+            buf.set_res(i, memoryview(out[a:a + K]))
         evaluate()
+    if full < n_t:  # the partial last block: padded with its last point
+        r = n_t - full
+        ts = np.full(K, tv[-1])
+        ts[:r] = tv[full:]
+        ys = np.empty((K, Y.shape[1]))
+        ys[:r], ys[r:] = Y[full:], Y[-1]
+        scratch = tuple(np.zeros((K, o.shape[1])) for o in outs)
+        buf.set_arg(0, memoryview(ts))
+        buf.set_arg(1, memoryview(ys))
+        for i, s in enumerate(scratch):
+            buf.set_res(i, memoryview(s))
+        evaluate()
+        for out, s in zip(outs, scratch):
+            out[full:] = s[:r]
     return outs
+
+
+def trajectory_map(fn: ca.Function, n_t: int, cache: dict | None = None
+                   ) -> tuple[ca.Function, ca.Function]:
+    """``fn`` (densified) mapped over a block of ``K`` points, ``p`` shared, and the
+    densified ``fn``; ``K = min(n_t, MAP_ELEMENTS // n_y)`` (at least 1). Cached in
+    ``cache`` under the function's name and ``K``."""
+    n_y = max(fn.nnz_in(1), 1)
+    K = int(max(1, min(n_t, MAP_ELEMENTS // n_y)))
+    key = ("along", fn.name(), K)
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None:
+        return hit
+    base = fn
+    if any(fn.nnz_out(i) != fn.numel_out(i) for i in range(fn.n_out())) or \
+            any(fn.nnz_in(i) != fn.numel_in(i) for i in range(fn.n_in())):
+        args = [ca.MX.sym(fn.name_in(i), fn.size_in(i)) for i in range(fn.n_in())]
+        base = ca.Function(fn.name() + "_dense", args,
+                           [ca.densify(o) for o in fn.call(args)])
+    mapped = base if K == 1 else base.map(K, [False, False, True],
+                                          [False] * base.n_out(), {})
+    if cache is not None:
+        cache[key] = (mapped, base)
+    return mapped, base
 
 
 def check_finite(Y: np.ndarray, grid: np.ndarray, max_norm: float, label: str) -> None:

@@ -113,6 +113,7 @@ from cognitive_action.compile.integration import (
     output_grid,
     run_once,
     segmented_function,
+    trajectory_map,
 )
 from cognitive_action.compile.options import (
     METHODS,
@@ -221,7 +222,8 @@ class Simulation:
     def unknowns(self) -> dict[str, np.ndarray]:
         """Accelerations and multipliers along the trajectory, by name (computed once)."""
         if self._unknowns is None:
-            u, = along_trajectory(self.system.unknowns, self.times, self.y, self.params)
+            u, = along_trajectory(self.system.unknowns, self.times, self.y, self.params,
+                                  self.system._cache)
             self._unknowns = {k: u[:, i] for i, k in enumerate(self.system.unknown_names)}
         return self._unknowns
 
@@ -439,7 +441,7 @@ class _Run:
             check_finite(Y, grid, self.opts.max_norm, spec.label)
         G = Gd = None
         if system.constraints is not None:
-            G, Gd = along_trajectory(system.constraints, grid, Y, self.pv)
+            G, Gd = along_trajectory(system.constraints, grid, Y, self.pv, system._cache)
         z_names = system.dae["z_names"] if z_traj is not None else ()
         return Simulation(system=system, times=grid, y=Y, params=self.pv,
                           method=spec.label, stats=stats, constraint_values=G,
@@ -466,6 +468,8 @@ class _Run:
             fn = segmented_function(system, spec, grid, self.project, self.every)
         else:
             fn = direct_function(system, spec, grid)
+        if system.constraints is not None:  # the drift report's mapped G, Ġ (cached)
+            trajectory_map(system.constraints, len(grid), system._cache)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
         try:

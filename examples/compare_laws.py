@@ -36,9 +36,10 @@ Two alignment measurements, per layer, with ``verify.metrics.angle_degrees``:
   would need one more relaxation per training sample).
 
 Settings: ``main`` = 64-32-10 on the 1438/359 split (``--epochs``, default 2), without
-EP: one symmetric EP update of the 64-32-10 Hopfield net cost 1.0-1.8 s of wall time
-(three relaxations by CVODES + Newton; declaring its 2368-coupling energy took 72 s) on
-the shared machine, i.e. 25-45 min per epoch. ``small`` = 64-16-10 on the first 250
+EP: one symmetric EP update of the 64-32-10 Hopfield net cost 0.47 s of wall time
+with ``EP_RELAX`` (three relaxations by CVODES + Newton; 1.0-1.8 s with the default
+options) on the shared machine, about 11 min per epoch and seed (docs/laws/comparison.md).
+``small`` = 64-16-10 on the first 250
 images of the same permutation (200 train, 50 test), every law including EP, 2 epochs.
 ``--quick`` (the default, run by the tests): 64-8-10 on 40 images (32 train, 8 test),
 1 epoch; its numbers only show that everything runs. Three seeds (``--seeds``) in every
@@ -46,11 +47,12 @@ setting: they change the initial weights, the sample order and FA's and DFA's fe
 matrices, not the split. The x axis of the figure is epochs; wall times per law are in
 the JSON and the table.
 
-Run: ``python examples/compare_laws.py``; the documented run is
+Run: ``python examples/compare_laws.py`` (quick). The documented run:
 ``python examples/compare_laws.py --setting main --out DIR`` and
-``python examples/compare_laws.py --setting small --out DIR`` (separate processes, can
-run at the same time), then ``python examples/compare_laws.py --plot DIR/compare_laws_main.json
-DIR/compare_laws_small.json`` for the figure.
+``python examples/compare_laws.py --setting small --seeds K --out DIR`` for K = 0, 1, 2
+(separate processes, at the same time), then
+``python examples/compare_laws.py --plot DIR/compare_laws_*.json`` for the merged tables
+and ``DIR/compare_laws.png``.
 """
 
 from __future__ import annotations

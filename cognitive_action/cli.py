@@ -325,6 +325,17 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
         raise InterruptedRunError(exc.message, fix="rerun the same command with --resume",
                                   partial=exc.partial, time=exc.time, resume=exc.resume,
                                   checkpoint=exc.checkpoint) from None
+    except (KeyboardInterrupt, Exception) as exc:
+        from cognitive_action import interrupts
+
+        if checkpoint is None and (isinstance(exc, KeyboardInterrupt)
+                                   or interrupts.requested()):  # CasADi may swallow it
+            raise InterruptedRunError(
+                "during the adjoint sweep, which runs in one piece and keeps nothing: "
+                "no trajectory or checkpoint was written",
+                fix="rerun it to the end (the relaxation variant runs in chunks and "
+                "resumes)") from None
+        raise
     elapsed = time.perf_counter() - t0
     paths = wf.save(sim, out)
     if checkpoint is not None:
@@ -462,8 +473,9 @@ def sweep(problem: str, out: Path, scheduler: str | None, workers: int | None) -
     sweep also writes the log-log figure with the fitted order. Exit status 1 when a
     point failed (its error is stored with it).
     """
-    from cognitive_action.workflow import run_sweep_file, sweep_file
+    from cognitive_action.workflow import output_folder, run_sweep_file, sweep_file
 
+    output_folder(out)  # before any work: an unusable --out costs nothing
     sf = sweep_file(problem)  # every check of the [sweep] table, before any work
     spec = sf.spec
     where = scheduler or sf.scheduler

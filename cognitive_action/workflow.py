@@ -1642,11 +1642,14 @@ def run_sweep_file(problem: Any, out: str | os.PathLike[str] = "results", *,
         A bad ``[sweep]`` table, or the file's scheduler does not answer.
     SweepError
         The ``scheduler`` argument does not answer, or the store holds another sweep.
+    OutputError
+        ``out`` cannot be written (checked before any work).
     """
     from cognitive_action.errors import SweepError
     from cognitive_action.sweeps.engine import run_sweep
     from cognitive_action.sweeps.section import SweepFile
 
+    output_folder(out)  # before the sweep's checks and the cluster
     sf = problem if isinstance(problem, SweepFile) else sweep_file(problem)
     store = output_path(out, sf.name, "_sweep")
     address = scheduler if scheduler is not None else sf.scheduler

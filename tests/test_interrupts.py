@@ -332,3 +332,29 @@ def test_importing_the_package_leaves_ctrl_c_alone(tmp_path):
     handler: Ctrl-C is Python's KeyboardInterrupt."""
     res = _program_start(tmp_path, "my_script.py")
     assert res.returncode != 130 and "KeyboardInterrupt" in res.stderr
+
+
+@pytest.mark.parametrize("swallowed", [False, True])
+def test_ctrl_c_in_the_adjoint_sweep_says_nothing_was_kept(monkeypatch, tmp_path, swallowed):
+    """The adjoint sweep runs in one piece: Ctrl-C exits 130 with one line saying that
+    nothing was written, also when CasADi turned the interrupt into a failure."""
+    def simulate(self, settings=None, **kw):
+        assert settings.variant == "adjoint" and kw.get("checkpoint") is None
+        try:
+            _sigint_self()
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            if swallowed:
+                raise RuntimeError("Evaluation failed") from None  # what CasADi does
+            raise
+        raise AssertionError("not reached: the handler raises")
+
+    monkeypatch.setattr(workflow.Workflow, "prepare", lambda self: self)
+    monkeypatch.setattr(workflow.Workflow, "simulate", simulate)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["simulate", "rate_network", "--variant", "adjoint",
+                                    "--out", str(out)])
+    assert res.exit_code == 130, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted (Ctrl-C) during the adjoint")
+    assert "keeps nothing" in lines[0] and list(out.iterdir()) == []

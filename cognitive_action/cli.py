@@ -175,6 +175,8 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
     from cognitive_action.derive import latex
     from cognitive_action.derive.latex import row_count
 
+    if out_file is not None:  # before any work: an unusable folder costs no derivation
+        workflow.output_folder(out_file.parent)
     spec = _load(problem)
     pv = None if (out_file is not None or as_json or as_latex) else \
         workflow.derive_preview(spec, max_rows)  # only the rows shown (fast route)

@@ -200,3 +200,19 @@ def test_simulate_runs_the_adjoint_sweep(tmp_path):
     bad = run("simulate", "rate_network", "--variant", "adjoint", "--method", "dopri",
               "--out", str(tmp_path))
     assert bad.exit_code == 2 and "--method cvodes" in bad.output
+
+
+def test_derive_out_in_an_unusable_folder_exits_2_before_deriving(tmp_path, monkeypatch):
+    """``derive --out FILE``: the folder is proved writable before the file is loaded."""
+    from cognitive_action.problem_files import loader
+
+    def never(*a, **k):
+        raise AssertionError("loaded before --out was checked")
+
+    monkeypatch.setattr(loader, "load_problem", never)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = CliRunner().invoke(main, ["derive", "pendulum", "--out", str(blocker / "eq.txt")])
+    assert res.exit_code == 2, res.output
+    assert f"the output folder {blocker} is a file" in res.output
+    assert "Fix:" in res.output and "Traceback" not in res.output

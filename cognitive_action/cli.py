@@ -188,20 +188,22 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
                    f"holonomic and {len(spec.problem.nonholonomic_constraints)} "
                    f"non-holonomic constraints{rule}; ϖ̇/ϖ = {pv.rate}")
         click.echo("\nEuler-Lagrange equations (8)-(9), residual = 0:")
-        for q, r in pv.residuals:
+        shown = 0
+        for q, r in pv.residuals:  # each row built as it is printed
             click.echo(f"  [{q}]  {workflow.display(r)} = 0")
-        if pv.n_coordinates > len(pv.residuals):
-            click.echo(f"  … {pv.n_coordinates - len(pv.residuals)} more (--max-rows, --out)")
+            shown += 1
+        if pv.n_coordinates > shown:
+            click.echo(f"  … {pv.n_coordinates - shown} more (--max-rows, --out)")
         click.echo("\nConstraints:")
         for c in spec.problem.constraints[:max_rows]:
             click.echo(f"  {c.name} ({c.kind}): {workflow.display(c.expr)} = 0")
         if len(spec.problem.constraints) > max_rows:
             click.echo(f"  … {len(spec.problem.constraints) - max_rows} more (--max-rows, "
                        "--out)")
-        if pv.multipliers:
-            click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
-            for lam, b in pv.multipliers:
-                click.echo(f"  b[{lam}] = {workflow.display(b)}")
+        for i, (lam, b) in enumerate(pv.multipliers):
+            if i == 0:
+                click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
+            click.echo(f"  b[{lam}] = {workflow.display(b)}")
         return
     el = workflow.derive_spec(spec)  # every equation: the whole system is materialized
     limit = None if out_file is not None else max_rows

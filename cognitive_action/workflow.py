@@ -37,7 +37,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,16 +171,19 @@ class EquationPreview:
     rate
         ``ϖ̇/ϖ``.
     residuals
-        ``[(coordinate, residual of eq. 8-9), ...]``, the first rows.
+        ``(coordinate, residual of eq. 8-9)`` pairs, the first rows.
     multipliers
-        ``[(multiplier, entry of J M⁻¹ f + h of eq. 10), ...]``, the first rows; empty
+        ``(multiplier, entry of J M⁻¹ f + h of eq. 10)`` pairs, the first rows; none
         with non-holonomic constraints (eq. 10 is for holonomic ones).
+
+    On the network route both are generators that build each row as it is read (read
+    them once); elsewhere lists.
     """
 
     n_coordinates: int
     rate: Any
-    residuals: list[tuple[Any, Any]]
-    multipliers: list[tuple[Any, Any]]
+    residuals: Iterable[tuple[Any, Any]]
+    multipliers: Iterable[tuple[Any, Any]]
 
 
 #: Characters of one equation ``cognitive-action derive`` prints (``--json`` prints all).
@@ -270,9 +273,9 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
         except DerivationError:  # the templates do not fit: the generic route below
             ns = None
         if ns is not None:
-            residuals, b = ns.preview(rows)
+            residuals, b = ns.iter_preview(rows)  # built as they are printed
             n = len(spec.problem.coordinates)
-            return EquationPreview(n, ns.rate, residuals, list(zip(ns.multipliers, b)))
+            return EquationPreview(n, ns.rate, residuals, zip(ns.multipliers, b))
     el = derive_spec(spec)
     shown = list(zip(el.coordinates, el.residuals))[:rows]
     mult: list[tuple[Any, Any]] = []

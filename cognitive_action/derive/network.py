@@ -315,7 +315,10 @@ class NetworkSystem(DerivedSystem):
                 preds = list(net.graph.predecessors(j))
                 sub[dot(A)] = sp.Add(*(dot(net.w[j, k]) * net.x[k]
                                        + net.w[j, k] * dot(net.x[k]) for k in preds))
-            g_a, g_xi = substitute(tpl.g_a, sub), substitute(tpl.g_xi, sub)
+            if (j, False) in cache:  # the same substitution, already made for a column
+                g_a, g_xi, _ = cache[j, False]
+            else:
+                g_a, g_xi = substitute(tpl.g_a, sub), substitute(tpl.g_xi, sub)
             h = None
             if with_h:
                 h = substitute(tpl.h0, sub) + 2 * g_a * sp.Add(

@@ -397,3 +397,16 @@ def test_the_size_estimate_is_a_lower_bound() -> None:
     fns = [system.rhs, system.unknowns, system.dae["function"]]
     source = generate_source(fns, jacobians=("rhs", "dae"))
     assert len(source) >= EXACT_BYTES_PER_STATE * system.n_states
+
+
+def test_a_long_bad_name_is_not_echoed_whole(tmp_path: Path) -> None:
+    """A 100,000-character name is refused with a message of one short line."""
+    from cognitive_action.errors import ProblemFileError
+    from cognitive_action.problem_files.loader import load_problem
+
+    path = tmp_path / "long.toml"
+    path.write_text(f'name = "{"a" * 100_000}"\n[network]\nlayers = [1, 1]\n',
+                    encoding="utf-8")
+    with pytest.raises(ProblemFileError, match="100000 characters") as info:
+        load_problem(path)
+    assert len(str(info.value)) < 400 and info.value.field == "name"

@@ -245,7 +245,8 @@ def _brief(expr: Any, limit: int) -> str:
     return sp.sstr(expr, order="none")[:limit]
 
 
-def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
+def derive_preview(spec: ProblemSpec, rows: int = 40, multiplier_rows: int | None = None
+                   ) -> EquationPreview | None:
     """The first ``rows`` equations of a loaded problem, derived on the fast route
     (``None`` for an energy problem, whose phases :func:`derivation_text` prints).
 
@@ -254,7 +255,8 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
     rows shown (:meth:`~cognitive_action.derive.network.NetworkSystem.preview`): a
     dense 200-neuron net takes seconds, where :func:`derive_spec` builds all 40,200
     equations and eq. (10) for them. Other problems derive with
-    :func:`derive_spec`.
+    :func:`derive_spec`. ``multiplier_rows`` (default ``rows``) bounds the rows of
+    eq. (10), the longest (401 terms each in a dense 200-neuron net).
 
     Examples
     --------
@@ -265,6 +267,7 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
     from cognitive_action.derive import multiplier_equation
     from cognitive_action.derive.network import derive_network, is_network_problem
 
+    mrows = rows if multiplier_rows is None else multiplier_rows
     if _is_energy(spec):
         return None
     if is_network_problem(spec.problem):
@@ -273,7 +276,8 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
         except DerivationError:  # the templates do not fit: the generic route below
             ns = None
         if ns is not None:
-            residuals, b = ns.iter_preview(rows)  # built as they are printed
+            residuals, _ = ns.iter_preview(rows)  # built as they are printed
+            _, b = ns.iter_preview(mrows)
             n = len(spec.problem.coordinates)
             return EquationPreview(n, ns.rate, residuals, zip(ns.multipliers, b))
     el = derive_spec(spec)
@@ -281,7 +285,7 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
     mult: list[tuple[Any, Any]] = []
     if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
         me = multiplier_equation(el)
-        mult = list(zip(me.multipliers, me.b_entries()))[:rows]
+        mult = list(zip(me.multipliers, me.b_entries()))[:mrows]
     return EquationPreview(len(el.coordinates), el.rate, shown, mult)
 
 

@@ -216,3 +216,22 @@ def test_derive_out_in_an_unusable_folder_exits_2_before_deriving(tmp_path, monk
     assert res.exit_code == 2, res.output
     assert f"the output folder {blocker} is a file" in res.output
     assert "Fix:" in res.output and "Traceback" not in res.output
+
+
+def test_derive_prints_fewer_rows_of_eq_10_by_default():
+    """eq. (10)'s rows are the longest: 10 by default (40 of the other blocks), with a
+    count of the rest; --max-rows sets every block."""
+    from cognitive_action.problem_files.loader import load_problem
+
+    n = len(load_problem("layered10").problem.holonomic)
+    assert n > 10
+    res = CliRunner().invoke(main, ["derive", "layered10"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert sum(line.startswith("  b[") for line in lines) == 10
+    assert f"  … {n - 10} more (--max-rows, --out)" in lines
+    assert sum(line.startswith("  [") for line in lines) == 40
+    res = CliRunner().invoke(main, ["derive", "layered10", "--max-rows", "3"])
+    lines = res.output.splitlines()
+    assert sum(line.startswith("  b[") for line in lines) == 3
+    assert sum(line.startswith("  [") for line in lines) == 3

@@ -47,7 +47,7 @@ import sympy as sp
 from scipy import sparse
 
 from cognitive_action.declare.activations import Activation
-from cognitive_action.declare.network import Network
+from cognitive_action.declare.network import Network, _product
 from cognitive_action.declare.problem import Action, Problem
 from cognitive_action.declare.roles import RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, substitute, symbol, t
@@ -313,8 +313,8 @@ class NetworkSystem(DerivedSystem):
             sub = {XI: xj, dot(XI): dot(xj), A: net.net_input(j)}
             if with_h:
                 preds = list(net.graph.predecessors(j))
-                sub[dot(A)] = sp.Add(*(dot(net.w[j, k]) * net.x[k]
-                                       + net.w[j, k] * dot(net.x[k]) for k in preds))
+                sub[dot(A)] = sp.Add(*(term for k in preds for term in (  # symbol pairs
+                    _product(dot(net.w[j, k]), net.x[k]), _product(net.w[j, k], dot(net.x[k])))))
             if (j, False) in cache:  # the same substitution, already made for a column
                 g_a, g_xi, _ = cache[j, False]
             else:
@@ -322,7 +322,7 @@ class NetworkSystem(DerivedSystem):
             h = None
             if with_h:
                 h = substitute(tpl.h0, sub) + 2 * g_a * sp.Add(
-                    *(dot(net.w[j, k]) * dot(net.x[k]) for k in preds))
+                    *(_product(dot(net.w[j, k]), dot(net.x[k])) for k in preds))
             cache[key] = (g_a, g_xi, h)
         return cache[key]
 

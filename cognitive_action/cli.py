@@ -38,9 +38,9 @@ from cognitive_action.errors import CognitiveActionError, CompileError, Interrup
 
 EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
-#: Rows ``derive`` prints per block by default, and of eq. (10) (the longest rows: 401
-#: terms each in a dense 200-neuron net, about 0.2 s each to build).
-DERIVE_ROWS, DERIVE_MULTIPLIER_ROWS = 40, 10
+#: Rows ``derive`` prints per block by default (of eq. 10, the longest rows, fewer:
+#: ``workflow.PREVIEW_MULTIPLIER_ROWS``).
+DERIVE_ROWS = 40
 
 
 def _interrupted(exc: BaseException | None, debug: bool) -> None:
@@ -182,10 +182,11 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int | None,
     if out_file is not None:  # before any work: an unusable folder costs no derivation
         workflow.output_folder(out_file.parent)
     spec = _load(problem)
-    multiplier_rows = DERIVE_MULTIPLIER_ROWS if max_rows is None else max_rows
-    max_rows = DERIVE_ROWS if max_rows is None else max_rows
-    pv = None if (out_file is not None or as_json or as_latex) else \
-        workflow.derive_preview(spec, max_rows, multiplier_rows)  # the rows shown only
+    given = max_rows is not None  # else 40 rows, and fewer of eq. (10) (derive_preview)
+    max_rows = max_rows if given else DERIVE_ROWS
+    pv = None if (out_file is not None or as_json or as_latex) else (
+        workflow.derive_preview(spec, max_rows, multiplier_rows=max_rows) if given
+        else workflow.derive_preview(spec, max_rows))  # the rows shown only (fast route)
     if pv is not None:
         click.echo(f"{spec.name}: {spec.description}")
         rule = (f" (rule: {spec.problem.nonholonomic})"

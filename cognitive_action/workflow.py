@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["VARIANTS", "CHECKPOINT_SUFFIX", "EquationPreview", "SimulateSettings",
            "Verification", "WavesResult", "Workflow", "as_spec", "check_physics",
            "checkpoint_path", "compiled", "derivation_text", "derive_preview", "derive_spec",
+           "PREVIEW_MULTIPLIER_ROWS",
            "display", "equations_dict", "initial_state", "load", "output_folder",
            "output_path", "write_atomically", "paper_problem", "paper_simulation",
            "paper_table", "plot_trajectory", "save_labelled_trajectory", "save_trajectory",
@@ -245,6 +246,10 @@ def _brief(expr: Any, limit: int) -> str:
     return sp.sstr(expr, order="none")[:limit]
 
 
+#: Rows of eq. (10) :func:`derive_preview` builds unless told (they are the longest).
+PREVIEW_MULTIPLIER_ROWS = 10
+
+
 def derive_preview(spec: ProblemSpec, rows: int = 40, multiplier_rows: int | None = None
                    ) -> EquationPreview | None:
     """The first ``rows`` equations of a loaded problem, derived on the fast route
@@ -255,8 +260,9 @@ def derive_preview(spec: ProblemSpec, rows: int = 40, multiplier_rows: int | Non
     rows shown (:meth:`~cognitive_action.derive.network.NetworkSystem.preview`): a
     dense 200-neuron net takes seconds, where :func:`derive_spec` builds all 40,200
     equations and eq. (10) for them. Other problems derive with
-    :func:`derive_spec`. ``multiplier_rows`` (default ``rows``) bounds the rows of
-    eq. (10), the longest (401 terms each in a dense 200-neuron net).
+    :func:`derive_spec`. ``multiplier_rows`` bounds the rows of eq. (10), the longest
+    (401 terms each in a dense 200-neuron net); default: ``rows``, at most
+    :data:`PREVIEW_MULTIPLIER_ROWS`.
 
     Examples
     --------
@@ -267,7 +273,7 @@ def derive_preview(spec: ProblemSpec, rows: int = 40, multiplier_rows: int | Non
     from cognitive_action.derive import multiplier_equation
     from cognitive_action.derive.network import derive_network, is_network_problem
 
-    mrows = rows if multiplier_rows is None else multiplier_rows
+    mrows = min(rows, PREVIEW_MULTIPLIER_ROWS) if multiplier_rows is None else multiplier_rows
     if _is_energy(spec):
         return None
     if is_network_problem(spec.problem):

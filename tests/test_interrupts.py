@@ -195,24 +195,24 @@ def test_resume_on_the_command_line(tmp_path):
 def test_a_swallowed_interrupt_is_never_success(monkeypatch):
     """An interrupt that a library swallowed (the command then finishes) still exits 130
     with one line."""
-    def derive_spec(spec):
+    def derive_preview(spec, rows):  # what `derive` calls first on the terminal route
         _sigint_self()
         time.sleep(0.05)
         raise AssertionError("not reached: the handler raises")
 
-    monkeypatch.setattr(workflow, "derive_spec", derive_spec)
-    res = CliRunner().invoke(main, ["derive", "chain3", "--json"])  # derive_spec
+    monkeypatch.setattr(workflow, "derive_preview", derive_preview)
+    res = CliRunner().invoke(main, ["derive", "chain3"])
     assert res.exit_code == 130 and res.output.strip() == "interrupted (Ctrl-C)"
 
-    def swallow(spec):
+    def swallow(spec, rows):
         try:
             _sigint_self()
             time.sleep(0.05)
         except KeyboardInterrupt:
             raise RuntimeError("Evaluation failed") from None  # what CasADi does
 
-    monkeypatch.setattr(workflow, "derive_spec", swallow)
-    res = CliRunner().invoke(main, ["derive", "chain3", "--json"])  # derive_spec
+    monkeypatch.setattr(workflow, "derive_preview", swallow)
+    res = CliRunner().invoke(main, ["derive", "chain3"])
     assert res.exit_code == 130 and "internal error" not in res.output
 
 

@@ -181,7 +181,7 @@ def test_cli_unwritable_out_exits_2_before_any_work(tmp_path, monkeypatch):
     blocker.write_text("a file, not a folder")
     res = run("sweep", _file(tmp_path), "--out", blocker / "sub")  # under a file
     assert res.exit_code == 2, res.output
-    assert f"cannot write in the output folder {blocker / 'sub'}" in res.output
+    assert "the output folder" in res.output and str(blocker / "sub") in res.output
     assert "Fix:" in res.output
 
 

@@ -15,9 +15,15 @@ CasADi.
 (11, 5)
 """
 
+import sys as _sys
 from typing import TYPE_CHECKING
 
-from cognitive_action.lazy_exports import lazy_exports
+if _sys.argv and _sys.argv[0].rsplit("/", 1)[-1] == "cognitive-action":  # the program
+    from cognitive_action.interrupts import quiet_startup as _quiet_startup
+
+    _quiet_startup()  # Ctrl-C while the command line loads: one line, exit 130
+
+from cognitive_action.lazy_exports import lazy_exports  # noqa: E402
 
 if TYPE_CHECKING:
     from cognitive_action import errors

@@ -38,6 +38,9 @@ from cognitive_action.errors import CognitiveActionError, CompileError, Interrup
 
 EXIT_FAIL, EXIT_BAD_INPUT, EXIT_INTERNAL = 1, 2, 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+#: Rows ``derive`` prints per block by default (of eq. 10, the longest rows, fewer:
+#: ``workflow.PREVIEW_MULTIPLIER_ROWS``).
+DERIVE_ROWS = 40
 
 
 def _interrupted(exc: BaseException | None, debug: bool) -> None:
@@ -160,13 +163,14 @@ def _load(problem: str) -> Any:
 @click.option("--latex", "as_latex", is_flag=True, help="Print LaTeX.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON with SymPy-parsable expression strings.")
-@click.option("--max-rows", type=click.IntRange(min=1), default=40, show_default=True,
-              help="Equations shown per block on the terminal (--out writes all).")
+@click.option("--max-rows", type=click.IntRange(min=1), default=None,
+              help="Equations shown per block on the terminal (default 40, and 10 of "
+              "eq. (10), whose rows are the longest; --out writes all).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Write the whole system to this file instead (text, "
               "--latex or --json): never truncated.")
 @_guard
-def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
+def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int | None,
            out_file: Path | None) -> None:
     """Derive the constrained Euler-Lagrange equations (8)-(9) and eq. (10).
 
@@ -177,9 +181,14 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
     from cognitive_action.derive import latex
     from cognitive_action.derive.latex import row_count
 
+    if out_file is not None:  # before any work: an unusable folder costs no derivation
+        workflow.output_folder(out_file.parent)
     spec = _load(problem)
-    pv = None if (out_file is not None or as_json or as_latex) else \
-        workflow.derive_preview(spec, max_rows)  # only the rows shown (fast route)
+    given = max_rows is not None  # else 40 rows, and fewer of eq. (10) (derive_preview)
+    max_rows = max_rows if given else DERIVE_ROWS
+    pv = None if (out_file is not None or as_json or as_latex) else (
+        workflow.derive_preview(spec, max_rows, multiplier_rows=max_rows) if given
+        else workflow.derive_preview(spec, max_rows))  # the rows shown only (fast route)
     if pv is not None:
         click.echo(f"{spec.name}: {spec.description}")
         rule = (f" (rule: {spec.problem.nonholonomic})"
@@ -188,20 +197,27 @@ def derive(problem: str, as_latex: bool, as_json: bool, max_rows: int,
                    f"holonomic and {len(spec.problem.nonholonomic_constraints)} "
                    f"non-holonomic constraints{rule}; ϖ̇/ϖ = {pv.rate}")
         click.echo("\nEuler-Lagrange equations (8)-(9), residual = 0:")
-        for q, r in pv.residuals:
+        shown = 0
+        for q, r in pv.residuals:  # each row built as it is printed
             click.echo(f"  [{q}]  {workflow.display(r)} = 0")
-        if pv.n_coordinates > len(pv.residuals):
-            click.echo(f"  … {pv.n_coordinates - len(pv.residuals)} more (--max-rows, --out)")
+            shown += 1
+        if pv.n_coordinates > shown:
+            click.echo(f"  … {pv.n_coordinates - shown} more (--max-rows, --out)")
         click.echo("\nConstraints:")
         for c in spec.problem.constraints[:max_rows]:
             click.echo(f"  {c.name} ({c.kind}): {workflow.display(c.expr)} = 0")
         if len(spec.problem.constraints) > max_rows:
             click.echo(f"  … {len(spec.problem.constraints) - max_rows} more (--max-rows, "
                        "--out)")
-        if pv.multipliers:
-            click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
-            for lam, b in pv.multipliers:
-                click.echo(f"  b[{lam}] = {workflow.display(b)}")
+        shown = 0
+        for lam, b in pv.multipliers:
+            if shown == 0:
+                click.echo("\nMultiplier equation (10): (J M⁻¹ Jᵀ) λ = J M⁻¹ f + h with")
+            click.echo(f"  b[{lam}] = {workflow.display(b)}")
+            shown += 1
+        holonomic = len(spec.problem.holonomic)
+        if shown and not spec.problem.nonholonomic_constraints and holonomic > shown:
+            click.echo(f"  … {holonomic - shown} more (--max-rows, --out)")
         return
     el = workflow.derive_spec(spec)  # every equation: the whole system is materialized
     limit = None if out_file is not None else max_rows
@@ -327,6 +343,17 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
         raise InterruptedRunError(exc.message, fix="rerun the same command with --resume",
                                   partial=exc.partial, time=exc.time, resume=exc.resume,
                                   checkpoint=exc.checkpoint) from None
+    except (KeyboardInterrupt, Exception) as exc:
+        from cognitive_action import interrupts
+
+        if checkpoint is None and (isinstance(exc, KeyboardInterrupt)
+                                   or interrupts.requested()):  # CasADi may swallow it
+            raise InterruptedRunError(
+                "during the adjoint sweep, which runs in one piece and keeps nothing: "
+                "no trajectory or checkpoint was written",
+                fix="rerun it to the end (the relaxation variant runs in chunks and "
+                "resumes)") from None
+        raise
     elapsed = time.perf_counter() - t0
     paths = wf.save(sim, out)
     if checkpoint is not None:
@@ -480,8 +507,9 @@ def sweep(problem: str, out: Path, scheduler: str | None, workers: int | None) -
     sweep also writes the log-log figure with the fitted order. Exit status 1 when a
     point failed (its error is stored with it).
     """
-    from cognitive_action.workflow import run_sweep_file, sweep_file
+    from cognitive_action.workflow import output_folder, run_sweep_file, sweep_file
 
+    output_folder(out)  # before any work: an unusable --out costs nothing
     sf = sweep_file(problem)  # every check of the [sweep] table, before any work
     spec = sf.spec
     where = scheduler or sf.scheduler

@@ -11,7 +11,8 @@ CasADi call can tell an interrupt from a failure, and then raises
 while a checkpoint is written). A second Ctrl-C always raises.
 
 The handler is installed only in the main thread and only over Python's default
-handler: code that installed its own keeps it.
+handler (or the command line's start-up handler, which it restores on exit): code that
+installed its own keeps it.
 
 Examples
 --------
@@ -29,10 +30,12 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
-__all__ = ["handling", "deferred", "raising", "requested", "raise_if_requested"]
+__all__ = ["handling", "deferred", "raising", "requested", "raise_if_requested",
+           "quiet_startup"]
 
 
 class _State:
@@ -63,6 +66,28 @@ def _handler(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _startup_interrupt(signum, frame) -> None:
+    """Ctrl-C while the command line starts: one line, exit 130 (no traceback)."""
+    sys.stderr.write("interrupted (Ctrl-C)\n")
+    sys.exit(130)
+
+
+_startup_interrupt.cognitive_action_startup = True  # type: ignore[attr-defined]
+
+
+def quiet_startup() -> None:
+    """Make Ctrl-C before a command starts (while modules load and arguments are parsed)
+    exit 130 with one line instead of a traceback of whatever was loading.
+
+    Called when the package is imported by the ``cognitive-action`` program, never on an
+    ``import`` from Python; :func:`handling`, entered by every command, takes over from
+    it. (Python's own start-up, before the package is imported, is out of reach.)
+    """
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+        signal.signal(signal.SIGINT, _startup_interrupt)
+
+
 @contextlib.contextmanager
 def handling() -> Iterator[None]:
     """Record Ctrl-C for the duration (re-entrant; a no-op outside the main thread or
@@ -72,7 +97,9 @@ def handling() -> Iterator[None]:
         return
     if _state.depth == 0:
         current = signal.getsignal(signal.SIGINT)
-        if current is not signal.default_int_handler:
+        # Python's default, or the command line's start-up handler (exit 130 quietly).
+        if current is not signal.default_int_handler and not getattr(
+                current, "cognitive_action_startup", False):
             yield
             return
         _state.previous = current

@@ -37,7 +37,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["VARIANTS", "CHECKPOINT_SUFFIX", "EquationPreview", "SimulateSettings",
            "Verification", "WavesResult", "Workflow", "as_spec", "check_physics",
            "checkpoint_path", "compiled", "derivation_text", "derive_preview", "derive_spec",
+           "PREVIEW_MULTIPLIER_ROWS",
            "display", "equations_dict", "initial_state", "load", "output_folder",
            "output_path", "write_atomically", "paper_problem", "paper_simulation",
            "paper_table", "plot_trajectory", "save_labelled_trajectory", "save_trajectory",
@@ -171,16 +172,19 @@ class EquationPreview:
     rate
         ``ϖ̇/ϖ``.
     residuals
-        ``[(coordinate, residual of eq. 8-9), ...]``, the first rows.
+        ``(coordinate, residual of eq. 8-9)`` pairs, the first rows.
     multipliers
-        ``[(multiplier, entry of J M⁻¹ f + h of eq. 10), ...]``, the first rows; empty
+        ``(multiplier, entry of J M⁻¹ f + h of eq. 10)`` pairs, the first rows; none
         with non-holonomic constraints (eq. 10 is for holonomic ones).
+
+    On the network route both are generators that build each row as it is read (read
+    them once); elsewhere lists.
     """
 
     n_coordinates: int
     rate: Any
-    residuals: list[tuple[Any, Any]]
-    multipliers: list[tuple[Any, Any]]
+    residuals: Iterable[tuple[Any, Any]]
+    multipliers: Iterable[tuple[Any, Any]]
 
 
 #: Characters of one equation ``cognitive-action derive`` prints (``--json`` prints all).
@@ -242,7 +246,12 @@ def _brief(expr: Any, limit: int) -> str:
     return sp.sstr(expr, order="none")[:limit]
 
 
-def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
+#: Rows of eq. (10) :func:`derive_preview` builds unless told (they are the longest).
+PREVIEW_MULTIPLIER_ROWS = 10
+
+
+def derive_preview(spec: ProblemSpec, rows: int = 40, multiplier_rows: int | None = None
+                   ) -> EquationPreview | None:
     """The first ``rows`` equations of a loaded problem, derived on the fast route
     (``None`` for an energy problem, whose phases :func:`derivation_text` prints).
 
@@ -251,7 +260,9 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
     rows shown (:meth:`~cognitive_action.derive.network.NetworkSystem.preview`): a
     dense 200-neuron net takes seconds, where :func:`derive_spec` builds all 40,200
     equations and eq. (10) for them. Other problems derive with
-    :func:`derive_spec`.
+    :func:`derive_spec`. ``multiplier_rows`` bounds the rows of eq. (10), the longest
+    (401 terms each in a dense 200-neuron net); default: ``rows``, at most
+    :data:`PREVIEW_MULTIPLIER_ROWS`.
 
     Examples
     --------
@@ -262,6 +273,7 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
     from cognitive_action.derive import multiplier_equation
     from cognitive_action.derive.network import derive_network, is_network_problem
 
+    mrows = min(rows, PREVIEW_MULTIPLIER_ROWS) if multiplier_rows is None else multiplier_rows
     if _is_energy(spec):
         return None
     if is_network_problem(spec.problem):
@@ -270,15 +282,16 @@ def derive_preview(spec: ProblemSpec, rows: int = 40) -> EquationPreview | None:
         except DerivationError:  # the templates do not fit: the generic route below
             ns = None
         if ns is not None:
-            residuals, b = ns.preview(rows)
+            residuals, _ = ns.iter_preview(rows)  # built as they are printed
+            _, b = ns.iter_preview(mrows)
             n = len(spec.problem.coordinates)
-            return EquationPreview(n, ns.rate, residuals, list(zip(ns.multipliers, b)))
+            return EquationPreview(n, ns.rate, residuals, zip(ns.multipliers, b))
     el = derive_spec(spec)
     shown = list(zip(el.coordinates, el.residuals))[:rows]
     mult: list[tuple[Any, Any]] = []
     if spec.problem.holonomic and not spec.problem.nonholonomic_constraints:
         me = multiplier_equation(el)
-        mult = list(zip(me.multipliers, me.b_entries()))[:rows]
+        mult = list(zip(me.multipliers, me.b_entries()))[:mrows]
     return EquationPreview(len(el.coordinates), el.rate, shown, mult)
 
 
@@ -1705,11 +1718,14 @@ def run_sweep_file(problem: Any, out: str | os.PathLike[str] = "results", *,
         A bad ``[sweep]`` table, or the file's scheduler does not answer.
     SweepError
         The ``scheduler`` argument does not answer, or the store holds another sweep.
+    OutputError
+        ``out`` cannot be written (checked before any work).
     """
     from cognitive_action.errors import SweepError
     from cognitive_action.sweeps.engine import run_sweep
     from cognitive_action.sweeps.section import SweepFile
 
+    output_folder(out)  # before the sweep's checks and the cluster
     sf = problem if isinstance(problem, SweepFile) else sweep_file(problem)
     store = output_path(out, sf.name, "_sweep")
     address = scheduler if scheduler is not None else sf.scheduler

@@ -230,3 +230,38 @@ def test_simulate_runs_the_adjoint_sweep(tmp_path):
     bad = run("simulate", "rate_network", "--variant", "adjoint", "--method", "dopri",
               "--out", str(tmp_path))
     assert bad.exit_code == 2 and "--method cvodes" in bad.output
+
+
+def test_derive_out_in_an_unusable_folder_exits_2_before_deriving(tmp_path, monkeypatch):
+    """``derive --out FILE``: the folder is proved writable before the file is loaded."""
+    from cognitive_action.problem_files import loader
+
+    def never(*a, **k):
+        raise AssertionError("loaded before --out was checked")
+
+    monkeypatch.setattr(loader, "load_problem", never)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = CliRunner().invoke(main, ["derive", "pendulum", "--out", str(blocker / "eq.txt")])
+    assert res.exit_code == 2, res.output
+    assert f"the output folder {blocker} is a file" in res.output
+    assert "Fix:" in res.output and "Traceback" not in res.output
+
+
+def test_derive_prints_fewer_rows_of_eq_10_by_default():
+    """eq. (10)'s rows are the longest: 10 by default (40 of the other blocks), with a
+    count of the rest; --max-rows sets every block."""
+    from cognitive_action.problem_files.loader import load_problem
+
+    n = len(load_problem("layered10").problem.holonomic)
+    assert n > 10
+    res = CliRunner().invoke(main, ["derive", "layered10"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert sum(line.startswith("  b[") for line in lines) == 10
+    assert f"  … {n - 10} more (--max-rows, --out)" in lines
+    assert sum(line.startswith("  [") for line in lines) == 40
+    res = CliRunner().invoke(main, ["derive", "layered10", "--max-rows", "3"])
+    lines = res.output.splitlines()
+    assert sum(line.startswith("  b[") for line in lines) == 3
+    assert sum(line.startswith("  [") for line in lines) == 3

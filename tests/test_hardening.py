@@ -257,7 +257,8 @@ def test_bad_values_exit_two_with_file_field_and_fix(tmp_path: Path, key: str,
     assert res.exit_code == 2, res.output
     assert f"bad.toml:{field}:" in res.output and "Fix:" in res.output
     assert "internal error" not in res.output and "Traceback" not in res.output
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"  # proved writable before the file is read: nothing in it
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("args", [["--points", "1000000000"], ["--points", "1"],
@@ -321,6 +322,41 @@ def test_the_derive_preview_equals_the_generic_derivation(seed: int) -> None:
     assert all(sp.expand(x - y) == 0 for x, y in zip(b, expected))
 
 
+@pytest.mark.parametrize("n", [2, 3])
+def test_the_derive_preview_of_a_dense_recurrent_net_is_lazy_and_exact(n: int,
+                                                                       monkeypatch) -> None:
+    """A dense net with self-loops (the shape of the issue's 200-neuron file): the lazy
+    preview builds one row of eq. (10) per row read, and every row, weights included,
+    equals the generic derivation."""
+    from cognitive_action.declare import Network
+    from cognitive_action.declare.symbols import t
+    from cognitive_action.derive import euler_lagrange, multiplier_equation
+    from cognitive_action.derive.network import NetworkSystem, derive_network
+
+    theta = sp.Symbol("theta", real=True)
+    edges = [(i, j) for i in range(1, n + 1) for j in range(1, n + 1)]
+    problem = Network(edges, [], "tanh", outputs=[n]).problem(
+        weight=sp.exp(theta * t), parameters=[theta])
+    ns = derive_network(problem)
+    built: list[object] = []
+    real_row = NetworkSystem.jacobian_row
+    monkeypatch.setattr(NetworkSystem, "jacobian_row",
+                        lambda self, j: built.append(j) or real_row(self, j))
+    rows = len(problem.coordinates)
+    residuals, b = ns.iter_preview(rows)
+    first = next(b)
+    assert len(built) == 1  # one row built for one row read
+    b_all = [first, *b]
+    el = euler_lagrange(problem)
+    generic = dict(zip(el.coordinates, el.residuals))
+    res = list(residuals)
+    assert [q for q, _ in res] == list(el.coordinates)
+    assert all(sp.expand(r - generic[q]) == 0 for q, r in res)
+    expected = multiplier_equation(el).b_entries()
+    assert len(b_all) == len(expected) == n
+    assert all(sp.expand(x - y) == 0 for x, y in zip(b_all, expected))
+
+
 # --------------------------------------------------------------------------- generated C
 
 
@@ -361,3 +397,16 @@ def test_the_size_estimate_is_a_lower_bound() -> None:
     fns = [system.rhs, system.unknowns, system.dae["function"]]
     source = generate_source(fns, jacobians=("rhs", "dae"))
     assert len(source) >= EXACT_BYTES_PER_STATE * system.n_states
+
+
+def test_a_long_bad_name_is_not_echoed_whole(tmp_path: Path) -> None:
+    """A 100,000-character name is refused with a message of one short line."""
+    from cognitive_action.errors import ProblemFileError
+    from cognitive_action.problem_files.loader import load_problem
+
+    path = tmp_path / "long.toml"
+    path.write_text(f'name = "{"a" * 100_000}"\n[network]\nlayers = [1, 1]\n',
+                    encoding="utf-8")
+    with pytest.raises(ProblemFileError, match="100000 characters") as info:
+        load_problem(path)
+    assert len(str(info.value)) < 400 and info.value.field == "name"

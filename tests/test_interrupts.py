@@ -302,3 +302,60 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 130, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def _program_start(tmp_path, argv0: str):
+    """Start a Python that calls itself ``argv0``, imports the package and the command
+    line, then gets Ctrl-C before any command runs (as an early Ctrl-C would)."""
+    code = (f"import sys, os, signal; sys.argv[0] = {argv0!r}; import cognitive_action.cli; "
+            "os.kill(os.getpid(), signal.SIGINT); import time; time.sleep(5); "
+            "print('not interrupted')")
+    import cognitive_action
+
+    root = os.path.dirname(os.path.dirname(cognitive_action.__file__))  # this checkout
+    env = dict(os.environ, PYTHONPATH=root)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env=env,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def test_ctrl_c_while_the_program_starts_is_one_line(tmp_path):
+    """Ctrl-C while ``cognitive-action`` loads its modules or parses its arguments:
+    exit 130 with one line, no traceback (issue 17)."""
+    res = _program_start(tmp_path, "/usr/local/bin/cognitive-action")
+    assert res.returncode == 130, res.stderr
+    assert res.stderr.strip() == "interrupted (Ctrl-C)" and "not interrupted" not in res.stdout
+
+
+def test_importing_the_package_leaves_ctrl_c_alone(tmp_path):
+    """From Python, importing the package (and the CLI module) changes no signal
+    handler: Ctrl-C is Python's KeyboardInterrupt."""
+    res = _program_start(tmp_path, "my_script.py")
+    assert res.returncode != 130 and "KeyboardInterrupt" in res.stderr
+
+
+@pytest.mark.parametrize("swallowed", [False, True])
+def test_ctrl_c_in_the_adjoint_sweep_says_nothing_was_kept(monkeypatch, tmp_path, swallowed):
+    """The adjoint sweep runs in one piece: Ctrl-C exits 130 with one line saying that
+    nothing was written, also when CasADi turned the interrupt into a failure."""
+    def simulate(self, settings=None, **kw):
+        assert settings.variant == "adjoint" and kw.get("checkpoint") is None
+        try:
+            _sigint_self()
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            if swallowed:
+                raise RuntimeError("Evaluation failed") from None  # what CasADi does
+            raise
+        raise AssertionError("not reached: the handler raises")
+
+    monkeypatch.setattr(workflow.Workflow, "prepare", lambda self: self)
+    monkeypatch.setattr(workflow.Workflow, "simulate", simulate)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["simulate", "rate_network", "--variant", "adjoint",
+                                    "--out", str(out)])
+    assert res.exit_code == 130, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("interrupted (Ctrl-C) during the adjoint")
+    assert "keeps nothing" in lines[0]
+    assert not out.exists() or list(out.iterdir()) == []  # nothing written

@@ -164,7 +164,25 @@ def test_cli_bad_file_exits_2_with_file_and_field_before_any_work(tmp_path):
     res = run("sweep", path, "--out", tmp_path / "out")
     assert res.exit_code == 2
     assert f"{path}:sweep.axes.mu:" in res.output and "Fix:" in res.output
-    assert not (tmp_path / "out").exists()
+    out = tmp_path / "out"  # checked writable: nothing written (nor created)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_cli_unwritable_out_exits_2_before_any_work(tmp_path, monkeypatch):
+    """``--out`` is proved writable before the file is read, derived or swept."""
+    import cognitive_action.workflow as wf
+
+    def never(*a, **k):
+        raise AssertionError("work started before --out was checked")
+
+    monkeypatch.setattr(wf, "sweep_file", never)
+    monkeypatch.setattr(wf, "run_sweep_file", never)
+    blocker = tmp_path / "out"
+    blocker.write_text("a file, not a folder")
+    res = run("sweep", _file(tmp_path), "--out", blocker / "sub")  # under a file
+    assert res.exit_code == 2, res.output
+    assert "the output folder" in res.output and str(blocker / "sub") in res.output
+    assert "Fix:" in res.output
 
 
 def test_cli_unanswering_scheduler_fails_before_any_work(tmp_path, monkeypatch):

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +47,7 @@ import sympy as sp
 from scipy import sparse
 
 from cognitive_action.declare.activations import Activation
-from cognitive_action.declare.network import Network
+from cognitive_action.declare.network import Network, _product
 from cognitive_action.declare.problem import Action, Problem
 from cognitive_action.declare.roles import RoleMap, multiplier_name
 from cognitive_action.declare.symbols import MAX_ORDER, dot, substitute, symbol, t
@@ -313,19 +313,33 @@ class NetworkSystem(DerivedSystem):
             sub = {XI: xj, dot(XI): dot(xj), A: net.net_input(j)}
             if with_h:
                 preds = list(net.graph.predecessors(j))
-                sub[dot(A)] = sp.Add(*(dot(net.w[j, k]) * net.x[k]
-                                       + net.w[j, k] * dot(net.x[k]) for k in preds))
-            g_a, g_xi = substitute(tpl.g_a, sub), substitute(tpl.g_xi, sub)
+                sub[dot(A)] = sp.Add(*(term for k in preds for term in (  # symbol pairs
+                    _product(dot(net.w[j, k]), net.x[k]), _product(net.w[j, k], dot(net.x[k])))))
+            if (j, False) in cache:  # the same substitution, already made for a column
+                g_a, g_xi, _ = cache[j, False]
+            else:
+                g_a, g_xi = substitute(tpl.g_a, sub), substitute(tpl.g_xi, sub)
             h = None
             if with_h:
                 h = substitute(tpl.h0, sub) + 2 * g_a * sp.Add(
-                    *(dot(net.w[j, k]) * dot(net.x[k]) for k in preds))
+                    *(_product(dot(net.w[j, k]), dot(net.x[k])) for k in preds))
             cache[key] = (g_a, g_xi, h)
         return cache[key]
 
     @functools.cached_property
     def _index(self) -> dict[object, int]:
         return {n: i for i, n in enumerate(self.network.order)}
+
+    @functools.cached_property
+    def _arc_of(self) -> dict[sp.Symbol, tuple[object, object]]:
+        """The arc ``(j, k)`` of each weight symbol (a lookup, not a scan of 40,000
+        weights with SymPy's ``==`` per column of a dense net)."""
+        return {wjk: jk for jk, wjk in self.network.w.items()}
+
+    @functools.cached_property
+    def _label_of(self) -> dict[sp.Symbol, object]:
+        """The neuron label of each output symbol ``x``."""
+        return {x: n for n, x in self.network.x.items()}
 
     def jacobian_row(self, j: object) -> tuple[dict[sp.Symbol, sp.Expr], sp.Expr]:
         """Row ``j`` of the constraints' Jacobian ``J`` (by coordinate) and ``h_j`` of
@@ -354,11 +368,12 @@ class NetworkSystem(DerivedSystem):
         """The nonzero entries ``(row, ∂G_row/∂q)`` of column ``q`` of ``J``, from the
         rows that contain ``q`` only."""
         net = self.network
-        for (j, k), wjk in net.w.items():
-            if wjk == q:
-                return [] if j in net.inputs else [(self._index[j],
-                                                   self._neuron_terms(j)[0] * net.x[k])]
-        label = next(n for n, x in net.x.items() if x == q)
+        arc = self._arc_of.get(q)
+        if arc is not None:
+            j, k = arc
+            return [] if j in net.inputs else [(self._index[j],
+                                               self._neuron_terms(j)[0] * net.x[k])]
+        label = self._label_of[q]
         out: dict[int, sp.Expr] = {}
         if label in net.inputs:
             out[self._index[label]] = sp.S.One
@@ -395,16 +410,27 @@ class NetworkSystem(DerivedSystem):
             (neurons, then weights) and the first ``rows`` entries of ``b``, equal to
             ``euler_lagrange()`` and ``multiplier_equation(...).b_entries()``.
         """
+        residuals, b = self.iter_preview(rows)
+        return list(residuals), list(b)
+
+    def iter_preview(self, rows: int) -> tuple[Iterator[tuple[sp.Symbol, sp.Expr]],
+                                               Iterator[sp.Expr]]:
+        """:meth:`preview` as two generators that build each row when it is asked for
+        (a row of eq. 10 of a dense 200-neuron net has 401 terms and takes about a
+        second: a printer shows the first rows at once, and ``| head`` stops early)."""
         net, lam = self.network, self.multipliers
-        residuals = []
-        for q in (net.neurons + net.weights)[:rows]:
-            residuals.append((q, sp.Add(self._kinetic(q), self.loss_gradient.get(q, sp.S.Zero),
-                                        *(-lam[i] * v for i, v in self._column(q)))))
-        b = []
-        for j in net.order[:rows]:
-            row, hj = self.jacobian_row(j)
-            b.append(sp.Add(*(g * self._scaled_forcing(q) for q, g in row.items())) + hj)
-        return residuals, b
+
+        def residuals() -> Iterator[tuple[sp.Symbol, sp.Expr]]:
+            for q in (net.neurons + net.weights)[:rows]:
+                yield q, sp.Add(self._kinetic(q), self.loss_gradient.get(q, sp.S.Zero),
+                                *(-lam[i] * v for i, v in self._column(q)))
+
+        def b() -> Iterator[sp.Expr]:
+            for j in net.order[:rows]:
+                row, hj = self.jacobian_row(j)
+                yield sp.Add(*(g * self._scaled_forcing(q) for q, g in row.items())) + hj
+
+        return residuals(), b()
 
     def _scaled_forcing(self, q: sp.Symbol) -> sp.Expr:
         """``f_q / m_q`` of eq. (10): the class's kinetic forcing template (``q̈ = 0``)

@@ -424,7 +424,8 @@ class _Reader:
                       f"allowed keys are {', '.join(sorted(_TOP))}")
         name = self.string(d.get("name", default_name), "name")
         if not _PROBLEM_NAME.match(name):  # it names the output files: never a path
-            self.fail("name", f"{name!r} is not a problem name (it names the output files): "
+            shown = repr(name) if len(name) <= 80 else f"{name[:60]!r}… ({len(name)} characters)"
+            self.fail("name", f"{shown} is not a problem name (it names the output files): "
                       "1-64 letters, digits, '_', '-' or '.', starting with a letter or "
                       "digit", 'e.g. name = "my_law"')
         description = self.string(d.get("description", ""), "description")

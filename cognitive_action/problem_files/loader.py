@@ -334,6 +334,12 @@ def load_problem(source: str | os.PathLike[str], *, limits: Limits | None = None
     path = Path(source)
     if not path.suffix and not path.is_file():  # a folder named "xor" is not the file
         shipped = shipped_problems()
+        if str(source) not in shipped and path.exists():  # a folder, a device: not a file
+            raise ProblemFileError(f"no problem named {str(source)!r}, and {str(path)!r} is "
+                                   "not a regular file",
+                                   fix="give the path of a .toml problem file or one of: "
+                                   f"{', '.join(shipped) or '(none shipped)'}",
+                                   path=str(path))
         if str(source) not in shipped:
             raise ProblemFileError(
                 f"no problem named {str(source)!r}",

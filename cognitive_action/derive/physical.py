@@ -66,7 +66,7 @@ class MassCheck:
 
 def _value(expr: sp.Expr, values: Mapping[str, float]) -> float | None:
     sub = {s: sp.Float(values[s.name]) for s in expr.free_symbols if s.name in values}
-    v = sp.sympify(expr).xreplace(sub)
+    v = sp.sympify(expr).xreplace(sub)  # safe: a declared SymPy mass (or a number), never text
     if v.free_symbols:
         return None
     try:

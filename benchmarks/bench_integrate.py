@@ -102,8 +102,10 @@ OURS = (  # (label, simulate options)
 RTOL, ATOL = 1e-6, 1e-9
 
 
-def run_size(n: int, n_points: int, implicit_max: int, rk4: bool) -> list[tuple]:
-    rows = []
+def reference(n: int, n_points: int) -> tuple:
+    """The shared setup of a size: parameter values, consistent initial state, output
+    grid, the NumPy right-hand side, the tight SciPy DOP853 reference (rtol 1e-11) on
+    that grid, its time, and its scale ``max |y_ref|`` (also used by bench_peers.py)."""
     values = VALUES | {f"y{n - 1}": 0.25}
     y0 = consistent_state(n)
     grid = np.linspace(0.0, T_END, n_points)
@@ -112,7 +114,12 @@ def run_size(n: int, n_points: int, implicit_max: int, rk4: bool) -> list[tuple]
     ref = solve_ivp(f_np, (0, T_END), y0, t_eval=grid, method="DOP853", rtol=1e-11,
                     atol=1e-12).y.T
     t_ref = time.perf_counter() - t0
-    scale = np.abs(ref).max()
+    return values, y0, grid, f_np, ref, t_ref, np.abs(ref).max()
+
+
+def run_size(n: int, n_points: int, implicit_max: int, rk4: bool) -> list[tuple]:
+    rows = []
+    values, y0, grid, f_np, ref, t_ref, scale = reference(n, n_points)
 
     def err(Y):
         return float(np.abs(Y - ref).max() / scale)

@@ -48,8 +48,8 @@ import timeit  # noqa: E402
 
 import casadi as ca  # noqa: E402
 import numpy as np  # noqa: E402
-from bench_compile import N_IN, VALUES, buffered, dense_problem, numpy_rhs_factory  # noqa: E402
-from bench_integrate import T_END, consistent_state  # noqa: E402
+from bench_compile import N_IN, buffered, dense_problem  # noqa: E402
+from bench_integrate import T_END, reference  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import cognitive_action as ca_  # noqa: E402
@@ -126,15 +126,7 @@ def stats(ts: list[float]) -> str:
 
 
 def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> None:
-    values = VALUES | {f"y{n - 1}": 0.25}
-    y0 = consistent_state(n)
-    grid = np.linspace(0.0, T_END, n_points)
-    f_np = numpy_rhs_factory(n, values)
-    t0 = time.perf_counter()
-    ref = solve_ivp(f_np, (0, T_END), y0, t_eval=grid, method="DOP853", rtol=1e-11,
-                    atol=1e-12).y.T
-    t_ref = time.perf_counter() - t0
-    scale = np.abs(ref).max()
+    values, y0, grid, f_np, ref, t_ref, scale = reference(n, n_points)
 
     def err(Y) -> float:
         return float(np.abs(np.asarray(Y) - ref).max() / scale)

@@ -70,6 +70,7 @@ from cognitive_action.compile.assembly import (
     suggest,
     take,
 )
+from cognitive_action.compile.dense_kernels import SPD_KERNEL, spd_solve
 from cognitive_action.compile.routes import BuildOptions, register_route, route_for
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
@@ -93,7 +94,7 @@ __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINE
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
 #: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
 #: Measured times of forming ``J_x J_xᵀ`` and solving with each: docs/performance.md.
-NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky") + LINEAR_SOLVERS
+NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky", SPD_KERNEL) + LINEAR_SOLVERS
 
 _ORDERS = range(MAX_ORDER + 1)
 
@@ -689,10 +690,13 @@ class _NetworkGraph:
         else:
             b_h = b
         W_hh = q["W"][H, H] if I else q["W"]
-        L = ca.densify(ca.diag(take(q["g_xi"], H)) + ca.mtimes(ca.diag(take(q["g_a"], H)),
-                                                                 W_hh))
-        S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w
-        d_h = ca.solve(S, b_h, lsolver)
+        g_xi_h, g_a_h = take(q["g_xi"], H), take(q["g_a"], H)
+        if lsolver == SPD_KERNEL:  # L formed, dsyrk + Cholesky in NumPy's OpenBLAS
+            d_h = spd_solve(W_hh, g_a_h, g_xi_h, take(jw, H) / m_w, 1 / m_x, b_h)
+        else:
+            L = ca.densify(ca.diag(g_xi_h) + ca.mtimes(ca.diag(g_a_h), W_hh))
+            S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w
+            d_h = ca.solve(S, b_h, lsolver)
         if not I:
             return d_h
         full_h = ca.MX.zeros(nu)
@@ -711,15 +715,30 @@ class _NetworkGraph:
 #: self-contained.
 _LAPACK_FROM = 100
 
+#: Non-input neurons from which the network route forms and solves eq. (10)'s Schur
+#: matrix with NumPy's OpenBLAS (:data:`~cognitive_action.compile.dense_kernels.SPD_KERNEL`:
+#: ``dsyrk`` + Cholesky in a CasADi Callback) when run in the VM (``blas=True``):
+#: measured per right-hand side of the dense learning system in
+#: ``benchmarks/bench_rhs_kernel.py`` (docs/compile.md).
+_KERNEL_FROM = 100
 
-def _network_solver(n_neurons: int, blas: bool) -> str:
-    """The default linear solver of eq. (10): ``lapacklu`` for large nets run in the
+
+def _casadi_solver(n_neurons: int, blas: bool) -> str:
+    """The CasADi ``Linsol`` plugin for eq. (10): ``lapacklu`` for large nets run in the
     VM, ``ldl`` otherwise (and whenever C is generated: ``blas=False``)."""
     try:
         lapack = ca.has_linsol("lapacklu")
     except Exception:  # noqa: BLE001 (a missing plugin library raises)
         lapack = False
     return "lapacklu" if blas and lapack and n_neurons >= _LAPACK_FROM else "ldl"
+
+
+def _network_solver(n_neurons: int, blas: bool) -> str:
+    """The default solver of eq. (10) for ``n_neurons`` non-input neurons: the NumPy
+    kernel from :data:`_KERNEL_FROM` in the VM, else :func:`_casadi_solver`."""
+    if blas and n_neurons >= _KERNEL_FROM:
+        return SPD_KERNEL
+    return _casadi_solver(n_neurons, blas)
 
 
 def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = True
@@ -765,7 +784,9 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
     n_acc = nu + ne
 
     def projection() -> ca.Function:
-        return _network_projection(graph, len(states), len(pnames) + 2, lsolver)
+        # the projection's A is formed whole (inputs included): a CasADi plugin solves it
+        psolver = _casadi_solver(nu, blas) if lsolver == SPD_KERNEL else lsolver
+        return _network_projection(graph, len(states), len(pnames) + 2, psolver)
 
     return CompiledSystem(
         name=name or problem.name, route="network", states=tuple(states),

@@ -52,7 +52,7 @@ SPD_KERNEL = "scipy_cholesky"
 _LOCK = threading.Lock()
 #: One kernel per shape ``(n, k)``, kept for the life of the process: a CasADi Callback
 #: must outlive every Function that calls it (the graphs hold only the C++ side).
-_KERNELS: dict[tuple[int, int], SPDSolve] = {}
+_KERNELS: dict[tuple[int, int, bool], SPDSolve] = {}
 
 
 class SPDSolve(ca.Callback):
@@ -66,10 +66,10 @@ class SPDSolve(ca.Callback):
     ``M, u, v, d, c, B``, output ``X``.
     """
 
-    def __init__(self, n: int, k: int) -> None:
+    def __init__(self, n: int, k: int, transposed: bool = False) -> None:
         ca.Callback.__init__(self)
-        self.n, self.k = int(n), int(k)
-        self.construct(f"spd_solve_{n}x{k}", {})
+        self.n, self.k, self.transposed = int(n), int(k), bool(transposed)
+        self.construct(f"spd_solve_{n}x{k}{'_t' if transposed else ''}", {})
 
     # -- shape --------------------------------------------------------------------------
     def get_n_in(self) -> int:
@@ -104,20 +104,22 @@ class SPDSolve(ca.Callback):
         c = float(np.frombuffer(arg[4], dtype=np.float64)[0])
         B = np.frombuffer(arg[5], dtype=np.float64).reshape(n, k, order="F")
         X = np.frombuffer(res[0], dtype=np.float64).reshape(n, k, order="F")
-        X[...] = solve_dense(schur_factor(M, u, v), d, c, B)
+        X[...] = solve_dense(schur_factor(M, u, v, self.transposed), d, c, B,
+                             trans=self.transposed)
         return 0
 
     def eval(self, arg):  # the DM interface (when CasADi does not pass buffers)
         M, u, v, d, c, B = (np.asarray(ca.DM(a).full(), dtype=float) for a in arg)
-        L = schur_factor(np.asfortranarray(M), u.ravel(), v.ravel())
-        return [ca.DM(solve_dense(L, d.ravel(), float(c.ravel()[0]), np.asfortranarray(B)))]
+        F = schur_factor(np.asfortranarray(M), u.ravel(), v.ravel(), self.transposed)
+        return [ca.DM(solve_dense(F, d.ravel(), float(c.ravel()[0]), np.asfortranarray(B),
+                                  trans=self.transposed))]
 
     # -- derivatives (MX expressions that call the kernel again) -------------------------
     def _symbols(self):
         n, k = self.n, self.k
         ins = [ca.MX.sym(nm, self.sparsity_in(i)) for i, nm in enumerate(_NAMES)]
         M, u, v = ins[:3]
-        L = ca.repmat(u, 1, n) * M + ca.diag(v)
+        L = ca.repmat(u, 1, n) * (M.T if self.transposed else M) + ca.diag(v)
         return ins, L, ca.MX.sym("X", n, k)
 
     def has_forward(self, nfwd: int) -> bool:
@@ -127,6 +129,8 @@ class SPDSolve(ca.Callback):
         n, k = self.n, self.k
         ins, L, X = self._symbols()
         M, u, v, d, c, B = ins
+        tr = self.transposed
+        Mm = M.T if tr else M
         dM, du, dv = (ca.MX.sym("dM", n, n * nfwd), ca.MX.sym("du", n, nfwd),
                       ca.MX.sym("dv", n, nfwd))
         dd, dc, dB = ca.MX.sym("dd", n, nfwd), ca.MX.sym("dc", 1, nfwd), \
@@ -137,12 +141,12 @@ class SPDSolve(ca.Callback):
         rhs = []
         for j in range(nfwd):
             # Ẋ = S⁻¹ (Ḃ − Ṡ X),  Ṡ = ċ L Lᵀ + c (L̇ Lᵀ + L L̇ᵀ) + diag(ḋ)
-            dL = (ca.repmat(du[:, j], 1, n) * M + U * dM[:, j * n:(j + 1) * n]
-                  + ca.diag(dv[:, j]))
+            dMj = dM[:, j * n:(j + 1) * n]
+            dL = ca.repmat(du[:, j], 1, n) * Mm + U * (dMj.T if tr else dMj) + ca.diag(dv[:, j])
             dSX = (c * (ca.mtimes(dL, LtX) + ca.mtimes(L, ca.mtimes(dL.T, X)))
                    + dc[j] * LLtX + ca.repmat(dd[:, j], 1, k) * X)
             rhs.append(dB[:, j * k:(j + 1) * k] - dSX)
-        dX = spd_solve(M, u, v, d, c, ca.horzcat(*rhs))
+        dX = spd_solve(M, u, v, d, c, ca.horzcat(*rhs), transposed=tr)
         return ca.Function(name, [*ins, X, dM, du, dv, dd, dc, dB], [dX], inames, onames,
                            opts)
 
@@ -153,8 +157,10 @@ class SPDSolve(ca.Callback):
         n, k = self.n, self.k
         ins, L, X = self._symbols()
         M, u, v, d, c, B = ins
+        tr = self.transposed
+        Mm = M.T if tr else M
         Xbar = ca.MX.sym("Xbar", n, k * nadj)
-        Bbar = spd_solve(M, u, v, d, c, Xbar)  # S is symmetric: S⁻ᵀ = S⁻¹
+        Bbar = spd_solve(M, u, v, d, c, Xbar, transposed=tr)  # S⁻ᵀ = S⁻¹
         LtX = ca.mtimes(L.T, X)
         U = ca.repmat(u, 1, n)
         out = [[] for _ in range(5)]
@@ -164,8 +170,8 @@ class SPDSolve(ca.Callback):
             # S̄ = −B̄ Xᵀ:  L̄ = c (S̄ + S̄ᵀ) L,  d̄ = diag(S̄),  c̄ = ⟨S̄, L Lᵀ⟩;
             # L = diag(u) M + diag(v):  M̄ = diag(u) L̄,  ū = rowsums(L̄ ∘ M),  v̄ = diag(L̄)
             Lbar = -c * (ca.mtimes(Bj, LtX.T) + ca.mtimes(X, LtB.T))
-            out[0].append(U * Lbar)
-            out[1].append(ca.sum2(Lbar * M))
+            out[0].append((U * Lbar).T if tr else U * Lbar)
+            out[1].append(ca.sum2(Lbar * Mm))
             out[2].append(ca.diag(Lbar))
             out[3].append(-ca.sum2(Bj * X))
             out[4].append(-ca.sum1(ca.sum2(LtB * LtX)))
@@ -176,24 +182,32 @@ class SPDSolve(ca.Callback):
 _NAMES = ("M", "u", "v", "d", "c", "B")
 
 
-def schur_factor(M: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """``L = diag(u) M + diag(v)``, Fortran-ordered.
+def schur_factor(M: np.ndarray, u: np.ndarray, v: np.ndarray, transposed: bool = False
+                 ) -> np.ndarray:
+    """``L = diag(u) M + diag(v)``, or its transpose ``Lᵀ = Mᵀ diag(u) + diag(v)`` from
+    ``Mᵀ`` (``transposed``), in ``M``'s memory order (Fortran from CasADi: no copy but
+    the result).
 
     Examples
     --------
-    >>> schur_factor(np.ones((2, 2)), np.array([2.0, 3.0]), np.array([1.0, 0.0])).tolist()
-    [[3.0, 2.0], [3.0, 3.0]]
+    >>> M, u, v = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([2.0, 3.0]), np.ones(2)
+    >>> schur_factor(M, u, v).tolist()
+    [[3.0, 4.0], [9.0, 13.0]]
+    >>> schur_factor(M.T, u, v, transposed=True).T.tolist()
+    [[3.0, 4.0], [9.0, 13.0]]
     """
-    L = np.multiply(u[:, None], M, order="F")
-    L.T.reshape(-1)[::L.shape[0] + 1] += v
-    return L
+    F = M * u[None, :] if transposed else M * u[:, None]
+    F[np.diag_indices(F.shape[0])] += v
+    return F
 
 
-def solve_dense(L: np.ndarray, d: np.ndarray, c: float, B: np.ndarray) -> np.ndarray:
+def solve_dense(L: np.ndarray, d: np.ndarray, c: float, B: np.ndarray, *, trans: bool = False
+                ) -> np.ndarray:
     """``(c L Lᵀ + diag(d))⁻¹ B`` in NumPy/SciPy: ``dsyrk`` (lower triangle), Cholesky
-    (``dpotrf``, ``dpotrs``); LU (``dgesv``) if ``S`` is not positive definite.
+    (``dpotrf``, ``dpotrs``); LU (``dgesv``) if ``S`` is not positive definite. With
+    ``trans``, ``L`` holds ``Lᵀ`` (``S = c Lᵀᵀ Lᵀ + diag(d)``).
 
-    ``L`` is best Fortran-ordered (no copy into LAPACK).
+    ``L`` is best Fortran-ordered (no copy into BLAS).
 
     Examples
     --------
@@ -202,15 +216,15 @@ def solve_dense(L: np.ndarray, d: np.ndarray, c: float, B: np.ndarray) -> np.nda
     [1.0, 1.0]
     """
     n = L.shape[0]
-    S = blas.dsyrk(c, L, lower=1)  # c L Lᵀ, lower triangle, Fortran order
-    S.T.reshape(-1)[::n + 1] += d  # the diagonal (S.T is a C-ordered view)
+    S = blas.dsyrk(c, L, trans=int(trans), lower=1)  # c L Lᵀ: lower triangle, Fortran
+    S[np.diag_indices(n)] += d
     chol, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
     if info == 0:
         X, info = lapack.dpotrs(chol, B, lower=1)
         if info == 0:
             return X
     # not positive definite: LU of the full symmetric matrix
-    S = c * (L @ L.T)
+    S = c * (L.T @ L if trans else L @ L.T)
     S[np.diag_indices(n)] += d
     _lu, _piv, X, info = lapack.dgesv(S, B)
     if info != 0:
@@ -218,20 +232,24 @@ def solve_dense(L: np.ndarray, d: np.ndarray, c: float, B: np.ndarray) -> np.nda
     return X
 
 
-def spd_solve(M: ca.MX, u: ca.MX, v: ca.MX, d: ca.MX, c: ca.MX, B: ca.MX) -> ca.MX:
+def spd_solve(M: ca.MX, u: ca.MX, v: ca.MX, d: ca.MX, c: ca.MX, B: ca.MX, *,
+              transposed: bool = False) -> ca.MX:
     """``(c L Lᵀ + diag(d))⁻¹ B`` with ``L = diag(u) M + diag(v)``, as one kernel call in
-    an MX graph (one shared kernel per shape; see the module's notes)."""
+    an MX graph (one shared kernel per shape; see the module's notes).
+
+    ``transposed``: ``M`` is given as ``Mᵀ`` (the network route holds ``Wᵀ``).
+    """
     n, k = int(M.size1()), int(B.size2())
-    key = (n, k)
+    key = (n, k, bool(transposed))
     with _LOCK:
         kernel = _KERNELS.get(key)
         if kernel is None:
-            kernel = _KERNELS[key] = SPDSolve(n, k)
+            kernel = _KERNELS[key] = SPDSolve(n, k, transposed)
     return kernel(ca.densify(M), u, v, d, c, ca.densify(B))
 
 
 def reference_spd_solve(M: ca.MX, u: ca.MX, v: ca.MX, d: ca.MX, c: ca.MX, B: ca.MX,
-                        solver: str = "ldl") -> ca.MX:
+                        solver: str = "ldl", *, transposed: bool = False) -> ca.MX:
     """The same solve in pure CasADi (``mtimes`` and a ``Linsol`` plugin)."""
-    L = ca.mtimes(ca.diag(u), M) + ca.diag(v)
+    L = ca.mtimes(ca.diag(u), M.T if transposed else M) + ca.diag(v)
     return ca.solve(c * ca.mtimes(L, L.T) + ca.diag(d), B, solver)

@@ -530,6 +530,28 @@ def _mtimes(a, b, blas: bool = True):
     return ca.mtimes(a, b)
 
 
+def _times_t(Mt, v):
+    """``M v`` from ``Mᵀ`` held sparse: ``(vᵀ Mᵀ)ᵀ``, a pass over ``Mᵀ``'s columns (no
+    transposed copy)."""
+    return ca.mtimes(v.T, Mt).T
+
+
+def _complete_block(tg: np.ndarray, sc: np.ndarray) -> tuple[list[int], list[int]] | None:
+    """``(T, S)`` when the arcs are exactly ``T × S`` listed target by target with the
+    sources in the same order ``S`` for every target, else ``None``."""
+    if tg.size == 0:
+        return None
+    T = list(dict.fromkeys(tg.tolist()))
+    n_s = tg.size // len(T)
+    if n_s * len(T) != tg.size:
+        return None
+    S = sc[:n_s]
+    if (len(set(S.tolist())) != n_s or not np.array_equal(tg, np.repeat(T, n_s))
+            or not np.array_equal(sc, np.tile(S, len(T)))):
+        return None
+    return T, S.tolist()
+
+
 class _NetworkGraph:
     """Eq. (8)-(10) of a network as MX operations on a symbolic state.
 
@@ -546,9 +568,18 @@ class _NetworkGraph:
         self.nu, self.tg, self.sc = len(net.order), ns.targets, ns.sources
         self.ne = len(self.tg)
         self.tg_l, self.sc_l = self.tg.tolist(), self.sc.tolist()
-        self.perm = np.lexsort((self.tg, self.sc)).tolist()
-        self.spW = (ca.Sparsity.triplet(self.nu, self.nu, self.tg[self.perm].tolist(),
-                                        self.sc[self.perm].tolist()) if self.ne else None)
+        # W is held as its transpose Wᵀ (rows: sources, columns: targets), whose
+        # compressed-column order is the weights' order when they are listed target by
+        # target (as Network lists them): no gather of the 2 n_W weight values and
+        # rates, W v computed as (vᵀ Wᵀ)ᵀ, Wᵀ v directly
+        perm_t = np.lexsort((self.sc, self.tg))
+        self.perm_t = None if np.array_equal(perm_t, np.arange(self.ne)) else perm_t.tolist()
+        self.spWt = (ca.Sparsity.triplet(self.nu, self.nu, self.sc[perm_t].tolist(),
+                                         self.tg[perm_t].tolist()) if self.ne else None)
+        # a complete bipartite block of arcs (targets T × sources S, listed target by
+        # target: dense layers, dense recurrent nets): per-arc products u[target] x[source]
+        # are the outer product x_S u_Tᵀ, read column by column
+        self.block = _complete_block(self.tg, self.sc)
         self.neurons = [str(x) for x in net.neurons]
         self.inputs = [int(i) for i in ns.input_index]
         # hidden neurons grouped by template (one per activation), groups concatenated
@@ -582,14 +613,14 @@ class _NetworkGraph:
         x, w = y[:nu], y[nu:nu + ne]
         xd, wd = y[nu + ne:2 * nu + ne], y[2 * nu + ne:2 * (nu + ne)]
         if ne:
-            W = ca.MX(self.spW, w[self.perm])
-            Wd = ca.MX(self.spW, wd[self.perm])
-            P = ca.DM(self.spW, 1.0)
+            Wt = ca.MX(self.spWt, self.arcs(w))
+            Wdt = ca.MX(self.spWt, self.arcs(wd))
+            Pt = ca.DM(self.spWt, 1.0)
         else:
-            W = Wd = ca.MX(nu, nu)
-            P = ca.DM(nu, nu)
-        a = ca.mtimes(W, x)
-        adot = ca.mtimes(Wd, x) + ca.mtimes(W, xd)
+            Wt = Wdt = ca.MX(nu, nu)
+            Pt = ca.DM(nu, nu)
+        a = _times_t(Wt, x)
+        adot = _times_t(Wdt, x) + _times_t(Wt, xd)
 
         parts: list[list[ca.MX]] = [[] for _ in range(5)]
         for tpl, gdot_tpl, rows in self.groups:
@@ -616,13 +647,13 @@ class _NetworkGraph:
             return full if inv is None else full[inv]
 
         n_in = len(inputs)
-        q = {"x": x, "w": w, "xd": xd, "wd": wd, "W": W, "Wd": Wd, "P": P, "a": a,
+        q = {"x": x, "w": w, "xd": xd, "wd": wd, "Wt": Wt, "Wdt": Wdt, "Pt": Pt, "a": a,
              "adot": adot}
         q["g_xi"] = assemble([1.0] * n_in, gxi_h)
         q["g_a"] = assemble([0.0] * n_in, ga_h)
         q["G"] = assemble(g_i, g_h)
         q["Gd"] = assemble(gd_i, gd_h)
-        h_hidden = h0_h + 2 * ga_h * take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
+        h_hidden = h0_h + 2 * ga_h * take(_times_t(Wdt, xd), hidden) if nh else ca.MX(0, 1)
         q["h"] = assemble(h_i, h_hidden)
         tr0 = Translator(base)
         q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_W)
@@ -636,31 +667,42 @@ class _NetworkGraph:
             if need & {A_SYM.name, A_SYM.name + "_dot"}:
                 wvals |= {A_SYM.name: a[self.tg_l], A_SYM.name + "_dot": adot[self.tg_l]}
             q["f_w"] = column(Translator(wvals)(self.kin_w), ne)
-            q["F"] = ca.MX(self.spW, q["f_w"][self.perm])
+            q["Ft"] = ca.MX(self.spWt, self.arcs(q["f_w"]))
         else:
-            q["f_w"], q["F"] = ca.MX(0, 1), ca.MX(nu, nu)
+            q["f_w"], q["Ft"] = ca.MX(0, 1), ca.MX(nu, nu)
         return q
+
+    def arcs(self, v):
+        """A vector over the arcs (weight order) in ``Wᵀ``'s nonzero order."""
+        return v if self.perm_t is None else v[self.perm_t]
+
+    def per_arc(self, u, x):
+        """``u[target] · x[source]`` for every arc, in weight order (``J_Wᵀ``'s product)."""
+        if self.block is not None:
+            T, S = self.block
+            return ca.vec(_mtimes(take(x, S), take(u, T).T, self.blas))
+        return u[self.tg_l] * x[self.sc_l]
 
     def jacobian_products(self, q, metric_x=1.0, metric_w=1.0):
         """``J_x`` (dense) and ``J M⁻¹ Jᵀ`` with ``M⁻¹ = diag(metric_x, metric_w)``."""
-        Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["W"]))
-        jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
+        Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["Wt"].T))
+        jw = q["g_a"] * q["g_a"] * _times_t(q["Pt"], q["x"] * q["x"])
         A = _mtimes(Jx, Jx.T, self.blas) * metric_x + ca.diag(jw) * metric_w
         return Jx, A
 
     def transpose_times(self, q, Jx, v):
         """``Jᵀ v`` split into its neuron and weight parts."""
         vx = _mtimes(Jx.T, v, self.blas)
-        vw = (q["g_a"] * v)[self.tg_l] * q["x"][self.sc_l] if self.ne else ca.MX(0, 1)
+        vw = self.per_arc(q["g_a"] * v, q["x"]) if self.ne else ca.MX(0, 1)
         return vx, vw
 
     def jx_times(self, q, v):
         """``J_x v = g_ξ ∘ v + g_a ∘ (W v)`` on the sparse ``W`` (no dense ``J_x``)."""
-        return q["g_xi"] * v + q["g_a"] * ca.mtimes(q["W"], v)
+        return q["g_xi"] * v + q["g_a"] * _times_t(q["Wt"], v)
 
     def jx_transpose_times(self, q, v):
         """``J_xᵀ v = g_ξ ∘ v + Wᵀ (g_a ∘ v)`` on the sparse ``W``."""
-        return q["g_xi"] * v + ca.mtimes(q["W"].T, q["g_a"] * v)
+        return q["g_xi"] * v + ca.mtimes(q["Wt"], q["g_a"] * v)
 
     def solve_multipliers(self, q, m_x, m_w, b, lsolver: str):
         """Eq. (10), ``(J_x J_xᵀ/m_x + diag(j_W)/m_W) δ = b``, with the input constraints
@@ -680,28 +722,29 @@ class _NetworkGraph:
         """
         nu, I = self.nu, self.inputs
         H = [j for j in range(nu) if j not in set(I)]
-        jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
+        jw = q["g_a"] * q["g_a"] * _times_t(q["Pt"], q["x"] * q["x"])
         if not H:
             return m_x * b
         if I:
             on_inputs = np.zeros(nu)
             on_inputs[I] = 1.0
-            b_h = take(b, H) - take(q["g_a"] * ca.mtimes(q["W"], b * ca.DM(on_inputs)), H)
+            b_h = take(b, H) - take(q["g_a"] * _times_t(q["Wt"], b * ca.DM(on_inputs)), H)
         else:
             b_h = b
-        W_hh = q["W"][H, H] if I else q["W"]
+        Wt_hh = q["Wt"][H, H] if I else q["Wt"]
         g_xi_h, g_a_h = take(q["g_xi"], H), take(q["g_a"], H)
         if lsolver == SPD_KERNEL:  # L formed, dsyrk + Cholesky in NumPy's OpenBLAS
-            d_h = spd_solve(W_hh, g_a_h, g_xi_h, take(jw, H) / m_w, 1 / m_x, b_h)
+            d_h = spd_solve(Wt_hh, g_a_h, g_xi_h, take(jw, H) / m_w, 1 / m_x, b_h,
+                            transposed=True)
         else:
-            L = ca.densify(ca.diag(g_xi_h) + ca.mtimes(ca.diag(g_a_h), W_hh))
+            L = ca.densify(ca.diag(g_xi_h) + ca.mtimes(ca.diag(g_a_h), Wt_hh.T))
             S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w
             d_h = ca.solve(S, b_h, lsolver)
         if not I:
             return d_h
         full_h = ca.MX.zeros(nu)
         full_h[H] = d_h
-        d_i = m_x * take(b, I) - take(ca.mtimes(q["W"].T, q["g_a"] * full_h), I)
+        d_i = m_x * take(b, I) - take(ca.mtimes(q["Wt"], q["g_a"] * full_h), I)
         delta = ca.MX.zeros(nu)
         delta[I] = d_i
         delta[H] = d_h
@@ -760,10 +803,10 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
     h_eff = q["h"] + 2 * alpha * q["Gd"] + beta * beta * q["G"]
     # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h, solved
     # with the input constraints eliminated (_NetworkGraph.solve_multipliers)
-    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
+    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * _times_t(q["Ft"], q["x"]) / m_w + h_eff
     delta = graph.solve_multipliers(q, m_x, m_w, b, lsolver)
     vx = graph.jx_transpose_times(q, delta)
-    vw = (q["g_a"] * delta)[graph.tg_l] * q["x"][graph.sc_l] if ne else ca.MX(0, 1)
+    vw = graph.per_arc(q["g_a"] * delta, q["x"]) if ne else ca.MX(0, 1)
     Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)  # the IDAS form below
     xdd = (q["f_x"] - vx) / m_x
     wdd = (q["f_w"] - vw) / m_w

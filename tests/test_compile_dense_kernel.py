@@ -144,13 +144,14 @@ def test_dense_nets_with_the_kernel_equal_numpy_and_the_casadi_solve(n):
 
 
 def _random_graph(seed: int, n: int = 9, n_in: int = 2) -> ca_.Network:
-    """A random recurrent digraph (self-loops and cycles allowed) with ``n_in`` inputs."""
+    """A random recurrent digraph (self-loops and cycles allowed) with ``n_in`` inputs;
+    arcs added in random order (the weights' sources are then not sorted)."""
     rng = np.random.default_rng(seed)
     g = nx.DiGraph()
     g.add_nodes_from(range(n))
     for j in range(n_in, n):
         preds = [k for k in range(n) if rng.random() < 0.45] or [int(rng.integers(0, n))]
-        g.add_edges_from((k, j) for k in preds)
+        g.add_edges_from((k, j) for k in rng.permutation(preds).tolist())
     act = ["tanh", "logistic", "softplus"][seed % 3]
     return ca_.Network(g, list(range(n_in)), act, outputs=[n - 1])
 

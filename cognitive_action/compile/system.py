@@ -601,6 +601,12 @@ class _NetworkGraph:
         self.mass_x = -ns.kinetic_x.coeff(acc)
         self.mass_W = -ns.kinetic_w.coeff(acc)
         self.kin_x, self.kin_w = ns.kinetic_forcing
+        # f_W = (scalar coefficient) · (per-weight part): one pass over the weights
+        # instead of one per factor (−m_W θ ẇ is ẇ scaled once, not three times)
+        jet_w = [s for s in self.kin_w.free_symbols
+                 if s.name in {XI.name, XI.name + "_dot", A_SYM.name, A_SYM.name + "_dot"}]
+        self.kin_w_coeff, self.kin_w_rest = (self.kin_w.as_independent(*jet_w, as_Add=False)
+                                             if jet_w else (self.kin_w, sp.Integer(1)))
         idx = {s: i for i, s in enumerate(net.neurons)}
         self.loss = [(idx[q], e) for q, e in ns.loss_gradient.items()]
 
@@ -620,7 +626,8 @@ class _NetworkGraph:
             Wt = Wdt = ca.MX(nu, nu)
             Pt = ca.DM(nu, nu)
         a = _times_t(Wt, x)
-        adot = _times_t(Wdt, x) + _times_t(Wt, xd)
+        wd_x = _times_t(Wdt, x)
+        adot = wd_x + _times_t(Wt, xd)
 
         parts: list[list[ca.MX]] = [[] for _ in range(5)]
         for tpl, gdot_tpl, rows in self.groups:
@@ -666,11 +673,29 @@ class _NetworkGraph:
             need = {s.name for s in self.kin_w.free_symbols}
             if need & {A_SYM.name, A_SYM.name + "_dot"}:
                 wvals |= {A_SYM.name: a[self.tg_l], A_SYM.name + "_dot": adot[self.tg_l]}
-            q["f_w"] = column(Translator(wvals)(self.kin_w), ne)
-            q["Ft"] = ca.MX(self.spWt, self.arcs(q["f_w"]))
+            coeff = tr0(self.kin_w_coeff)
+            if self.kin_w_rest == dot(XI, 1):  # f_W = coeff · ẇ: F x = coeff · Ẇ x
+                rest, F_x = wd, coeff * wd_x
+            else:
+                rest = column(Translator(wvals)(self.kin_w_rest), ne)
+                F_x = coeff * _times_t(ca.MX(self.spWt, self.arcs(rest)), x)
+            q["f_w_coeff"], q["f_w_rest"], q["F_x"] = coeff, rest, F_x
+            q["f_w"] = coeff * rest
         else:
-            q["f_w"], q["Ft"] = ca.MX(0, 1), ca.MX(nu, nu)
+            q["f_w"] = ca.MX(0, 1)
+            q["f_w_coeff"], q["f_w_rest"], q["F_x"] = ca.MX(0), ca.MX(0, 1), ca.MX.zeros(nu)
         return q
+
+    def weight_block(self, q):
+        """``j_W = diag(J_W J_Wᵀ) = g_a² ∘ (P x²)`` (``P`` the arc pattern): on a
+        complete block ``T × S``, ``(P x²)_T = Σ_S x²`` for every target."""
+        if self.block is not None:
+            T, S = self.block
+            sq = ca.sumsqr(take(q["x"], S))
+            mask = np.zeros(self.nu)
+            mask[T] = 1.0
+            return q["g_a"] * q["g_a"] * (sq * ca.DM(mask))
+        return q["g_a"] * q["g_a"] * _times_t(q["Pt"], q["x"] * q["x"])
 
     def arcs(self, v):
         """A vector over the arcs (weight order) in ``Wᵀ``'s nonzero order."""
@@ -686,7 +711,7 @@ class _NetworkGraph:
     def jacobian_products(self, q, metric_x=1.0, metric_w=1.0):
         """``J_x`` (dense) and ``J M⁻¹ Jᵀ`` with ``M⁻¹ = diag(metric_x, metric_w)``."""
         Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["Wt"].T))
-        jw = q["g_a"] * q["g_a"] * _times_t(q["Pt"], q["x"] * q["x"])
+        jw = self.weight_block(q)
         A = _mtimes(Jx, Jx.T, self.blas) * metric_x + ca.diag(jw) * metric_w
         return Jx, A
 
@@ -722,13 +747,12 @@ class _NetworkGraph:
         """
         nu, I = self.nu, self.inputs
         H = [j for j in range(nu) if j not in set(I)]
-        jw = q["g_a"] * q["g_a"] * _times_t(q["Pt"], q["x"] * q["x"])
+        jw = self.weight_block(q)
         if not H:
             return m_x * b
-        if I:
-            on_inputs = np.zeros(nu)
-            on_inputs[I] = 1.0
-            b_h = take(b, H) - take(q["g_a"] * _times_t(q["Wt"], b * ca.DM(on_inputs)), H)
+        if I:  # B b_I = diag(g_a) W[H, I] b_I: only the inputs' columns of W
+            Wt_ih = q["Wt"][I, H]
+            b_h = take(b, H) - take(q["g_a"], H) * _times_t(Wt_ih, take(b, I))
         else:
             b_h = b
         Wt_hh = q["Wt"][H, H] if I else q["Wt"]
@@ -742,9 +766,7 @@ class _NetworkGraph:
             d_h = ca.solve(S, b_h, lsolver)
         if not I:
             return d_h
-        full_h = ca.MX.zeros(nu)
-        full_h[H] = d_h
-        d_i = m_x * take(b, I) - take(ca.mtimes(q["Wt"], q["g_a"] * full_h), I)
+        d_i = m_x * take(b, I) - ca.mtimes(Wt_ih, g_a_h * d_h)
         delta = ca.MX.zeros(nu)
         delta[I] = d_i
         delta[H] = d_h
@@ -803,13 +825,15 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
     h_eff = q["h"] + 2 * alpha * q["Gd"] + beta * beta * q["G"]
     # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h, solved
     # with the input constraints eliminated (_NetworkGraph.solve_multipliers)
-    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * _times_t(q["Ft"], q["x"]) / m_w + h_eff
+    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * q["F_x"] / m_w + h_eff
     delta = graph.solve_multipliers(q, m_x, m_w, b, lsolver)
     vx = graph.jx_transpose_times(q, delta)
-    vw = graph.per_arc(q["g_a"] * delta, q["x"]) if ne else ca.MX(0, 1)
+    # ẅ = (f_W − J_Wᵀ δ)/m_W with the scalings done on neuron-sized vectors
+    wdd = ((q["f_w_coeff"] / m_w) * q["f_w_rest"] - graph.per_arc(q["g_a"] * delta / m_w,
+                                                                   q["x"])) if ne \
+        else ca.MX(0, 1)
     Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)  # the IDAS form below
     xdd = (q["f_x"] - vx) / m_x
-    wdd = (q["f_w"] - vw) / m_w
     ydot = ca.vertcat(q["xd"], q["wd"], xdd, wdd)
     rhs = ca.Function("rhs", [tt, y, p], [ydot], ["t", "y", "p"], ["ydot"])
     unknown_names = tuple(c + "_ddot" for c in coords) + tuple(str(m) for m in ns.multipliers)

@@ -181,13 +181,16 @@ def test_random_graphs_with_the_kernel_equal_the_generic_route(seed):
         assert np.abs(jk - jg).max() <= 1e-10 * max(1.0, np.abs(jg).max())
 
 
-def test_kernel_is_the_default_from_100_hidden_neurons_in_the_vm():
+def test_kernel_is_the_default_from_45_hidden_neurons_in_the_vm():
     """Overridable by ``linear_solver=``; never with ``blas=False`` (generated C)."""
-    ns = ca_.derive_network(dense_problem(100 + N_IN)[1])
+    from cognitive_action.compile.system import _KERNEL_FROM
+
+    assert _KERNEL_FROM == 45
+    ns = ca_.derive_network(dense_problem(45 + N_IN)[1])
     assert compile_system(ns).linear_solver == SPD_KERNEL
     assert compile_system(ns, blas=False).linear_solver == "ldl"
     assert compile_system(ns, linear_solver="lapacklu").linear_solver == "lapacklu"
-    small = ca_.derive_network(dense_problem(30)[1])
+    small = ca_.derive_network(dense_problem(44 + N_IN)[1])
     assert compile_system(small).linear_solver == "ldl"
     assert compile_system(small, linear_solver=SPD_KERNEL).linear_solver == SPD_KERNEL
 

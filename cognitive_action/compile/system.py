@@ -782,10 +782,12 @@ _LAPACK_FROM = 100
 
 #: Non-input neurons from which the network route forms and solves eq. (10)'s Schur
 #: matrix with NumPy's OpenBLAS (:data:`~cognitive_action.compile.dense_kernels.SPD_KERNEL`:
-#: ``dsyrk`` + Cholesky in a CasADi Callback) when run in the VM (``blas=True``):
-#: measured per right-hand side of the dense learning system in
-#: ``benchmarks/bench_rhs_kernel.py`` (docs/compile.md).
-_KERNEL_FROM = 100
+#: ``dsyrk`` + Cholesky in a CasADi Callback) when run in the VM (``blas=True``). The
+#: Callback costs about 14 µs a call (Python); per right-hand side of the dense learning
+#: system it breaks even with ``ldl`` at about 40 non-input neurons and is 1.2× faster at
+#: 48, 2.3× at 198 (``benchmarks/bench_rhs_kernel.py``, docs/compile.md); the threshold
+#: sits above the break-even.
+_KERNEL_FROM = 45
 
 
 def _casadi_solver(n_neurons: int, blas: bool) -> str:

@@ -38,29 +38,34 @@ from bench_compile import N_IN, VALUES, dense_problem, numpy_rhs_factory  # noqa
 TOL = 1e-12
 
 
-def _kernel_inputs(n: int, k: int, rng) -> tuple:
-    M = rng.normal(size=(n, n)) / np.sqrt(n)
+def _kernel_inputs(n: int, k: int, rng, m: int) -> tuple:
+    M = rng.normal(size=(m, n)) / np.sqrt(n)
     u, v = rng.normal(size=n), rng.uniform(0.5, 1.5, n)
     d, c = rng.uniform(0.1, 1.0, n), float(rng.uniform(0.3, 2.0))
     return M, u, v, d, c, rng.normal(size=(n, k))
 
 
+@pytest.mark.parametrize("block", [False, True])
 @pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kernel_solves_and_differentiates_like_the_formed_matrix(seed, transposed):
+def test_kernel_solves_and_differentiates_like_the_formed_matrix(seed, transposed, block):
+    """``block``: the matrix is rows ``r0 … r0 + n − 1`` of a taller input."""
     rng = np.random.default_rng(seed)
     n, k = int(rng.integers(3, 9)), int(rng.integers(1, 3))
-    M, u, v, d, c, B = _kernel_inputs(n, k, rng)
-    Mm = M.T if transposed else M
+    r0, m = (2, n + 3) if block else (0, n)
+    rows = (r0, m) if block else None
+    M, u, v, d, c, B = _kernel_inputs(n, k, rng, m)
+    Msq = M[r0:r0 + n]
+    Mm = Msq.T if transposed else Msq
     L = np.diag(u) @ Mm + np.diag(v)
     X_np = np.linalg.solve(c * L @ L.T + np.diag(d), B)
     sym = [ca.MX.sym(nm, *shape) for nm, shape in
-           (("M", (n, n)), ("u", (n, 1)), ("v", (n, 1)), ("d", (n, 1)), ("c", (1, 1)),
+           (("M", (m, n)), ("u", (n, 1)), ("v", (n, 1)), ("d", (n, 1)), ("c", (1, 1)),
             ("B", (n, k)))]
     z = ca.vertcat(*(ca.vec(s) for s in sym))
     zv = np.concatenate([M.ravel(order="F"), u, v, d, [c], B.ravel(order="F")])
-    X1 = ca.vec(spd_solve(*sym, transposed=transposed))
-    X2 = ca.vec(reference_spd_solve(*sym, "lapacklu", transposed=transposed))
+    X1 = ca.vec(spd_solve(*sym, transposed=transposed, rows=rows))
+    X2 = ca.vec(reference_spd_solve(*sym, "lapacklu", transposed=transposed, rows=rows))
     val = ca.Function("val", [z], [X1])
     np.testing.assert_allclose(np.asarray(val(zv)).ravel(), X_np.ravel(order="F"),
                                rtol=0, atol=TOL * np.abs(X_np).max())
@@ -78,10 +83,10 @@ def test_kernel_solves_and_differentiates_like_the_formed_matrix(seed, transpose
     dz = rng.normal(size=zv.size)
 
     def solve_np(zz):
-        Mz = zz[:n * n].reshape(n, n, order="F")
-        uz, vz, dz_ = zz[n * n:n * n + n], zz[n * n + n:n * n + 2 * n], zz[n * n + 2 * n:
-                                                                         n * n + 3 * n]
-        cz, Bz = zz[n * n + 3 * n], zz[n * n + 3 * n + 1:].reshape(n, k, order="F")
+        o = m * n
+        Mz = zz[:o].reshape(m, n, order="F")[r0:r0 + n]
+        uz, vz, dz_ = zz[o:o + n], zz[o + n:o + 2 * n], zz[o + 2 * n:o + 3 * n]
+        cz, Bz = zz[o + 3 * n], zz[o + 3 * n + 1:].reshape(n, k, order="F")
         Lz = np.diag(uz) @ (Mz.T if transposed else Mz) + np.diag(vz)
         return np.linalg.solve(cz * Lz @ Lz.T + np.diag(dz_), Bz).ravel(order="F")
 

@@ -52,7 +52,7 @@ SPD_KERNEL = "scipy_cholesky"
 _LOCK = threading.Lock()
 #: One kernel per shape ``(n, k)``, kept for the life of the process: a CasADi Callback
 #: must outlive every Function that calls it (the graphs hold only the C++ side).
-_KERNELS: dict[tuple[int, int, bool], SPDSolve] = {}
+_KERNELS: dict[tuple, SPDSolve] = {}
 
 
 class SPDSolve(ca.Callback):
@@ -62,14 +62,26 @@ class SPDSolve(ca.Callback):
 
     ``L`` is formed inside (NumPy: one pass over ``M``) because forming it in CasADi's
     graph costs as much again (``diag(g_a) W + diag(g_ξ)`` of eq. 10 is the network
-    route's ``J_x``). Use :func:`spd_solve` (it shares one kernel per shape); inputs
-    ``M, u, v, d, c, B``, output ``X``.
+    route's ``J_x``). ``transposed``: ``M`` is given as ``Mᵀ``; ``rows = (r0, m)``: the
+    input is ``m × n`` and its rows ``r0 … r0 + n − 1`` are the (given) square matrix (the
+    network route passes a whole block of weights this way, uncopied). Use
+    :func:`spd_solve` (it shares one kernel per shape); inputs ``M, u, v, d, c, B``,
+    output ``X``.
     """
 
-    def __init__(self, n: int, k: int, transposed: bool = False) -> None:
+    def __init__(self, n: int, k: int, transposed: bool = False,
+                 rows: tuple[int, int] | None = None) -> None:
         ca.Callback.__init__(self)
         self.n, self.k, self.transposed = int(n), int(k), bool(transposed)
-        self.construct(f"spd_solve_{n}x{k}{'_t' if transposed else ''}", {})
+        self.r0, self.m = (0, self.n) if rows is None else (int(rows[0]), int(rows[1]))
+        if not 0 <= self.r0 <= self.m - self.n:
+            raise ValueError(f"rows {rows} do not hold an {n} x {n} block")
+        tag = ("_t" if transposed else "") + (f"_r{self.r0}of{self.m}" if rows else "")
+        self.construct(f"spd_solve_{n}x{k}{tag}", {})
+
+    def _square(self, M):
+        """The square block of the ``M`` input (a view in NumPy, a slice in MX)."""
+        return M if self.m == self.n else M[self.r0:self.r0 + self.n, :]
 
     # -- shape --------------------------------------------------------------------------
     def get_n_in(self) -> int:
@@ -87,7 +99,7 @@ class SPDSolve(ca.Callback):
     def get_sparsity_in(self, i: int) -> ca.Sparsity:
         n = self.n
         vec = ca.Sparsity.dense(n, 1)
-        return (ca.Sparsity.dense(n, n), vec, vec, vec, ca.Sparsity.dense(1, 1),
+        return (ca.Sparsity.dense(self.m, n), vec, vec, vec, ca.Sparsity.dense(1, 1),
                 ca.Sparsity.dense(n, self.k))[i]
 
     def get_sparsity_out(self, i: int) -> ca.Sparsity:
@@ -99,7 +111,7 @@ class SPDSolve(ca.Callback):
 
     def eval_buffer(self, arg, res) -> int:
         n, k = self.n, self.k
-        M = np.frombuffer(arg[0], dtype=np.float64).reshape(n, n, order="F")
+        M = self._square(np.frombuffer(arg[0], dtype=np.float64).reshape(self.m, n, order="F"))
         u, v, d = (np.frombuffer(arg[i], dtype=np.float64) for i in (1, 2, 3))
         c = float(np.frombuffer(arg[4], dtype=np.float64)[0])
         B = np.frombuffer(arg[5], dtype=np.float64).reshape(n, k, order="F")
@@ -110,7 +122,8 @@ class SPDSolve(ca.Callback):
 
     def eval(self, arg):  # the DM interface (when CasADi does not pass buffers)
         M, u, v, d, c, B = (np.asarray(ca.DM(a).full(), dtype=float) for a in arg)
-        F = schur_factor(np.asfortranarray(M), u.ravel(), v.ravel(), self.transposed)
+        F = schur_factor(np.asfortranarray(self._square(M)), u.ravel(), v.ravel(),
+                         self.transposed)
         return [ca.DM(solve_dense(F, d.ravel(), float(c.ravel()[0]), np.asfortranarray(B),
                                   trans=self.transposed))]
 
@@ -118,7 +131,7 @@ class SPDSolve(ca.Callback):
     def _symbols(self):
         n, k = self.n, self.k
         ins = [ca.MX.sym(nm, self.sparsity_in(i)) for i, nm in enumerate(_NAMES)]
-        M, u, v = ins[:3]
+        M, u, v = self._square(ins[0]), ins[1], ins[2]
         L = ca.repmat(u, 1, n) * (M.T if self.transposed else M) + ca.diag(v)
         return ins, L, ca.MX.sym("X", n, k)
 
@@ -129,9 +142,9 @@ class SPDSolve(ca.Callback):
         n, k = self.n, self.k
         ins, L, X = self._symbols()
         M, u, v, d, c, B = ins
-        tr = self.transposed
-        Mm = M.T if tr else M
-        dM, du, dv = (ca.MX.sym("dM", n, n * nfwd), ca.MX.sym("du", n, nfwd),
+        tr, rows = self.transposed, (self.r0, self.m) if self.m != self.n else None
+        Mm = self._square(M).T if tr else self._square(M)
+        dM, du, dv = (ca.MX.sym("dM", self.m, n * nfwd), ca.MX.sym("du", n, nfwd),
                       ca.MX.sym("dv", n, nfwd))
         dd, dc, dB = ca.MX.sym("dd", n, nfwd), ca.MX.sym("dc", 1, nfwd), \
             ca.MX.sym("dB", n, k * nfwd)
@@ -141,12 +154,12 @@ class SPDSolve(ca.Callback):
         rhs = []
         for j in range(nfwd):
             # Ẋ = S⁻¹ (Ḃ − Ṡ X),  Ṡ = ċ L Lᵀ + c (L̇ Lᵀ + L L̇ᵀ) + diag(ḋ)
-            dMj = dM[:, j * n:(j + 1) * n]
+            dMj = self._square(dM[:, j * n:(j + 1) * n])
             dL = ca.repmat(du[:, j], 1, n) * Mm + U * (dMj.T if tr else dMj) + ca.diag(dv[:, j])
             dSX = (c * (ca.mtimes(dL, LtX) + ca.mtimes(L, ca.mtimes(dL.T, X)))
                    + dc[j] * LLtX + ca.repmat(dd[:, j], 1, k) * X)
             rhs.append(dB[:, j * k:(j + 1) * k] - dSX)
-        dX = spd_solve(M, u, v, d, c, ca.horzcat(*rhs), transposed=tr)
+        dX = spd_solve(M, u, v, d, c, ca.horzcat(*rhs), transposed=tr, rows=rows)
         return ca.Function(name, [*ins, X, dM, du, dv, dd, dc, dB], [dX], inames, onames,
                            opts)
 
@@ -157,10 +170,10 @@ class SPDSolve(ca.Callback):
         n, k = self.n, self.k
         ins, L, X = self._symbols()
         M, u, v, d, c, B = ins
-        tr = self.transposed
-        Mm = M.T if tr else M
+        tr, rows = self.transposed, (self.r0, self.m) if self.m != self.n else None
+        Mm = self._square(M).T if tr else self._square(M)
         Xbar = ca.MX.sym("Xbar", n, k * nadj)
-        Bbar = spd_solve(M, u, v, d, c, Xbar, transposed=tr)  # S⁻ᵀ = S⁻¹
+        Bbar = spd_solve(M, u, v, d, c, Xbar, transposed=tr, rows=rows)  # S⁻ᵀ = S⁻¹
         LtX = ca.mtimes(L.T, X)
         U = ca.repmat(u, 1, n)
         out = [[] for _ in range(5)]
@@ -170,7 +183,11 @@ class SPDSolve(ca.Callback):
             # S̄ = −B̄ Xᵀ:  L̄ = c (S̄ + S̄ᵀ) L,  d̄ = diag(S̄),  c̄ = ⟨S̄, L Lᵀ⟩;
             # L = diag(u) M + diag(v):  M̄ = diag(u) L̄,  ū = rowsums(L̄ ∘ M),  v̄ = diag(L̄)
             Lbar = -c * (ca.mtimes(Bj, LtX.T) + ca.mtimes(X, LtB.T))
-            out[0].append((U * Lbar).T if tr else U * Lbar)
+            Mbar = (U * Lbar).T if tr else U * Lbar
+            if rows is not None:  # zero outside the square block
+                Mbar = ca.vertcat(ca.MX.zeros(self.r0, n), Mbar,
+                                  ca.MX.zeros(self.m - self.r0 - n, n))
+            out[0].append(Mbar)
             out[1].append(ca.sum2(Lbar * Mm))
             out[2].append(ca.diag(Lbar))
             out[3].append(-ca.sum2(Bj * X))
@@ -233,23 +250,31 @@ def solve_dense(L: np.ndarray, d: np.ndarray, c: float, B: np.ndarray, *, trans:
 
 
 def spd_solve(M: ca.MX, u: ca.MX, v: ca.MX, d: ca.MX, c: ca.MX, B: ca.MX, *,
-              transposed: bool = False) -> ca.MX:
+              transposed: bool = False, rows: tuple[int, int] | None = None) -> ca.MX:
     """``(c L Lᵀ + diag(d))⁻¹ B`` with ``L = diag(u) M + diag(v)``, as one kernel call in
     an MX graph (one shared kernel per shape; see the module's notes).
 
-    ``transposed``: ``M`` is given as ``Mᵀ`` (the network route holds ``Wᵀ``).
+    ``transposed``: ``M`` is given as ``Mᵀ`` (the network route holds ``Wᵀ``);
+    ``rows = (r0, m)``: ``M`` is ``m × n`` and its rows ``r0 … r0 + n − 1`` are the square
+    matrix (as given, before the transposition).
     """
-    n, k = int(M.size1()), int(B.size2())
-    key = (n, k, bool(transposed))
+    n, k = int(M.size2()), int(B.size2())
+    rows = None if rows is None or (rows[0] == 0 and rows[1] == n) else \
+        (int(rows[0]), int(rows[1]))
+    key = (n, k, bool(transposed), rows)
     with _LOCK:
         kernel = _KERNELS.get(key)
         if kernel is None:
-            kernel = _KERNELS[key] = SPDSolve(n, k, transposed)
+            kernel = _KERNELS[key] = SPDSolve(n, k, transposed, rows)
     return kernel(ca.densify(M), u, v, d, c, ca.densify(B))
 
 
 def reference_spd_solve(M: ca.MX, u: ca.MX, v: ca.MX, d: ca.MX, c: ca.MX, B: ca.MX,
-                        solver: str = "ldl", *, transposed: bool = False) -> ca.MX:
+                        solver: str = "ldl", *, transposed: bool = False,
+                        rows: tuple[int, int] | None = None) -> ca.MX:
     """The same solve in pure CasADi (``mtimes`` and a ``Linsol`` plugin)."""
+    n = int(M.size2())
+    if rows is not None:
+        M = M[rows[0]:rows[0] + n, :]
     L = ca.mtimes(ca.diag(u), M.T if transposed else M) + ca.diag(v)
     return ca.solve(c * ca.mtimes(L, L.T) + ca.diag(d), B, solver)

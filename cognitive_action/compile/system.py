@@ -686,6 +686,22 @@ class _NetworkGraph:
             q["f_w_coeff"], q["f_w_rest"], q["F_x"] = ca.MX(0), ca.MX(0, 1), ca.MX.zeros(nu)
         return q
 
+    def hidden_block(self, H: list[int]) -> tuple[int, int] | None:
+        """``(r0, |S|)`` when the arcs are a complete block ``H × S`` with the targets in
+        the order of ``H`` and ``H`` a contiguous run ``S[r0:r0 + |H|]`` of the sources:
+        the weight vector, read as the ``|S| × |H|`` matrix ``Wᵀ[S, H]``, then holds
+        ``Wᵀ[H, H]`` as its rows ``r0 …``."""
+        if self.block is None:
+            return None
+        T, S = self.block
+        if T != H:
+            return None
+        try:
+            r0 = S.index(H[0])
+        except ValueError:
+            return None
+        return (r0, len(S)) if S[r0:r0 + len(H)] == H else None
+
     def weight_block(self, q):
         """``j_W = diag(J_W J_Wᵀ) = g_a² ∘ (P x²)`` (``P`` the arc pattern): on a
         complete block ``T × S``, ``(P x²)_T = Σ_S x²`` for every target."""
@@ -758,8 +774,15 @@ class _NetworkGraph:
         Wt_hh = q["Wt"][H, H] if I else q["Wt"]
         g_xi_h, g_a_h = take(q["g_xi"], H), take(q["g_a"], H)
         if lsolver == SPD_KERNEL:  # L formed, dsyrk + Cholesky in NumPy's OpenBLAS
-            d_h = spd_solve(Wt_hh, g_a_h, g_xi_h, take(jw, H) / m_w, 1 / m_x, b_h,
-                            transposed=True)
+            block = self.hidden_block(H)
+            if block is not None:  # Wᵀ[H, H] is rows r0.. of the weights' block: no copy
+                r0, n_s = block
+                d_h = spd_solve(ca.reshape(q["w"], n_s, len(H)), g_a_h, g_xi_h,
+                                take(jw, H) / m_w, 1 / m_x, b_h, transposed=True,
+                                rows=(r0, n_s))
+            else:
+                d_h = spd_solve(Wt_hh, g_a_h, g_xi_h, take(jw, H) / m_w, 1 / m_x, b_h,
+                                transposed=True)
         else:
             L = ca.densify(ca.diag(g_xi_h) + ca.mtimes(ca.diag(g_a_h), Wt_hh.T))
             S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w

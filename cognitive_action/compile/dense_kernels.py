@@ -1,24 +1,28 @@
 """Dense symmetric positive definite solves of eq. (10) through NumPy's OpenBLAS/LAPACK.
 
 The network route reduces eq. (10) to ``S δ_H = b_H`` with the Schur matrix
-``S = c L Lᵀ + diag(d)`` (``L = J_x[H, H]``, ``c = 1/m_x``, ``d = j_W[H]/m_W``;
+``S = c L Lᵀ + diag(d)``, ``L = diag(u) M + diag(v)`` (``M = W[H, H]``, ``u = g_a``,
+``v = g_ξ`` on the non-input neurons ``H``, ``c = 1/m_x``, ``d = j_W[H]/m_W``;
 :meth:`cognitive_action.compile.system._NetworkGraph.solve_multipliers`), symmetric
 positive definite under Proposition 1. CasADi forms ``L Lᵀ`` with a general ``dgemm``
-of the OpenBLAS it ships (a build for a generic core) and has no symmetric rank-k
-product nor a dense Cholesky plugin; the OpenBLAS under NumPy/SciPy (built per CPU) does
-the same work as ``dsyrk`` (half the flops), ``dpotrf`` and ``dpotrs`` several times
-faster at a few hundred neurons (``benchmarks/bench_rhs_kernel.py``).
+of the OpenBLAS in its wheel (a build for a generic core) and has no symmetric rank-k
+product nor a dense Cholesky plugin; the OpenBLAS under NumPy/SciPy does the same work
+as ``dsyrk`` (half the flops), ``dpotrf`` and ``dpotrs`` several times faster at a few
+hundred neurons (``benchmarks/bench_rhs_kernel.py``, docs/compile.md).
 
 :func:`spd_solve` inserts that kernel into an MX graph as a :class:`casadi.Callback` on
-CasADi's copy-free buffer interface. Its derivatives are MX expressions of the same
-solve (forward: ``Ẋ = S⁻¹(Ḃ − Ṡ X)``; reverse: ``B̄ = S⁻¹ X̄``, ``S̄ = −B̄ Xᵀ``) that call
-the kernel again, so CasADi's forward and reverse AD (CVODES' GMRES products, adjoints,
-Jacobians) are exact and stay on the fast path at every order. A Callback runs Python,
-so it cannot be generated as C: :func:`~cognitive_action.compile.codegen.codegen_system`
-recompiles with a CasADi ``Linsol`` plugin.
+CasADi's copy-free buffer interface (``has_eval_buffer``). Its derivatives are MX
+expressions of the same solve (forward: ``Ẋ = S⁻¹(Ḃ − Ṡ X)``; reverse: ``B̄ = S⁻¹ X̄``,
+``S̄ = −B̄ Xᵀ``) that call the kernel again with the directions as columns, so CasADi's
+forward and reverse AD (CVODES' GMRES products, adjoints, Jacobians, Hessians) are
+exact and stay on the fast path at every order. A Callback runs Python, so it cannot be
+generated as C: :func:`~cognitive_action.compile.codegen.codegen_system` recompiles
+with a CasADi ``Linsol`` plugin. Kernels are shared per shape and kept for the life of
+the process (a Callback must outlive every Function that calls it).
 
 Should ``S`` not be positive definite (negative masses, say), the kernel falls back to
-LAPACK's LU of the symmetric matrix (``dgesv``): the answer is the solve either way.
+LAPACK's LU of the symmetric matrix (``dgesv``): the answer is the solve either way;
+a singular ``S`` gives NaN.
 
 Examples
 --------

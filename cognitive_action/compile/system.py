@@ -15,7 +15,8 @@ Two routes lead to the same :class:`CompiledSystem`:
   CasADi MX matrix and vector operations from the per-neuron templates and the sparse
   weight matrix (``a = W x``, ``J_x = diag(g_ξ) + diag(g_a) W``, eq. 10 as
   ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node over the
-  non-input neurons, the input constraints eliminated exactly). The
+  non-input neurons, the input constraints eliminated exactly; from 45 non-input
+  neurons by a Cholesky kernel in NumPy's OpenBLAS, :mod:`.dense_kernels`). The
   graph's size grows with the number of distinct templates, not with the number of
   weights, so dense networks build quickly (docs/performance.md).
 
@@ -92,7 +93,9 @@ __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINE
            "NETWORK_LINEAR_SOLVERS"]
 
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
-#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
+#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there,
+#: and so is the Cholesky kernel ``"scipy_cholesky"`` (:mod:`.dense_kernels`, not a
+#: CasADi plugin: the VM only).
 #: Measured times of forming ``J_x J_xᵀ`` and solving with each: docs/performance.md.
 NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky", SPD_KERNEL) + LINEAR_SOLVERS
 
@@ -372,9 +375,10 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
     linear_solver
         CasADi ``Linsol`` plugin for the linear-solve node: one of :data:`LINEAR_SOLVERS`
         (default ``"qr"``) for the generic route, of :data:`NETWORK_LINEAR_SOLVERS`
-        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 100 non-input
-        neurons ``"lapacklu"``, faster there, unless ``blas=False``) for the network
-        route.
+        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 45
+        non-input neurons ``"scipy_cholesky"``, the ``dsyrk`` + Cholesky kernel of
+        :mod:`~cognitive_action.compile.dense_kernels` in NumPy/SciPy's OpenBLAS, faster
+        there, unless ``blas=False``) for the network route.
     name
         Name for reports (default: the problem's).
     blas

@@ -217,8 +217,8 @@ def schur_factor(M: np.ndarray, u: np.ndarray, v: np.ndarray, transposed: bool =
     >>> schur_factor(M.T, u, v, transposed=True).T.tolist()
     [[3.0, 4.0], [9.0, 13.0]]
     """
-    F = M * u[None, :] if transposed else M * u[:, None]
-    F[np.diag_indices(F.shape[0])] += v
+    F = np.multiply(M, u[None, :] if transposed else u[:, None], order="F")
+    F.reshape(-1, order="F")[::F.shape[0] + 1] += v  # the diagonal (a view: F-ordered)
     return F
 
 
@@ -238,12 +238,10 @@ def solve_dense(L: np.ndarray, d: np.ndarray, c: float, B: np.ndarray, *, trans:
     """
     n = L.shape[0]
     S = blas.dsyrk(c, L, trans=int(trans), lower=1)  # c L Lᵀ: lower triangle, Fortran
-    S[np.diag_indices(n)] += d
-    chol, info = lapack.dpotrf(S, lower=1, clean=0, overwrite_a=1)
+    S.reshape(-1, order="F")[::n + 1] += d  # the diagonal (a view: S is F-ordered)
+    _chol, X, info = lapack.dposv(S, B, lower=1, overwrite_a=1)  # dpotrf + dpotrs
     if info == 0:
-        X, info = lapack.dpotrs(chol, B, lower=1)
-        if info == 0:
-            return X
+        return X
     # not positive definite: LU of the full symmetric matrix
     S = c * (L.T @ L if trans else L @ L.T)
     S[np.diag_indices(n)] += d

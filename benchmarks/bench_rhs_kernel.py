@@ -23,6 +23,10 @@ reported as median (min-max) over rounds. One BLAS thread (the environment varia
 are set before NumPy and CasADi are imported). The script also checks that the three
 right-hand sides agree (max abs difference).
 
+The ``casadi`` row runs this checkout's graph; run the script against a checkout from
+before the kernel (``PYTHONPATH=<old checkout> python benchmarks/bench_rhs_kernel.py``)
+for that checkout's ``casadi`` row (the kernel row is then skipped).
+
 Run:  python benchmarks/bench_rhs_kernel.py                 # n = 50, 100, 200, 7 rounds
       python benchmarks/bench_rhs_kernel.py --sizes 50 --repeats 5 --step
 """
@@ -45,8 +49,12 @@ from bench_integrate import consistent_state  # noqa: E402
 
 import cognitive_action as ca_  # noqa: E402
 from cognitive_action.compile import compile_system  # noqa: E402
-from cognitive_action.compile.dense_kernels import SPD_KERNEL  # noqa: E402
 from cognitive_action.compile.explicit import dopri_step_function  # noqa: E402
+
+try:
+    from cognitive_action.compile.dense_kernels import SPD_KERNEL  # noqa: E402
+except ImportError:  # a checkout from before the kernel: the CasADi solve and NumPy only
+    SPD_KERNEL = None
 
 
 def step_closure(system, y0: np.ndarray, p: np.ndarray):
@@ -86,7 +94,10 @@ def run_size(n: int, repeats: int, number: int, with_step: bool) -> list[str]:
     n_hidden = len(ns.network.order) - len(ns.input_index)
     old_solver = "lapacklu" if n_hidden >= 100 else "ldl"
     systems = {}
-    for label, solver in (("casadi " + old_solver, old_solver), ("kernel", SPD_KERNEL)):
+    variants = [("casadi " + old_solver, old_solver)]
+    if SPD_KERNEL is not None:
+        variants.append(("kernel", SPD_KERNEL))
+    for label, solver in variants:
         t0 = time.perf_counter()
         systems[label] = compile_system(ns, linear_solver=solver)
         print(f"n = {n}: compiled {label} in {time.perf_counter() - t0:.3f} s "

@@ -620,8 +620,8 @@ class _NetworkGraph:
         base: dict[str, object] = {"t": tt}
         bind_parameters(base, self.pnames, p)
         bind_signals(base, self.sig_exprs, Translator(base))
-        x, w = y[:nu], y[nu:nu + ne]
-        xd, wd = y[nu + ne:2 * nu + ne], y[2 * nu + ne:2 * (nu + ne)]
+        # one split of y (slices would be copied again by every cast of them to W's pattern)
+        x, w, xd, wd = ca.vertsplit(y, [0, nu, nu + ne, 2 * nu + ne, 2 * (nu + ne)])
         if ne:
             Wt = ca.MX(self.spWt, self.arcs(w))
             Wdt = ca.MX(self.spWt, self.arcs(wd))

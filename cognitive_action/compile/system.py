@@ -810,10 +810,10 @@ _LAPACK_FROM = 100
 #: Non-input neurons from which the network route forms and solves eq. (10)'s Schur
 #: matrix with NumPy's OpenBLAS (:data:`~cognitive_action.compile.dense_kernels.SPD_KERNEL`:
 #: ``dsyrk`` + Cholesky in a CasADi Callback) when run in the VM (``blas=True``). The
-#: Callback costs about 14 µs a call (Python); per right-hand side of the dense learning
-#: system it breaks even with ``ldl`` at about 40 non-input neurons and is 1.2× faster at
-#: 48, 2.3× at 198 (``benchmarks/bench_rhs_kernel.py``, docs/compile.md); the threshold
-#: sits above the break-even.
+#: Callback has a fixed cost per call (Python), so per right-hand side of the dense
+#: learning system it breaks even with ``ldl`` at about 40 non-input neurons; the
+#: threshold sits above the break-even (measurements: docs/compile.md,
+#: ``benchmarks/bench_rhs_kernel.py``).
 _KERNEL_FROM = 45
 
 

@@ -15,7 +15,8 @@ Two routes lead to the same :class:`CompiledSystem`:
   CasADi MX matrix and vector operations from the per-neuron templates and the sparse
   weight matrix (``a = W x``, ``J_x = diag(g_ξ) + diag(g_a) W``, eq. 10 as
   ``(J_x J_xᵀ/m_x + diag(g_a² ∘ P x²)/m_W) δ = b`` solved by a linear-solve node over the
-  non-input neurons, the input constraints eliminated exactly). The
+  non-input neurons, the input constraints eliminated exactly; from 45 non-input
+  neurons by a Cholesky kernel in NumPy's OpenBLAS, :mod:`.dense_kernels`). The
   graph's size grows with the number of distinct templates, not with the number of
   weights, so dense networks build quickly (docs/performance.md).
 
@@ -70,6 +71,7 @@ from cognitive_action.compile.assembly import (
     suggest,
     take,
 )
+from cognitive_action.compile.dense_kernels import SPD_KERNEL, spd_solve
 from cognitive_action.compile.routes import BuildOptions, register_route, route_for
 from cognitive_action.compile.translate import Translator
 from cognitive_action.declare.problem import Problem
@@ -91,9 +93,11 @@ __all__ = ["CompiledSystem", "compile_system", "STABILIZATION_PARAMETERS", "LINE
            "NETWORK_LINEAR_SOLVERS"]
 
 #: Solvers for the network route, whose eq. (10) matrix ``J M⁻¹ Jᵀ`` is symmetric positive
-#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there.
+#: definite under Proposition 1: an LDLᵀ factorization without pivoting is valid there,
+#: and so is the Cholesky kernel ``"scipy_cholesky"`` (:mod:`.dense_kernels`, not a
+#: CasADi plugin: the VM only).
 #: Measured times of forming ``J_x J_xᵀ`` and solving with each: docs/performance.md.
-NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky") + LINEAR_SOLVERS
+NETWORK_LINEAR_SOLVERS = ("ldl", "csparsecholesky", SPD_KERNEL) + LINEAR_SOLVERS
 
 _ORDERS = range(MAX_ORDER + 1)
 
@@ -371,9 +375,10 @@ def compile_system(system: Problem | EulerLagrange | NetworkSystem | ReducedSyst
     linear_solver
         CasADi ``Linsol`` plugin for the linear-solve node: one of :data:`LINEAR_SOLVERS`
         (default ``"qr"``) for the generic route, of :data:`NETWORK_LINEAR_SOLVERS`
-        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 100 non-input
-        neurons ``"lapacklu"``, faster there, unless ``blas=False``) for the network
-        route.
+        (default ``"ldl"``: eq. 10's matrix is symmetric positive definite; from 45
+        non-input neurons ``"scipy_cholesky"``, the ``dsyrk`` + Cholesky kernel of
+        :mod:`~cognitive_action.compile.dense_kernels` in NumPy/SciPy's OpenBLAS, faster
+        there, unless ``blas=False``) for the network route.
     name
         Name for reports (default: the problem's).
     blas
@@ -529,6 +534,28 @@ def _mtimes(a, b, blas: bool = True):
     return ca.mtimes(a, b)
 
 
+def _times_t(Mt, v):
+    """``M v`` from ``Mᵀ`` held sparse: ``(vᵀ Mᵀ)ᵀ``, a pass over ``Mᵀ``'s columns (no
+    transposed copy)."""
+    return ca.mtimes(v.T, Mt).T
+
+
+def _complete_block(tg: np.ndarray, sc: np.ndarray) -> tuple[list[int], list[int]] | None:
+    """``(T, S)`` when the arcs are exactly ``T × S`` listed target by target with the
+    sources in the same order ``S`` for every target, else ``None``."""
+    if tg.size == 0:
+        return None
+    T = list(dict.fromkeys(tg.tolist()))
+    n_s = tg.size // len(T)
+    if n_s * len(T) != tg.size:
+        return None
+    S = sc[:n_s]
+    if (len(set(S.tolist())) != n_s or not np.array_equal(tg, np.repeat(T, n_s))
+            or not np.array_equal(sc, np.tile(S, len(T)))):
+        return None
+    return T, S.tolist()
+
+
 class _NetworkGraph:
     """Eq. (8)-(10) of a network as MX operations on a symbolic state.
 
@@ -545,9 +572,18 @@ class _NetworkGraph:
         self.nu, self.tg, self.sc = len(net.order), ns.targets, ns.sources
         self.ne = len(self.tg)
         self.tg_l, self.sc_l = self.tg.tolist(), self.sc.tolist()
-        self.perm = np.lexsort((self.tg, self.sc)).tolist()
-        self.spW = (ca.Sparsity.triplet(self.nu, self.nu, self.tg[self.perm].tolist(),
-                                        self.sc[self.perm].tolist()) if self.ne else None)
+        # W is held as its transpose Wᵀ (rows: sources, columns: targets), whose
+        # compressed-column order is the weights' order when they are listed target by
+        # target (as Network lists them): no gather of the 2 n_W weight values and
+        # rates, W v computed as (vᵀ Wᵀ)ᵀ, Wᵀ v directly
+        perm_t = np.lexsort((self.sc, self.tg))
+        self.perm_t = None if np.array_equal(perm_t, np.arange(self.ne)) else perm_t.tolist()
+        self.spWt = (ca.Sparsity.triplet(self.nu, self.nu, self.sc[perm_t].tolist(),
+                                         self.tg[perm_t].tolist()) if self.ne else None)
+        # a complete bipartite block of arcs (targets T × sources S, listed target by
+        # target: dense layers, dense recurrent nets): per-arc products u[target] x[source]
+        # are the outer product x_S u_Tᵀ, read column by column
+        self.block = _complete_block(self.tg, self.sc)
         self.neurons = [str(x) for x in net.neurons]
         self.inputs = [int(i) for i in ns.input_index]
         # hidden neurons grouped by template (one per activation), groups concatenated
@@ -569,6 +605,12 @@ class _NetworkGraph:
         self.mass_x = -ns.kinetic_x.coeff(acc)
         self.mass_W = -ns.kinetic_w.coeff(acc)
         self.kin_x, self.kin_w = ns.kinetic_forcing
+        # f_W = (scalar coefficient) · (per-weight part): one pass over the weights
+        # instead of one per factor (−m_W θ ẇ is ẇ scaled once, not three times)
+        jet_w = [s for s in self.kin_w.free_symbols
+                 if s.name in {XI.name, XI.name + "_dot", A_SYM.name, A_SYM.name + "_dot"}]
+        self.kin_w_coeff, self.kin_w_rest = (self.kin_w.as_independent(*jet_w, as_Add=False)
+                                             if jet_w else (self.kin_w, sp.Integer(1)))
         idx = {s: i for i, s in enumerate(net.neurons)}
         self.loss = [(idx[q], e) for q, e in ns.loss_gradient.items()]
 
@@ -578,17 +620,18 @@ class _NetworkGraph:
         base: dict[str, object] = {"t": tt}
         bind_parameters(base, self.pnames, p)
         bind_signals(base, self.sig_exprs, Translator(base))
-        x, w = y[:nu], y[nu:nu + ne]
-        xd, wd = y[nu + ne:2 * nu + ne], y[2 * nu + ne:2 * (nu + ne)]
+        # one split of y (slices would be copied again by every cast of them to W's pattern)
+        x, w, xd, wd = ca.vertsplit(y, [0, nu, nu + ne, 2 * nu + ne, 2 * (nu + ne)])
         if ne:
-            W = ca.MX(self.spW, w[self.perm])
-            Wd = ca.MX(self.spW, wd[self.perm])
-            P = ca.DM(self.spW, 1.0)
+            Wt = ca.MX(self.spWt, self.arcs(w))
+            Wdt = ca.MX(self.spWt, self.arcs(wd))
+            Pt = ca.DM(self.spWt, 1.0)
         else:
-            W = Wd = ca.MX(nu, nu)
-            P = ca.DM(nu, nu)
-        a = ca.mtimes(W, x)
-        adot = ca.mtimes(Wd, x) + ca.mtimes(W, xd)
+            Wt = Wdt = ca.MX(nu, nu)
+            Pt = ca.DM(nu, nu)
+        a = _times_t(Wt, x)
+        wd_x = _times_t(Wdt, x)
+        adot = wd_x + _times_t(Wt, xd)
 
         parts: list[list[ca.MX]] = [[] for _ in range(5)]
         for tpl, gdot_tpl, rows in self.groups:
@@ -615,13 +658,13 @@ class _NetworkGraph:
             return full if inv is None else full[inv]
 
         n_in = len(inputs)
-        q = {"x": x, "w": w, "xd": xd, "wd": wd, "W": W, "Wd": Wd, "P": P, "a": a,
+        q = {"x": x, "w": w, "xd": xd, "wd": wd, "Wt": Wt, "Wdt": Wdt, "Pt": Pt, "a": a,
              "adot": adot}
         q["g_xi"] = assemble([1.0] * n_in, gxi_h)
         q["g_a"] = assemble([0.0] * n_in, ga_h)
         q["G"] = assemble(g_i, g_h)
         q["Gd"] = assemble(gd_i, gd_h)
-        h_hidden = h0_h + 2 * ga_h * take(ca.mtimes(Wd, xd), hidden) if nh else ca.MX(0, 1)
+        h_hidden = h0_h + 2 * ga_h * take(_times_t(Wdt, xd), hidden) if nh else ca.MX(0, 1)
         q["h"] = assemble(h_i, h_hidden)
         tr0 = Translator(base)
         q["m_x"], q["m_w"] = tr0(self.mass_x), tr0(self.mass_W)
@@ -634,32 +677,77 @@ class _NetworkGraph:
             need = {s.name for s in self.kin_w.free_symbols}
             if need & {A_SYM.name, A_SYM.name + "_dot"}:
                 wvals |= {A_SYM.name: a[self.tg_l], A_SYM.name + "_dot": adot[self.tg_l]}
-            q["f_w"] = column(Translator(wvals)(self.kin_w), ne)
-            q["F"] = ca.MX(self.spW, q["f_w"][self.perm])
+            coeff = tr0(self.kin_w_coeff)
+            if self.kin_w_rest == dot(XI, 1):  # f_W = coeff · ẇ: F x = coeff · Ẇ x
+                rest, F_x = wd, coeff * wd_x
+            else:
+                rest = column(Translator(wvals)(self.kin_w_rest), ne)
+                F_x = coeff * _times_t(ca.MX(self.spWt, self.arcs(rest)), x)
+            q["f_w_coeff"], q["f_w_rest"], q["F_x"] = coeff, rest, F_x
+            q["f_w"] = coeff * rest
         else:
-            q["f_w"], q["F"] = ca.MX(0, 1), ca.MX(nu, nu)
+            q["f_w"] = ca.MX(0, 1)
+            q["f_w_coeff"], q["f_w_rest"], q["F_x"] = ca.MX(0), ca.MX(0, 1), ca.MX.zeros(nu)
         return q
+
+    def hidden_block(self, H: list[int]) -> tuple[int, int] | None:
+        """``(r0, |S|)`` when the arcs are a complete block ``H × S`` with the targets in
+        the order of ``H`` and ``H`` a contiguous run ``S[r0:r0 + |H|]`` of the sources:
+        the weight vector, read as the ``|S| × |H|`` matrix ``Wᵀ[S, H]``, then holds
+        ``Wᵀ[H, H]`` as its rows ``r0 …``."""
+        if self.block is None:
+            return None
+        T, S = self.block
+        if T != H:
+            return None
+        try:
+            r0 = S.index(H[0])
+        except ValueError:
+            return None
+        return (r0, len(S)) if S[r0:r0 + len(H)] == H else None
+
+    def weight_block(self, q):
+        """``j_W = diag(J_W J_Wᵀ) = g_a² ∘ (P x²)`` (``P`` the arc pattern): on a
+        complete block ``T × S``, ``(P x²)_T = Σ_S x²`` for every target."""
+        if self.block is not None:
+            T, S = self.block
+            sq = ca.sumsqr(take(q["x"], S))
+            mask = np.zeros(self.nu)
+            mask[T] = 1.0
+            return q["g_a"] * q["g_a"] * (sq * ca.DM(mask))
+        return q["g_a"] * q["g_a"] * _times_t(q["Pt"], q["x"] * q["x"])
+
+    def arcs(self, v):
+        """A vector over the arcs (weight order) in ``Wᵀ``'s nonzero order."""
+        return v if self.perm_t is None else v[self.perm_t]
+
+    def per_arc(self, u, x):
+        """``u[target] · x[source]`` for every arc, in weight order (``J_Wᵀ``'s product)."""
+        if self.block is not None:
+            T, S = self.block
+            return ca.vec(_mtimes(take(x, S), take(u, T).T, self.blas))
+        return u[self.tg_l] * x[self.sc_l]
 
     def jacobian_products(self, q, metric_x=1.0, metric_w=1.0):
         """``J_x`` (dense) and ``J M⁻¹ Jᵀ`` with ``M⁻¹ = diag(metric_x, metric_w)``."""
-        Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["W"]))
-        jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
+        Jx = ca.densify(ca.diag(q["g_xi"]) + ca.mtimes(ca.diag(q["g_a"]), q["Wt"].T))
+        jw = self.weight_block(q)
         A = _mtimes(Jx, Jx.T, self.blas) * metric_x + ca.diag(jw) * metric_w
         return Jx, A
 
     def transpose_times(self, q, Jx, v):
         """``Jᵀ v`` split into its neuron and weight parts."""
         vx = _mtimes(Jx.T, v, self.blas)
-        vw = (q["g_a"] * v)[self.tg_l] * q["x"][self.sc_l] if self.ne else ca.MX(0, 1)
+        vw = self.per_arc(q["g_a"] * v, q["x"]) if self.ne else ca.MX(0, 1)
         return vx, vw
 
     def jx_times(self, q, v):
         """``J_x v = g_ξ ∘ v + g_a ∘ (W v)`` on the sparse ``W`` (no dense ``J_x``)."""
-        return q["g_xi"] * v + q["g_a"] * ca.mtimes(q["W"], v)
+        return q["g_xi"] * v + q["g_a"] * _times_t(q["Wt"], v)
 
     def jx_transpose_times(self, q, v):
         """``J_xᵀ v = g_ξ ∘ v + Wᵀ (g_a ∘ v)`` on the sparse ``W``."""
-        return q["g_xi"] * v + ca.mtimes(q["W"].T, q["g_a"] * v)
+        return q["g_xi"] * v + ca.mtimes(q["Wt"], q["g_a"] * v)
 
     def solve_multipliers(self, q, m_x, m_w, b, lsolver: str):
         """Eq. (10), ``(J_x J_xᵀ/m_x + diag(j_W)/m_W) δ = b``, with the input constraints
@@ -679,25 +767,33 @@ class _NetworkGraph:
         """
         nu, I = self.nu, self.inputs
         H = [j for j in range(nu) if j not in set(I)]
-        jw = q["g_a"] * q["g_a"] * ca.mtimes(q["P"], q["x"] * q["x"])
+        jw = self.weight_block(q)
         if not H:
             return m_x * b
-        if I:
-            on_inputs = np.zeros(nu)
-            on_inputs[I] = 1.0
-            b_h = take(b, H) - take(q["g_a"] * ca.mtimes(q["W"], b * ca.DM(on_inputs)), H)
+        if I:  # B b_I = diag(g_a) W[H, I] b_I: only the inputs' columns of W
+            Wt_ih = q["Wt"][I, H]
+            b_h = take(b, H) - take(q["g_a"], H) * _times_t(Wt_ih, take(b, I))
         else:
             b_h = b
-        W_hh = q["W"][H, H] if I else q["W"]
-        L = ca.densify(ca.diag(take(q["g_xi"], H)) + ca.mtimes(ca.diag(take(q["g_a"], H)),
-                                                                 W_hh))
-        S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w
-        d_h = ca.solve(S, b_h, lsolver)
+        Wt_hh = q["Wt"][H, H] if I else q["Wt"]
+        g_xi_h, g_a_h = take(q["g_xi"], H), take(q["g_a"], H)
+        if lsolver == SPD_KERNEL:  # L formed, dsyrk + Cholesky in NumPy's OpenBLAS
+            block = self.hidden_block(H)
+            if block is not None:  # Wᵀ[H, H] is rows r0.. of the weights' block: no copy
+                r0, n_s = block
+                d_h = spd_solve(ca.reshape(q["w"], n_s, len(H)), g_a_h, g_xi_h,
+                                take(jw, H) / m_w, 1 / m_x, b_h, transposed=True,
+                                rows=(r0, n_s))
+            else:
+                d_h = spd_solve(Wt_hh, g_a_h, g_xi_h, take(jw, H) / m_w, 1 / m_x, b_h,
+                                transposed=True)
+        else:
+            L = ca.densify(ca.diag(g_xi_h) + ca.mtimes(ca.diag(g_a_h), Wt_hh.T))
+            S = _mtimes(L, L.T, self.blas) / m_x + ca.diag(take(jw, H)) / m_w
+            d_h = ca.solve(S, b_h, lsolver)
         if not I:
             return d_h
-        full_h = ca.MX.zeros(nu)
-        full_h[H] = d_h
-        d_i = m_x * take(b, I) - take(ca.mtimes(q["W"].T, q["g_a"] * full_h), I)
+        d_i = m_x * take(b, I) - ca.mtimes(Wt_ih, g_a_h * d_h)
         delta = ca.MX.zeros(nu)
         delta[I] = d_i
         delta[H] = d_h
@@ -711,15 +807,32 @@ class _NetworkGraph:
 #: self-contained.
 _LAPACK_FROM = 100
 
+#: Non-input neurons from which the network route forms and solves eq. (10)'s Schur
+#: matrix with NumPy's OpenBLAS (:data:`~cognitive_action.compile.dense_kernels.SPD_KERNEL`:
+#: ``dsyrk`` + Cholesky in a CasADi Callback) when run in the VM (``blas=True``). The
+#: Callback has a fixed cost per call (Python), so per right-hand side of the dense
+#: learning system it breaks even with ``ldl`` at about 40 non-input neurons; the
+#: threshold sits above the break-even (measurements: docs/compile.md,
+#: ``benchmarks/bench_rhs_kernel.py``).
+_KERNEL_FROM = 45
 
-def _network_solver(n_neurons: int, blas: bool) -> str:
-    """The default linear solver of eq. (10): ``lapacklu`` for large nets run in the
+
+def _casadi_solver(n_neurons: int, blas: bool) -> str:
+    """The CasADi ``Linsol`` plugin for eq. (10): ``lapacklu`` for large nets run in the
     VM, ``ldl`` otherwise (and whenever C is generated: ``blas=False``)."""
     try:
         lapack = ca.has_linsol("lapacklu")
     except Exception:  # noqa: BLE001 (a missing plugin library raises)
         lapack = False
     return "lapacklu" if blas and lapack and n_neurons >= _LAPACK_FROM else "ldl"
+
+
+def _network_solver(n_neurons: int, blas: bool) -> str:
+    """The default solver of eq. (10) for ``n_neurons`` non-input neurons: the NumPy
+    kernel from :data:`_KERNEL_FROM` in the VM, else :func:`_casadi_solver`."""
+    if blas and n_neurons >= _KERNEL_FROM:
+        return SPD_KERNEL
+    return _casadi_solver(n_neurons, blas)
 
 
 def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = True
@@ -741,13 +854,15 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
     h_eff = q["h"] + 2 * alpha * q["Gd"] + beta * beta * q["G"]
     # eq. (10): (J_x J_xᵀ/m_x + J_W J_Wᵀ/m_W) δ = J_x f_x/m_x + J_W f_w/m_W + h, solved
     # with the input constraints eliminated (_NetworkGraph.solve_multipliers)
-    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * ca.mtimes(q["F"], q["x"]) / m_w + h_eff
+    b = graph.jx_times(q, q["f_x"]) / m_x + q["g_a"] * q["F_x"] / m_w + h_eff
     delta = graph.solve_multipliers(q, m_x, m_w, b, lsolver)
     vx = graph.jx_transpose_times(q, delta)
-    vw = (q["g_a"] * delta)[graph.tg_l] * q["x"][graph.sc_l] if ne else ca.MX(0, 1)
+    # ẅ = (f_W − J_Wᵀ δ)/m_W with the scalings done on neuron-sized vectors
+    wdd = ((q["f_w_coeff"] / m_w) * q["f_w_rest"] - graph.per_arc(q["g_a"] * delta / m_w,
+                                                                   q["x"])) if ne \
+        else ca.MX(0, 1)
     Jx, A_mat = graph.jacobian_products(q, 1 / m_x, 1 / m_w)  # the IDAS form below
     xdd = (q["f_x"] - vx) / m_x
-    wdd = (q["f_w"] - vw) / m_w
     ydot = ca.vertcat(q["xd"], q["wd"], xdd, wdd)
     rhs = ca.Function("rhs", [tt, y, p], [ydot], ["t", "y", "p"], ["ydot"])
     unknown_names = tuple(c + "_ddot" for c in coords) + tuple(str(m) for m in ns.multipliers)
@@ -765,7 +880,9 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
     n_acc = nu + ne
 
     def projection() -> ca.Function:
-        return _network_projection(graph, len(states), len(pnames) + 2, lsolver)
+        # the projection's A is formed whole (inputs included): a CasADi plugin solves it
+        psolver = _casadi_solver(nu, blas) if lsolver == SPD_KERNEL else lsolver
+        return _network_projection(graph, len(states), len(pnames) + 2, psolver)
 
     return CompiledSystem(
         name=name or problem.name, route="network", states=tuple(states),

@@ -25,6 +25,8 @@ of ``t``), a norm above ``max_norm``, or more than ``max_steps`` attempted steps
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -140,12 +142,13 @@ class _Buffers:
     def __init__(self, step: ca.Function, n_y: int, p: np.ndarray, rtol: float,
                  atol: float):
         self.t, self.h = np.zeros(1), np.zeros(1)
-        self.y, self.k1 = np.zeros(n_y), np.zeros(n_y)
+        self.k1 = np.zeros(n_y)
         self.p = np.ascontiguousarray(p, dtype=float)
         self.rtol, self.atol = np.array([rtol]), np.array([atol])
         self.y5, self.k7, self.err = np.zeros(n_y), np.zeros(n_y), np.zeros(1)
         self.YQ = np.zeros((5, n_y))  # [y; Q]: the step's state and dense-output rows
-        self.Q = self.YQ[1:].reshape(-1)  # a view: the step function writes Q here
+        self.y = self.YQ[0]  # views: the step reads y from row 0 and writes Q to rows 1-4
+        self.Q = self.YQ[1:].reshape(-1)
         self.fb, self.evaluate = step.buffer()
         for i, a in enumerate((self.t, self.y, self.h, self.p, self.k1, self.rtol,
                                self.atol)):
@@ -247,25 +250,27 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
     h_abs = _initial_step(f, t, B.y.copy(), B.k1.copy(), float(grid[-1] - t), rtol, atol)
     k_out, n_acc, n_rej, attempts, since_projection = 1, 0, 0, 0, 0
     land = projection is not None
-    t_end = float(grid[-1])
-    while k_out < grid.size:
-        target = float(grid[k_out]) if land else t_end
+    times = grid.tolist()  # Python floats: the loop compares scalars only
+    n_t = len(times)
+    t_end = times[-1]
+    y, y5, k1, k7, YQ = B.y, B.y5, B.k1, B.k7, B.YQ
+    tb, hb, errb, evaluate = B.t, B.h, B.err, B.evaluate
+    while k_out < n_t:
+        target = times[k_out] if land else t_end
         rejected = False
         while True:
             attempts += 1
             if attempts > max_steps:
                 _fail(f"more than max_steps = {max_steps} attempted steps before "
                       f"t = {t_end:g}: the solution blows up or the system is stiff; "
-                      "use an implicit method (cvodes BDF) or raise max_steps", t, B.y)
-            min_step = 10 * abs(np.nextafter(t, np.inf) - t)
-            if h_abs < min_step:
+                      "use an implicit method (cvodes BDF) or raise max_steps", t, y)
+            if h_abs < 10 * abs(math.nextafter(t, math.inf) - t):
                 _fail("the step size fell below the round-off of t: the state became "
-                      "NaN or infinite, or the solution is singular here", t, B.y)
+                      "NaN or infinite, or the solution is singular here", t, y)
             h = min(h_abs, target - t)
-            B.t[0], B.h[0] = t, h
-            B.evaluate()
-            n_f += 6
-            err = float(B.err[0])
+            tb[0], hb[0] = t, h
+            evaluate()
+            err = float(errb[0])
             if err < 1.0:  # NaN compares False: rejected, the step shrinks
                 factor = _MAX_FACTOR if err == 0.0 else min(
                     _MAX_FACTOR, _SAFETY * err ** -0.2)
@@ -279,34 +284,34 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         t_new = target if t + h >= target else t + h
         # output points inside (t, t_new]: the continuous extension
         k_first = k_out
-        while k_out < grid.size and grid[k_out] <= t_new:
-            k_out += 1
+        k_out = bisect.bisect_right(times, t_new, k_first)
         if k_out > k_first:
             theta = (grid[k_first:k_out] - t) / h
             powers = theta[:, None] ** _POWERS  # [1, θ, θ², θ³, θ⁴]
-            B.YQ[0] = B.y  # rows 1-4 are Q (column-major n_y x 4), bound to the buffer
-            # one product written in place: no temporaries of the block's size (at 80k
-            # states and ~50 points per step a temporary is 32 MB of fresh pages)
-            np.matmul(powers, B.YQ, out=out[k_first:k_out])
-            if grid[k_out - 1] == t_new:
-                out[k_out - 1] = B.y5
+            # rows 1-4 of YQ are Q (column-major n_y x 4), row 0 is y; one product
+            # written in place: no temporaries of the block's size (at 80k states and
+            # ~50 points per step a temporary is 32 MB of fresh pages)
+            np.matmul(powers, YQ, out=out[k_first:k_out])
+            if times[k_out - 1] == t_new:
+                out[k_out - 1] = y5
         t = t_new
-        B.y[:], B.k1[:] = B.y5, B.k7
-        norm = float(np.linalg.norm(B.y))
+        y[:], k1[:] = y5, k7
+        norm = math.sqrt(y.dot(y))  # np.linalg.norm's own formula, without its checks
         if not norm <= max_norm:
             _fail(f"blow-up: |y| = {norm:.3g} exceeds max_norm = {max_norm:.3g}"
-                  if np.isfinite(norm) else "the state became NaN or infinite", t, B.y,
+                  if math.isfinite(norm) else "the state became NaN or infinite", t, y,
                   norm)
         if k_out > k_first:
             if land:
                 since_projection += k_out - k_first
-                if since_projection >= project_every or k_out == grid.size:
+                if since_projection >= project_every or k_out == n_t:
                     since_projection = 0
-                    B.y[:] = np.asarray(projection(t, B.y, B.p).full()).reshape(-1)
-                    B.k1[:] = f(t, B.y)
-                    out[k_out - 1] = B.y
+                    y[:] = np.asarray(projection(t, y, B.p).full()).reshape(-1)
+                    k1[:] = f(t, y)
+                    out[k_out - 1] = y
             if on_output is not None:
                 on_output(k_out)
+    n_f += 6 * attempts
     return DopriResult(out, {"nsteps": n_acc, "nreject": n_rej, "nfevals": n_f})
 
 

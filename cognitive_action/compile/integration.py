@@ -166,12 +166,26 @@ def check_solvable(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.nda
     if not np.all(np.isfinite(y0)) or not np.all(np.isfinite(pv)):
         raise SimulationError("the initial state or the parameters are not finite",
                               fix="give finite numbers", time=float(t0))
-    try:
-        with quiet():
-            u = np.asarray(system.unknowns(t0, y0, pv).full(), dtype=float).reshape(-1)
-    except RuntimeError:  # the linear solver refused the matrix
-        u = np.full(len(system.unknown_names), np.nan)
-    bad = [n for n, v in zip(system.unknown_names, u) if not np.isfinite(v)]
+    fn = system.unknowns
+    u = np.full(fn.nnz_out(0), np.nan)
+    args = [np.array([float(t0)]), np.ascontiguousarray(y0, dtype=float),
+            np.ascontiguousarray(pv, dtype=float)]
+    buf, evaluate = fn.buffer()  # no conversion to and from DM (docs/performance.md)
+    for i, a in enumerate(args):
+        buf.set_arg(i, memoryview(a))
+    buf.set_res(0, memoryview(u))
+    with quiet():
+        evaluate()
+    if buf.ret() != 0:  # the linear solver refused the matrix
+        u[:] = np.nan
+    if fn.nnz_out(0) != fn.numel_out(0):  # structural zeros are finite
+        dense = np.zeros(fn.numel_out(0))
+        dense[np.asarray(fn.sparsity_out(0).find(), dtype=int)] = u
+        u = dense
+    finite = np.isfinite(u)
+    if finite.all():
+        return
+    bad = [n for n, ok in zip(system.unknown_names, finite.tolist()) if not ok]
     if bad:
         raise SimulationError(
             f"the accelerations and multipliers are not finite at t = {t0:g} "

@@ -414,17 +414,51 @@ def _check_masses(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.ndar
                   ) -> None:
     """The declared masses positive definite at the initial state with these parameter
     values (:func:`~cognitive_action.derive.physical.check_masses`), when the system
-    knows the problem it was compiled from."""
-    from cognitive_action.declare.problem import Problem
+    knows the problem it was compiled from.
+
+    The check depends only on the values of the symbols in the masses (parameters, and
+    coordinates or ``t`` for a mass matrix ``M(q, t)``): the values that passed are
+    remembered on the system, so repeated runs with the same masses do not evaluate the
+    SymPy expressions again (a failing check is never remembered and raises every time).
+    """
     from cognitive_action.derive.physical import check_masses
+
+    hit = system._cache.get("mass_check")
+    if hit is None:
+        hit = system._cache["mass_check"] = _mass_symbols(system)
+    if hit is False:  # no problem to check
+        return
+    problem, state_idx, param_idx, uses_t, passed = hit
+    pv = np.asarray(pv, dtype=float)
+    key = (tuple(y0[state_idx].tolist()), tuple(pv[param_idx].tolist()),
+           float(t0) if uses_t else None)
+    if key in passed:
+        return
+    point = dict(zip(system.states, y0.tolist())) | dict(
+        zip(system.parameters, pv.tolist())) | {"t": float(t0)}
+    check_masses(problem, point)
+    if len(passed) < 64:
+        passed.add(key)
+
+
+def _mass_symbols(system: CompiledSystem):
+    """What the mass check of ``system`` depends on: ``(problem, state indices, parameter
+    indices, whether t, set of passed keys)``, or ``False`` without a problem."""
+    from cognitive_action.declare.problem import Problem
 
     source = system.origin[0] if system.origin else None
     problem = source if isinstance(source, Problem) else getattr(source, "problem", None)
     if not isinstance(problem, Problem):
-        return
-    point = dict(zip(system.states, y0.tolist())) | dict(
-        zip(system.parameters, np.asarray(pv, dtype=float).tolist())) | {"t": float(t0)}
-    check_masses(problem, point)
+        return False
+    action = problem.action
+    exprs = list(action.masses.values())
+    if action.mass_matrix is not None:
+        exprs += list(action.mass_matrix)
+    names = {str(s) for e in exprs for s in getattr(e, "free_symbols", ())}
+    state_idx = np.array([i for i, n in enumerate(system.states) if n in names], dtype=int)
+    param_idx = np.array([i for i, n in enumerate(system.parameters) if n in names],
+                         dtype=int)
+    return problem, state_idx, param_idx, "t" in names, set()
 
 
 class _Run:

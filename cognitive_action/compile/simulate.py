@@ -109,6 +109,7 @@ from cognitive_action.compile.integration import (
     chunk_function,
     direct_function,
     dopri_function,
+    first_output,
     integrator_spec,
     output_grid,
     run_once,
@@ -128,6 +129,61 @@ __all__ = ["Checkpoint", "Simulation", "simulate", "METHODS", "STABLE_VARIANTS"]
 
 _PROGRESS_CHUNKS = 20  # chunks of the output grid when a CasADi method shows progress
 _LONG_RUN = 1_000_000  # states x output points above which progress=None shows a bar
+
+
+class _Pending:
+    """A value computed on first read: ``Simulation``'s drift report."""
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self.compute = compute
+
+
+class _OnFirstRead:
+    """A dataclass field that may be given as :class:`_Pending`: computed when first
+    read, then stored (a plain value is stored as given; the default is ``None``)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:  # the dataclass asks for the default
+            return None
+        value = obj.__dict__.get(self.slot)
+        if isinstance(value, _Pending):
+            value = obj.__dict__[self.slot] = value.compute()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
+class _DriftReport:
+    """``G`` and ``Ġ`` along a trajectory, each computed on first read, in one mapped
+    call over all output points (:func:`along_trajectory`): ``G`` alone by the first
+    output of ``system.constraints`` (:func:`first_output`, what ``max_drift`` needs),
+    ``Ġ`` with ``G`` by the whole function. The same numbers as one evaluation of
+    ``system.constraints`` per point, bit for bit."""
+
+    def __init__(self, system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
+                 p: np.ndarray) -> None:
+        self.system, self.times, self.Y, self.p = system, times, Y, p
+        self.G = self.Gd = None
+
+    def values(self) -> np.ndarray:
+        if self.G is None:
+            system = self.system
+            self.G, = along_trajectory(first_output(system.constraints, system._cache),
+                                       self.times, self.Y, self.p, system._cache)
+        return self.G
+
+    def rates(self) -> np.ndarray:
+        if self.Gd is None:
+            system = self.system
+            G, self.Gd = along_trajectory(system.constraints, self.times, self.Y, self.p,
+                                          system._cache)
+            if self.G is None:
+                self.G = G
+        return self.Gd
 
 
 @dataclass
@@ -152,7 +208,8 @@ class Simulation:
     constraint_values, constraint_rates
         ``G`` and ``Ġ`` along the trajectory, shape ``(n_t, n_constraints)`` (``Ġ`` is
         0 for non-holonomic constraints, whose ``G`` is ``N``); ``None`` without
-        constraints.
+        constraints. :func:`simulate` computes each when it is first read (the drift
+        report: :attr:`max_drift` reads ``G`` only), from :attr:`y` as it is then.
     stabilization
         ``None``, ``"baumgarte"``, ``"projection"`` or ``"both"``.
     variant
@@ -170,8 +227,8 @@ class Simulation:
     params: np.ndarray
     method: str
     stats: dict
-    constraint_values: np.ndarray | None
-    constraint_rates: np.ndarray | None
+    constraint_values: np.ndarray | None = _OnFirstRead()
+    constraint_rates: np.ndarray | None = _OnFirstRead()
     stabilization: str | None = None
     variant: str = "forward"
     algebraic: np.ndarray | None = None
@@ -474,8 +531,9 @@ class _Run:
         if spec.method != "dopri":  # integrate_dopri checks every accepted step itself
             check_finite(Y, grid, self.opts.max_norm, spec.label)
         G = Gd = None
-        if system.constraints is not None:
-            G, Gd = along_trajectory(system.constraints, grid, Y, self.pv, system._cache)
+        if system.constraints is not None:  # computed when read (_DriftReport)
+            report = _DriftReport(system, grid, Y, self.pv)
+            G, Gd = _Pending(report.values), _Pending(report.rates)
         z_names = system.dae["z_names"] if z_traj is not None else ()
         return Simulation(system=system, times=grid, y=Y, params=self.pv,
                           method=spec.label, stats=stats, constraint_values=G,
@@ -504,6 +562,8 @@ class _Run:
             fn = direct_function(system, spec, grid)
         if system.constraints is not None:  # the drift report's mapped G, Ġ (cached)
             trajectory_map(system.constraints, len(grid), system._cache)
+            trajectory_map(first_output(system.constraints, system._cache), len(grid),
+                           system._cache)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
         try:

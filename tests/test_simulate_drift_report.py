@@ -169,3 +169,26 @@ def test_dopri_takes_scipy_rk45_steps_on_a_dense_network(dense10):
     ref = solve_ivp(f, (grid[0], grid[-1]), y0, t_eval=grid, method="DOP853", rtol=1e-12,
                     atol=1e-13)
     assert np.abs(sim.y - ref.y.T).max() / scale < 1e-6  # measured 6e-8 (rtol 1e-6)
+
+
+def test_small_steps_without_a_linear_solve_run_in_scalar_form():
+    """The oscillator's step is expanded to SX (no linear solve in its right-hand side):
+    the same numbers as the MX step, bit for bit, at random inputs; the dense network's
+    step (eq. 10 is a linear solve) stays MX."""
+    from references import oscillator
+
+    from cognitive_action.compile.explicit import dopri_step_function
+    from cognitive_action.compile.integration import dopri_function
+
+    osc = compile_system(oscillator())
+    step = dopri_function(osc)
+    assert step.is_a("SXFunction")
+    mx = dopri_step_function(osc.rhs, osc.n_states, osc.n_parameters)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        args = (rng.normal(), rng.normal(size=2), rng.uniform(1e-3, 0.5),
+                rng.uniform(0.5, 2.0, size=osc.n_parameters), rng.normal(size=2), 1e-6,
+                1e-9)
+        for a, b in zip(step(*args), mx(*args)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert dopri_function(dense_system(6)).is_a("MXFunction")

@@ -20,7 +20,7 @@ from scipy.integrate import solve_ivp
 
 import cognitive_action as ca_
 from cognitive_action.compile import compile_system, simulate
-from cognitive_action.compile.integration import first_output
+from cognitive_action.compile.integration import one_output
 
 N_IN = 2
 VALUES = {"m_x": 0.7, "m_W": 1.3, "theta": 0.5, "e0": 0.4, "e1": -0.3}
@@ -102,7 +102,8 @@ def _run(system, n, seed, **kw):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_drift_report_is_the_constraints_at_every_output_point(dense10, seed):
     """G and Ġ of the report against one call of ``system.constraints`` per output point
-    (bit for bit), read in either order; ``max_drift`` and ``drift_rate`` from them."""
+    (bit for bit), read in either order (Ġ first: both by the whole function; G first:
+    each by its own output); ``max_drift`` and ``drift_rate`` from them."""
     first_g, _, _, _ = _run(dense10, 10, seed)
     first_gd, _, _, _ = _run(dense10, 10, seed)
     np.testing.assert_array_equal(first_g.y, first_gd.y)
@@ -137,19 +138,21 @@ def test_drift_report_follows_the_states_and_keeps_given_arrays(dense10):
     assert other.constraint_rates is None and other.drift_rate is None
 
 
-def test_first_output_is_the_first_output_bit_for_bit():
-    """:func:`first_output` of an MX function (inlined and pruned) and of an SX one,
-    against the whole function at random points."""
+def test_one_output_is_that_output_bit_for_bit():
+    """:func:`one_output` of an MX function (inlined and pruned) and of an SX one,
+    against the whole function at random points, for each output."""
     rng = np.random.default_rng(3)
     for sym in (ca.MX, ca.SX):
         t, y, p = sym.sym("t"), sym.sym("y", 4), sym.sym("p", 2)
         a = ca.mtimes(ca.reshape(y, 2, 2), p)
         f = ca.Function("f", [t, y, p], [ca.tanh(a) - p * t, ca.sin(a) * y[0]])
-        g = first_output(f, {})
-        assert g.n_out() == 1 and g.n_instructions() < f.n_instructions()
-        for _ in range(5):
-            args = (rng.normal(), rng.normal(size=4), rng.normal(size=2))
-            np.testing.assert_array_equal(np.asarray(g(*args)), np.asarray(f(*args)[0]))
+        for i in range(2):
+            g = one_output(f, i, {})
+            assert g.n_out() == 1 and g.n_instructions() < f.n_instructions()
+            for _ in range(5):
+                args = (rng.normal(), rng.normal(size=4), rng.normal(size=2))
+                np.testing.assert_array_equal(np.asarray(g(*args)),
+                                              np.asarray(f(*args)[i]))
 
 
 def test_dopri_takes_scipy_rk45_steps_on_a_dense_network(dense10):

@@ -316,17 +316,26 @@ def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.nd
     return outs
 
 
-def first_output(fn: ca.Function, cache: dict | None = None) -> ca.Function:
-    """``fn`` restricted to its first output, e.g. ``G`` of ``CompiledSystem.constraints``
+def one_output(fn: ca.Function, i: int = 0, cache: dict | None = None) -> ca.Function:
+    """``fn`` restricted to its output ``i``, e.g. ``G`` of ``CompiledSystem.constraints``
     without ``Ġ`` (what ``Simulation.max_drift`` reads).
 
-    The expression graph of ``fn`` is inlined and only what the first output depends on
-    is kept: the same operations in the same order, so the same numbers bit for bit,
-    at a fraction of the cost (``G`` alone is a third of the products of ``(G, Ġ)`` on a
-    network). Cached in ``cache`` under ``("first_output", fn.name())``; a function that
-    cannot be inlined is wrapped instead.
+    The expression graph of ``fn`` is inlined and only what output ``i`` depends on is
+    kept: the same operations in the same order, so the same numbers bit for bit, at a
+    fraction of the cost (on a network ``G`` alone has one of the three matrix-vector
+    products of ``(G, Ġ)``). Cached in ``cache``; a function that cannot be inlined is
+    wrapped instead.
+
+    Examples
+    --------
+    >>> import casadi as ca
+    >>> x = ca.MX.sym("x", 2)
+    >>> f = ca.Function("f", [x], [ca.sin(x), ca.dot(x, x)])
+    >>> g = one_output(f, 1)
+    >>> g.n_out(), float(g([3.0, 4.0]))
+    (1, 25.0)
     """
-    key = "first_output:" + fn.name()  # not a tuple: never evicted
+    key = f"one_output:{fn.name()}:{i}"  # not a tuple: never evicted
     hit = cache.get(key) if cache is not None else None
     if hit is not None:
         return hit
@@ -340,8 +349,8 @@ def first_output(fn: ca.Function, cache: dict | None = None) -> ca.Function:
     except RuntimeError:
         args = fn.mx_in()
         outs = fn.call(args)
-    hit = ca.Function(fn.name() + "_first", args, [outs[0]],
-                      [fn.name_in(i) for i in range(fn.n_in())], [fn.name_out(0)])
+    hit = ca.Function(f"{fn.name()}_{fn.name_out(i)}", args, [outs[i]],
+                      [fn.name_in(k) for k in range(fn.n_in())], [fn.name_out(i)])
     if cache is not None:
         cache[key] = hit
     return hit

@@ -109,8 +109,8 @@ from cognitive_action.compile.integration import (
     chunk_function,
     direct_function,
     dopri_function,
-    first_output,
     integrator_spec,
+    one_output,
     output_grid,
     run_once,
     segmented_function,
@@ -159,30 +159,32 @@ class _OnFirstRead:
 
 class _DriftReport:
     """``G`` and ``Ġ`` along a trajectory, each computed on first read, in one mapped
-    call over all output points (:func:`along_trajectory`): ``G`` alone by the first
-    output of ``system.constraints`` (:func:`first_output`, what ``max_drift`` needs),
-    ``Ġ`` with ``G`` by the whole function. The same numbers as one evaluation of
-    ``system.constraints`` per point, bit for bit."""
+    call over all output points (:func:`along_trajectory`): the one read first by the
+    output of ``system.constraints`` it needs alone (:func:`one_output`: ``max_drift``
+    needs ``G`` only), ``Ġ`` with ``G`` by the whole function when neither is known. The
+    same numbers as one evaluation of ``system.constraints`` per point, bit for bit."""
 
     def __init__(self, system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
                  p: np.ndarray) -> None:
         self.system, self.times, self.Y, self.p = system, times, Y, p
         self.G = self.Gd = None
 
+    def _along(self, fn) -> tuple[np.ndarray, ...]:
+        return along_trajectory(fn, self.times, self.Y, self.p, self.system._cache)
+
     def values(self) -> np.ndarray:
         if self.G is None:
-            system = self.system
-            self.G, = along_trajectory(first_output(system.constraints, system._cache),
-                                       self.times, self.Y, self.p, system._cache)
+            self.G, = self._along(one_output(self.system.constraints, 0,
+                                             self.system._cache))
         return self.G
 
     def rates(self) -> np.ndarray:
         if self.Gd is None:
-            system = self.system
-            G, self.Gd = along_trajectory(system.constraints, self.times, self.Y, self.p,
-                                          system._cache)
             if self.G is None:
-                self.G = G
+                self.G, self.Gd = self._along(self.system.constraints)
+            else:
+                self.Gd, = self._along(one_output(self.system.constraints, 1,
+                                                  self.system._cache))
         return self.Gd
 
 
@@ -562,7 +564,7 @@ class _Run:
             fn = direct_function(system, spec, grid)
         if system.constraints is not None:  # the drift report's mapped G, Ġ (cached)
             trajectory_map(system.constraints, len(grid), system._cache)
-            trajectory_map(first_output(system.constraints, system._cache), len(grid),
+            trajectory_map(one_output(system.constraints, 0, system._cache), len(grid),
                            system._cache)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()

@@ -124,13 +124,28 @@ def test_drift_report_is_the_constraints_at_every_output_point(dense10, seed):
     np.testing.assert_array_equal(sim.drift_rate, np.abs(Gd).max(axis=1))
 
 
-def test_drift_report_follows_the_states_and_keeps_given_arrays(dense10):
-    """The report is computed from the run's states when first read; a Simulation built
-    with explicit arrays (batched runs, the adjoint sweep) keeps them as given."""
+def test_drift_report_is_computed_on_read_and_given_arrays_are_kept(dense10,
+                                                                     monkeypatch):
+    """Nothing is evaluated along the trajectory until the report is read; max_drift
+    evaluates G alone, once; a Simulation built with explicit arrays (batched runs, the
+    adjoint sweep) keeps them as given."""
+    import sys
+
+    module = sys.modules["cognitive_action.compile.simulate"]
+    calls = []
+    real = module.along_trajectory
+
+    def counting(fn, *args, **kw):
+        calls.append(fn.n_out())
+        return real(fn, *args, **kw)
+
+    monkeypatch.setattr(module, "along_trajectory", counting)
     sim, _, _, _ = _run(dense10, 10, 0)
-    assert "constraint_values" not in vars(sim)  # stored under its slot, as pending
+    assert calls == []
+    drift = sim.max_drift
+    assert calls == [1] and drift == np.abs(sim.constraint_values).max()
     G = sim.constraint_values
-    assert sim.constraint_values is G  # computed once
+    assert sim.constraint_values is G and calls == [1]  # computed once
     other = type(sim)(system=sim.system, times=sim.times, y=sim.y, params=sim.params,
                       method=sim.method, stats={}, constraint_values=G[:2],
                       constraint_rates=None)

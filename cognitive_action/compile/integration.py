@@ -567,8 +567,8 @@ def dopri_function(system: CompiledSystem) -> ca.Function:
 
     Up to :data:`_SX_STEP_LIMIT` states the step is expanded to scalar operations (SX)
     when its right-hand side allows it (no linear solve inside): the same operations,
-    without the MX virtual machine's cost per node and per nested call (the oscillator's
-    step: 0.5 µs instead of 3.2 µs, the same numbers bit for bit).
+    without the MX virtual machine's cost per node and per nested call (measured in
+    docs/performance.md; the same numbers bit for bit).
     """
     hit = system._cache.get(("dopri",))
     if hit is None:

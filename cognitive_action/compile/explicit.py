@@ -76,7 +76,8 @@ _BLAS = _blas()
 _POWERS = np.arange(5)
 
 
-def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
+def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int, dense: bool = True
+                        ) -> ca.Function:
     """One attempted Dormand-Prince 5(4) step as a CasADi function.
 
     Parameters
@@ -85,6 +86,9 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
         ``(t, y, p) → ẏ``, e.g. ``CompiledSystem.rhs``.
     n_y, n_p
         Numbers of states and parameters.
+    dense
+        Whether to return the dense-output coefficients ``Q`` too (``False``: the
+        outputs ``(y5, k7, err)`` only, for the steps in which no output point falls).
 
     Returns
     -------
@@ -119,12 +123,15 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
     err = h * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
     scale = atol + rtol * ca.fmax(ca.fabs(y), ca.fabs(y5))
     norm = ca.norm_2(err / scale) / np.sqrt(max(n_y, 1))
+    names_in = ["t", "y", "h", "p", "k1", "rtol", "atol"]
+    if not dense:
+        return ca.Function("dopri54_step_plain", [t, y, h, p, k1, rtol, atol],
+                           [y5, k7, norm], names_in, ["y5", "k7", "err"])
     K = ca.horzcat(*ks)  # n_y x 7
     # through BLAS when CasADi has it (docs/performance.md, "Numbers behind choices")
     Q = h * (ca.mtimes(K, ca.DM(_P), _BLAS) if _BLAS else ca.mtimes(K, ca.DM(_P)))
     return ca.Function("dopri54_step", [t, y, h, p, k1, rtol, atol], [y5, k7, norm, Q],
-                       ["t", "y", "h", "p", "k1", "rtol", "atol"],
-                       ["y5", "k7", "err", "Q"])
+                       names_in, ["y5", "k7", "err", "Q"])
 
 
 @dataclass
@@ -150,11 +157,14 @@ class _Buffers:
         self.y = self.YQ[0]  # views: the step reads y from row 0 and writes Q to rows 1-4
         self.Q = self.YQ[1:].reshape(-1)
         self.fb, self.evaluate = step.buffer()
+        self.bind(self.fb, (self.y5, self.k7, self.err, self.Q))
+
+    def bind(self, fb, results) -> None:
         for i, a in enumerate((self.t, self.y, self.h, self.p, self.k1, self.rtol,
                                self.atol)):
-            self.fb.set_arg(i, memoryview(a))
-        for i, a in enumerate((self.y5, self.k7, self.err, self.Q)):
-            self.fb.set_res(i, memoryview(a))
+            fb.set_arg(i, memoryview(a))
+        for i, a in enumerate(results):
+            fb.set_res(i, memoryview(a))
 
 
 def _initial_step(f: Callable[[float, np.ndarray], np.ndarray], t0: float, y0: np.ndarray,
@@ -177,7 +187,8 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
                     p: np.ndarray, *, rtol: float = 1e-8, atol: float = 1e-10,
                     max_steps: int = 100_000, max_norm: float = 1e12,
                     projection: ca.Function | None = None, project_every: int = 1,
-                    on_output: Callable[[int], None] | None = None) -> DopriResult:
+                    on_output: Callable[[int], None] | None = None,
+                    plain_step: ca.Function | None = None) -> DopriResult:
     """Integrate on an output grid with adaptive Dormand-Prince 5(4) steps.
 
     Parameters
@@ -202,6 +213,10 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         times.
     on_output
         Called with the number of output points reached so far, as they are reached.
+    plain_step
+        ``dopri_step_function(rhs, n_y, n_p, dense=False)``: used instead of ``step``
+        for the attempts in which no output point falls (the same numbers, without
+        forming ``Q``); ``None``: ``step`` always.
 
     Returns
     -------
@@ -255,6 +270,10 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
     t_end = times[-1]
     y, y5, k1, k7, YQ = B.y, B.y5, B.k1, B.k7, B.YQ
     tb, hb, errb, evaluate = B.t, B.h, B.err, B.evaluate
+    evaluate_plain = evaluate
+    if plain_step is not None:
+        plain_buffer, evaluate_plain = plain_step.buffer()
+        B.bind(plain_buffer, (y5, k7, errb))
     while k_out < n_t:
         target = times[k_out] if land else t_end
         rejected = False
@@ -269,7 +288,11 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
                       "NaN or infinite, or the solution is singular here", t, y)
             h = min(h_abs, target - t)
             tb[0], hb[0] = t, h
-            evaluate()
+            # Q only when an output point falls in (t, t_new] (t_new as set below)
+            if times[k_out] <= (target if t + h >= target else t + h):
+                evaluate()
+            else:
+                evaluate_plain()
             err = float(errb[0])
             if err < 1.0:  # NaN compares False: rejected, the step shrinks
                 factor = _MAX_FACTOR if err == 0.0 else min(

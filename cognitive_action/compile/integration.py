@@ -562,22 +562,25 @@ def _cached_integrator(system: CompiledSystem, spec: IntegratorSpec, key: tuple,
     return hit
 
 
-def dopri_function(system: CompiledSystem) -> ca.Function:
-    """The compiled Dormand-Prince step of ``system`` (cached on it).
+def dopri_function(system: CompiledSystem, dense: bool = True) -> ca.Function:
+    """The compiled Dormand-Prince step of ``system`` (cached on it); ``dense=False``:
+    without the dense-output coefficients (:func:`dopri_step_function`).
 
     Up to :data:`_SX_STEP_LIMIT` states the step is expanded to scalar operations (SX)
     when its right-hand side allows it (no linear solve inside): the same operations,
     without the MX virtual machine's cost per node and per nested call (measured in
     docs/performance.md; the same numbers bit for bit).
     """
-    hit = system._cache.get(("dopri",))
+    key = ("dopri",) if dense else ("dopri", "plain")
+    hit = system._cache.get(key)
     if hit is None:
-        hit = dopri_step_function(system.rhs, system.n_states, system.n_parameters)
+        hit = dopri_step_function(system.rhs, system.n_states, system.n_parameters,
+                                  dense=dense)
         if system.n_states <= _SX_STEP_LIMIT:
             # not with a linear solve (eq. 10) or another node without scalar form
             with contextlib.suppress(RuntimeError):
                 hit = hit.expand()
-        _remember(system, ("dopri",), hit)
+        _remember(system, key, hit)
     return hit
 
 

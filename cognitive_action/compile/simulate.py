@@ -546,6 +546,7 @@ class _Run:
     def _dopri(self, g: np.ndarray, y: np.ndarray, on_output):
         res = integrate_dopri(
             dopri_function(self.system), self.system.rhs, g, y, self.pv,
+            plain_step=dopri_function(self.system, dense=False),
             rtol=self.opts.rtol, atol=self.opts.atol, max_steps=self.opts.max_steps,
             max_norm=self.opts.max_norm,
             projection=self.system.projection if self.project else None,
@@ -558,6 +559,7 @@ class _Run:
         t_build = time.perf_counter()
         if spec.method == "dopri":
             dopri_function(system)
+            dopri_function(system, dense=False)
         elif self.segmented:
             fn = segmented_function(system, spec, grid, self.project, self.every)
         else:
@@ -623,6 +625,7 @@ class _Run:
                     t0 = time.perf_counter()
                     if spec.method == "dopri":
                         dopri_function(system)
+                        dopri_function(system, dense=False)
                     elif self.segmented:
                         f = segmented_function(system, spec, g, self.project, self.every)
                     else:

@@ -199,6 +199,33 @@ def test_compile_simulate_refuses_a_negative_mass_parameter():
         simulate(osc, (0, 1), {"x": 1.0, "x_dot": 0.0}, {"m": -1.0, "k": 4.0}, n_points=5)
 
 
+def test_the_mass_check_of_a_compiled_system_is_redone_for_new_values():
+    """simulate remembers the values whose masses passed, on the compiled system; a
+    parameter or coordinate value that makes them non-physical must still be refused
+    after runs that passed, every time (M(q) = [[1, q2], [q2, 1]] is positive definite
+    for |q2| < 1 only, m = -1 is negative)."""
+    from cognitive_action.compile import compile_system, simulate
+
+    x, = S.coordinates("x")
+    m, k = S.parameters("m k")
+    osc = compile_system(Problem(Action([x], masses=m, lagrangian=-k * x**2 / 2),
+                                 parameters=[m, k]))
+    for _ in range(2):
+        run = simulate(osc, (0, 1), {"x": 1.0, "x_dot": 0.0}, {"m": 1.0, "k": 4.0},
+                       n_points=5, method="dopri", rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(run["x"], np.cos(2 * run.times), atol=1e-8)
+        with pytest.raises(PhysicalError, match="m = -1"):
+            simulate(osc, (0, 1), {"x": 1.0, "x_dot": 0.0}, {"m": -1.0, "k": 4.0},
+                     n_points=5)
+    q1, q2 = S.coordinates("q1 q2")
+    free = compile_system(Problem(Action([q1, q2], mass_matrix=[[1, q2], [q2, 1]])))
+    at = {"q1": 0.0, "q2_dot": 0.0, "q1_dot": 0.0}
+    for _ in range(2):
+        simulate(free, (0, 0.1), at | {"q2": 0.5}, {}, n_points=3, method="dopri")
+        with pytest.raises(PhysicalError, match="indefinite"):
+            simulate(free, (0, 0.1), at | {"q2": 1.5}, {}, n_points=3, method="dopri")
+
+
 # -- NaN initial values ----------------------------------------------------------------
 def test_nan_initial_values_are_refused():
     """complete_initial_conditions with q1 = nan returned q2 = 0.0 (NaN compares false

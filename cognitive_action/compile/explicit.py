@@ -25,6 +25,8 @@ of ``t``), a norm above ``max_norm``, or more than ``max_steps`` attempted steps
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -74,7 +76,8 @@ _BLAS = _blas()
 _POWERS = np.arange(5)
 
 
-def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
+def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int, dense: bool = True
+                        ) -> ca.Function:
     """One attempted Dormand-Prince 5(4) step as a CasADi function.
 
     Parameters
@@ -83,6 +86,9 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
         ``(t, y, p) → ẏ``, e.g. ``CompiledSystem.rhs``.
     n_y, n_p
         Numbers of states and parameters.
+    dense
+        Whether to return the dense-output coefficients ``Q`` too (``False``: the
+        outputs ``(y5, k7, err)`` only, for the steps in which no output point falls).
 
     Returns
     -------
@@ -117,12 +123,15 @@ def dopri_step_function(rhs: ca.Function, n_y: int, n_p: int) -> ca.Function:
     err = h * sum(e * k for e, k in zip(_E, ks) if e != 0.0)
     scale = atol + rtol * ca.fmax(ca.fabs(y), ca.fabs(y5))
     norm = ca.norm_2(err / scale) / np.sqrt(max(n_y, 1))
+    names_in = ["t", "y", "h", "p", "k1", "rtol", "atol"]
+    if not dense:
+        return ca.Function("dopri54_step_plain", [t, y, h, p, k1, rtol, atol],
+                           [y5, k7, norm], names_in, ["y5", "k7", "err"])
     K = ca.horzcat(*ks)  # n_y x 7
     # through BLAS when CasADi has it (docs/performance.md, "Numbers behind choices")
     Q = h * (ca.mtimes(K, ca.DM(_P), _BLAS) if _BLAS else ca.mtimes(K, ca.DM(_P)))
     return ca.Function("dopri54_step", [t, y, h, p, k1, rtol, atol], [y5, k7, norm, Q],
-                       ["t", "y", "h", "p", "k1", "rtol", "atol"],
-                       ["y5", "k7", "err", "Q"])
+                       names_in, ["y5", "k7", "err", "Q"])
 
 
 @dataclass
@@ -140,18 +149,22 @@ class _Buffers:
     def __init__(self, step: ca.Function, n_y: int, p: np.ndarray, rtol: float,
                  atol: float):
         self.t, self.h = np.zeros(1), np.zeros(1)
-        self.y, self.k1 = np.zeros(n_y), np.zeros(n_y)
+        self.k1 = np.zeros(n_y)
         self.p = np.ascontiguousarray(p, dtype=float)
         self.rtol, self.atol = np.array([rtol]), np.array([atol])
         self.y5, self.k7, self.err = np.zeros(n_y), np.zeros(n_y), np.zeros(1)
         self.YQ = np.zeros((5, n_y))  # [y; Q]: the step's state and dense-output rows
-        self.Q = self.YQ[1:].reshape(-1)  # a view: the step function writes Q here
+        self.y = self.YQ[0]  # views: the step reads y from row 0 and writes Q to rows 1-4
+        self.Q = self.YQ[1:].reshape(-1)
         self.fb, self.evaluate = step.buffer()
+        self.bind(self.fb, (self.y5, self.k7, self.err, self.Q))
+
+    def bind(self, fb, results) -> None:
         for i, a in enumerate((self.t, self.y, self.h, self.p, self.k1, self.rtol,
                                self.atol)):
-            self.fb.set_arg(i, memoryview(a))
-        for i, a in enumerate((self.y5, self.k7, self.err, self.Q)):
-            self.fb.set_res(i, memoryview(a))
+            fb.set_arg(i, memoryview(a))
+        for i, a in enumerate(results):
+            fb.set_res(i, memoryview(a))
 
 
 def _initial_step(f: Callable[[float, np.ndarray], np.ndarray], t0: float, y0: np.ndarray,
@@ -174,7 +187,8 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
                     p: np.ndarray, *, rtol: float = 1e-8, atol: float = 1e-10,
                     max_steps: int = 100_000, max_norm: float = 1e12,
                     projection: ca.Function | None = None, project_every: int = 1,
-                    on_output: Callable[[int], None] | None = None) -> DopriResult:
+                    on_output: Callable[[int], None] | None = None,
+                    plain_step: ca.Function | None = None) -> DopriResult:
     """Integrate on an output grid with adaptive Dormand-Prince 5(4) steps.
 
     Parameters
@@ -199,6 +213,10 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         times.
     on_output
         Called with the number of output points reached so far, as they are reached.
+    plain_step
+        ``dopri_step_function(rhs, n_y, n_p, dense=False)``: used instead of ``step``
+        for the attempts in which no output point falls (the same numbers, without
+        forming ``Q``); ``None``: ``step`` always.
 
     Returns
     -------
@@ -247,25 +265,35 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
     h_abs = _initial_step(f, t, B.y.copy(), B.k1.copy(), float(grid[-1] - t), rtol, atol)
     k_out, n_acc, n_rej, attempts, since_projection = 1, 0, 0, 0, 0
     land = projection is not None
-    t_end = float(grid[-1])
-    while k_out < grid.size:
-        target = float(grid[k_out]) if land else t_end
+    times = grid.tolist()  # Python floats: the loop compares scalars only
+    n_t = len(times)
+    t_end = times[-1]
+    y, y5, k1, k7, YQ = B.y, B.y5, B.k1, B.k7, B.YQ
+    tb, hb, errb, evaluate = B.t, B.h, B.err, B.evaluate
+    evaluate_plain = evaluate
+    if plain_step is not None:
+        plain_buffer, evaluate_plain = plain_step.buffer()
+        B.bind(plain_buffer, (y5, k7, errb))
+    while k_out < n_t:
+        target = times[k_out] if land else t_end
         rejected = False
         while True:
             attempts += 1
             if attempts > max_steps:
                 _fail(f"more than max_steps = {max_steps} attempted steps before "
                       f"t = {t_end:g}: the solution blows up or the system is stiff; "
-                      "use an implicit method (cvodes BDF) or raise max_steps", t, B.y)
-            min_step = 10 * abs(np.nextafter(t, np.inf) - t)
-            if h_abs < min_step:
+                      "use an implicit method (cvodes BDF) or raise max_steps", t, y)
+            if h_abs < 10 * abs(math.nextafter(t, math.inf) - t):
                 _fail("the step size fell below the round-off of t: the state became "
-                      "NaN or infinite, or the solution is singular here", t, B.y)
+                      "NaN or infinite, or the solution is singular here", t, y)
             h = min(h_abs, target - t)
-            B.t[0], B.h[0] = t, h
-            B.evaluate()
-            n_f += 6
-            err = float(B.err[0])
+            tb[0], hb[0] = t, h
+            # Q only when an output point falls in (t, t_new] (t_new as set below)
+            if times[k_out] <= (target if t + h >= target else t + h):
+                evaluate()
+            else:
+                evaluate_plain()
+            err = float(errb[0])
             if err < 1.0:  # NaN compares False: rejected, the step shrinks
                 factor = _MAX_FACTOR if err == 0.0 else min(
                     _MAX_FACTOR, _SAFETY * err ** -0.2)
@@ -279,34 +307,34 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         t_new = target if t + h >= target else t + h
         # output points inside (t, t_new]: the continuous extension
         k_first = k_out
-        while k_out < grid.size and grid[k_out] <= t_new:
-            k_out += 1
+        k_out = bisect.bisect_right(times, t_new, k_first)
         if k_out > k_first:
             theta = (grid[k_first:k_out] - t) / h
             powers = theta[:, None] ** _POWERS  # [1, θ, θ², θ³, θ⁴]
-            B.YQ[0] = B.y  # rows 1-4 are Q (column-major n_y x 4), bound to the buffer
-            # one product written in place: no temporaries of the block's size (at 80k
-            # states and ~50 points per step a temporary is 32 MB of fresh pages)
-            np.matmul(powers, B.YQ, out=out[k_first:k_out])
-            if grid[k_out - 1] == t_new:
-                out[k_out - 1] = B.y5
+            # rows 1-4 of YQ are Q (column-major n_y x 4), row 0 is y; one product
+            # written in place: no temporaries of the block's size (at 80k states and
+            # ~50 points per step a temporary is 32 MB of fresh pages)
+            np.matmul(powers, YQ, out=out[k_first:k_out])
+            if times[k_out - 1] == t_new:
+                out[k_out - 1] = y5
         t = t_new
-        B.y[:], B.k1[:] = B.y5, B.k7
-        norm = float(np.linalg.norm(B.y))
+        y[:], k1[:] = y5, k7
+        norm = math.sqrt(y.dot(y))  # np.linalg.norm's own formula, without its checks
         if not norm <= max_norm:
             _fail(f"blow-up: |y| = {norm:.3g} exceeds max_norm = {max_norm:.3g}"
-                  if np.isfinite(norm) else "the state became NaN or infinite", t, B.y,
+                  if math.isfinite(norm) else "the state became NaN or infinite", t, y,
                   norm)
         if k_out > k_first:
             if land:
                 since_projection += k_out - k_first
-                if since_projection >= project_every or k_out == grid.size:
+                if since_projection >= project_every or k_out == n_t:
                     since_projection = 0
-                    B.y[:] = np.asarray(projection(t, B.y, B.p).full()).reshape(-1)
-                    B.k1[:] = f(t, B.y)
-                    out[k_out - 1] = B.y
+                    y[:] = np.asarray(projection(t, y, B.p).full()).reshape(-1)
+                    k1[:] = f(t, y)
+                    out[k_out - 1] = y
             if on_output is not None:
                 on_output(k_out)
+    n_f += 6 * attempts
     return DopriResult(out, {"nsteps": n_acc, "nreject": n_rej, "nfevals": n_f})
 
 

@@ -70,6 +70,7 @@ _GROWTH_LIMIT = 18.0  # e^18 ≈ 6.6e7: the largest predicted growth accepted by
 DIRECT_LIMIT = 300  # states above which BDF's Newton iterations use GMRES
 _MATRIX_FREE_LIMIT = 300  # states above which erk and Adams skip the sparsity pass
 SEGMENTED_COLLOCATION = 50  # output points above which collocation runs interval-wise
+_SX_STEP_LIMIT = 100  # states up to which the dopri step is expanded to SX when it can be
 _FLAG_RE = re.compile(r'returned "?([A-Z_]+)"?')
 
 
@@ -166,12 +167,26 @@ def check_solvable(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.nda
     if not np.all(np.isfinite(y0)) or not np.all(np.isfinite(pv)):
         raise SimulationError("the initial state or the parameters are not finite",
                               fix="give finite numbers", time=float(t0))
-    try:
-        with quiet():
-            u = np.asarray(system.unknowns(t0, y0, pv).full(), dtype=float).reshape(-1)
-    except RuntimeError:  # the linear solver refused the matrix
-        u = np.full(len(system.unknown_names), np.nan)
-    bad = [n for n, v in zip(system.unknown_names, u) if not np.isfinite(v)]
+    fn = system.unknowns
+    u = np.full(fn.nnz_out(0), np.nan)
+    args = [np.array([float(t0)]), np.ascontiguousarray(y0, dtype=float),
+            np.ascontiguousarray(pv, dtype=float)]
+    buf, evaluate = fn.buffer()  # no conversion to and from DM (docs/performance.md)
+    for i, a in enumerate(args):
+        buf.set_arg(i, memoryview(a))
+    buf.set_res(0, memoryview(u))
+    with quiet():
+        evaluate()
+    if buf.ret() != 0:  # the linear solver refused the matrix
+        u[:] = np.nan
+    if fn.nnz_out(0) != fn.numel_out(0):  # structural zeros are finite
+        dense = np.zeros(fn.numel_out(0))
+        dense[np.asarray(fn.sparsity_out(0).find(), dtype=int)] = u
+        u = dense
+    finite = np.isfinite(u)
+    if finite.all():
+        return
+    bad = [n for n, ok in zip(system.unknown_names, finite.tolist()) if not ok]
     if bad:
         raise SimulationError(
             f"the accelerations and multipliers are not finite at t = {t0:g} "
@@ -299,6 +314,46 @@ def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.nd
         for out, s in zip(outs, scratch):
             out[full:] = s[:r]
     return outs
+
+
+def one_output(fn: ca.Function, i: int = 0, cache: dict | None = None) -> ca.Function:
+    """``fn`` restricted to its output ``i``, e.g. ``G`` of ``CompiledSystem.constraints``
+    without ``Ġ`` (what ``Simulation.max_drift`` reads).
+
+    The expression graph of ``fn`` is inlined and only what output ``i`` depends on is
+    kept: the same operations in the same order, so the same numbers bit for bit, at a
+    fraction of the cost (on a network ``G`` alone has one of the three matrix-vector
+    products of ``(G, Ġ)``). Cached in ``cache``; a function that cannot be inlined is
+    wrapped instead.
+
+    Examples
+    --------
+    >>> import casadi as ca
+    >>> x = ca.MX.sym("x", 2)
+    >>> f = ca.Function("f", [x], [ca.sin(x), ca.dot(x, x)])
+    >>> g = one_output(f, 1)
+    >>> g.n_out(), float(g([3.0, 4.0]))
+    (1, 25.0)
+    """
+    key = f"one_output:{fn.name()}:{i}"  # not a tuple: never evicted
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None:
+        return hit
+    try:
+        if fn.is_a("SXFunction"):
+            args = fn.sx_in()
+            outs = fn.call(args)
+        else:
+            args = fn.mx_in()
+            outs = fn.call(args, True, False)  # always inline: the graph itself
+    except RuntimeError:
+        args = fn.mx_in()
+        outs = fn.call(args)
+    hit = ca.Function(f"{fn.name()}_{fn.name_out(i)}", args, [outs[i]],
+                      [fn.name_in(k) for k in range(fn.n_in())], [fn.name_out(i)])
+    if cache is not None:
+        cache[key] = hit
+    return hit
 
 
 def trajectory_map(fn: ca.Function, n_t: int, cache: dict | None = None
@@ -507,12 +562,25 @@ def _cached_integrator(system: CompiledSystem, spec: IntegratorSpec, key: tuple,
     return hit
 
 
-def dopri_function(system: CompiledSystem) -> ca.Function:
-    """The compiled Dormand-Prince step of ``system`` (cached on it)."""
-    hit = system._cache.get(("dopri",))
+def dopri_function(system: CompiledSystem, dense: bool = True) -> ca.Function:
+    """The compiled Dormand-Prince step of ``system`` (cached on it); ``dense=False``:
+    without the dense-output coefficients (:func:`dopri_step_function`).
+
+    Up to :data:`_SX_STEP_LIMIT` states the step is expanded to scalar operations (SX)
+    when its right-hand side allows it (no linear solve inside): the same operations,
+    without the MX virtual machine's cost per node and per nested call (measured in
+    docs/performance.md; the same numbers bit for bit).
+    """
+    key = ("dopri",) if dense else ("dopri", "plain")
+    hit = system._cache.get(key)
     if hit is None:
-        hit = dopri_step_function(system.rhs, system.n_states, system.n_parameters)
-        _remember(system, ("dopri",), hit)
+        hit = dopri_step_function(system.rhs, system.n_states, system.n_parameters,
+                                  dense=dense)
+        if system.n_states <= _SX_STEP_LIMIT:
+            # not with a linear solve (eq. 10) or another node without scalar form
+            with contextlib.suppress(RuntimeError):
+                hit = hit.expand()
+        _remember(system, key, hit)
     return hit
 
 

@@ -110,6 +110,7 @@ from cognitive_action.compile.integration import (
     direct_function,
     dopri_function,
     integrator_spec,
+    one_output,
     output_grid,
     run_once,
     segmented_function,
@@ -128,6 +129,63 @@ __all__ = ["Checkpoint", "Simulation", "simulate", "METHODS", "STABLE_VARIANTS"]
 
 _PROGRESS_CHUNKS = 20  # chunks of the output grid when a CasADi method shows progress
 _LONG_RUN = 1_000_000  # states x output points above which progress=None shows a bar
+
+
+class _Pending:
+    """A value computed on first read: ``Simulation``'s drift report."""
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self.compute = compute
+
+
+class _OnFirstRead:
+    """A dataclass field that may be given as :class:`_Pending`: computed when first
+    read, then stored (a plain value is stored as given; the default is ``None``)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:  # the dataclass asks for the default
+            return None
+        value = obj.__dict__.get(self.slot)
+        if isinstance(value, _Pending):
+            value = obj.__dict__[self.slot] = value.compute()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.slot] = value
+
+
+class _DriftReport:
+    """``G`` and ``Ġ`` along a trajectory, each computed on first read, in one mapped
+    call over all output points (:func:`along_trajectory`): the one read first by the
+    output of ``system.constraints`` it needs alone (:func:`one_output`: ``max_drift``
+    needs ``G`` only), ``Ġ`` with ``G`` by the whole function when neither is known. The
+    same numbers as one evaluation of ``system.constraints`` per point, bit for bit."""
+
+    def __init__(self, system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
+                 p: np.ndarray) -> None:
+        self.system, self.times, self.Y, self.p = system, times, Y, p
+        self.G = self.Gd = None
+
+    def _along(self, fn) -> tuple[np.ndarray, ...]:
+        return along_trajectory(fn, self.times, self.Y, self.p, self.system._cache)
+
+    def values(self) -> np.ndarray:
+        if self.G is None:
+            self.G, = self._along(one_output(self.system.constraints, 0,
+                                             self.system._cache))
+        return self.G
+
+    def rates(self) -> np.ndarray:
+        if self.Gd is None:
+            if self.G is None:
+                self.G, self.Gd = self._along(self.system.constraints)
+            else:
+                self.Gd, = self._along(one_output(self.system.constraints, 1,
+                                                  self.system._cache))
+        return self.Gd
 
 
 @dataclass
@@ -152,7 +210,8 @@ class Simulation:
     constraint_values, constraint_rates
         ``G`` and ``Ġ`` along the trajectory, shape ``(n_t, n_constraints)`` (``Ġ`` is
         0 for non-holonomic constraints, whose ``G`` is ``N``); ``None`` without
-        constraints.
+        constraints. :func:`simulate` computes each when it is first read (the drift
+        report: :attr:`max_drift` reads ``G`` only), from :attr:`y` as it is then.
     stabilization
         ``None``, ``"baumgarte"``, ``"projection"`` or ``"both"``.
     variant
@@ -170,8 +229,8 @@ class Simulation:
     params: np.ndarray
     method: str
     stats: dict
-    constraint_values: np.ndarray | None
-    constraint_rates: np.ndarray | None
+    constraint_values: np.ndarray | None = _OnFirstRead()
+    constraint_rates: np.ndarray | None = _OnFirstRead()
     stabilization: str | None = None
     variant: str = "forward"
     algebraic: np.ndarray | None = None
@@ -414,17 +473,51 @@ def _check_masses(system: CompiledSystem, t0: float, y0: np.ndarray, pv: np.ndar
                   ) -> None:
     """The declared masses positive definite at the initial state with these parameter
     values (:func:`~cognitive_action.derive.physical.check_masses`), when the system
-    knows the problem it was compiled from."""
-    from cognitive_action.declare.problem import Problem
+    knows the problem it was compiled from.
+
+    The check depends only on the values of the symbols in the masses (parameters, and
+    coordinates or ``t`` for a mass matrix ``M(q, t)``): the values that passed are
+    remembered on the system, so repeated runs with the same masses do not evaluate the
+    SymPy expressions again (a failing check is never remembered and raises every time).
+    """
     from cognitive_action.derive.physical import check_masses
+
+    hit = system._cache.get("mass_check")
+    if hit is None:
+        hit = system._cache["mass_check"] = _mass_symbols(system)
+    if hit is False:  # no problem to check
+        return
+    problem, state_idx, param_idx, uses_t, passed = hit
+    pv = np.asarray(pv, dtype=float)
+    key = (tuple(y0[state_idx].tolist()), tuple(pv[param_idx].tolist()),
+           float(t0) if uses_t else None)
+    if key in passed:
+        return
+    point = dict(zip(system.states, y0.tolist())) | dict(
+        zip(system.parameters, pv.tolist())) | {"t": float(t0)}
+    check_masses(problem, point)
+    if len(passed) < 64:
+        passed.add(key)
+
+
+def _mass_symbols(system: CompiledSystem):
+    """What the mass check of ``system`` depends on: ``(problem, state indices, parameter
+    indices, whether t, set of passed keys)``, or ``False`` without a problem."""
+    from cognitive_action.declare.problem import Problem
 
     source = system.origin[0] if system.origin else None
     problem = source if isinstance(source, Problem) else getattr(source, "problem", None)
     if not isinstance(problem, Problem):
-        return
-    point = dict(zip(system.states, y0.tolist())) | dict(
-        zip(system.parameters, np.asarray(pv, dtype=float).tolist())) | {"t": float(t0)}
-    check_masses(problem, point)
+        return False
+    action = problem.action
+    exprs = list(action.masses.values())
+    if action.mass_matrix is not None:
+        exprs += list(action.mass_matrix)
+    names = {str(s) for e in exprs for s in getattr(e, "free_symbols", ())}
+    state_idx = np.array([i for i, n in enumerate(system.states) if n in names], dtype=int)
+    param_idx = np.array([i for i, n in enumerate(system.parameters) if n in names],
+                         dtype=int)
+    return problem, state_idx, param_idx, "t" in names, set()
 
 
 class _Run:
@@ -440,8 +533,9 @@ class _Run:
         if spec.method != "dopri":  # integrate_dopri checks every accepted step itself
             check_finite(Y, grid, self.opts.max_norm, spec.label)
         G = Gd = None
-        if system.constraints is not None:
-            G, Gd = along_trajectory(system.constraints, grid, Y, self.pv, system._cache)
+        if system.constraints is not None:  # computed when read (_DriftReport)
+            report = _DriftReport(system, grid, Y, self.pv)
+            G, Gd = _Pending(report.values), _Pending(report.rates)
         z_names = system.dae["z_names"] if z_traj is not None else ()
         return Simulation(system=system, times=grid, y=Y, params=self.pv,
                           method=spec.label, stats=stats, constraint_values=G,
@@ -452,6 +546,7 @@ class _Run:
     def _dopri(self, g: np.ndarray, y: np.ndarray, on_output):
         res = integrate_dopri(
             dopri_function(self.system), self.system.rhs, g, y, self.pv,
+            plain_step=dopri_function(self.system, dense=False),
             rtol=self.opts.rtol, atol=self.opts.atol, max_steps=self.opts.max_steps,
             max_norm=self.opts.max_norm,
             projection=self.system.projection if self.project else None,
@@ -464,12 +559,15 @@ class _Run:
         t_build = time.perf_counter()
         if spec.method == "dopri":
             dopri_function(system)
+            dopri_function(system, dense=False)
         elif self.segmented:
             fn = segmented_function(system, spec, grid, self.project, self.every)
         else:
             fn = direct_function(system, spec, grid)
         if system.constraints is not None:  # the drift report's mapped G, Ġ (cached)
             trajectory_map(system.constraints, len(grid), system._cache)
+            trajectory_map(one_output(system.constraints, 0, system._cache), len(grid),
+                           system._cache)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
         try:
@@ -527,6 +625,7 @@ class _Run:
                     t0 = time.perf_counter()
                     if spec.method == "dopri":
                         dopri_function(system)
+                        dopri_function(system, dense=False)
                     elif self.segmented:
                         f = segmented_function(system, spec, g, self.project, self.every)
                     else:

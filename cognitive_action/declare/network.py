@@ -42,6 +42,7 @@ from cognitive_action.declare.symbols import (
     SUFFIXES,
     check_name,
     dot,
+    gc_paused,
     substitute,
     symbol,
     symbols_bulk,
@@ -412,17 +413,18 @@ class Network:
         ``_<k>`` does; only when a source label or a repeated name fails this does the
         per-arc check run, to report the first offending arc as it always has.
         """
-        g = self.graph
-        arcs = [(j, k) for j in self.order for k in g.predecessors(j)]
-        names = [f"w{labels[j]}_{labels[k]}" for j, k in arcs]
-        suffixes = tuple(SUFFIXES.values())
-        clean = not any(f"_{lab}".endswith(suffixes) for lab in labels.values()) \
-            and len(set(names)) == len(names)
-        if not clean:  # the exact first error, as the per-arc declaration reports it
-            w = {a: symbol(check_name(name, "weight")) for a, name in zip(arcs, names)}
-            _check_unique_names(w, "arcs", "w")
-            return w
-        return dict(zip(arcs, symbols_bulk(names)))
+        with gc_paused():  # ~10⁵ objects made here (see gc_paused)
+            g = self.graph
+            arcs = [(j, k) for j in self.order for k in g.predecessors(j)]
+            names = [f"w{labels[j]}_{labels[k]}" for j, k in arcs]
+            suffixes = tuple(SUFFIXES.values())
+            clean = not any(f"_{lab}".endswith(suffixes) for lab in labels.values()) \
+                and len(set(names)) == len(names)
+            if not clean:  # the exact first error, as the per-arc declaration reports it
+                w = {a: symbol(check_name(name, "weight")) for a, name in zip(arcs, names)}
+                _check_unique_names(w, "arcs", "w")
+                return w
+            return dict(zip(arcs, symbols_bulk(names)))
 
     # -- structure -----------------------------------------------------------------------
     @property
@@ -555,18 +557,19 @@ class Network:
         if self.bias is not None:
             e[self.bias] = sp.S.One
         out = []
-        for j in self.order:
-            xj = self.x[j]
-            if j in self.inputs:
-                out.append(Constraint(xj - e[j], name=f"G{_label(j)}"))
-                continue
-            if self.graph.in_degree(j) == 0:
-                raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
-                                 fix="connect it or declare it an input")
-            a = self.net_input(j)
-            g = self.neuron_constraint(xj, a, j)
-            out.append(Constraint(g, name=f"G{_label(j)}",
-                                  symbols=_free_symbols(g, a, self.net_input_symbols(j))))
+        with gc_paused():  # the net inputs: ~10⁵ products in a dense network
+            for j in self.order:
+                xj = self.x[j]
+                if j in self.inputs:
+                    out.append(Constraint(xj - e[j], name=f"G{_label(j)}"))
+                    continue
+                if self.graph.in_degree(j) == 0:
+                    raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
+                                     fix="connect it or declare it an input")
+                a = self.net_input(j)
+                g = self.neuron_constraint(xj, a, j)
+                out.append(Constraint(g, name=f"G{_label(j)}",
+                                      symbols=_free_symbols(g, a, self.net_input_symbols(j))))
         return out
 
     def problem(self, *, mass_x: sp.Expr | float = MASS_X, mass_W: sp.Expr | float = MASS_W,
@@ -597,55 +600,55 @@ class Network:
         parameters
             Extra parameter symbols used in ``weight``, ``loss``, inputs or targets.
         """
-        e = dict(self.input_signals())
-        e.update(inputs or {})
-        y = dict(self.target_signals())
-        y.update(targets or {})
-        for label, mapping in (("inputs", inputs or {}), ("targets", targets or {})):
-            allowed = self.inputs if label == "inputs" else self.outputs
-            for k in mapping:
-                if k not in allowed:
-                    fix = (f"use neurons {allowed}" if label == "inputs" else
-                           f"use neurons {allowed}, or make {k!r} an output: "
-                           f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
-                    raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
-                                     f"the network's {label}", fix=fix)
-        if self.bias is not None and self.bias in (inputs or {}):
-            raise ShapeError(f"an input signal given for the bias unit {self.bias!r}",
-                             fix="the bias unit is clamped to 1; give signals for "
-                             f"{[i for i in self.inputs if i != self.bias]}")
-        if isinstance(loss, str):
-            if loss not in LOSSES:
-                raise DeclarationError(f"unknown loss {loss!r}",
-                                       fix=f"use one of {', '.join(LOSSES)}, or pass an "
-                                       "expression of the outputs")
-            if not self.outputs:
-                raise DeclarationError(f"the loss {loss!r} needs output neurons",
-                                       fix="name them with Network(..., outputs=[...])")
-            loss = LOSSES[loss]([self.x[o] for o in self.outputs],
-                                [y[o] for o in self.outputs])
-        if loss is None and not self.outputs:
-            warnings.warn(
-                "the network has no output neurons (every neuron has outgoing arcs), so the "
-                "default loss is empty (F = 0): no supervision. Name the outputs with "
-                "Network(..., outputs=[...]) or pass a loss.", UserWarning, stacklevel=2)
-        if loss is None:
-            loss = squared_error([self.x[o] for o in self.outputs],
-                                 [y[o] for o in self.outputs])
-        coords = self.neurons + self.weights
-        masses = dict.fromkeys(self.neurons, mass_x) | dict.fromkeys(self.weights, mass_W)
-        action = Action(coords, masses=masses, weight=weight, lagrangian=-weight * loss)
-        coord_set = set(coords)  # a set: a tuple scan costs |signals| × |coords| __eq__
-        sigs = [s for s in list(e.values()) + list(y.values()) if isinstance(s, sp.Symbol)
-                and s not in coord_set]
-        params = {p for p in (mass_x, mass_W, self.speed) if isinstance(p, sp.Symbol)}
-        params |= set(parameters)
-        params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}
-        params -= set(sigs)
-        roles = {self.speed: RoleKind.SPEED} if isinstance(self.speed, sp.Symbol) else {}
-        return Problem(action, self.constraints(e), signals=sigs,
-                       parameters=sorted(params, key=str), name=name, network=self,
-                       roles=roles)
+        with gc_paused():  # ~10⁵ objects made here (see gc_paused)
+            e = dict(self.input_signals())
+            e.update(inputs or {})
+            y = dict(self.target_signals())
+            y.update(targets or {})
+            for label, mapping in (("inputs", inputs or {}), ("targets", targets or {})):
+                allowed = self.inputs if label == "inputs" else self.outputs
+                for k in mapping:
+                    if k not in allowed:
+                        fix = (f"use neurons {allowed}" if label == "inputs" else
+                               f"use neurons {allowed}, or make {k!r} an output: "
+                               f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
+                        raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
+                                         f"the network's {label}", fix=fix)
+            if self.bias is not None and self.bias in (inputs or {}):
+                raise ShapeError(f"an input signal given for the bias unit {self.bias!r}",
+                                 fix="the bias unit is clamped to 1; give signals for "
+                                 f"{[i for i in self.inputs if i != self.bias]}")
+            if isinstance(loss, str):
+                if loss not in LOSSES:
+                    raise DeclarationError(f"unknown loss {loss!r}",
+                                           fix=f"use one of {', '.join(LOSSES)}, or pass an "
+                                           "expression of the outputs")
+                if not self.outputs:
+                    raise DeclarationError(f"the loss {loss!r} needs output neurons",
+                                           fix="name them with Network(..., outputs=[...])")
+                loss = LOSSES[loss]([self.x[o] for o in self.outputs],
+                                    [y[o] for o in self.outputs])
+            if loss is None and not self.outputs:
+                warnings.warn(
+                    "the network has no output neurons (every neuron has outgoing arcs), so the "
+                    "default loss is empty (F = 0): no supervision. Name the outputs with "
+                    "Network(..., outputs=[...]) or pass a loss.", UserWarning, stacklevel=2)
+            if loss is None:
+                loss = squared_error([self.x[o] for o in self.outputs],
+                                     [y[o] for o in self.outputs])
+            coords = self.neurons + self.weights
+            masses = dict.fromkeys(self.neurons, mass_x) | dict.fromkeys(self.weights, mass_W)
+            action = Action(coords, masses=masses, weight=weight, lagrangian=-weight * loss)
+            sigs = [s for s in list(e.values()) + list(y.values()) if isinstance(s, sp.Symbol)
+                    and s not in masses]  # a dict of the coordinates, not a tuple scan
+            params = {p for p in (mass_x, mass_W, self.speed) if isinstance(p, sp.Symbol)}
+            params |= set(parameters)
+            params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}
+            params -= set(sigs)
+            roles = {self.speed: RoleKind.SPEED} if isinstance(self.speed, sp.Symbol) else {}
+            return Problem(action, self.constraints(e), signals=sigs,
+                           parameters=sorted(params, key=str), name=name, network=self,
+                           roles=roles)
 
 
 def _resolve(spec: str | Activation) -> Activation:

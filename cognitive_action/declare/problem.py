@@ -136,7 +136,8 @@ class Action:
             if not isinstance(c, sp.Symbol) or order(c) != 0:
                 raise DeclarationError(f"coordinate {c} is not a plain symbol",
                                        fix="declare coordinates with coordinates('q1 q2')")
-        if len(set(coords)) != len(coords):
+        coord_set = set(coords)
+        if len(coord_set) != len(coords):
             raise DeclarationError("a coordinate is declared twice",
                                    fix="give each coordinate once")
         if not coords:
@@ -159,9 +160,10 @@ class Action:
             diag = {}
         elif self.masses is None:
             diag = {}
+        elif isinstance(self.masses, Mapping) and _plain_masses(self.masses, coord_set):
+            diag = dict(self.masses)  # copies the stored hashes: ~10⁵ keys in a network
         elif isinstance(self.masses, Mapping):
             diag = {}
-            coord_set = set(coords)
             seen: dict[int, sp.Expr] = {}  # one mass object is usually shared by many
             for k, v in self.masses.items():
                 k = k if isinstance(k, sp.Symbol) else to_jet_form(k)
@@ -195,6 +197,22 @@ class Action:
     def density(self) -> sp.Expr:
         """The integrand ``ϖ ½ q̇ᵀ M q̇ + F``."""
         return self.weight * self.kinetic + self.lagrangian
+
+
+def _plain_masses(masses: Mapping, coord_set: set[sp.Symbol]) -> bool:
+    """Whether ``masses`` is a dict ``{coordinate symbol: expression}`` that
+    :class:`Action` would keep as it is (every key a declared coordinate, every mass
+    already an expression in jet form), checked with set operations and once per distinct
+    mass object."""
+    if type(masses) is not dict or not all(isinstance(k, sp.Symbol) for k in masses):
+        return False
+    if set(masses) - coord_set:  # set(dict) reuses the stored hashes
+        return False
+    distinct = {id(v): v for v in masses.values()}
+    try:
+        return all(_as_expr(v, "a mass") is v for v in distinct.values())
+    except (DeclarationError, ShapeError):
+        return False  # the general path reports it with the coordinate's name
 
 
 _WHERE_ALLOWED = ("time weights and masses may depend on t and parameters (a mass matrix also "
@@ -386,7 +404,8 @@ class Problem:
         for c, m in a.masses.items():
             if id(m) not in renamed:
                 renamed[id(m)] = self._rename(m)
-            a.masses[c] = renamed[id(m)]
+            if renamed[id(m)] is not m:
+                a.masses[c] = renamed[id(m)]
         if a.mass_matrix is not None:
             a.mass_matrix = a.mass_matrix.applyfunc(self._rename)
         if a.weight == 0 or (a.weight.is_number and not a.weight > 0):
@@ -402,8 +421,17 @@ class Problem:
 
     def _check_names(self) -> None:
         seen: dict[sp.Symbol, str] = {}
-        for what, group in (("coordinate", self.coordinates), ("signal", self.signals),
-                            ("parameter", self.parameters)):
+        groups = [("coordinate", self.coordinates), ("signal", self.signals),
+                  ("parameter", self.parameters)]
+        coords = self.coordinates
+        if all(isinstance(s, sp.Symbol) and order(s) == 0 and s.name != t.name
+               for s in coords):  # ~10⁵ coordinates in a network: one dict, one pass
+            seen = dict.fromkeys(coords, "coordinate")
+            if len(seen) == len(coords):
+                groups = groups[1:]
+            else:
+                seen = {}
+        for what, group in groups:
             for s in group:
                 if not isinstance(s, sp.Symbol) or order(s) != 0 or \
                         (s.name == t.name and s == t):  # only a symbol named t can be t
@@ -489,7 +517,7 @@ class Problem:
             symbols = expr.free_symbols
         else:  # the builder knows the symbols (a network's constraints): no scan
             expr, symbols = c.expr, c.symbols
-            renamed = self._rename(expr, symbols)
+            renamed = self._rename(expr, symbols - self._coordinate_set)  # set operation
             if renamed is not expr:
                 expr, symbols = renamed, renamed.free_symbols
         self._check_expression(expr, f"constraint {name}",

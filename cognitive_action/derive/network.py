@@ -50,7 +50,7 @@ from cognitive_action.declare.activations import Activation
 from cognitive_action.declare.network import Network, _product
 from cognitive_action.declare.problem import Action, Problem
 from cognitive_action.declare.roles import RoleMap, multiplier_name
-from cognitive_action.declare.symbols import MAX_ORDER, Jets, dot, substitute, symbol, t
+from cognitive_action.declare.symbols import MAX_ORDER, Jets, dot, gc_paused, substitute, symbol, t
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
 from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
@@ -125,6 +125,14 @@ def neuron_templates(net: Network) -> tuple[tuple[NeuronTemplate, ...], np.ndarr
     for n, members in enumerate(groups.values()):
         index[[pos[j] for j in members]] = n
     return tpls, index
+
+
+def _masses_differ(masses: Mapping[sp.Symbol, sp.Expr], coords: tuple[sp.Symbol, ...],
+                   mass: sp.Expr) -> bool:
+    """Whether a coordinate of ``coords`` has a mass other than ``mass`` (compared once per
+    distinct mass object: a network's ~10⁵ weights share one)."""
+    distinct = {id(m): m for m in map(masses.__getitem__, coords)}
+    return any(m is not mass and m != mass for m in distinct.values())
 
 
 def is_network_problem(problem: Problem) -> bool:
@@ -216,51 +224,53 @@ class NetworkSystem(DerivedSystem):
     """
 
     def __init__(self, problem: Problem) -> None:
-        if not is_network_problem(problem):
-            raise DerivationError(
-                "not a holonomic network problem",
-                fix="build it with Network(...).problem(); otherwise use euler_lagrange")
-        net: Network = problem.network
-        action = problem.action
-        xs, ws = net.neurons, net.weights
-        if len(problem.constraints) != len(net.order) or \
-                set(problem.coordinates) != set(xs + ws):
-            raise DerivationError("the problem's constraints or coordinates were changed "
-                                  "after it was built from its network",
-                                  fix="use the generic euler_lagrange for modified problems")
-        F = action.lagrangian
-        coords = xs + ws
-        forbidden = (set(ws), Jets(coords, 1), Jets(coords, 2))  # no 10⁵ jet symbols made
-        if any(any(s in f for f in forbidden) for s in F.atoms(sp.Symbol)):
-            raise DerivationError("F depends on weights or velocities",
-                                  fix="use the generic euler_lagrange for such Lagrangians")
-        self.mass_x = action.masses[xs[0]]
-        self.mass_W = action.masses[ws[0]] if ws else sp.S.One
-        if any(action.masses[x] != self.mass_x for x in xs) or \
-                any(action.masses[w] != self.mass_W for w in ws):
-            raise DerivationError("masses differ within neurons or weights",
-                                  fix="use the generic euler_lagrange for per-coordinate "
-                                  "masses")
-        self.problem, self.network = problem, net
-        weight = action.weight
-        self.templates, self.template_index = neuron_templates(net)
-        self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
-        self.kinetic_w, _ = class_residual(self.mass_W, weight)
-        loss = Differentiator(xs).gradient(F)
-        if weight != 1:
-            loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
-                    for q, v in loss.items()}
-        self.loss_gradient = loss
-        self.names = [c.name for c in problem.constraints]
-        self.multipliers = tuple(symbol(multiplier_name(n, holonomic=True,
-                                                        weighted=weight != 1))
-                                 for n in self.names)
-        idx = {n: i for i, n in enumerate(net.order)}
-        edges = [(idx[j], idx[k]) for (j, k) in net.w]
-        self.targets = np.array([e[0] for e in edges], dtype=np.int64)
-        self.sources = np.array([e[1] for e in edges], dtype=np.int64)
-        self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
-        self._numeric: dict[str, object] = {}
+        with gc_paused():  # ~10⁵ objects made here (see gc_paused)
+            if not is_network_problem(problem):
+                raise DerivationError(
+                    "not a holonomic network problem",
+                    fix="build it with Network(...).problem(); otherwise use euler_lagrange")
+            net: Network = problem.network
+            action = problem.action
+            xs, ws = net.neurons, net.weights
+            if len(problem.constraints) != len(net.order) or (
+                    problem.coordinates != xs + ws  # identical tuples: no hashing
+                    and set(problem.coordinates) != set(xs + ws)):
+                raise DerivationError("the problem's constraints or coordinates were changed "
+                                      "after it was built from its network",
+                                      fix="use the generic euler_lagrange for modified problems")
+            F = action.lagrangian
+            coords = xs + ws
+            forbidden = (set(ws), Jets(coords, 1), Jets(coords, 2))  # no 10⁵ jet symbols made
+            if any(any(s in f for f in forbidden) for s in F.atoms(sp.Symbol)):
+                raise DerivationError("F depends on weights or velocities",
+                                      fix="use the generic euler_lagrange for such Lagrangians")
+            self.mass_x = action.masses[xs[0]]
+            self.mass_W = action.masses[ws[0]] if ws else sp.S.One
+            if _masses_differ(action.masses, xs, self.mass_x) or \
+                    _masses_differ(action.masses, ws, self.mass_W):
+                raise DerivationError("masses differ within neurons or weights",
+                                      fix="use the generic euler_lagrange for per-coordinate "
+                                      "masses")
+            self.problem, self.network = problem, net
+            weight = action.weight
+            self.templates, self.template_index = neuron_templates(net)
+            self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
+            self.kinetic_w, _ = class_residual(self.mass_W, weight)
+            loss = Differentiator(xs).gradient(F)
+            if weight != 1:
+                loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
+                        for q, v in loss.items()}
+            self.loss_gradient = loss
+            self.names = [c.name for c in problem.constraints]
+            self.multipliers = tuple(symbol(multiplier_name(n, holonomic=True,
+                                                            weighted=weight != 1))
+                                     for n in self.names)
+            idx = {n: i for i, n in enumerate(net.order)}
+            edges = [(idx[j], idx[k]) for (j, k) in net.w]
+            self.targets = np.array([e[0] for e in edges], dtype=np.int64)
+            self.sources = np.array([e[1] for e in edges], dtype=np.int64)
+            self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
+            self._numeric: dict[str, object] = {}
 
     form = "network"
 

@@ -449,8 +449,12 @@ class Network:
     def net_input_symbols(self, j: Hashable) -> frozenset[sp.Symbol]:
         """The symbols of ``a_j``: the weights into ``j`` and their source outputs (what
         ``net_input(j).free_symbols`` is, known without walking the sum)."""
-        preds = list(self.graph.predecessors(j))
-        return frozenset([self.w[j, k] for k in preds] + [self.x[k] for k in preds])
+        preds = tuple(self.graph.predecessors(j))
+        cache = self.__dict__.setdefault("_source_symbols", {})
+        sources = cache.get(preds)  # dense layers share their sources: hash them once
+        if sources is None:
+            sources = cache[preds] = frozenset([self.x[k] for k in preds])
+        return frozenset([self.w[j, k] for k in preds]) | sources
 
     def weight_matrix(self) -> sp.Matrix:
         """``W`` with ``W[j, k] = w_jk`` (zero where there is no arc), in network order.

@@ -144,6 +144,8 @@ class Action:
             raise DeclarationError("an action needs at least one coordinate",
                                    fix="declare coordinates with coordinates('q1 q2')")
         self.coordinates = tuple(coords)
+        # kept for Problem, with the tuple it was made from (~10⁵ hashes in a network)
+        self._coordinate_set = (self.coordinates, frozenset(coord_set))
         n = len(coords)
         if self.masses is not None and self.mass_matrix is not None:
             raise DeclarationError("both masses and mass_matrix given",
@@ -288,7 +290,9 @@ class Problem:
         self._normalize_action()
         self._constants = set(self.parameters) | {t} | {
             dot(s, k) for s in self.signals for k in range(MAX_ORDER + 1)}
-        self._coordinate_set = set(self.coordinates)
+        made = getattr(action, "_coordinate_set", (None, None))
+        self._coordinate_set: frozenset[sp.Symbol] = made[1] if made[0] is self.coordinates \
+            else frozenset(self.coordinates)
         self._configuration = (self._constants, self._coordinate_set)
         by_name = {q.name: q for q in self.coordinates}
         self._velocities = Jets(by_name, 1)
@@ -312,6 +316,18 @@ class Problem:
         self._check_expression(action.lagrangian, "the Lagrangian F", allow=self._lagrangian)
 
     # -- views ---------------------------------------------------------------------------
+    @property
+    def coordinate_set(self) -> frozenset[sp.Symbol]:
+        """The coordinates as a set, for membership tests (made once: a dense network has
+        ~10⁵ of them).
+
+        >>> from cognitive_action.declare import symbols as S
+        >>> q, = S.coordinates("q")
+        >>> q in Problem(Action([q], masses=1)).coordinate_set
+        True
+        """
+        return self._coordinate_set
+
     @property
     def holonomic(self) -> tuple[Constraint, ...]:
         """The holonomic constraints ``G(t, q) = 0``."""

@@ -127,12 +127,34 @@ def neuron_templates(net: Network) -> tuple[tuple[NeuronTemplate, ...], np.ndarr
     return tpls, index
 
 
-def _masses_differ(masses: Mapping[sp.Symbol, sp.Expr], coords: tuple[sp.Symbol, ...],
-                   mass: sp.Expr) -> bool:
-    """Whether a coordinate of ``coords`` has a mass other than ``mass`` (compared once per
-    distinct mass object: a network's ~10⁵ weights share one)."""
-    distinct = {id(m): m for m in map(masses.__getitem__, coords)}
+class _Weights:
+    """The coordinates that are not neuron outputs (the weights, once the coordinates are
+    known to be ``x`` and ``W``), as a container."""
+
+    __slots__ = ("_coordinates", "_neurons")
+
+    def __init__(self, coordinates: frozenset[sp.Symbol], neurons: set[sp.Symbol]) -> None:
+        self._coordinates, self._neurons = coordinates, neurons
+
+    def __contains__(self, s: object) -> bool:
+        return s in self._coordinates and s not in self._neurons
+
+
+def _differ(masses: list[sp.Expr], mass: sp.Expr) -> bool:
+    """Whether one of ``masses`` is not ``mass`` (compared once per distinct object: a
+    network's ~10⁵ weights share one)."""
+    distinct = {id(m): m for m in masses}
     return any(m is not mass and m != mass for m in distinct.values())
+
+
+def _class_masses(masses: Mapping[sp.Symbol, sp.Expr], xs: tuple[sp.Symbol, ...],
+                  ws: tuple[sp.Symbol, ...]) -> tuple[list[sp.Expr], list[sp.Expr]]:
+    """The masses of ``xs`` and of ``ws``: by position when ``masses`` lists exactly
+    ``xs + ws`` in that order (as ``Network.problem`` makes it; no lookups), else by key."""
+    if len(masses) == len(xs) + len(ws) and tuple(masses) == xs + ws:
+        values = list(masses.values())
+        return values[:len(xs)], values[len(xs):]
+    return [masses[x] for x in xs], [masses[w] for w in ws]
 
 
 def is_network_problem(problem: Problem) -> bool:
@@ -240,14 +262,15 @@ class NetworkSystem(DerivedSystem):
                                       fix="use the generic euler_lagrange for modified problems")
             F = action.lagrangian
             coords = xs + ws
-            forbidden = (set(ws), Jets(coords, 1), Jets(coords, 2))  # no 10⁵ jet symbols made
+            weights = _Weights(problem.coordinate_set, set(xs))  # neither 10⁵ jets nor hashes
+            forbidden = (weights, Jets(coords, 1), Jets(coords, 2))
             if any(any(s in f for f in forbidden) for s in F.atoms(sp.Symbol)):
                 raise DerivationError("F depends on weights or velocities",
                                       fix="use the generic euler_lagrange for such Lagrangians")
             self.mass_x = action.masses[xs[0]]
             self.mass_W = action.masses[ws[0]] if ws else sp.S.One
-            if _masses_differ(action.masses, xs, self.mass_x) or \
-                    _masses_differ(action.masses, ws, self.mass_W):
+            mx, mw = _class_masses(action.masses, xs, ws)
+            if _differ(mx, self.mass_x) or _differ(mw, self.mass_W):
                 raise DerivationError("masses differ within neurons or weights",
                                       fix="use the generic euler_lagrange for per-coordinate "
                                       "masses")
@@ -628,7 +651,7 @@ def second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
     over that constraint's own symbols only)."""
     expr = problem.constraints[i].expr
     free = expr.free_symbols  # once: not per coordinate (quadratic in the weights)
-    coords = [s for s in problem.coordinates if s in free]
+    coords = [s for s in free if s in problem.coordinate_set]  # a few symbols, not 10⁵
     D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
                         for k in range(MAX_ORDER + 1)})
     return -Walker({dot(q, 2) for q in coords}).zero_out(D(D(expr)))

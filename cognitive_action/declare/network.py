@@ -418,8 +418,11 @@ class Network:
             arcs = [(j, k) for j in self.order for k in g.predecessors(j)]
             names = [f"w{labels[j]}_{labels[k]}" for j, k in arcs]
             suffixes = tuple(SUFFIXES.values())
+            # without "_" in labels, w<j>_<k> splits back into (j, k): distinct names (x
+            # names, checked before, are distinct, so are the labels)
+            underscores = any("_" in lab for lab in labels.values())
             clean = not any(f"_{lab}".endswith(suffixes) for lab in labels.values()) \
-                and len(set(names)) == len(names)
+                and (not underscores or len(set(names)) == len(names))
             if not clean:  # the exact first error, as the per-arc declaration reports it
                 w = {a: symbol(check_name(name, "weight")) for a, name in zip(arcs, names)}
                 _check_unique_names(w, "arcs", "w")

@@ -33,6 +33,7 @@ from typing import Any
 
 import networkx as nx
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy.core.mul import _mulsort
 
 from cognitive_action.declare.activations import Activation, activation
@@ -148,19 +149,22 @@ def _plain_free_symbols(cls: type) -> bool:
 
 
 def _free_symbols(expr: sp.Basic, part: sp.Basic, part_symbols: frozenset[sp.Symbol]
-                  ) -> frozenset[sp.Symbol]:
+                  ) -> frozenset[sp.Symbol] | None:
     """``expr.free_symbols``, taking those of the subexpression ``part`` (found by
     identity) as ``part_symbols`` instead of walking it: a neuron's constraint is a small
     template around its net input, whose symbols the network knows.
 
     Nodes whose class defines its own ``free_symbols`` (symbols, bound variables of
-    integrals, derivatives) answer for themselves; the others are the union of their
-    arguments', as ``Basic.free_symbols`` is.
+    integrals) answer for themselves; the others are the union of their arguments', as
+    ``Basic.free_symbols`` is. None when ``expr`` is not in jet form (a function of time
+    or a derivative in an activation of one's own): ``Problem`` then scans it.
 
     >>> x, y, z = sp.symbols("x y z")
     >>> a = y + z
     >>> sorted(_free_symbols(x - sp.tanh(a), a, frozenset({y, z})), key=str)
     [x, y, z]
+    >>> _free_symbols(x - sp.Function("f")(t) * a, a, frozenset({y, z})) is None
+    True
     """
     out: set[sp.Symbol] = set()
     stack, seen = [expr], set()
@@ -168,6 +172,8 @@ def _free_symbols(expr: sp.Basic, part: sp.Basic, part_symbols: frozenset[sp.Sym
         e = stack.pop()
         if e is part:
             out |= part_symbols
+        elif isinstance(e, (AppliedUndef, sp.Derivative)):
+            return None
         elif not _plain_free_symbols(type(e)):
             out |= e.free_symbols
         elif id(e) not in seen:

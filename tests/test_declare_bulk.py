@@ -243,3 +243,12 @@ def test_dense_net_declares_the_slow_build():
         + [_real(f"w{j}_{k}") for j in range(2, n) for k in range(n)])
     roles = problem.roles
     assert str(roles[dot(net.w[5, 5])].describe()) == "velocity of w5_5"
+
+
+def test_shared_masses_are_renamed_and_checked_once_for_all_coordinates():
+    q, r = symbol("mq"), symbol("mr")
+    with pytest.raises(DeclarationError, match="the mass of mr is negative"):
+        Problem(Action([q, r], masses={q: 1, r: -2}))
+    plain, declared = sp.Symbol("mm"), sp.Symbol("mm", real=True)
+    p = Problem(Action([q, r], masses={q: plain, r: plain}), parameters=[declared])
+    assert all(m is declared for m in p.action.masses.values())  # both renamed

@@ -416,22 +416,19 @@ class Problem:
         a = self.action
         a.weight = self._rename(a.weight)
         a.lagrangian = self._rename(a.lagrangian)
-        renamed: dict[int, sp.Expr] = {}
-        for c, m in a.masses.items():
-            if id(m) not in renamed:
-                renamed[id(m)] = self._rename(m)
-            if renamed[id(m)] is not m:
+        distinct = {id(m): m for m in a.masses.values()}  # usually one object, shared
+        renamed = {i: self._rename(m) for i, m in distinct.items()}
+        if any(renamed[i] is not m for i, m in distinct.items()):
+            for c, m in a.masses.items():
                 a.masses[c] = renamed[id(m)]
         if a.mass_matrix is not None:
             a.mass_matrix = a.mass_matrix.applyfunc(self._rename)
         if a.weight == 0 or (a.weight.is_number and not a.weight > 0):
             raise DeclarationError(f"the time weight ϖ(t) = {a.weight} is not positive",
                                    fix="use a positive weight such as 1 or exp(theta*t)")
-        negative: dict[int, bool] = {}  # one mass object is usually shared by many
-        for c, m in a.masses.items():
-            if id(m) not in negative:
-                negative[id(m)] = bool(m.is_number and m < 0)
-            if negative[id(m)]:
+        negative = {id(m) for m in renamed.values() if m.is_number and m < 0}
+        for c, m in (a.masses.items() if negative else ()):
+            if id(m) in negative:
                 raise DeclarationError(f"the mass of {c} is negative ({m})",
                                        fix="masses are positive (zero for no kinetic term)")
 

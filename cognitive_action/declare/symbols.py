@@ -81,8 +81,8 @@ def _real_symbol(name: str) -> sp.Symbol:
 
     The object is what ``Symbol.__xnew__`` makes: the same class, name and assumption
     objects, hence equal to (and hashing like) ``sp.Symbol(name, real=True)``; it only
-    skips ``_sanitize``, the keyword cache and ``Basic.__new__``, which cost ~4 µs per
-    symbol, the bulk of declaring a dense network (docs/performance.md).
+    skips ``_sanitize``, the keyword cache and ``Basic.__new__``, which were the bulk of
+    declaring a dense network (docs/performance.md, "Numbers behind choices").
     """
     if not isinstance(name, str):
         raise TypeError(f"name should be a string, not {type(name)!r}")

@@ -28,16 +28,27 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import networkx as nx
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy.core.mul import _mulsort
 
 from cognitive_action.declare.activations import Activation, activation
 from cognitive_action.declare.problem import Action, Constraint, Problem
 from cognitive_action.declare.roles import RoleKind
-from cognitive_action.declare.symbols import check_name, dot, substitute, symbol, t
+from cognitive_action.declare.symbols import (
+    SUFFIXES,
+    check_name,
+    dot,
+    gc_paused,
+    substitute,
+    symbol,
+    symbols_bulk,
+    t,
+)
 from cognitive_action.errors import DeclarationError, GraphError, ShapeError
 
 __all__ = ["Network", "layered", "xor", "chain", "squared_error", "softmax_cross_entropy",
@@ -68,15 +79,107 @@ def _check_unique_names(named: Mapping, what: str, prefix: str) -> None:
         seen[sym] = key
 
 
+def _alike(a: sp.Basic, b: sp.Basic) -> bool:
+    """Whether ``a`` and ``b`` are plain symbols of one class with the same assumptions:
+    SymPy's canonical order (``Basic.compare``) then sorts them by name."""
+    return type(a) is sp.Symbol and type(b) is sp.Symbol \
+        and a._assumptions0 == b._assumptions0
+
+
 def _product(w: sp.Symbol, x: sp.Symbol) -> sp.Expr:
     """``w*x`` for two symbols without ``Mul``'s general flattening (which dominates
     declaring a dense network; docs/performance.md); the same canonical object, since the
     arguments are sorted as ``Mul`` sorts them."""
     if w == x:
         return w**2
-    args = [w, x]
-    _mulsort(args)
+    if _alike(w, x):
+        args = [w, x] if w.name < x.name else [x, w]
+    else:
+        args = [w, x]
+        _mulsort(args)
     return sp.Mul._from_args(args, is_commutative=True)
+
+
+def _sum_of_products(pairs: Sequence[tuple[sp.Symbol, sp.Symbol]]) -> sp.Expr:
+    """``Σ w x`` over symbol pairs: the object ``sp.Add(*(w*x for w, x in pairs))``.
+
+    When every factor is a plain symbol with the same assumptions and the products are
+    distinct, SymPy's canonical order of the terms (``Basic.compare`` on products of
+    two symbols) is the order of the factors' names, so the sum is assembled directly
+    (``Add.flatten`` compares terms pairwise, the cost that dominated declaring a dense
+    network); otherwise ``sp.Add`` builds it.
+
+    >>> a, b, c = (symbol(n) for n in ("a", "b", "c"))
+    >>> _sum_of_products([(c, a), (b, a)]) == sp.Add(c * a, b * a)
+    True
+    """
+    if len(pairs) < 2:
+        return sp.Add(*(_product(w, x) for w, x in pairs))
+    first = pairs[0][0]
+    a0 = first._assumptions0 if type(first) is sp.Symbol else None
+    keyed = []
+    for w, x in pairs:
+        if type(w) is not sp.Symbol or type(x) is not sp.Symbol or w is x or \
+                w._assumptions0 != a0 or x._assumptions0 != a0 or w.name == x.name:
+            return sp.Add(*(_product(w_, x_) for w_, x_ in pairs))
+        keyed.append((w.name, x.name, w, x) if w.name < x.name else (x.name, w.name, x, w))
+    keyed.sort(key=itemgetter(0, 1))
+    for r, s in zip(keyed, keyed[1:]):
+        if r[0] == s[0] and r[1] == s[1]:  # a repeated product: let Add collect it
+            return sp.Add(*(_product(w_, x_) for w_, x_ in pairs))
+    mul = sp.Mul._from_args
+    terms = [mul((r[2], r[3]), is_commutative=True) for r in keyed]
+    return sp.Add._exec_constructor_postprocessors(sp.Add._from_args(terms,
+                                                                     is_commutative=True))
+
+
+_BASIC_FREE_SYMBOLS = sp.Basic.__dict__["free_symbols"]
+_PLAIN_FREE_SYMBOLS: dict[type, bool] = {}
+
+
+def _plain_free_symbols(cls: type) -> bool:
+    """Whether instances of ``cls`` have ``Basic``'s ``free_symbols`` (the union of
+    their arguments'), looked up in the class's own MRO (``type(e).free_symbols`` would
+    find the metaclass property of function classes)."""
+    hit = _PLAIN_FREE_SYMBOLS.get(cls)
+    if hit is None:
+        owner = next(k for k in cls.__mro__ if "free_symbols" in k.__dict__)
+        hit = _PLAIN_FREE_SYMBOLS[cls] = owner.__dict__["free_symbols"] is _BASIC_FREE_SYMBOLS
+    return hit
+
+
+def _free_symbols(expr: sp.Basic, part: sp.Basic, part_symbols: frozenset[sp.Symbol]
+                  ) -> frozenset[sp.Symbol] | None:
+    """``expr.free_symbols``, taking those of the subexpression ``part`` (found by
+    identity) as ``part_symbols`` instead of walking it: a neuron's constraint is a small
+    template around its net input, whose symbols the network knows.
+
+    Nodes whose class defines its own ``free_symbols`` (symbols, bound variables of
+    integrals) answer for themselves; the others are the union of their arguments', as
+    ``Basic.free_symbols`` is. None when ``expr`` is not in jet form (a function of time
+    or a derivative in an activation of one's own): ``Problem`` then scans it.
+
+    >>> x, y, z = sp.symbols("x y z")
+    >>> a = y + z
+    >>> sorted(_free_symbols(x - sp.tanh(a), a, frozenset({y, z})), key=str)
+    [x, y, z]
+    >>> _free_symbols(x - sp.Function("f")(t) * a, a, frozenset({y, z})) is None
+    True
+    """
+    out: set[sp.Symbol] = set()
+    stack, seen = [expr], set()
+    while stack:
+        e = stack.pop()
+        if e is part:
+            out |= part_symbols
+        elif isinstance(e, (AppliedUndef, sp.Derivative)):
+            return None
+        elif not _plain_free_symbols(type(e)):
+            out |= e.free_symbols
+        elif id(e) not in seen:
+            seen.add(id(e))
+            stack.extend(e.args)
+    return frozenset(out)
 
 
 #: Label of the constant unit that :class:`Network` adds for biases (``bias=True``).
@@ -300,11 +403,37 @@ class Network:
             if o not in g:
                 raise GraphError(f"output neuron {o!r} is not in the graph",
                                  fix="choose outputs among the graph's nodes")
-        self.x = {n: symbol(check_name(f"x{_label(n)}", "neuron")) for n in self.order}
-        self.w = {(j, k): symbol(check_name(f"w{_label(j)}_{_label(k)}", "weight"))
-                  for j in self.order for k in g.predecessors(j)}
+        labels: dict[Hashable, str] = {}
+        self.x = {}
+        for n in self.order:
+            labels[n] = lab = _label(n)
+            self.x[n] = symbol(check_name(f"x{lab}", "neuron"))
         _check_unique_names(self.x, "neurons", "x")
-        _check_unique_names(self.w, "arcs", "w")
+        self.w = self._weight_symbols(labels)
+
+    def _weight_symbols(self, labels: Mapping[Hashable, str]) -> dict[tuple, sp.Symbol]:
+        """``{(j, k): w<j>_<k>}`` for every arc, names checked and made in bulk.
+
+        The labels passed the neuron-name check (``x<label>`` is an identifier), so
+        ``w<j>_<k>`` is an identifier too and ends in a reserved suffix exactly when
+        ``_<k>`` does; only when a source label or a repeated name fails this does the
+        per-arc check run, to report the first offending arc as it always has.
+        """
+        with gc_paused():  # ~10⁵ objects made here (see gc_paused)
+            g = self.graph
+            arcs = [(j, k) for j in self.order for k in g.predecessors(j)]
+            names = [f"w{labels[j]}_{labels[k]}" for j, k in arcs]
+            suffixes = tuple(SUFFIXES.values())
+            # without "_" in labels, w<j>_<k> splits back into (j, k): distinct names (x
+            # names, checked before, are distinct, so are the labels)
+            underscores = any("_" in lab for lab in labels.values())
+            clean = not any(f"_{lab}".endswith(suffixes) for lab in labels.values()) \
+                and (not underscores or len(set(names)) == len(names))
+            if not clean:  # the exact first error, as the per-arc declaration reports it
+                w = {a: symbol(check_name(name, "weight")) for a, name in zip(arcs, names)}
+                _check_unique_names(w, "arcs", "w")
+                return w
+            return dict(zip(arcs, symbols_bulk(names)))
 
     # -- structure -----------------------------------------------------------------------
     @property
@@ -318,8 +447,23 @@ class Network:
         return tuple(self.w.values())
 
     def net_input(self, j: Hashable) -> sp.Expr:
-        """``a_j = Σ_k w_jk x_k`` over the arcs into ``j``."""
-        return sp.Add(*(_product(self.w[j, k], self.x[k]) for k in self.graph.predecessors(j)))
+        """``a_j = Σ_k w_jk x_k`` over the arcs into ``j`` (made once per neuron)."""
+        cache = self.__dict__.setdefault("_net_inputs", {})
+        hit = cache.get(j)
+        if hit is None:
+            hit = cache[j] = _sum_of_products(
+                [(self.w[j, k], self.x[k]) for k in self.graph.predecessors(j)])
+        return hit
+
+    def net_input_symbols(self, j: Hashable) -> frozenset[sp.Symbol]:
+        """The symbols of ``a_j``: the weights into ``j`` and their source outputs (what
+        ``net_input(j).free_symbols`` is, known without walking the sum)."""
+        preds = tuple(self.graph.predecessors(j))
+        cache = self.__dict__.setdefault("_source_symbols", {})
+        sources = cache.get(preds)  # dense layers share their sources: hash them once
+        if sources is None:
+            sources = cache[preds] = frozenset([self.x[k] for k in preds])
+        return frozenset([self.w[j, k] for k in preds]) | sources
 
     def weight_matrix(self) -> sp.Matrix:
         """``W`` with ``W[j, k] = w_jk`` (zero where there is no arc), in network order.
@@ -426,16 +570,19 @@ class Network:
         if self.bias is not None:
             e[self.bias] = sp.S.One
         out = []
-        for j in self.order:
-            xj = self.x[j]
-            if j in self.inputs:
-                out.append(Constraint(xj - e[j], name=f"G{_label(j)}"))
-                continue
-            if self.graph.in_degree(j) == 0:
-                raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
-                                 fix="connect it or declare it an input")
-            out.append(Constraint(self.neuron_constraint(xj, self.net_input(j), j),
-                                  name=f"G{_label(j)}"))
+        with gc_paused():  # the net inputs: ~10⁵ products in a dense network
+            for j in self.order:
+                xj = self.x[j]
+                if j in self.inputs:
+                    out.append(Constraint(xj - e[j], name=f"G{_label(j)}"))
+                    continue
+                if self.graph.in_degree(j) == 0:
+                    raise GraphError(f"neuron {j!r} has no incoming arcs and is not an input",
+                                     fix="connect it or declare it an input")
+                a = self.net_input(j)
+                g = self.neuron_constraint(xj, a, j)
+                out.append(Constraint(g, name=f"G{_label(j)}",
+                                      symbols=_free_symbols(g, a, self.net_input_symbols(j))))
         return out
 
     def problem(self, *, mass_x: sp.Expr | float = MASS_X, mass_W: sp.Expr | float = MASS_W,
@@ -466,55 +613,55 @@ class Network:
         parameters
             Extra parameter symbols used in ``weight``, ``loss``, inputs or targets.
         """
-        e = dict(self.input_signals())
-        e.update(inputs or {})
-        y = dict(self.target_signals())
-        y.update(targets or {})
-        for label, mapping in (("inputs", inputs or {}), ("targets", targets or {})):
-            allowed = self.inputs if label == "inputs" else self.outputs
-            for k in mapping:
-                if k not in allowed:
-                    fix = (f"use neurons {allowed}" if label == "inputs" else
-                           f"use neurons {allowed}, or make {k!r} an output: "
-                           f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
-                    raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
-                                     f"the network's {label}", fix=fix)
-        if self.bias is not None and self.bias in (inputs or {}):
-            raise ShapeError(f"an input signal given for the bias unit {self.bias!r}",
-                             fix="the bias unit is clamped to 1; give signals for "
-                             f"{[i for i in self.inputs if i != self.bias]}")
-        if isinstance(loss, str):
-            if loss not in LOSSES:
-                raise DeclarationError(f"unknown loss {loss!r}",
-                                       fix=f"use one of {', '.join(LOSSES)}, or pass an "
-                                       "expression of the outputs")
-            if not self.outputs:
-                raise DeclarationError(f"the loss {loss!r} needs output neurons",
-                                       fix="name them with Network(..., outputs=[...])")
-            loss = LOSSES[loss]([self.x[o] for o in self.outputs],
-                                [y[o] for o in self.outputs])
-        if loss is None and not self.outputs:
-            warnings.warn(
-                "the network has no output neurons (every neuron has outgoing arcs), so the "
-                "default loss is empty (F = 0): no supervision. Name the outputs with "
-                "Network(..., outputs=[...]) or pass a loss.", UserWarning, stacklevel=2)
-        if loss is None:
-            loss = squared_error([self.x[o] for o in self.outputs],
-                                 [y[o] for o in self.outputs])
-        coords = self.neurons + self.weights
-        masses = dict.fromkeys(self.neurons, mass_x) | dict.fromkeys(self.weights, mass_W)
-        action = Action(coords, masses=masses, weight=weight, lagrangian=-weight * loss)
-        coord_set = set(coords)  # a set: a tuple scan costs |signals| × |coords| __eq__
-        sigs = [s for s in list(e.values()) + list(y.values()) if isinstance(s, sp.Symbol)
-                and s not in coord_set]
-        params = {p for p in (mass_x, mass_W, self.speed) if isinstance(p, sp.Symbol)}
-        params |= set(parameters)
-        params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}
-        params -= set(sigs)
-        roles = {self.speed: RoleKind.SPEED} if isinstance(self.speed, sp.Symbol) else {}
-        return Problem(action, self.constraints(e), signals=sigs,
-                       parameters=sorted(params, key=str), name=name, network=self,
-                       roles=roles)
+        with gc_paused():  # ~10⁵ objects made here (see gc_paused)
+            e = dict(self.input_signals())
+            e.update(inputs or {})
+            y = dict(self.target_signals())
+            y.update(targets or {})
+            for label, mapping in (("inputs", inputs or {}), ("targets", targets or {})):
+                allowed = self.inputs if label == "inputs" else self.outputs
+                for k in mapping:
+                    if k not in allowed:
+                        fix = (f"use neurons {allowed}" if label == "inputs" else
+                               f"use neurons {allowed}, or make {k!r} an output: "
+                               f"Network(..., outputs=[{', '.join(map(repr, (*allowed, k)))}])")
+                        raise ShapeError(f"{label} given for neuron {k!r}, which is not one of "
+                                         f"the network's {label}", fix=fix)
+            if self.bias is not None and self.bias in (inputs or {}):
+                raise ShapeError(f"an input signal given for the bias unit {self.bias!r}",
+                                 fix="the bias unit is clamped to 1; give signals for "
+                                 f"{[i for i in self.inputs if i != self.bias]}")
+            if isinstance(loss, str):
+                if loss not in LOSSES:
+                    raise DeclarationError(f"unknown loss {loss!r}",
+                                           fix=f"use one of {', '.join(LOSSES)}, or pass an "
+                                           "expression of the outputs")
+                if not self.outputs:
+                    raise DeclarationError(f"the loss {loss!r} needs output neurons",
+                                           fix="name them with Network(..., outputs=[...])")
+                loss = LOSSES[loss]([self.x[o] for o in self.outputs],
+                                    [y[o] for o in self.outputs])
+            if loss is None and not self.outputs:
+                warnings.warn(
+                    "the network has no output neurons (every neuron has outgoing arcs), so the "
+                    "default loss is empty (F = 0): no supervision. Name the outputs with "
+                    "Network(..., outputs=[...]) or pass a loss.", UserWarning, stacklevel=2)
+            if loss is None:
+                loss = squared_error([self.x[o] for o in self.outputs],
+                                     [y[o] for o in self.outputs])
+            coords = self.neurons + self.weights
+            masses = dict.fromkeys(self.neurons, mass_x) | dict.fromkeys(self.weights, mass_W)
+            action = Action(coords, masses=masses, weight=weight, lagrangian=-weight * loss)
+            sigs = [s for s in list(e.values()) + list(y.values()) if isinstance(s, sp.Symbol)
+                    and s not in masses]  # a dict of the coordinates, not a tuple scan
+            params = {p for p in (mass_x, mass_W, self.speed) if isinstance(p, sp.Symbol)}
+            params |= set(parameters)
+            params |= (weight.free_symbols if isinstance(weight, sp.Basic) else set()) - {t}
+            params -= set(sigs)
+            roles = {self.speed: RoleKind.SPEED} if isinstance(self.speed, sp.Symbol) else {}
+            return Problem(action, self.constraints(e), signals=sigs,
+                           parameters=sorted(params, key=str), name=name, network=self,
+                           roles=roles)
 
 
 def _resolve(spec: str | Activation) -> Activation:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from cognitive_action.declare.roles import Role, RoleKind, RoleMap, generated_names
-from cognitive_action.declare.symbols import MAX_ORDER, base, dot, order, t, to_jet_form
+from cognitive_action.declare.symbols import MAX_ORDER, Jets, base, dot, order, t, to_jet_form
 from cognitive_action.errors import DeclarationError, ShapeError
 
 if TYPE_CHECKING:
@@ -87,11 +87,19 @@ class Constraint:
         ``"holonomic"`` without velocities, ``"nonholonomic"`` with them.
     name
         Name used in reports (``G1``, ``G2``, … when omitted).
+    kind
+        Set by :class:`Problem` (inferred; a kind given here must agree).
+    symbols
+        The free symbols of ``expr`` when whoever built it knows them without a walk (a
+        :class:`~cognitive_action.declare.network.Network` knows those of its net inputs):
+        :class:`Problem` then checks this set instead of scanning ``expr``, which must be
+        in jet form. None (the default): ``expr`` is scanned.
     """
 
     expr: sp.Expr
     name: str | None = None
     kind: str = field(default="", compare=False)
+    symbols: frozenset[sp.Symbol] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -128,13 +136,16 @@ class Action:
             if not isinstance(c, sp.Symbol) or order(c) != 0:
                 raise DeclarationError(f"coordinate {c} is not a plain symbol",
                                        fix="declare coordinates with coordinates('q1 q2')")
-        if len(set(coords)) != len(coords):
+        coord_set = set(coords)
+        if len(coord_set) != len(coords):
             raise DeclarationError("a coordinate is declared twice",
                                    fix="give each coordinate once")
         if not coords:
             raise DeclarationError("an action needs at least one coordinate",
                                    fix="declare coordinates with coordinates('q1 q2')")
         self.coordinates = tuple(coords)
+        # kept for Problem, with the tuple it was made from (~10⁵ hashes in a network)
+        self._coordinate_set = (self.coordinates, frozenset(coord_set))
         n = len(coords)
         if self.masses is not None and self.mass_matrix is not None:
             raise DeclarationError("both masses and mass_matrix given",
@@ -151,9 +162,10 @@ class Action:
             diag = {}
         elif self.masses is None:
             diag = {}
+        elif isinstance(self.masses, Mapping) and _plain_masses(self.masses, coord_set):
+            diag = dict(self.masses)  # copies the stored hashes: ~10⁵ keys in a network
         elif isinstance(self.masses, Mapping):
             diag = {}
-            coord_set = set(coords)
             seen: dict[int, sp.Expr] = {}  # one mass object is usually shared by many
             for k, v in self.masses.items():
                 k = k if isinstance(k, sp.Symbol) else to_jet_form(k)
@@ -187,6 +199,22 @@ class Action:
     def density(self) -> sp.Expr:
         """The integrand ``ϖ ½ q̇ᵀ M q̇ + F``."""
         return self.weight * self.kinetic + self.lagrangian
+
+
+def _plain_masses(masses: Mapping, coord_set: set[sp.Symbol]) -> bool:
+    """Whether ``masses`` is a dict ``{coordinate symbol: expression}`` that
+    :class:`Action` would keep as it is (every key a declared coordinate, every mass
+    already an expression in jet form), checked with set operations and once per distinct
+    mass object."""
+    if type(masses) is not dict or not all(isinstance(k, sp.Symbol) for k in masses):
+        return False
+    if set(masses) - coord_set:  # set(dict) reuses the stored hashes
+        return False
+    distinct = {id(v): v for v in masses.values()}
+    try:
+        return all(_as_expr(v, "a mass") is v for v in distinct.values())
+    except (DeclarationError, ShapeError):
+        return False  # the general path reports it with the coordinate's name
 
 
 _WHERE_ALLOWED = ("time weights and masses may depend on t and parameters (a mass matrix also "
@@ -262,11 +290,13 @@ class Problem:
         self._normalize_action()
         self._constants = set(self.parameters) | {t} | {
             dot(s, k) for s in self.signals for k in range(MAX_ORDER + 1)}
-        self._configuration = self._constants | set(self.coordinates)
-        self._coordinate_set = set(self.coordinates)
-        self._velocities = {dot(q) for q in self.coordinates}
-        self._lagrangian = (self._configuration | self._velocities
-                            | {dot(q, 2) for q in self.coordinates})
+        made = getattr(action, "_coordinate_set", (None, None))
+        self._coordinate_set: frozenset[sp.Symbol] = made[1] if made[0] is self.coordinates \
+            else frozenset(self.coordinates)
+        self._configuration = (self._constants, self._coordinate_set)
+        by_name = {q.name: q for q in self.coordinates}
+        self._velocities = Jets(by_name, 1)
+        self._lagrangian = (*self._configuration, self._velocities, Jets(by_name, 2))
         self.constraints = tuple(self._constraint(c, i) for i, c in enumerate(constraints))
         names = [c.name for c in self.constraints]
         if len(set(names)) != len(names):
@@ -286,6 +316,18 @@ class Problem:
         self._check_expression(action.lagrangian, "the Lagrangian F", allow=self._lagrangian)
 
     # -- views ---------------------------------------------------------------------------
+    @property
+    def coordinate_set(self) -> frozenset[sp.Symbol]:
+        """The coordinates as a set, for membership tests (made once: a dense network has
+        ~10⁵ of them).
+
+        >>> from cognitive_action.declare import symbols as S
+        >>> q, = S.coordinates("q")
+        >>> q in Problem(Action([q], masses=1)).coordinate_set
+        True
+        """
+        return self._coordinate_set
+
     @property
     def holonomic(self) -> tuple[Constraint, ...]:
         """The holonomic constraints ``G(t, q) = 0``."""
@@ -348,14 +390,18 @@ class Problem:
                 f"non-holonomic constraints)")
 
     # -- validation ----------------------------------------------------------------------
-    def _rename(self, expr: sp.Expr) -> sp.Expr:
+    def _rename(self, expr: sp.Expr, symbols: Iterable[sp.Symbol] | None = None
+                ) -> sp.Expr:
         """Replace symbols that carry a declared name but other assumptions (``Symbol('m')``
         for the declared real ``m``) by the declared symbol: SymPy would treat them as
-        different symbols."""
+        different symbols. ``symbols``: the free symbols of ``expr``, when known."""
         if not isinstance(expr, sp.Basic):
             return expr
         repl = {}
-        for s in expr.free_symbols:
+        by_name = self._by_name
+        for s in (expr.free_symbols if symbols is None else symbols):
+            if by_name.get(s.name) is s:  # a declared symbol itself
+                continue
             b = base(s)
             declared = self._by_name.get(b.name)
             if declared is None:
@@ -370,27 +416,38 @@ class Problem:
         a = self.action
         a.weight = self._rename(a.weight)
         a.lagrangian = self._rename(a.lagrangian)
-        renamed: dict[int, sp.Expr] = {}
-        for c, m in a.masses.items():
-            if id(m) not in renamed:
-                renamed[id(m)] = self._rename(m)
-            a.masses[c] = renamed[id(m)]
+        distinct = {id(m): m for m in a.masses.values()}  # usually one object, shared
+        renamed = {i: self._rename(m) for i, m in distinct.items()}
+        if any(renamed[i] is not m for i, m in distinct.items()):
+            for c, m in a.masses.items():
+                a.masses[c] = renamed[id(m)]
         if a.mass_matrix is not None:
             a.mass_matrix = a.mass_matrix.applyfunc(self._rename)
         if a.weight == 0 or (a.weight.is_number and not a.weight > 0):
             raise DeclarationError(f"the time weight ϖ(t) = {a.weight} is not positive",
                                    fix="use a positive weight such as 1 or exp(theta*t)")
-        for c, m in a.masses.items():
-            if m.is_number and m < 0:
+        negative = {id(m) for m in renamed.values() if m.is_number and m < 0}
+        for c, m in (a.masses.items() if negative else ()):
+            if id(m) in negative:
                 raise DeclarationError(f"the mass of {c} is negative ({m})",
                                        fix="masses are positive (zero for no kinetic term)")
 
     def _check_names(self) -> None:
         seen: dict[sp.Symbol, str] = {}
-        for what, group in (("coordinate", self.coordinates), ("signal", self.signals),
-                            ("parameter", self.parameters)):
+        groups = [("coordinate", self.coordinates), ("signal", self.signals),
+                  ("parameter", self.parameters)]
+        coords = self.coordinates
+        if all(isinstance(s, sp.Symbol) and order(s) == 0 and s.name != t.name
+               for s in coords):  # ~10⁵ coordinates in a network: one dict, one pass
+            seen = dict.fromkeys(coords, "coordinate")
+            if len(seen) == len(coords):
+                groups = groups[1:]
+            else:
+                seen = {}
+        for what, group in groups:
             for s in group:
-                if not isinstance(s, sp.Symbol) or order(s) != 0 or s == t:
+                if not isinstance(s, sp.Symbol) or order(s) != 0 or \
+                        (s.name == t.name and s == t):  # only a symbol named t can be t
                     raise DeclarationError(f"{what} {s} is not a plain name",
                                            fix="declare it with the symbols helpers")
                 if s in seen:
@@ -436,10 +493,11 @@ class Problem:
                           allow: set[sp.Symbol] | tuple[set[sp.Symbol], ...],
                           symbols: set[sp.Symbol] | None = None) -> None:
         allowed = allow if isinstance(allow, tuple) else (allow,)
-        bad = {s for s in (expr.free_symbols if symbols is None else symbols)
-               if not any(s in a for a in allowed)}
-        if not bad:
-            return
+        bad = expr.free_symbols if symbols is None else symbols
+        for a in allowed:  # set differences first: a network's constraints have ~10⁵ symbols
+            bad = bad - a if isinstance(a, (set, frozenset)) else {s for s in bad if s not in a}
+            if not bad:
+                return
         known = [str(s) for s in self._declared] + ["t"]
         misplaced, undeclared = [], []
         for s in sorted(bad, key=str):
@@ -467,18 +525,28 @@ class Problem:
         if not isinstance(c, Constraint):
             c = Constraint(c)
         name = c.name or f"G{i + 1}"
-        expr = self._rename(_as_expr(c.expr, f"constraint {name}"))
-        symbols = expr.free_symbols
+        if c.symbols is None:
+            expr = self._rename(_as_expr(c.expr, f"constraint {name}"))
+            symbols = expr.free_symbols
+        else:  # the builder knows the symbols (a network's constraints): no scan
+            expr, symbols = c.expr, c.symbols
+            renamed = self._rename(expr, symbols - self._coordinate_set)  # set operation
+            if renamed is not expr:
+                expr, symbols = renamed, renamed.free_symbols
         self._check_expression(expr, f"constraint {name}",
-                               allow=(self._configuration, self._velocities), symbols=symbols)
-        used = {s for s in symbols if s in self._coordinate_set or s in self._velocities}
+                               allow=(*self._configuration, self._velocities),
+                               symbols=symbols)
+        velocities = self._velocities
+        others = symbols - self._coordinate_set  # set operations: ~10⁵ symbols in a network
+        moving = {s for s in others if s in velocities}
+        used = (symbols - others) | moving
         if not used:
             raise DeclarationError(
                 f"constraint {name} = {expr} involves no coordinate",
                 fix="a constraint must restrict the coordinates; move conditions on "
                 "parameters or signals elsewhere")
-        kind = "nonholonomic" if used & self._velocities else "holonomic"
+        kind = "nonholonomic" if moving else "holonomic"
         if c.kind and c.kind != kind:
             raise DeclarationError(f"constraint {name} was declared {c.kind} but is {kind}",
                                    fix="drop the kind, it is inferred from the expression")
-        return Constraint(expr, name, kind)
+        return Constraint(expr, name, kind, frozenset(symbols))

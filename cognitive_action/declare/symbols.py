@@ -22,9 +22,11 @@ q1*q1_dot
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -36,6 +38,8 @@ __all__ = [
     "MAX_ORDER",
     "SUFFIXES",
     "symbol",
+    "symbols_bulk",
+    "Jets",
     "dot",
     "base",
     "order",
@@ -60,18 +64,106 @@ SUFFIXES = {1: "_dot", 2: "_ddot", 3: "_d3", 4: "_d4"}
 _ORDER_RE = re.compile(r"^(?P<base>.+?)(?P<suf>" + "|".join(map(re.escape, SUFFIXES.values()))
                        + ")$")
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ORDER_OF_SUFFIX = {v: k for k, v in SUFFIXES.items()}
+#: What every suffix starts with: a name without it has order 0.
+_SUFFIX_START = "_d"
+assert all(v.startswith(_SUFFIX_START) for v in SUFFIXES.values())
 
 
-@functools.cache
+#: A real symbol whose assumption objects every jet symbol shares (SymPy shares them
+#: too: ``Symbol._canonical_assumptions`` is cached per set of assumptions).
+_REAL = sp.Symbol("_real", real=True)
+_new_object = object.__new__
+
+
+def _real_symbol(name: str) -> sp.Symbol:
+    """``sp.Symbol(name, real=True)`` without the constructor's assumption handling.
+
+    The object is what ``Symbol.__xnew__`` makes: the same class, name and assumption
+    objects, hence equal to (and hashing like) ``sp.Symbol(name, real=True)``; it only
+    skips ``_sanitize``, the keyword cache and ``Basic.__new__``, which were the bulk of
+    declaring a dense network (docs/performance.md, "Numbers behind choices").
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name should be a string, not {type(name)!r}")
+    obj = _new_object(sp.Symbol)
+    obj._assumptions = _REAL._assumptions
+    obj._mhash = None
+    obj._args = ()
+    obj.name = name
+    obj._assumptions_orig = _REAL._assumptions_orig
+    obj._assumptions0 = _REAL._assumptions0
+    return obj
+
+
+_SYMBOLS: dict[str, sp.Symbol] = {}
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a block makes ~10⁵ objects.
+
+    SymPy expressions hold no reference cycles, but every few hundred allocations the
+    collector walks the young objects, and now and then all of them: with 10⁵ symbols
+    and products alive, that took a third of declaring a dense network
+    (docs/performance.md). Nothing is lost: the collector runs again afterwards (and
+    stays off if it was off).
+
+    >>> import gc
+    >>> with gc_paused():
+    ...     gc.isenabled()
+    False
+    >>> gc.isenabled()
+    True
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def symbol(name: str) -> sp.Symbol:
     """The jet symbol named ``name``: a real SymPy symbol.
 
     All time-dependent quantities are real; saying so keeps SymPy from expensive
     case analysis (``tanh(a).is_real`` on a complex ``a`` calls a polynomial gcd).
-    Cached: creating a symbol with assumptions is slow compared with a dictionary
-    look-up, and the same names are asked for many times (docs/performance.md).
+    Cached: the same name gives the same object, and creating a symbol with assumptions
+    through ``sp.Symbol`` is slow compared with a dictionary look-up
+    (docs/performance.md).
+
+    >>> symbol("w3_1") == sp.Symbol("w3_1", real=True), symbol("w3_1") is symbol("w3_1")
+    (True, True)
     """
-    return sp.Symbol(name, real=True)
+    hit = _SYMBOLS.get(name)
+    if hit is None:
+        hit = _SYMBOLS[name] = _real_symbol(name)
+    return hit
+
+
+def symbols_bulk(names: Iterable[str]) -> list[sp.Symbol]:
+    """:func:`symbol` of every name, in order (one loop for tens of thousands of names).
+
+    >>> symbols_bulk(["a1", "a2"])
+    [a1, a2]
+    """
+    table, new, cls = _SYMBOLS, _new_object, sp.Symbol
+    kb, orig, a0 = _REAL._assumptions, _REAL._assumptions_orig, _REAL._assumptions0
+    out = []
+    with gc_paused():
+        for name in names:
+            hit = table.get(name)
+            if hit is None:  # _real_symbol(name), inlined: ~10⁵ names in a network
+                if not isinstance(name, str):
+                    raise TypeError(f"name should be a string, not {type(name)!r}")
+                hit = table[name] = new(cls)
+                hit._assumptions, hit._mhash, hit._args = kb, None, ()
+                hit.name, hit._assumptions_orig, hit._assumptions0 = name, orig, a0
+            out.append(hit)
+    return out
 
 
 def check_name(name: str, what: str = "name") -> str:
@@ -111,15 +203,19 @@ def order(symbol_: sp.Symbol) -> int:
     >>> order(sp.Symbol("x_ddot")), order(sp.Symbol("x"))
     (2, 0)
     """
-    m = _ORDER_RE.match(symbol_.name)
-    if not m:
+    name = symbol_.name
+    if _SUFFIX_START not in name:  # most names: no regular expression needed
         return 0
-    return {v: k for k, v in SUFFIXES.items()}[m.group("suf")]
+    m = _ORDER_RE.match(name)
+    return _ORDER_OF_SUFFIX[m.group("suf")] if m else 0
 
 
 def base(symbol_: sp.Symbol) -> sp.Symbol:
     """The undifferentiated symbol of a jet symbol (``x_ddot`` → ``x``)."""
-    m = _ORDER_RE.match(symbol_.name)
+    name = symbol_.name
+    if _SUFFIX_START not in name:
+        return symbol_
+    m = _ORDER_RE.match(name)
     return symbol(m.group("base")) if m else symbol_
 
 
@@ -153,6 +249,30 @@ def dot(symbol_: sp.Symbol, k: int = 1) -> sp.Symbol:
         )
     b = base(symbol_)
     return b if n == 0 else symbol(b.name + SUFFIXES[n])
+
+
+class Jets:
+    """The jet symbols of order ``k`` of some base symbols, ``{dot(q, k) for q in bases}``,
+    as a container that creates none of them: a dense network has ~10⁵ weights, and a
+    constraint or a Lagrangian mentions few of their derivatives.
+
+    >>> q, = coordinates("q")
+    >>> dot(q) in Jets([q], 1), dot(q, 2) in Jets([q], 1), q in Jets([q], 1)
+    (True, False, False)
+    """
+
+    __slots__ = ("_by_name", "_order")
+
+    def __init__(self, bases: Iterable[sp.Symbol] | Mapping[str, sp.Symbol], k: int) -> None:
+        # a mapping {name: symbol} of the bases may be given, to share one among orders
+        self._by_name = bases if isinstance(bases, Mapping) else {b.name: b for b in bases}
+        self._order = k
+
+    def __contains__(self, s: object) -> bool:
+        if not isinstance(s, sp.Symbol) or order(s) != self._order:
+            return False
+        b = self._by_name.get(base(s).name)
+        return b is not None and dot(b, self._order) == s
 
 
 def _names(names: str | Iterable[str]) -> list[str]:

@@ -50,7 +50,7 @@ from cognitive_action.declare.activations import Activation
 from cognitive_action.declare.network import Network, _product
 from cognitive_action.declare.problem import Action, Problem
 from cognitive_action.declare.roles import RoleMap, multiplier_name
-from cognitive_action.declare.symbols import MAX_ORDER, dot, substitute, symbol, t
+from cognitive_action.declare.symbols import MAX_ORDER, Jets, dot, gc_paused, substitute, symbol, t
 from cognitive_action.derive.calculus import Differentiator, TimeDerivative
 from cognitive_action.derive.contract import DerivedSystem, multiplier_roles
 from cognitive_action.derive.euler_lagrange import EulerLagrange, euler_lagrange
@@ -125,6 +125,36 @@ def neuron_templates(net: Network) -> tuple[tuple[NeuronTemplate, ...], np.ndarr
     for n, members in enumerate(groups.values()):
         index[[pos[j] for j in members]] = n
     return tpls, index
+
+
+class _Weights:
+    """The coordinates that are not neuron outputs (the weights, once the coordinates are
+    known to be ``x`` and ``W``), as a container."""
+
+    __slots__ = ("_coordinates", "_neurons")
+
+    def __init__(self, coordinates: frozenset[sp.Symbol], neurons: set[sp.Symbol]) -> None:
+        self._coordinates, self._neurons = coordinates, neurons
+
+    def __contains__(self, s: object) -> bool:
+        return s in self._coordinates and s not in self._neurons
+
+
+def _differ(masses: list[sp.Expr], mass: sp.Expr) -> bool:
+    """Whether one of ``masses`` is not ``mass`` (compared once per distinct object: a
+    network's ~10⁵ weights share one)."""
+    distinct = {id(m): m for m in masses}
+    return any(m is not mass and m != mass for m in distinct.values())
+
+
+def _class_masses(masses: Mapping[sp.Symbol, sp.Expr], xs: tuple[sp.Symbol, ...],
+                  ws: tuple[sp.Symbol, ...]) -> tuple[list[sp.Expr], list[sp.Expr]]:
+    """The masses of ``xs`` and of ``ws``: by position when ``masses`` lists exactly
+    ``xs + ws`` in that order (as ``Network.problem`` makes it; no lookups), else by key."""
+    if len(masses) == len(xs) + len(ws) and tuple(masses) == xs + ws:
+        values = list(masses.values())
+        return values[:len(xs)], values[len(xs):]
+    return [masses[x] for x in xs], [masses[w] for w in ws]
 
 
 def is_network_problem(problem: Problem) -> bool:
@@ -216,49 +246,54 @@ class NetworkSystem(DerivedSystem):
     """
 
     def __init__(self, problem: Problem) -> None:
-        if not is_network_problem(problem):
-            raise DerivationError(
-                "not a holonomic network problem",
-                fix="build it with Network(...).problem(); otherwise use euler_lagrange")
-        net: Network = problem.network
-        action = problem.action
-        xs, ws = net.neurons, net.weights
-        if len(problem.constraints) != len(net.order) or \
-                set(problem.coordinates) != set(xs + ws):
-            raise DerivationError("the problem's constraints or coordinates were changed "
-                                  "after it was built from its network",
-                                  fix="use the generic euler_lagrange for modified problems")
-        F = action.lagrangian
-        if Walker({dot(q, k) for q in xs + ws for k in (1, 2)} | set(ws)).depends(F):
-            raise DerivationError("F depends on weights or velocities",
-                                  fix="use the generic euler_lagrange for such Lagrangians")
-        self.mass_x = action.masses[xs[0]]
-        self.mass_W = action.masses[ws[0]] if ws else sp.S.One
-        if any(action.masses[x] != self.mass_x for x in xs) or \
-                any(action.masses[w] != self.mass_W for w in ws):
-            raise DerivationError("masses differ within neurons or weights",
-                                  fix="use the generic euler_lagrange for per-coordinate "
-                                  "masses")
-        self.problem, self.network = problem, net
-        weight = action.weight
-        self.templates, self.template_index = neuron_templates(net)
-        self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
-        self.kinetic_w, _ = class_residual(self.mass_W, weight)
-        loss = Differentiator(xs).gradient(F)
-        if weight != 1:
-            loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
-                    for q, v in loss.items()}
-        self.loss_gradient = loss
-        self.names = [c.name for c in problem.constraints]
-        self.multipliers = tuple(symbol(multiplier_name(n, holonomic=True,
-                                                        weighted=weight != 1))
-                                 for n in self.names)
-        idx = {n: i for i, n in enumerate(net.order)}
-        edges = [(idx[j], idx[k]) for (j, k) in net.w]
-        self.targets = np.array([e[0] for e in edges], dtype=np.int64)
-        self.sources = np.array([e[1] for e in edges], dtype=np.int64)
-        self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
-        self._numeric: dict[str, object] = {}
+        with gc_paused():  # ~10⁵ objects made here (see gc_paused)
+            if not is_network_problem(problem):
+                raise DerivationError(
+                    "not a holonomic network problem",
+                    fix="build it with Network(...).problem(); otherwise use euler_lagrange")
+            net: Network = problem.network
+            action = problem.action
+            xs, ws = net.neurons, net.weights
+            if len(problem.constraints) != len(net.order) or (
+                    problem.coordinates != xs + ws  # identical tuples: no hashing
+                    and set(problem.coordinates) != set(xs + ws)):
+                raise DerivationError("the problem's constraints or coordinates were changed "
+                                      "after it was built from its network",
+                                      fix="use the generic euler_lagrange for modified problems")
+            F = action.lagrangian
+            coords = xs + ws
+            weights = _Weights(problem.coordinate_set, set(xs))  # neither 10⁵ jets nor hashes
+            forbidden = (weights, Jets(coords, 1), Jets(coords, 2))
+            if any(any(s in f for f in forbidden) for s in F.atoms(sp.Symbol)):
+                raise DerivationError("F depends on weights or velocities",
+                                      fix="use the generic euler_lagrange for such Lagrangians")
+            self.mass_x = action.masses[xs[0]]
+            self.mass_W = action.masses[ws[0]] if ws else sp.S.One
+            mx, mw = _class_masses(action.masses, xs, ws)
+            if _differ(mx, self.mass_x) or _differ(mw, self.mass_W):
+                raise DerivationError("masses differ within neurons or weights",
+                                      fix="use the generic euler_lagrange for per-coordinate "
+                                      "masses")
+            self.problem, self.network = problem, net
+            weight = action.weight
+            self.templates, self.template_index = neuron_templates(net)
+            self.kinetic_x, self.rate = class_residual(self.mass_x, weight)
+            self.kinetic_w, _ = class_residual(self.mass_W, weight)
+            loss = Differentiator(xs).gradient(F)
+            if weight != 1:
+                loss = {q: sp.Add(*(a_ / weight for a_ in sp.Add.make_args(v)))
+                        for q, v in loss.items()}
+            self.loss_gradient = loss
+            self.names = [c.name for c in problem.constraints]
+            self.multipliers = tuple(symbol(multiplier_name(n, holonomic=True,
+                                                            weighted=weight != 1))
+                                     for n in self.names)
+            idx = {n: i for i, n in enumerate(net.order)}
+            edges = [(idx[j], idx[k]) for (j, k) in net.w]
+            self.targets = np.array([e[0] for e in edges], dtype=np.int64)
+            self.sources = np.array([e[1] for e in edges], dtype=np.int64)
+            self.input_index = np.array([idx[i] for i in net.inputs], dtype=np.int64)
+            self._numeric: dict[str, object] = {}
 
     form = "network"
 
@@ -616,7 +651,7 @@ def second_derivative_of_input(problem: Problem, i: int) -> sp.Expr:
     over that constraint's own symbols only)."""
     expr = problem.constraints[i].expr
     free = expr.free_symbols  # once: not per coordinate (quadratic in the weights)
-    coords = [s for s in problem.coordinates if s in free]
+    coords = [s for s in free if s in problem.coordinate_set]  # a few symbols, not 10⁵
     D = TimeDerivative({dot(s, k) for s in coords + list(problem.signals)
                         for k in range(MAX_ORDER + 1)})
     return -Walker({dot(q, 2) for q in coords}).zero_out(D(D(expr)))

@@ -49,9 +49,11 @@ from cognitive_action.errors import (
 
 __all__ = ["DIRECT_LIMIT", "MAP_ELEMENTS", "SEGMENTED_COLLOCATION", "STABLE_VARIANTS",
            "IntegratorSpec", "along_trajectory", "check_finite", "check_initial_state",
-           "check_solvable", "check_stability", "chunk_function", "direct_function",
+           "check_solvable", "check_stability", "chunk_function", "constraints_along",
+           "direct_function",
            "dopri_function", "implicit_method", "initial_algebraic", "integrator_spec",
-           "locate_failure", "output_grid", "quiet", "run_once", "segmented_function",
+           "locate_failure", "output_grid", "prepare_constraints_along", "quiet",
+           "run_once", "segmented_function",
            "trajectory_map"]
 
 #: The ways to run anti-stable multiplier dynamics named in the design notes (eq. 20).
@@ -314,6 +316,37 @@ def along_trajectory(fn: ca.Function, times: np.ndarray, Y: np.ndarray, p: np.nd
         for out, s in zip(outs, scratch):
             out[full:] = s[:r]
     return outs
+
+
+def constraints_along(system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
+                      p: np.ndarray, output: int | None = None) -> tuple[np.ndarray, ...]:
+    """``(G, Ġ)`` of ``system.constraints`` at every output time (``output`` ``0`` or
+    ``1``: that one alone), one row per time: the drift report.
+
+    Networks evaluate them in one vectorised pass over all points
+    (``system.trajectory_constraints``: batched products for the net inputs, one CasADi
+    function of matrices for the templates; equal to ``system.constraints`` point by point
+    to round-off, ``G`` alone without ``Ġ``'s products); other systems map the
+    constraint function (:func:`along_trajectory`, :func:`one_output` for one output).
+    """
+    tc = system.trajectory_constraints
+    if tc is not None:
+        G, Gd = tc(times, Y, p, rates=output != 0)
+        return (G, Gd) if output is None else ((G,) if output == 0 else (Gd,))
+    fn = system.constraints if output is None else one_output(system.constraints, output,
+                                                              system._cache)
+    return along_trajectory(fn, times, Y, p, system._cache)
+
+
+def prepare_constraints_along(system: CompiledSystem, n_t: int) -> None:
+    """Build (and cache) what :func:`constraints_along` uses over ``n_t`` points."""
+    tc = system.trajectory_constraints
+    if tc is not None:
+        tc.prepare(n_t, rates=False)
+        tc.prepare(n_t, rates=True)
+        return
+    trajectory_map(system.constraints, n_t, system._cache)
+    trajectory_map(one_output(system.constraints, 0, system._cache), n_t, system._cache)
 
 
 def one_output(fn: ca.Function, i: int = 0, cache: dict | None = None) -> ca.Function:

@@ -107,14 +107,14 @@ from cognitive_action.compile.integration import (
     check_solvable,
     check_stability,
     chunk_function,
+    constraints_along,
     direct_function,
     dopri_function,
     integrator_spec,
-    one_output,
     output_grid,
+    prepare_constraints_along,
     run_once,
     segmented_function,
-    trajectory_map,
 )
 from cognitive_action.compile.options import (
     METHODS,
@@ -158,33 +158,31 @@ class _OnFirstRead:
 
 
 class _DriftReport:
-    """``G`` and ``Ġ`` along a trajectory, each computed on first read, in one mapped
-    call over all output points (:func:`along_trajectory`): the one read first by the
-    output of ``system.constraints`` it needs alone (:func:`one_output`: ``max_drift``
-    needs ``G`` only), ``Ġ`` with ``G`` by the whole function when neither is known. The
-    same numbers as one evaluation of ``system.constraints`` per point, bit for bit."""
+    """``G`` and ``Ġ`` along a trajectory, each computed on first read in one pass over
+    all output points (:func:`constraints_along`): ``max_drift`` needs ``G`` alone, ``Ġ``
+    comes with ``G`` when neither is known. Networks use their vectorised evaluator
+    (equal to ``system.constraints`` point by point to round-off), other systems a mapped
+    call of ``system.constraints`` (the same numbers bit for bit)."""
 
     def __init__(self, system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
                  p: np.ndarray) -> None:
         self.system, self.times, self.Y, self.p = system, times, Y, p
         self.G = self.Gd = None
 
-    def _along(self, fn) -> tuple[np.ndarray, ...]:
-        return along_trajectory(fn, self.times, self.Y, self.p, self.system._cache)
+    def _along(self, output: int | None) -> tuple[np.ndarray, ...]:
+        return constraints_along(self.system, self.times, self.Y, self.p, output)
 
     def values(self) -> np.ndarray:
         if self.G is None:
-            self.G, = self._along(one_output(self.system.constraints, 0,
-                                             self.system._cache))
+            self.G, = self._along(0)
         return self.G
 
     def rates(self) -> np.ndarray:
         if self.Gd is None:
             if self.G is None:
-                self.G, self.Gd = self._along(self.system.constraints)
+                self.G, self.Gd = self._along(None)
             else:
-                self.Gd, = self._along(one_output(self.system.constraints, 1,
-                                                  self.system._cache))
+                self.Gd, = self._along(1)
         return self.Gd
 
 
@@ -564,10 +562,8 @@ class _Run:
             fn = segmented_function(system, spec, grid, self.project, self.every)
         else:
             fn = direct_function(system, spec, grid)
-        if system.constraints is not None:  # the drift report's mapped G, Ġ (cached)
-            trajectory_map(system.constraints, len(grid), system._cache)
-            trajectory_map(one_output(system.constraints, 0, system._cache), len(grid),
-                           system._cache)
+        if system.constraints is not None:  # the drift report's G, Ġ (cached)
+            prepare_constraints_along(system, len(grid))
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
         try:

@@ -157,6 +157,11 @@ class CompiledSystem:
     multipliers
         The names among ``unknown_names`` that are multipliers (by the derived system's
         roles), as opposed to rates and promoted velocities.
+    trajectory_constraints
+        ``(times (n_t,), Y (n_t, n_y), p, rates=True) → (G, Ġ or None)``, each
+        ``(n_t, n_constraints)``: ``constraints`` at every output point in one vectorised
+        pass (the drift report; equal to ``constraints`` point by point to round-off), or
+        ``None`` (then the report maps ``constraints``). Networks only.
     """
 
     name: str
@@ -182,6 +187,8 @@ class CompiledSystem:
     variant: str = "forward"
     multipliers: tuple[str, ...] = ()
     origin: tuple | None = field(default=None, repr=False)
+    trajectory_constraints: Callable[..., tuple[np.ndarray, np.ndarray | None]] | None = \
+        field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
     # -- sizes and vectors --------------------------------------------------------------
@@ -800,6 +807,192 @@ class _NetworkGraph:
         return delta
 
 
+#: Temporary elements (output points × neurons, or × arcs on a general graph) of one
+#: block of :class:`_TrajectoryConstraints`: the net inputs and the constraint values of a
+#: block stay this small whatever the number of points (the states are read in place).
+_DRIFT_BLOCK = 50_000
+
+
+def _index(idx: list[int]) -> slice | np.ndarray:
+    """A slice for a contiguous run of indices (a view in NumPy), else an index array."""
+    if idx == list(range(idx[0], idx[0] + len(idx))):
+        return slice(idx[0], idx[0] + len(idx))
+    return np.asarray(idx)
+
+
+class _TrajectoryConstraints:
+    """``G`` and ``Ġ`` of a network at ``K`` output points at once (the drift report).
+
+    The net inputs ``a = W x`` and ``ȧ = Ẇ x + W ẋ`` of all points of a block are batched
+    products in NumPy, on the weights read in place from the states: ``np.matmul`` on the
+    ``(K, |T|, |S|)`` view of a complete block of arcs ``T × S`` (dense layers, dense
+    recurrent nets), per-arc products summed target by target (``np.add.reduceat``)
+    otherwise. The rest — the activation templates ``G = g(ξ, a)``, their time derivative,
+    and the input constraints ``x_i − e_i(t)`` with theirs — is one CasADi function of
+    ``(neurons × K)`` matrices built by the same :class:`Translator` from the same SymPy
+    templates as :meth:`_NetworkGraph.build`, so the same formulas applied elementwise.
+    The sums of ``W x`` run in BLAS's order instead of CasADi's, so the values equal
+    ``CompiledSystem.constraints`` point by point to round-off (not bit for bit).
+
+    Called as ``(times (n_t,), Y (n_t, n_y), p, rates=True) → (G, Ġ or None)``, each
+    ``(n_t, n_neurons)``.
+    """
+
+    def __init__(self, graph: _NetworkGraph, n_p: int) -> None:
+        self.graph, self.n_p = graph, n_p
+        nu, ne = graph.nu, graph.ne
+        self.slices = (slice(0, nu), slice(nu, nu + ne), slice(nu + ne, 2 * nu + ne),
+                       slice(2 * nu + ne, 2 * (nu + ne)))
+        self.targets = np.unique(graph.tg)
+        if graph.block is not None:
+            T, S = graph.block
+            self.T, self.S = _index(T), _index(S)
+            self.shape = (len(T), len(S))
+            width = nu
+        elif ne:
+            order = np.lexsort((graph.sc, graph.tg))  # target by target
+            self.order = None if np.array_equal(order, np.arange(ne)) else order
+            self.src = graph.sc[order]
+            tg = graph.tg[order]
+            self.starts = np.flatnonzero(np.r_[True, tg[1:] != tg[:-1]])
+            width = max(nu, ne)
+        else:
+            width = nu
+        self.K = max(1, _DRIFT_BLOCK // max(width, 1))
+        self._fns: dict[tuple[int, bool], ca.Function] = {}
+
+    # -- the batched products ------------------------------------------------------------
+    def _times(self, Wb: np.ndarray, X: np.ndarray, out: np.ndarray, add: bool) -> None:
+        """``out = W X`` (``add``: ``out += W X``) on the targets for a block:
+        ``Wb (K, n_arcs)`` (a view of the states), ``X (K, n_neurons)``."""
+        g = self.graph
+        if g.block is not None:
+            Wm = Wb.reshape(Wb.shape[0], *self.shape)
+            v = np.matmul(Wm, X[:, self.S, None])[..., 0]
+            idx = self.T
+        elif g.ne:
+            Wa = Wb if self.order is None else Wb[:, self.order]
+            v = np.add.reduceat(Wa * X[:, self.src], self.starts, axis=1)
+            idx = self.targets
+        else:
+            return
+        if add:
+            out[:, idx] += v
+        else:
+            out[:, idx] = v
+
+    # -- the elementwise part ------------------------------------------------------------
+    def function(self, K: int, rates: bool) -> ca.Function:
+        """The CasADi function ``(t (1×K), X, A[, Ẋ, Ȧ] (n×K), p) → G[, Ġ] (n×K)``."""
+        key = (K, rates)
+        fn = self._fns.get(key)
+        if fn is not None:
+            return fn
+        g = self.graph
+        nu = g.nu
+        T = ca.MX.sym("t", 1, K)
+        p = ca.MX.sym("p", self.n_p)
+        X, A = ca.MX.sym("x", nu, K), ca.MX.sym("a", nu, K)
+        Xd, Ad = ca.MX.sym("xd", nu, K), ca.MX.sym("ad", nu, K)
+
+        def base(r: int) -> dict[str, object]:
+            vals: dict[str, object] = {"t": T if r == 1 else ca.repmat(T, r, 1)}
+            bind_parameters(vals, g.pnames, p)
+            bind_signals(vals, g.sig_exprs, Translator(vals))
+            return vals
+
+        def block(v, r: int):
+            if isinstance(v, (int, float)):
+                return ca.MX(ca.DM.ones(r, K) * float(v))
+            if v.shape == (1, 1):
+                return ca.repmat(v, r, K)
+            if v.shape[0] == 1 and r != 1:
+                return ca.repmat(v, r, 1)
+            return v
+
+        def rows_of(M, rows):
+            if rows == list(range(rows[0], rows[0] + len(rows))):
+                return M[rows[0]:rows[0] + len(rows), :]
+            return M[rows, :]
+
+        G_parts, Gd_parts = [], []
+        base1 = base(1)
+        for i, (e_g, e_gd, _) in zip(g.inputs, g.input_exprs):
+            vals = dict(base1)
+            vals[g.neurons[i]], vals[g.neurons[i] + "_dot"] = X[i, :], Xd[i, :]
+            tri = Translator(vals)
+            G_parts.append(block(tri(e_g), 1))
+            if rates:
+                Gd_parts.append(block(tri(e_gd), 1))
+        for tpl, gdot_tpl, rows in g.groups:
+            if not rows:
+                continue
+            r = len(rows)
+            trh = Translator(base(r) | {XI.name: rows_of(X, rows),
+                                        XI.name + "_dot": rows_of(Xd, rows),
+                                        A_SYM.name: rows_of(A, rows),
+                                        A_SYM.name + "_dot": rows_of(Ad, rows)})
+            G_parts.append(block(trh(tpl.g), r))
+            if rates:
+                Gd_parts.append(block(trh(gdot_tpl), r))
+        order = g.inputs + g.hidden
+        inv = None if order == list(range(nu)) else np.argsort(order).tolist()
+
+        def assemble(parts):
+            full = ca.vertcat(*parts) if parts else ca.MX(0, K)
+            return full if inv is None else full[inv, :]
+
+        if rates:
+            fn = ca.Function("trajectory_constraints", [T, X, A, Xd, Ad, p],
+                             [assemble(G_parts), assemble(Gd_parts)])
+        else:
+            fn = ca.Function("trajectory_G", [T, X, A, p], [assemble(G_parts)])
+        self._fns[key] = fn
+        return fn
+
+    def prepare(self, n_t: int, rates: bool = True) -> None:
+        """Build the functions a call over ``n_t`` points uses (full and last block)."""
+        for K in {min(self.K, n_t), n_t % self.K or min(self.K, n_t)}:
+            self.function(K, rates)
+
+    def __call__(self, times: np.ndarray, Y: np.ndarray, p: np.ndarray, rates: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+        nu = self.graph.nu
+        Y = np.ascontiguousarray(Y, dtype=float)
+        tv = np.ascontiguousarray(times, dtype=float).reshape(-1)
+        pb = np.ascontiguousarray(np.asarray(p, dtype=float).reshape(-1))
+        n_t = tv.size
+        sx, sw, sxd, swd = self.slices
+        G = np.empty((n_t, nu))
+        Gd = np.empty((n_t, nu)) if rates else None
+        bufs: dict[int, tuple] = {}
+        for s in range(0, n_t, self.K):
+            e = min(s + self.K, n_t)
+            K = e - s
+            if K not in bufs:
+                bufs[K] = self.function(K, rates).buffer()
+            buf, evaluate = bufs[K]
+            Yb = Y[s:e]
+            X = np.ascontiguousarray(Yb[:, sx])
+            A = np.zeros((K, nu))
+            self._times(Yb[:, sw], X, A, False)
+            args = [tv[s:e], X, A]
+            if rates:
+                Xd = np.ascontiguousarray(Yb[:, sxd])
+                Ad = np.zeros((K, nu))
+                self._times(Yb[:, swd], X, Ad, False)
+                self._times(Yb[:, sw], Xd, Ad, True)
+                args += [Xd, Ad]
+            args.append(pb)
+            for i, a in enumerate(args):
+                buf.set_arg(i, memoryview(a))
+            buf.set_res(0, memoryview(G[s:e]))
+            if rates:
+                buf.set_res(1, memoryview(Gd[s:e]))
+            evaluate()
+        return G, Gd
+
+
 #: Non-input neurons (the size of eq. (10)'s dense solve, the inputs eliminated) from
 #: which the network route solves eq. (10) with LAPACK's LU by default: the
 #: dense factorization beats the sparse LDLᵀ there (measured per right-hand side of the
@@ -893,7 +1086,8 @@ def _from_network(ns: NetworkSystem, signals, linear_solver, name, blas: bool = 
         constraint_names=tuple(ns.names), constraint_kinds=("holonomic",) * nu,
         projection_builder=projection,
         dae={"function": dae_fn, "z_names": unknown_names[n_acc:], "z_offset": n_acc},
-        vakonomic=False, linear_solver=lsolver, build_time=0.0, signals=described)
+        vakonomic=False, linear_solver=lsolver, build_time=0.0, signals=described,
+        trajectory_constraints=_TrajectoryConstraints(graph, len(pnames) + 2))
 
 
 def _network_projection(graph: _NetworkGraph, n_y: int, n_p: int, lsolver: str

@@ -812,6 +812,10 @@ class _NetworkGraph:
 #: block stay this small whatever the number of points (the states are read in place).
 _DRIFT_BLOCK = 50_000
 
+#: Weights (per run of points) that :class:`_TrajectoryConstraints` keeps in the cache
+#: between the products ``W x`` and ``W ẋ`` (1 MiB).
+_CACHED_WEIGHTS = 131_072
+
 
 def _index(idx: list[int]) -> slice | np.ndarray:
     """A slice for a contiguous run of indices (a view in NumPy), else an index array."""
@@ -880,6 +884,26 @@ class _TrajectoryConstraints:
             out[:, idx] += v
         else:
             out[:, idx] = v
+
+    def _block_rates(self, Wb, Wdb, X, Xd, A, Ad) -> None:
+        """``A = W X``, ``Ad = Ẇ X + W Ẋ`` on a complete block, by runs of points whose
+        weights stay in the cache between ``W X`` and ``W Ẋ`` (the weights are most of
+        the states: read from memory once instead of twice)."""
+        K = Wb.shape[0]
+        nT = self.shape[0]
+        step = max(1, _CACHED_WEIGHTS // max(Wb.shape[1], 1))
+        a, ad = np.empty((K, nT, 1)), np.empty((K, nT, 1))
+        tmp = np.empty((min(step, K), nT, 1))
+        Xs, Xds = X[:, self.S, None], Xd[:, self.S, None]
+        for s in range(0, K, step):
+            e = min(s + step, K)
+            Wm = Wb[s:e].reshape(e - s, *self.shape)
+            np.matmul(Wm, Xs[s:e], out=a[s:e])
+            np.matmul(Wm, Xds[s:e], out=ad[s:e])
+            np.matmul(Wdb[s:e].reshape(e - s, *self.shape), Xs[s:e], out=tmp[:e - s])
+            ad[s:e] += tmp[:e - s]
+        A[:, self.T] = a[..., 0]
+        Ad[:, self.T] = ad[..., 0]
 
     # -- the elementwise part ------------------------------------------------------------
     def function(self, K: int, rates: bool) -> ca.Function:
@@ -975,13 +999,17 @@ class _TrajectoryConstraints:
             Yb = Y[s:e]
             X = np.ascontiguousarray(Yb[:, sx])
             A = np.zeros((K, nu))
-            self._times(Yb[:, sw], X, A, False)
+            if not (rates and self.graph.block is not None):
+                self._times(Yb[:, sw], X, A, False)
             args = [tv[s:e], X, A]
             if rates:
                 Xd = np.ascontiguousarray(Yb[:, sxd])
                 Ad = np.zeros((K, nu))
-                self._times(Yb[:, swd], X, Ad, False)
-                self._times(Yb[:, sw], Xd, Ad, True)
+                if self.graph.block is not None:  # W read once for W x and W ẋ
+                    self._block_rates(Yb[:, sw], Yb[:, swd], X, Xd, A, Ad)
+                else:
+                    self._times(Yb[:, swd], X, Ad, False)
+                    self._times(Yb[:, sw], Xd, Ad, True)
                 args += [Xd, Ad]
             args.append(pb)
             for i, a in enumerate(args):

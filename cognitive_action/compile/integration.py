@@ -351,7 +351,8 @@ def prepare_constraints_along(system: CompiledSystem, n_t: int) -> None:
 
 def one_output(fn: ca.Function, i: int = 0, cache: dict | None = None) -> ca.Function:
     """``fn`` restricted to its output ``i``, e.g. ``G`` of ``CompiledSystem.constraints``
-    without ``Ġ`` (what ``Simulation.max_drift`` reads).
+    without ``Ġ`` (what ``Simulation.max_drift`` reads on systems without a vectorised
+    ``trajectory_constraints``).
 
     The expression graph of ``fn`` is inlined and only what output ``i`` depends on is
     kept: the same operations in the same order, so the same numbers bit for bit, at a

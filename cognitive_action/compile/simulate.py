@@ -158,9 +158,11 @@ class _OnFirstRead:
 
 
 class _DriftReport:
-    """``G`` and ``Ġ`` along a trajectory, each computed on first read in one pass over
-    all output points (:func:`constraints_along`): ``max_drift`` needs ``G`` alone, ``Ġ``
-    comes with ``G`` when neither is known. Networks use their vectorised evaluator
+    """``G`` and ``Ġ`` along a trajectory, computed together on the first read of either
+    in one pass over all output points (:func:`constraints_along`). Together because
+    ``Ġ`` needs what ``G`` needs (on a network both passes read every weight, so ``G``
+    first and ``Ġ`` after cost half as much again as both at once: docs/performance.md);
+    the report is both. Networks use their vectorised evaluator
     (equal to ``system.constraints`` point by point to round-off), other systems a mapped
     call of ``system.constraints`` (the same numbers bit for bit)."""
 
@@ -174,7 +176,7 @@ class _DriftReport:
 
     def values(self) -> np.ndarray:
         if self.G is None:
-            self.G, = self._along(0)
+            self.G, self.Gd = self._along(None)
         return self.G
 
     def rates(self) -> np.ndarray:

@@ -29,11 +29,15 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import casadi as ca
 import numpy as np
 
 from cognitive_action.errors import SimulationError
+
+if TYPE_CHECKING:
+    from cognitive_action.compile.c_loop import CLoop
 
 __all__ = ["dopri_step_function", "DopriResult", "integrate_dopri"]
 
@@ -188,7 +192,8 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
                     max_steps: int = 100_000, max_norm: float = 1e12,
                     projection: ca.Function | None = None, project_every: int = 1,
                     on_output: Callable[[int], None] | None = None,
-                    plain_step: ca.Function | None = None) -> DopriResult:
+                    plain_step: ca.Function | None = None,
+                    c_loop: CLoop | None = None) -> DopriResult:
     """Integrate on an output grid with adaptive Dormand-Prince 5(4) steps.
 
     Parameters
@@ -217,6 +222,13 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         ``dopri_step_function(rhs, n_y, n_p, dense=False)``: used instead of ``step``
         for the attempts in which no output point falls (the same numbers, without
         forming ``Q``); ``None``: ``step`` always.
+    c_loop
+        A :class:`~cognitive_action.compile.c_loop.CLoop` of these functions
+        (:func:`~cognitive_action.compile.c_loop.c_loop_for`): the attempted steps, the
+        step-size control and the dense output then run in generated C, with the same
+        steps and failures (``rhs`` is then evaluated through the C loop too). Not with
+        ``projection`` (the Python loop runs then). ``on_output`` is then called between
+        calls of the C loop, about every 50 ms, not at every output point.
 
     Returns
     -------
@@ -232,6 +244,9 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         state norm there.
     """
     n_y = y0.size
+    if c_loop is not None and projection is None:
+        return _integrate_c(c_loop, grid, y0, p, rtol=rtol, atol=atol, max_steps=max_steps,
+                            max_norm=max_norm, on_output=on_output)
     B = _Buffers(step, n_y, p, rtol, atol)
     n_f = 0
     # the few direct right-hand sides (start, starting step, after projections) through a
@@ -334,6 +349,50 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
                     out[k_out - 1] = y
             if on_output is not None:
                 on_output(k_out)
+    n_f += 6 * attempts
+    return DopriResult(out, {"nsteps": n_acc, "nreject": n_rej, "nfevals": n_f})
+
+
+def _integrate_c(loop: CLoop, grid: np.ndarray, y0: np.ndarray, p: np.ndarray, *,
+                 rtol: float, atol: float, max_steps: int, max_norm: float,
+                 on_output: Callable[[int], None] | None) -> DopriResult:
+    """:func:`integrate_dopri` through a compiled loop: the start (``f(t0, y0)`` and the
+    starting step) here, the attempts in C, the failures raised here from its status."""
+    n_f = 0
+
+    def f(t_: float, y_: np.ndarray) -> np.ndarray:
+        nonlocal n_f
+        n_f += 1
+        return loop.rhs(t_, y_, p)
+
+    t = float(grid[0])
+    y = np.array(y0, dtype=float)
+    k1 = f(t, y)
+    out = np.empty((grid.size, y.size))
+    out[0] = y
+    if on_output is not None:
+        on_output(1)
+    if not np.all(np.isfinite(k1)):
+        _fail("the right-hand side is NaN or infinite at the initial state", t, y)
+    h_abs = _initial_step(f, t, y.copy(), k1.copy(), float(grid[-1] - t), rtol, atol)
+    status, t, k_out, n_acc, n_rej, attempts = loop.run(
+        grid, y, k1, h_abs, p, out, rtol=rtol, atol=atol, max_steps=max_steps,
+        max_norm=max_norm, on_output=on_output)
+    if status == 2:
+        _fail(f"more than max_steps = {max_steps} attempted steps before "
+              f"t = {float(grid[-1]):g}: the solution blows up or the system is stiff; "
+              "use an implicit method (cvodes BDF) or raise max_steps", t, y)
+    if status == 3:
+        _fail("the step size fell below the round-off of t: the state became "
+              "NaN or infinite, or the solution is singular here", t, y)
+    if status in (4, 5):
+        norm = math.sqrt(y.dot(y))
+        _fail(f"blow-up: |y| = {norm:.3g} exceeds max_norm = {max_norm:.3g}"
+              if math.isfinite(norm) else "the state became NaN or infinite", t, y, norm)
+    if status != 0:
+        raise SimulationError(f"dopri: the compiled loop failed ({status}) at t = {t:.6g}",
+                              fix="run with loop='python'", time=t,
+                              state_norm=float(np.linalg.norm(y)))
     n_f += 6 * attempts
     return DopriResult(out, {"nsteps": n_acc, "nreject": n_rej, "nfevals": n_f})
 

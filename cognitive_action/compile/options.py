@@ -48,6 +48,8 @@ _MULTISTEP = ("bdf", "adams")
 _NEWTON = ("auto", "direct", "gmres", "functional")
 _STABILIZATION = (None, "baumgarte", "projection", "both")
 _STABILITY = ("auto", "raise", "warn", "ignore")
+#: Where the ``dopri`` step loop runs (:func:`~cognitive_action.compile.c_loop.c_loop_for`).
+LOOPS = ("python", "c")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,14 @@ class SolverOptions:
     integrator_options
         Extra CasADi integrator options, overriding the ones set from the fields above
         (stored as a read-only copy).
+    loop
+        Where ``method="dopri"`` runs its adaptive step loop: ``"python"`` (a Python loop
+        over compiled CasADi steps) or ``"c"`` (the whole loop and the drift report's
+        ``G`` as generated C, compiled once with the system's C compiler into the cache of
+        :mod:`~cognitive_action.compile.codegen`; the same steps, outputs equal to
+        round-off; see :mod:`~cognitive_action.compile.c_loop`). ``"c"`` needs a C
+        compiler (else :class:`~cognitive_action.errors.CompileError` with a fix); with
+        projection the Python loop runs. Ignored by the other methods.
 
     Raises
     ------
@@ -121,6 +131,7 @@ class SolverOptions:
     initial_tol: float = 1e-6
     progress: bool | None = None
     integrator_options: Mapping[str, object] | None = None
+    loop: str = "python"
 
     def __post_init__(self) -> None:
         _choice(self, "method", METHODS, "unknown method")
@@ -143,6 +154,7 @@ class SolverOptions:
         object.__setattr__(self, "baumgarte", (float(gains[0]), float(gains[1])))
         _count(self, "project_every", "give a number of output intervals")
         _choice(self, "stability", _STABILITY, "unknown stability option")
+        _choice(self, "loop", LOOPS, "unknown step loop")
         if not (_real(self.max_norm) and self.max_norm > 0):
             _fail("max_norm", self.max_norm, "must be a positive number",
                   "e.g. max_norm=1e12 (math.inf disables the check)")

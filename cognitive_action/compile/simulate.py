@@ -97,6 +97,7 @@ from typing import Any
 import numpy as np
 
 from cognitive_action import interrupts
+from cognitive_action.compile.c_loop import c_loop_for
 from cognitive_action.compile.explicit import integrate_dopri
 from cognitive_action.compile.integration import (
     SEGMENTED_COLLOCATION,
@@ -164,14 +165,19 @@ class _DriftReport:
     first and ``Ġ`` after cost half as much again as both at once: docs/performance.md);
     the report is both. Networks use their vectorised evaluator
     (equal to ``system.constraints`` point by point to round-off), other systems a mapped
-    call of ``system.constraints`` (the same numbers bit for bit)."""
+    call of ``system.constraints`` (the same numbers bit for bit); with ``loop="c"``
+    the C loop's generated ``system.constraints`` point by point (``compiled``)."""
 
     def __init__(self, system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
-                 p: np.ndarray) -> None:
+                 p: np.ndarray, compiled: Callable | None = None) -> None:
         self.system, self.times, self.Y, self.p = system, times, Y, p
         self.G = self.Gd = None
+        self.compiled = compiled  # (times, Y, p) -> (G, Ġ): CLoop.constraints_along
 
     def _along(self, output: int | None) -> tuple[np.ndarray, ...]:
+        if self.compiled is not None:
+            both = self.compiled(self.times, self.Y, self.p)
+            return both if output is None else (both[output],)
         return constraints_along(self.system, self.times, self.Y, self.p, output)
 
     def values(self) -> np.ndarray:
@@ -527,6 +533,17 @@ class _Run:
                  opts: SolverOptions, project: bool, every: int, segmented: bool) -> None:
         self.system, self.spec, self.grid, self.pv, self.opts = system, spec, grid, pv, opts
         self.project, self.every, self.segmented = project, every, segmented
+        # the compiled step loop (loop="c"; not with projection: the Python loop runs)
+        self.c_loop = None
+        self.use_c = spec.method == "dopri" and opts.loop == "c" and not project
+
+    def _build_dopri(self) -> None:
+        system = self.system
+        if self.use_c:
+            self.c_loop = c_loop_for(system)[0]
+        else:
+            dopri_function(system)
+            dopri_function(system, dense=False)
 
     def result(self, grid: np.ndarray, Y: np.ndarray, z_traj, stats: dict) -> Simulation:
         system, spec = self.system, self.spec
@@ -534,7 +551,9 @@ class _Run:
             check_finite(Y, grid, self.opts.max_norm, spec.label)
         G = Gd = None
         if system.constraints is not None:  # computed when read (_DriftReport)
-            report = _DriftReport(system, grid, Y, self.pv)
+            c = self.c_loop
+            report = _DriftReport(system, grid, Y, self.pv,
+                                  c.constraints_along if c is not None and c.n_g else None)
             G, Gd = _Pending(report.values), _Pending(report.rates)
         z_names = system.dae["z_names"] if z_traj is not None else ()
         return Simulation(system=system, times=grid, y=Y, params=self.pv,
@@ -544,9 +563,11 @@ class _Run:
                           algebraic_names=tuple(z_names))
 
     def _dopri(self, g: np.ndarray, y: np.ndarray, on_output):
+        c = self.c_loop
         res = integrate_dopri(
-            dopri_function(self.system), self.system.rhs, g, y, self.pv,
-            plain_step=dopri_function(self.system, dense=False),
+            dopri_function(self.system) if c is None else None, self.system.rhs, g, y,
+            self.pv, c_loop=c,
+            plain_step=dopri_function(self.system, dense=False) if c is None else None,
             rtol=self.opts.rtol, atol=self.opts.atol, max_steps=self.opts.max_steps,
             max_norm=self.opts.max_norm,
             projection=self.system.projection if self.project else None,
@@ -558,14 +579,13 @@ class _Run:
         system, spec, grid, pv = self.system, self.spec, self.grid, self.pv
         t_build = time.perf_counter()
         if spec.method == "dopri":
-            dopri_function(system)
-            dopri_function(system, dense=False)
+            self._build_dopri()
         elif self.segmented:
             fn = segmented_function(system, spec, grid, self.project, self.every)
         else:
             fn = direct_function(system, spec, grid)
-        if system.constraints is not None:  # the drift report's G, Ġ (cached)
-            prepare_constraints_along(system, len(grid))
+        if system.constraints is not None and (self.c_loop is None or not self.c_loop.n_g):
+            prepare_constraints_along(system, len(grid))  # the drift report's G, Ġ (cached)
         build_time = time.perf_counter() - t_build
         t_run = time.perf_counter()
         try:
@@ -622,8 +642,7 @@ class _Run:
                 try:
                     t0 = time.perf_counter()
                     if spec.method == "dopri":
-                        dopri_function(system)
-                        dopri_function(system, dense=False)
+                        self._build_dopri()
                     elif self.segmented:
                         f = segmented_function(system, spec, g, self.project, self.every)
                     else:

@@ -113,7 +113,6 @@ def test_dense_net_same_steps_as_the_python_loop(n, seed, blas):
     assert 1e-9 < np.abs(c.y[::50] - ref).max() / scale < 1e-4  # rtol 1e-6: that size
 
 
-@pytest.mark.slow
 def test_dense_net_of_50_neurons_recompiled_with_ldl():
     """At 50 neurons eq. (10) is solved by a NumPy/SciPy kernel in the VM; the C loop
     recompiles the system with ``ldl``: the same steps, outputs equal to round-off."""

@@ -184,10 +184,10 @@ CASADI_SYMBOL_EXPORT int cl_dopri(const double* times, casadi_int n_t, const dou
     while (k_out < n_t && times[k_out] <= t_new) k_out += 1;
     for (k = k_first; k < k_out; ++k) {
       double th = (times[k] - t) / h;
-      double p1 = pow(th, 1.0), p2 = pow(th, 2.0), p3 = pow(th, 3.0), p4 = pow(th, 4.0);
+      double p2 = th * th, p3 = p2 * th, p4 = p2 * p2;
       double* row = out + k * n_y;
       for (j = 0; j < n_y; ++j)
-        row[j] = y[j] + p1 * Q[j] + p2 * Q[n_y + j] + p3 * Q[2 * n_y + j]
+        row[j] = y[j] + th * Q[j] + p2 * Q[n_y + j] + p3 * Q[2 * n_y + j]
                  + p4 * Q[3 * n_y + j];
     }
     if (k_out > k_first && times[k_out - 1] == t_new)

@@ -219,3 +219,14 @@ def test_bad_loop_option_and_missing_compiler(monkeypatch):
         simulate(system, (0, 0.5), {"x": 1.0, "x_dot": 0.0}, {"m": 1.0}, method="dopri",
                  loop="c")
     assert "gcc" in info.value.fix
+
+
+def test_a_pickled_loop_loads_its_library_again():
+    import pickle
+
+    system, values, y0 = dense_net(10)
+    loop, _ = c_loop_for(system)
+    p = system.parameter_vector(values)
+    again = pickle.loads(pickle.dumps(loop))
+    np.testing.assert_array_equal(again.rhs(0.3, y0, p),
+                                  np.asarray(system.rhs(0.3, y0, p)).ravel())

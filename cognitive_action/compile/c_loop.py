@@ -275,6 +275,13 @@ class CLoop:
             lib.cl_along_G.restype = ctypes.c_int
             lib.cl_along_G.argtypes = [_P, _I, _P, _P, _P, _P]
 
+    def __getstate__(self) -> dict:  # the loaded library is not picklable: reloaded
+        return {k: v for k, v in self.__dict__.items() if k != "_lib"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
     def rhs(self, t: float, y: np.ndarray, p: np.ndarray) -> np.ndarray:
         """``f(t, y, p)`` through the generated C."""
         y = np.ascontiguousarray(y, dtype=float)

@@ -24,6 +24,12 @@ Adams-Moulton)
     compiled CasADi function per attempted step, driven through buffers, dense output.
     No CasADi integrator object is built, so there is no Jacobian sparsity pass: the
     method for large networks (eq. 10 couples every state densely).
+    ``loop="c"`` runs the whole adaptive loop, and the drift report's ``G``, as
+    generated C compiled once into the library cache
+    (:mod:`cognitive_action.compile.c_loop`): the same steps and failures, outputs equal
+    to round-off, 2-2.5× faster on a dense 10-neuron net (``benchmarks/bench_peers.py``);
+    it needs a C compiler; with projection the Python loop runs, and progress is reported
+    between calls of the C loop (about every 50 ms).
 ``"erk"``
     CasADi's explicit Runge-Kutta 5(4) with adaptive steps (fixed steps with
     ``steps``); its construction computes the Jacobian sparsity of the right-hand side.

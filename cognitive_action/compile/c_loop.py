@@ -329,7 +329,7 @@ class CLoop:
                 int(max_steps), float(max_norm))
         tail = (dstate.ctypes.data, istate.ctypes.data, y.ctypes.data, k1.ctypes.data,
                 out.ctypes.data)
-        budget = int(max_steps) + 1 if on_output is None else 16
+        budget = int(max_steps) + 1 if on_output is None else 32
         while True:
             reached = int(istate[0])
             t0 = time.perf_counter()

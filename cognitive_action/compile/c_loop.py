@@ -402,7 +402,7 @@ def build_c_loop(step: ca.Function, plain_step: ca.Function, rhs: ca.Function,
     along = _ALONG % {"n_y": n_y, "n_g": n_g} if n_g else ""
     source += _DRIVER % {"setups": setups, "along": along, "n_y": n_y}
     link: tuple[str, ...] = ()
-    if "dgemm_" in source:
+    if "CASADI_BLAS_DGEMM(" in source:  # products through BLAS (blas=True systems)
         found = blas_link_arguments()
         if found is None:
             raise CompileError("the generated C calls dgemm_ but no BLAS was found to link",

@@ -104,6 +104,19 @@ typedef struct {
 } cl_mem;
 %(setups)s
 
+/* The continuous extension at theta: row = y + Q [th, th^2, th^3, th^4] (no aliasing:
+   the loop vectorises). */
+static void cl_dense(double* __restrict row, const double* __restrict y,
+                     const double* __restrict Q, double th, casadi_int n) {
+  const double p2 = th * th, p3 = p2 * th, p4 = p2 * p2;
+  const double* __restrict q1 = Q + n;
+  const double* __restrict q2 = Q + 2 * n;
+  const double* __restrict q3 = Q + 3 * n;
+  casadi_int j;
+  for (j = 0; j < n; ++j)
+    row[j] = y[j] + th * Q[j] + p2 * q1[j] + p3 * q2[j] + p4 * q3[j];
+}
+
 /* f(t, y, p) -> out: the generated right-hand side (the starting step, in Python). */
 CASADI_SYMBOL_EXPORT int cl_rhs(double t, const double* y, const double* p, double* out) {
   cl_mem m = {0}; int flag = cl_setup_rhs(&m);
@@ -182,14 +195,8 @@ CASADI_SYMBOL_EXPORT int cl_dopri(const double* times, casadi_int n_t, const dou
     t_new = (t + h >= target) ? target : t + h;
     k_first = k_out;
     while (k_out < n_t && times[k_out] <= t_new) k_out += 1;
-    for (k = k_first; k < k_out; ++k) {
-      double th = (times[k] - t) / h;
-      double p2 = th * th, p3 = p2 * th, p4 = p2 * p2;
-      double* row = out + k * n_y;
-      for (j = 0; j < n_y; ++j)
-        row[j] = y[j] + th * Q[j] + p2 * Q[n_y + j] + p3 * Q[2 * n_y + j]
-                 + p4 * Q[3 * n_y + j];
-    }
+    for (k = k_first; k < k_out; ++k)
+      cl_dense(out + k * n_y, y, Q, (times[k] - t) / h, n_y);
     if (k_out > k_first && times[k_out - 1] == t_new)
       for (j = 0; j < n_y; ++j) out[(k_out - 1) * n_y + j] = y5[j];
     t = t_new;

@@ -3,9 +3,10 @@
 Why: at small sizes the Python loop of :func:`~cognitive_action.compile.explicit.integrate_dopri`
 spends as long in Python (the step-size control, the buffers, the dense output) as in its
 compiled steps, and reading the drift report ``G`` through a CasADi map costs as much
-again (issue 16: 1.7 ms for a dense 10-neuron net against 1.2 ms for jitted JAX +
-diffrax). Here the whole adaptive loop is a small C driver around the CasADi-generated C
-of the step functions, and ``G`` of the drift report a C loop over the output points,
+again (issue 16: slower than jitted JAX + diffrax on a dense 10-neuron net; the numbers
+are in docs/performance.md, "Numbers behind choices in the code"). Here the whole
+adaptive loop is a small C driver around the CasADi-generated C of the step functions,
+and ``G`` of the drift report a C loop over the output points,
 compiled once with :mod:`~cognitive_action.compile.codegen`'s machinery (content-hashed
 on-disk cache, atomic writes, the size budget) and called through :mod:`ctypes` on NumPy
 arrays: no Python per step.
@@ -23,7 +24,8 @@ rejected steps, and the states at the step ends, are those of the Python loop bi
 bit; the interpolated output points differ by round-off only (the Python loop forms
 ``[1, θ, θ², θ³, θ⁴] [y; Q]`` with NumPy's BLAS, the C loop as a plain sum).
 
-The loop pauses every ``budget`` attempted steps (adapted to about 50 ms per call) so that
+The loop pauses every ``budget`` attempted steps (adapted to ``_CALL_SECONDS`` per
+call) so that
 a progress callback and Ctrl-C are honoured between calls; the whole state of the loop
 lives in NumPy arrays, so a paused loop continues exactly where it stopped.
 
@@ -68,8 +70,8 @@ _CALL_SECONDS = 0.05  # aim of one paused call when progress is reported
 #: same numbers; without ``-ffast-math`` vectorisation does not reorder sums), and a
 #: fingerprint of the processor defined, so that the cache key (which holds the flags)
 #: differs between processors and a cache shared by several machines never loads
-#: another processor's instructions. Measured on the dense 10-neuron net: the 27 steps
-#: take 0.35 ms against 0.55 ms with ``-O2`` (benchmarks/bench_peers.py's system).
+#: another processor's instructions. Faster than ``-O2`` on the dense 10-neuron net
+#: (docs/performance.md, "Numbers behind choices in the code").
 NATIVE_FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared")
 #: The fallback when the compiler refuses ``-march=native``.
 PORTABLE_FLAGS = ("-O3", "-ffp-contract=off", "-fPIC", "-shared")

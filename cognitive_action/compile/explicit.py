@@ -228,7 +228,8 @@ def integrate_dopri(step: ca.Function, rhs: ca.Function, grid: np.ndarray, y0: n
         step-size control and the dense output then run in generated C, with the same
         steps and failures (``rhs`` is then evaluated through the C loop too). Not with
         ``projection`` (the Python loop runs then). ``on_output`` is then called between
-        calls of the C loop, about every 50 ms, not at every output point.
+        calls of the C loop (:meth:`~cognitive_action.compile.c_loop.CLoop.run`), not
+        at every output point.
 
     Returns
     -------

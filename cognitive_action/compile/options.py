@@ -108,9 +108,9 @@ class SolverOptions:
         round-off; see :mod:`~cognitive_action.compile.c_loop`). ``"c"`` needs a C
         compiler (else :class:`~cognitive_action.errors.CompileError` with a fix); with
         projection the Python loop runs. Ignored by the other methods. Not the default:
-        the first run compiles C (about 1 s with gcc, then cached on disk), which a dense
-        10-neuron net's run (1.7 ms in Python, 0.7 ms in C) repays after about a
-        thousand runs (``benchmarks/bench_peers.py``).
+        the first run compiles C (then cached on disk), which the time saved per run
+        repays only after about a thousand runs of a dense 10-neuron net
+        (docs/performance.md, ``benchmarks/bench_peers.py``).
 
     Raises
     ------

@@ -27,9 +27,9 @@ Adams-Moulton)
     ``loop="c"`` runs the whole adaptive loop, and the drift report's ``G``, as
     generated C compiled once into the library cache
     (:mod:`cognitive_action.compile.c_loop`): the same steps and failures, outputs equal
-    to round-off, 2-2.5× faster on a dense 10-neuron net (``benchmarks/bench_peers.py``);
-    it needs a C compiler; with projection the Python loop runs, and progress is reported
-    between calls of the C loop (about every 50 ms).
+    to round-off, faster at small sizes (``benchmarks/bench_peers.py``); it needs a C
+    compiler; with projection the Python loop runs, and progress is reported between
+    calls of the C loop.
 ``"erk"``
     CasADi's explicit Runge-Kutta 5(4) with adaptive steps (fixed steps with
     ``steps``); its construction computes the Jacobian sparsity of the right-hand side.

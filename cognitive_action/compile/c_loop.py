@@ -2,14 +2,13 @@
 
 Why: at small sizes the Python loop of :func:`~cognitive_action.compile.explicit.integrate_dopri`
 spends as long in Python (the step-size control, the buffers, the dense output) as in its
-compiled steps, and reading the drift report ``G`` through a CasADi map costs as much
-again (issue 16: slower than jitted JAX + diffrax on a dense 10-neuron net; the numbers
-are in docs/performance.md, "Numbers behind choices in the code"). Here the whole
+compiled steps (issue 16: slower than jitted JAX + diffrax on a dense 10-neuron net; the
+numbers are in docs/performance.md, "Numbers behind choices in the code"). Here the whole
 adaptive loop is a small C driver around the CasADi-generated C of the step functions,
-and ``G`` of the drift report a C loop over the output points,
-compiled once with :mod:`~cognitive_action.compile.codegen`'s machinery (content-hashed
-on-disk cache, atomic writes, the size budget) and called through :mod:`ctypes` on NumPy
-arrays: no Python per step.
+and the drift report (``G``, ``Ġ``) a C loop of the generated ``system.constraints`` over
+the output points, compiled once with :mod:`~cognitive_action.compile.codegen`'s
+machinery (content-hashed on-disk cache, atomic writes, the size budget) and called
+through :mod:`ctypes` on NumPy arrays: no Python per step.
 
 The driver is the Python loop transcribed: the same steps (the functions generated from
 the very ``dopri_function`` objects the Python loop evaluates), the same step-size control
@@ -21,7 +20,11 @@ returned as a status code with ``t`` and the counts, from which
 :class:`~cognitive_action.errors.SimulationError`. The starting step
 (``_initial_step``) stays in Python, on the generated right-hand side. So the accepted and
 rejected steps, and the states at the step ends, are those of the Python loop bit for
-bit; the interpolated output points differ by round-off only (the Python loop forms
+bit wherever the generated C does the operations of CasADi's virtual machine (the generic
+route; networks compiled with ``blas=False``); a network's BLAS products (``dgemm_`` in
+the generated C, CasADi's BLAS plugin in the VM) may sum in another order, so there the
+two loops differ by round-off (the same steps in every test). The interpolated output
+points differ by round-off in any case (the Python loop forms
 ``[1, θ, θ², θ³, θ⁴] [y; Q]`` with NumPy's BLAS, the C loop as a plain sum).
 
 The loop pauses every ``budget`` attempted steps (adapted to ``_CALL_SECONDS`` per

@@ -102,8 +102,8 @@ class SolverOptions:
         (stored as a read-only copy).
     loop
         Where ``method="dopri"`` runs its adaptive step loop: ``"python"`` (a Python loop
-        over compiled CasADi steps) or ``"c"`` (the whole loop and the drift report's
-        ``G`` as generated C, compiled once with the system's C compiler into the cache of
+        over compiled CasADi steps) or ``"c"`` (the whole loop and the drift report
+        (``G``, ``Ġ``) as generated C, compiled once with the system's C compiler into the cache of
         :mod:`~cognitive_action.compile.codegen`; the same steps, outputs equal to
         round-off; see :mod:`~cognitive_action.compile.c_loop`). ``"c"`` needs a C
         compiler (else :class:`~cognitive_action.errors.CompileError` with a fix); with

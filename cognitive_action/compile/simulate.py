@@ -24,7 +24,7 @@ Adams-Moulton)
     compiled CasADi function per attempted step, driven through buffers, dense output.
     No CasADi integrator object is built, so there is no Jacobian sparsity pass: the
     method for large networks (eq. 10 couples every state densely).
-    ``loop="c"`` runs the whole adaptive loop, and the drift report's ``G``, as
+    ``loop="c"`` runs the whole adaptive loop, and the drift report (``G``, ``Ġ``), as
     generated C compiled once into the library cache
     (:mod:`cognitive_action.compile.c_loop`): the same steps and failures, outputs equal
     to round-off, faster at small sizes (``benchmarks/bench_peers.py``); it needs a C

@@ -156,7 +156,8 @@ def ratio_spread(peer: list[float], ours: list[float]) -> dict:
             "max": float(max(per))}
 
 
-def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> dict:
+def run_size(n: int, n_points: int, repeats: int, rhs_times: bool,
+             c_loop: bool = True) -> dict:
     """Build, check and time every method on one size; print the rows; return them."""
     values, y0, grid, f_np, ref, t_ref, scale = reference(n, n_points)
 
@@ -181,7 +182,9 @@ def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> dict:
         return sim
 
     build, errors, steps = {}, {}, {}
-    for name, loop in (("ours dopri", "python"), (C_LOOP, "c")):
+    loops = (("ours dopri", "python"), (C_LOOP, "c")) if c_loop else \
+        (("ours dopri", "python"),)
+    for name, loop in loops:
         sim = ours(loop)
         build[name] = t_compile + sim.stats["build_time"]  # loop="c": with gcc
         errors[name] = err(sim.y)
@@ -190,7 +193,7 @@ def run_size(n: int, n_points: int, repeats: int, rhs_times: bool) -> dict:
             drift = float(sim.max_drift)
         del sim
     methods = {"ours dopri": ours,
-               C_LOOP: lambda: ours("c"),
+               **({C_LOOP: lambda: ours("c")} if c_loop else {}),
                "scipy RK45": lambda: solve_ivp(f_np, (0, T_END), y0, t_eval=grid,
                                                method="RK45", rtol=RTOL, atol=ATOL)}
     sol = methods["scipy RK45"]()
@@ -417,6 +420,10 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=1000, help="output points")
     ap.add_argument("--repeats", type=int, default=5, help="interleaved repeats (>= 5)")
     ap.add_argument("--rhs", action="store_true", help="also time one right-hand side")
+    ap.add_argument("--c-loop-sizes", type=int, nargs="*", default=[10, 50],
+                    help="sizes that also run loop='c' (above 50 the generated C solves "
+                         "eq. 10 with ldl, slower than the default kernel, and compiles "
+                         "for long)")
     ap.add_argument("--build-sizes", type=int, nargs="*", default=[],
                     help="also time declare + derive + compile of these dense nets, each "
                          "repeat in a fresh process (issue 16: 400)")
@@ -448,7 +455,8 @@ def main() -> None:
     # a fresh library cache: the C loop's build time includes the C compiler
     cache = tempfile.mkdtemp(prefix="bench_peers_cache-")
     os.environ["COGNITIVE_ACTION_CACHE"] = cache
-    sizes = [run_size(n, args.points, args.repeats, args.rhs) for n in args.sizes]
+    sizes = [run_size(n, args.points, args.repeats, args.rhs, n in args.c_loop_sizes)
+             for n in args.sizes]
     shutil.rmtree(cache, ignore_errors=True)
     builds = [build_times(n, args.build_repeats) for n in args.build_sizes]
     cpu = platform.processor() or platform.machine()

@@ -67,6 +67,10 @@ __all__ = ["CLoop", "build_c_loop", "c_loop_for", "STATUS"]
 STATUS = {0: "done", 1: "paused", 2: "max_steps", 3: "round-off", 4: "nonfinite",
           5: "max_norm", 6: "function failed", 7: "out of memory"}
 _CODEGEN_SOLVERS = ("qr", "ldl")
+#: States up to which the drift report's ``(G, Ġ)`` is generated from its scalar (SX)
+#: expansion rather than from the MX graph (docs/performance.md, "Numbers behind
+#: choices in the code").
+SX_CONSTRAINTS_LIMIT = 1_000
 _CALL_SECONDS = 0.05  # aim of one paused call when progress is reported
 #: Compiler flags of the C loop when none are given: optimised for this processor, with
 #: ``-ffp-contract=off`` (no fused multiply-adds: the operations of the CasADi VM, so the
@@ -472,8 +476,14 @@ def c_loop_for(system, *, cache_dir: str | os.PathLike | None = None,
                 "whose generated C needs external libraries",
                 fix="compile_system(..., linear_solver='qr') (generic) or 'ldl' "
                 "(network), or use loop='python'")
+    constraints = target.constraints
+    if constraints is not None and target.n_states <= SX_CONSTRAINTS_LIMIT:
+        # scalar operations: straight-line C for the drift report (no linear solve in
+        # G, Ġ; measured in docs/performance.md)
+        with contextlib.suppress(RuntimeError):
+            constraints = constraints.expand()
     loop = build_c_loop(dopri_function(target), dopri_function(target, dense=False),
-                        target.rhs, target.constraints, cache_dir=cache_dir,
+                        target.rhs, constraints, cache_dir=cache_dir,
                         compiler=compiler)
     system._cache["c_loop"] = hit = (loop, target)
     return hit

@@ -302,6 +302,10 @@ def verify(problem: str, as_json: bool, as_markdown: bool, as_html: bool, simula
               help="How anti-stable multiplier dynamics (eq. 20) run: as derived, the "
               "stable relaxation, or the adjoint sweep (multipliers backward from 0 at "
               "the final time; default: the file's [simulate] variant, else forward).")
+@click.option("--loop", type=click.Choice(["python", "c"]), default=None,
+              help="Where --method dopri runs its step loop: python (default) or c (the "
+              "whole loop and the drift report as generated C; needs a C compiler, "
+              "about 1 s to build the first time, cached).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: when stderr is a terminal).")
 @click.option("--resume", is_flag=True,
@@ -310,7 +314,7 @@ def verify(problem: str, as_json: bool, as_markdown: bool, as_html: bool, simula
 @_guard
 def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
              method: str | None, stabilization: str | None, variant: str | None,
-             progress: bool | None, resume: bool) -> None:
+             loop: str | None, progress: bool | None, resume: bool) -> None:
     """Simulate the derived system from consistent initial conditions.
 
     Writes ``<name>_trajectory.npz`` (times, states by name, constraint drift),
@@ -325,9 +329,13 @@ def simulate(problem: str, out: Path, t_end: float | None, points: int | None,
     workflow.output_folder(out)  # before any work: an unusable --out costs nothing
     wf = workflow.load(problem, limits=_limits())
     settings = wf.settings(t_end=t_end, points=points, method=method,
-                           stabilization=stabilization, variant=variant,
+                           stabilization=stabilization, variant=variant, loop=loop,
                            progress=sys.stderr.isatty() if progress is None else progress)
     settings.check(wf.spec.limits)
+    if loop == "c" and settings.solver.method != "dopri":
+        raise CompileError(f"--loop c is the step loop of --method dopri, not of "
+                           f"{settings.solver.method!r}",
+                           fix="add --method dopri, or leave out --loop")
     if resume and settings.variant == "adjoint":
         raise CompileError("the adjoint sweep runs in one piece: there is nothing to "
                            "resume", fix="run it again without --resume")

@@ -11,11 +11,11 @@ test compiles C, so it is skipped without a C compiler, as in test_compile_codeg
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
-import networkx as nx
 import numpy as np
 import pytest
-import sympy as sp
 from references import G_ACC, pendulum
 from scipy.integrate import solve_ivp
 
@@ -31,8 +31,9 @@ pytestmark = pytest.mark.skipif(
             for c in ("cc", "gcc", "clang")),
     reason="no C compiler")
 
-N_IN = 2
-VALUES = {"m_x": 0.7, "m_W": 1.3, "theta": 0.5, "e0": 0.4, "e1": -0.3}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_compile import VALUES, dense_problem  # noqa: E402
+from bench_integrate import consistent_state  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,26 +45,11 @@ def _cache(tmp_path_factory):
 
 
 def dense_net(n: int, seed: int = 0, blas: bool = True):
-    """A dense recurrent net of ``n`` neurons (2 inputs), its compiled system, parameter
-    values and a consistent state (``x = tanh(W x)``, at rest)."""
-    g = nx.DiGraph()
-    g.add_nodes_from(range(n))
-    g.add_edges_from((k, j) for j in range(N_IN, n) for k in range(n))
-    net = ca_.Network(g, list(range(N_IN)), "tanh", outputs=[n - 1])
-    theta = sp.Symbol("theta", real=True)
-    pr = net.problem(weight=sp.exp(theta * ca_.t), parameters=[theta])
-    system = compile_system(ca_.derive_network(pr), blas=blas)
-    rng = np.random.default_rng(seed)
-    nh = n - N_IN
-    w = rng.normal(size=(nh, n)) * 0.5 / np.sqrt(n)
-    W = np.zeros((n, n))
-    W[N_IN:] = w
-    x = np.zeros(n)
-    x[:N_IN] = [VALUES["e0"], VALUES["e1"]]
-    for _ in range(200):
-        x[N_IN:] = np.tanh(W @ x)[N_IN:]
-    y0 = np.concatenate([x, w.ravel(), np.zeros(n), np.zeros(nh * n)])
-    return system, VALUES | {f"y{n - 1}": 0.25}, y0
+    """bench_compile's dense recurrent net of ``n`` neurons (2 inputs), its compiled
+    system, parameter values and bench_integrate's consistent state (``x = tanh(W x)``,
+    at rest)."""
+    system = compile_system(ca_.derive_network(dense_problem(n)[1]), blas=blas)
+    return system, VALUES | {f"y{n - 1}": 0.25}, consistent_state(n, seed)
 
 
 def _same_run(a, b, rtol: float = 1e-12, exact: bool = True) -> None:

@@ -11,29 +11,26 @@ extension: ours must take the same steps and agree to round-off) and by SciPy's
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import casadi as ca
-import networkx as nx
 import numpy as np
 import pytest
-import sympy as sp
 from scipy.integrate import solve_ivp
 
 import cognitive_action as ca_
 from cognitive_action.compile import compile_system, simulate
 from cognitive_action.compile.integration import one_output
 
-N_IN = 2
-VALUES = {"m_x": 0.7, "m_W": 1.3, "theta": 0.5, "e0": 0.4, "e1": -0.3}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_compile import N_IN, VALUES, dense_problem  # noqa: E402
+from bench_compile import numpy_rhs_factory as numpy_rhs  # noqa: E402
 
 
 def dense_system(n: int):
-    g = nx.DiGraph()
-    g.add_nodes_from(range(n))
-    g.add_edges_from((k, j) for j in range(N_IN, n) for k in range(n))
-    net = ca_.Network(g, list(range(N_IN)), "tanh", outputs=[n - 1])
-    theta = sp.Symbol("theta", real=True)
-    problem = net.problem(weight=sp.exp(theta * ca_.t), parameters=[theta])
-    return compile_system(ca_.derive_network(problem))
+    """bench_compile's dense tanh network of ``n`` neurons, compiled."""
+    return compile_system(ca_.derive_network(dense_problem(n)[1]))
 
 
 def consistent_state(n: int, seed: int) -> np.ndarray:
@@ -48,42 +45,6 @@ def consistent_state(n: int, seed: int) -> np.ndarray:
     for _ in range(300):
         x[N_IN:] = np.tanh(W @ x)[N_IN:]
     return np.concatenate([x, w.ravel(), np.zeros(n), np.zeros(nh * n)])
-
-
-def numpy_rhs(n: int, values: dict):
-    """Eq. (8)-(10) for the dense network written by hand: ``G_i = x_i - tanh(W_i x)``
-    on the hidden neurons, the multipliers from ``A δ = b`` (eq. 10)."""
-    mx, mw, th = values["m_x"], values["m_W"], values["theta"]
-    yt = values[f"y{n - 1}"]
-    nh, ne = n - N_IN, (n - N_IN) * n
-
-    def rhs(t, y):
-        x, w = y[:n], y[n:n + ne]
-        xd, wd = y[n + ne:2 * n + ne], y[2 * n + ne:]
-        W, Wd = np.zeros((n, n)), np.zeros((n, n))
-        W[N_IN:], Wd[N_IN:] = w.reshape(nh, n), wd.reshape(nh, n)
-        a, ad = W @ x, Wd @ x + W @ xd
-        tha = np.tanh(a)
-        s = 1.0 - tha * tha
-        g_a = -s
-        g_a[:N_IN] = 0.0
-        Jx = np.eye(n) + g_a[:, None] * W
-        h = 2.0 * ad * ad * s * tha + 2.0 * g_a * (Wd @ xd)
-        h[:N_IN] = 0.0
-        fx = -mx * th * xd
-        fx[-1] -= x[-1] - yt
-        Fm = (-mw * th * wd).reshape(nh, n)
-        jw = np.zeros(n)
-        jw[N_IN:] = g_a[N_IN:] ** 2 * (x @ x)
-        A = Jx @ Jx.T / mx + np.diag(jw) / mw
-        b = Jx @ fx / mx + h
-        b[N_IN:] += g_a[N_IN:] * (Fm @ x) / mw
-        delta = np.linalg.solve(A, b)
-        xdd = (fx - Jx.T @ delta) / mx
-        wdd = (Fm - (g_a[N_IN:] * delta[N_IN:])[:, None] * x[None, :]) / mw
-        return np.concatenate([xd, wd, xdd, wdd.ravel()])
-
-    return rhs
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,9 @@ absolute on values of order 1-10), not bit for bit.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -20,19 +23,17 @@ from cognitive_action.compile.integration import constraints_along
 from cognitive_action.declare.network import Network
 from cognitive_action.declare.symbols import t as T_SYM
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from bench_compile import dense_problem  # noqa: E402
+
 ACTS = ("tanh", "logistic", "identity", "softplus",
         lambda a: a / sp.sqrt(1 + a ** 2),  # powers
         sp.atan)
 
 
-def dense_system(n: int, n_in: int = 2):
-    g = nx.DiGraph()
-    g.add_nodes_from(range(n))
-    g.add_edges_from((k, j) for j in range(n_in, n) for k in range(n))
-    net = ca_.Network(g, list(range(n_in)), "tanh", outputs=[n - 1])
-    theta = sp.Symbol("theta", real=True)
-    return compile_system(ca_.derive_network(net.problem(weight=sp.exp(theta * ca_.t),
-                                                         parameters=[theta])))
+def dense_system(n: int):
+    """bench_compile's dense tanh network of ``n`` neurons (2 inputs), compiled."""
+    return compile_system(ca_.derive_network(dense_problem(n)[1]))
 
 
 def random_dag_system(rng, bias: bool, n: int = 9, n_in: int = 3):

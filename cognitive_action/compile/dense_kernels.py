@@ -124,7 +124,7 @@ class SPDSolve(ca.Callback):
                              trans=self.transposed)
         return 0
 
-    def eval(self, arg):  # the DM interface (when CasADi does not pass buffers)
+    def eval(self, arg):  # safe: casadi.Callback.eval (the DM interface), not Python eval
         M, u, v, d, c, B = (np.asarray(ca.DM(a).full(), dtype=float) for a in arg)
         F = schur_factor(np.asfortranarray(self._square(M)), u.ravel(), v.ravel(),
                          self.transposed)

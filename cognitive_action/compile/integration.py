@@ -339,20 +339,19 @@ def constraints_along(system: CompiledSystem, times: np.ndarray, Y: np.ndarray,
 
 
 def prepare_constraints_along(system: CompiledSystem, n_t: int) -> None:
-    """Build (and cache) what :func:`constraints_along` uses over ``n_t`` points."""
+    """Build (and cache) what :func:`constraints_along` uses over ``n_t`` points for both
+    outputs (the drift report reads ``G`` and ``Ġ`` together)."""
     tc = system.trajectory_constraints
     if tc is not None:
-        tc.prepare(n_t, rates=False)
         tc.prepare(n_t, rates=True)
         return
     trajectory_map(system.constraints, n_t, system._cache)
-    trajectory_map(one_output(system.constraints, 0, system._cache), n_t, system._cache)
 
 
 def one_output(fn: ca.Function, i: int = 0, cache: dict | None = None) -> ca.Function:
     """``fn`` restricted to its output ``i``, e.g. ``G`` of ``CompiledSystem.constraints``
-    without ``Ġ`` (what ``Simulation.max_drift`` reads on systems without a vectorised
-    ``trajectory_constraints``).
+    without ``Ġ`` (:func:`constraints_along` with ``output=0`` on systems without a
+    vectorised ``trajectory_constraints``).
 
     The expression graph of ``fn`` is inlined and only what output ``i`` depends on is
     kept: the same operations in the same order, so the same numbers bit for bit, at a

@@ -180,23 +180,20 @@ class _DriftReport:
         self.G = self.Gd = None
         self.compiled = compiled  # (times, Y, p) -> (G, Ġ): CLoop.constraints_along
 
-    def _along(self, output: int | None) -> tuple[np.ndarray, ...]:
-        if self.compiled is not None:
-            both = self.compiled(self.times, self.Y, self.p)
-            return both if output is None else (both[output],)
-        return constraints_along(self.system, self.times, self.Y, self.p, output)
+    def _compute(self) -> None:
+        if self.G is None:
+            if self.compiled is not None:
+                self.G, self.Gd = self.compiled(self.times, self.Y, self.p)
+            else:
+                self.G, self.Gd = constraints_along(self.system, self.times, self.Y,
+                                                    self.p)
 
     def values(self) -> np.ndarray:
-        if self.G is None:
-            self.G, self.Gd = self._along(None)
+        self._compute()
         return self.G
 
     def rates(self) -> np.ndarray:
-        if self.Gd is None:
-            if self.G is None:
-                self.G, self.Gd = self._along(None)
-            else:
-                self.Gd, = self._along(1)
+        self._compute()
         return self.Gd
 
 
